@@ -1,0 +1,1 @@
+"""Command line for the local stack: ``python -m cli --help``."""

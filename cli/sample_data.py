@@ -1,0 +1,61 @@
+"""A synthetic CSV with the Bank Marketing schema, for offline demos and tests.
+
+The target depends on a few columns (call duration, previous outcome, the
+euribor rate) so that a model has something real to learn.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import random
+
+CATEGORIES: dict[str, list[str]] = {
+    "job": ["admin.", "blue-collar", "technician", "services", "management", "retired", "entrepreneur",
+            "self-employed", "housemaid", "unemployed", "student", "unknown"],
+    "marital": ["married", "single", "divorced", "unknown"],
+    "education": ["university.degree", "high.school", "basic.9y", "professional.course", "basic.4y", "basic.6y",
+                  "unknown", "illiterate"],
+    "default": ["no", "unknown", "yes"],
+    "housing": ["yes", "no", "unknown"],
+    "loan": ["no", "yes", "unknown"],
+    "contact": ["cellular", "telephone"],
+    "month": ["may", "jul", "aug", "jun", "nov", "apr", "oct", "sep", "mar", "dec"],
+    "day_of_week": ["mon", "tue", "wed", "thu", "fri"],
+    "poutcome": ["nonexistent", "failure", "success"],
+}
+COLUMNS = ["age", "job", "marital", "education", "default", "housing", "loan", "contact", "month", "day_of_week",
+           "duration", "campaign", "pdays", "previous", "poutcome", "emp.var.rate", "cons.price.idx",
+           "cons.conf.idx", "euribor3m", "nr.employed", "y"]
+
+
+def rows(count: int, seed: int = 7, signal: float = 1.0) -> list[dict[str, object]]:
+    """``count`` rows; ``signal`` scales how strongly the features drive the target (0 = pure noise)."""
+    rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
+    out: list[dict[str, object]] = []
+    for _ in range(count):
+        row: dict[str, object] = {name: rng.choice(values) for name, values in CATEGORIES.items()}
+        duration = int(rng.expovariate(1 / 250))
+        euribor = round(rng.uniform(0.6, 5.0), 3)
+        row.update({
+            "age": rng.randint(18, 90), "duration": duration, "campaign": rng.randint(1, 10),
+            "pdays": 999 if row["poutcome"] == "nonexistent" else rng.randint(0, 27),
+            "previous": 0 if row["poutcome"] == "nonexistent" else rng.randint(1, 6),
+            "emp.var.rate": round(rng.uniform(-3.4, 1.4), 1), "cons.price.idx": round(rng.uniform(92.2, 94.8), 3),
+            "cons.conf.idx": round(rng.uniform(-50.8, -26.9), 1), "euribor3m": euribor,
+            "nr.employed": round(rng.uniform(4963.6, 5228.1), 1),
+        })
+        score = signal * (duration / 200 - 1.2 * euribor / 2 + (2.0 if row["poutcome"] == "success" else 0.0)) - 1.5
+        row["y"] = "yes" if rng.random() < 1 / (1 + math.exp(-score)) else "no"
+        out.append(row)
+    return out
+
+
+def to_csv(data: list[dict[str, object]], delimiter: str = ",") -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(data[0]) if data else COLUMNS, delimiter=delimiter,
+                            lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(data)
+    return buffer.getvalue().encode("utf-8")

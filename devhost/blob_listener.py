@@ -1,0 +1,352 @@
+"""Blob triggers on Azurite: container scan, receipts, an internal queue, retries and poison.
+
+It follows the real host's protocol so that several hosts can share one storage
+account: a blob version (name + ETag) is claimed by creating its receipt with
+If-None-Match ``*`` (only one host wins), then a message goes to the internal
+queue, whose visibility timeout hands each message to one worker at a time.
+After ``maxDequeueCount`` failed tries the message moves to the poison queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    AzureError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.functions.meta import Datum
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
+
+from devhost.discovery import FunctionSpec, blob_path_parts
+from devhost.invoker import decode_trigger, invoke_sync
+
+log = logging.getLogger("devhost.blobs")
+
+HOSTS_CONTAINER = "azure-webjobs-hosts"
+POISON_QUEUE = "webjobs-blobtrigger-poison"
+# A receipt left "claimed" this long without its queue message is taken over.
+CLAIM_TIMEOUT_S = 60.0
+
+
+def normalise_etag(etag: str) -> str:
+    return etag.strip('"')
+
+
+@dataclass(frozen=True)
+class BlobWatch:
+    spec: FunctionSpec
+    container: str
+    prefix: str
+    matcher: Any
+
+    @classmethod
+    def of(cls, spec: FunctionSpec) -> BlobWatch:
+        container, prefix, matcher = blob_path_parts(str(spec.trigger["path"]))
+        return cls(spec, container, prefix, matcher)
+
+
+class BlobTriggerListener:
+    def __init__(
+        self,
+        blob_service: BlobServiceClient,
+        queue_service: QueueServiceClient,
+        specs: list[FunctionSpec],
+        host_id: str,
+        *,
+        max_dequeue_count: int = 5,
+        retry_delay_s: int = 0,
+        visibility_timeout_s: int = 30,
+        max_parallel: int = 4,
+        poll_interval_s: float = 0.25,
+        on_invoked: Callable[[str, str, bool], None] | None = None,
+    ) -> None:
+        self.blobs = blob_service
+        self.watches = [BlobWatch.of(s) for s in specs if s.trigger_type == "blobTrigger"]
+        self.host_id = host_id
+        self.max_dequeue_count = max_dequeue_count
+        self.retry_delay_s = retry_delay_s
+        self.visibility_timeout_s = visibility_timeout_s
+        self.poll_interval_s = poll_interval_s
+        self.queue: QueueClient = queue_service.get_queue_client(f"azure-webjobs-blobtrigger-{host_id}")
+        self.poison: QueueClient = queue_service.get_queue_client(POISON_QUEUE)
+        self.receipts = blob_service.get_container_client(HOSTS_CONTAINER)
+        self._known: set[tuple[str, str, str]] = set()
+        self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="blob-fn")
+        self._max_parallel = max_parallel
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._prepared = False
+        self._storage_down_since: float | None = None
+        self.on_invoked = on_invoked
+
+    # ---- set-up -------------------------------------------------------
+    def prepare(self) -> None:
+        """Create the host's containers and queues, and learn existing receipts."""
+        for create in (self.receipts.create_container, self.queue.create_queue, self.poison.create_queue):
+            with contextlib.suppress(ResourceExistsError):
+                create()
+        for watch in self.watches:
+            with contextlib.suppress(ResourceExistsError):
+                self.blobs.create_container(watch.container)
+            receipts = self.receipts.list_blobs(name_starts_with=self._receipt_prefix(watch), include=["metadata"])
+            for receipt in receipts:
+                parsed = self._parse_receipt(watch, receipt.name)
+                if parsed is None:
+                    continue
+                etag, blob_name = parsed
+                status = (receipt.metadata or {}).get("status")
+                age = (datetime.now(UTC) - receipt.last_modified).total_seconds()
+                if status == "claimed" and age > CLAIM_TIMEOUT_S:
+                    # A host died between claiming and queueing: queue it now, once.
+                    self._requeue_stale_claim(watch, receipt.name, normalise_etag(receipt.etag), blob_name, etag)
+                self._known.add((watch.spec.name, blob_name, etag))
+        self._prepared = True
+
+    def _receipt_prefix(self, watch: BlobWatch) -> str:
+        return f"blobreceipts/{self.host_id}/{watch.spec.function_id}/"
+
+    def _receipt_name(self, watch: BlobWatch, etag: str, blob_name: str) -> str:
+        return f"{self._receipt_prefix(watch)}{etag}/{watch.container}/{blob_name}"
+
+    def _parse_receipt(self, watch: BlobWatch, name: str) -> tuple[str, str] | None:
+        rest = name[len(self._receipt_prefix(watch)):]
+        etag, _, tail = rest.partition("/")
+        container, _, blob_name = tail.partition("/")
+        if container != watch.container or not blob_name:
+            return None
+        return etag, blob_name
+
+    # ---- scanning -----------------------------------------------------
+    def scan_once(self) -> int:
+        """Claim and queue every blob version not seen before; returns how many were queued."""
+        if not self._prepared:
+            self.prepare()
+        queued = 0
+        for watch in self.watches:
+            container = self.blobs.get_container_client(watch.container)
+            for blob in container.list_blobs(name_starts_with=watch.prefix or None):
+                if not watch.matcher.match(blob.name):
+                    continue
+                etag = normalise_etag(blob.etag)
+                key = (watch.spec.name, blob.name, etag)
+                if key in self._known:
+                    continue
+                if self._claim(watch, blob.name, etag):
+                    queued += 1
+                self._known.add(key)
+        if queued:
+            self._wake.set()
+        return queued
+
+    def _claim(self, watch: BlobWatch, blob_name: str, etag: str) -> bool:
+        receipt = self.receipts.get_blob_client(self._receipt_name(watch, etag, blob_name))
+        try:
+            created = receipt.upload_blob(b"", overwrite=False, metadata={"status": "claimed"})
+        except ResourceExistsError:
+            return False  # another host (or an earlier run) owns this version
+        try:
+            self._send(watch, blob_name, etag)
+        except AzureError:
+            receipt.delete_blob()  # give the claim back so the next scan retries it
+            raise
+        receipt.set_blob_metadata({"status": "queued"}, etag=created["etag"],
+                                  match_condition=MatchConditions.IfNotModified)
+        return True
+
+    def _requeue_stale_claim(self, watch: BlobWatch, receipt_name: str, receipt_etag: str,
+                             blob_name: str, etag: str) -> None:
+        receipt = self.receipts.get_blob_client(receipt_name)
+        try:
+            receipt.set_blob_metadata({"status": "queued"}, etag=receipt_etag,
+                                      match_condition=MatchConditions.IfNotModified)
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return  # someone else recovered it
+        log.warning("Recovering blob %s/%s, claimed by a host that stopped before queueing it",
+                    watch.container, blob_name)
+        self._send(watch, blob_name, etag)
+
+    def _send(self, watch: BlobWatch, blob_name: str, etag: str) -> None:
+        message = {"Type": "BlobTrigger", "FunctionId": watch.spec.function_id, "BlobType": "BlockBlob",
+                   "ContainerName": watch.container, "BlobName": blob_name, "ETag": etag}
+        self.queue.send_message(json.dumps(message))
+
+    # ---- processing ---------------------------------------------------
+    def drain_once(self) -> int:
+        """Process the messages visible now; returns how many were handled."""
+        if not self._prepared:
+            self.prepare()
+        handled = 0
+        while True:
+            batch = list(self.queue.receive_messages(messages_per_page=self._max_parallel,
+                                                     visibility_timeout=self.visibility_timeout_s,
+                                                     max_messages=self._max_parallel))
+            if not batch:
+                return handled
+            list(self._pool.map(self._process, batch))
+            handled += len(batch)
+
+    def _watch_for(self, function_id: str) -> BlobWatch | None:
+        return next((w for w in self.watches if w.spec.function_id == function_id), None)
+
+    def _process(self, message: QueueMessage) -> None:
+        try:
+            body = json.loads(message.content)
+            watch = self._watch_for(body["FunctionId"])
+        except (ValueError, KeyError, TypeError):
+            log.error("Dropping an unreadable blob trigger message: %r", message.content)
+            self.queue.delete_message(message)
+            return
+        if watch is None:
+            log.warning("No function %s here any more; dropping its message", body["FunctionId"])
+            self.queue.delete_message(message)
+            return
+        blob_name, etag = body["BlobName"], body["ETag"]
+        receipt = self.receipts.get_blob_client(self._receipt_name(watch, etag, blob_name))
+        tries = message.dequeue_count or 1
+        if tries > self.max_dequeue_count:
+            self._to_poison(message, body, receipt)
+            return
+        try:
+            if (receipt.get_blob_properties().metadata or {}).get("status") == "done":
+                self.queue.delete_message(message)
+                return
+        except ResourceNotFoundError:
+            pass
+        blob = self.blobs.get_blob_client(watch.container, blob_name)
+        try:
+            download = blob.download_blob(etag=f'"{etag}"', match_condition=MatchConditions.IfNotModified)
+            content = download.readall()
+        except (ResourceModifiedError, ResourceNotFoundError):
+            # Overwritten or deleted since it was queued: the new version has its own receipt.
+            log.info("Skipping %s/%s: it changed or went away since it was queued", watch.container, blob_name)
+            self._set_status(receipt, "skipped")
+            self.queue.delete_message(message)
+            return
+        props = download.properties
+        input_stream = decode_trigger(watch.spec, Datum(content, "bytes"), {
+            "BlobTrigger": Datum(f"{watch.container}/{blob_name}", "string"),
+            "Uri": Datum(blob.url, "string"),
+            "Properties": Datum(json.dumps({
+                "ContentLength": props.size, "Length": props.size, "ETag": etag,
+                "ContentType": props.content_settings.content_type,
+                "LastModified": props.last_modified.isoformat() if props.last_modified else None,
+            }), "json"),
+            "Metadata": Datum(json.dumps(dict(props.metadata or {})), "json"),
+        })
+        keeper = _VisibilityKeeper(self.queue, message, self.visibility_timeout_s)
+        try:
+            invoke_sync(watch.spec, input_stream, trigger="blob",
+                        retry=tries - 1, max_retry=self.max_dequeue_count - 1)
+            ok = True
+        except Exception:  # already logged by the invoker; the queue decides on a retry
+            ok = False
+        finally:
+            keeper.stop()
+        if self.on_invoked:
+            self.on_invoked(watch.spec.name, blob_name, ok)
+        if ok:
+            self._set_status(receipt, "done")
+            self.queue.delete_message(keeper.message, pop_receipt=keeper.pop_receipt)
+        elif tries >= self.max_dequeue_count:
+            self._to_poison(message, body, receipt, pop_receipt=keeper.pop_receipt)
+        else:
+            self.queue.update_message(keeper.message, pop_receipt=keeper.pop_receipt,
+                                      visibility_timeout=self.retry_delay_s)
+
+    def _to_poison(self, message: QueueMessage, body: dict[str, Any], receipt: Any,
+                   pop_receipt: str | None = None) -> None:
+        log.error("Blob %s/%s failed %d times; moved to queue %s", body["ContainerName"], body["BlobName"],
+                  message.dequeue_count, POISON_QUEUE)
+        self.poison.send_message(json.dumps(body))
+        self._set_status(receipt, "poisoned")
+        self.queue.delete_message(message, pop_receipt=pop_receipt or message.pop_receipt)
+
+    @staticmethod
+    def _set_status(receipt: Any, status: str) -> None:
+        try:
+            receipt.set_blob_metadata({"status": status})
+        except ResourceNotFoundError:
+            receipt.upload_blob(b"", overwrite=True, metadata={"status": status})
+
+    # ---- background loop ----------------------------------------------
+    def start(self) -> None:
+        for target, name in ((self._scan_loop, "blob-scan"), (self._drain_loop, "blob-queue")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._pool.shutdown(wait=True)
+
+    def _guarded(self, step: Callable[[], int]) -> int:
+        try:
+            result = step()
+        except AzureError as error:
+            if self._storage_down_since is None:
+                self._storage_down_since = time.monotonic()
+                log.warning("Storage is unreachable (%s); retrying until it is back", type(error).__name__)
+            return 0
+        if self._storage_down_since is not None:
+            log.warning("Storage is reachable again after %.1fs", time.monotonic() - self._storage_down_since)
+            self._storage_down_since = None
+        return result
+
+    def _scan_loop(self) -> None:
+        while not self._stop.is_set():
+            self._guarded(self.scan_once)
+            self._stop.wait(self.poll_interval_s)
+
+    def _drain_loop(self) -> None:
+        while not self._stop.is_set():
+            if self._guarded(self.drain_once) == 0:
+                self._wake.wait(self.poll_interval_s)
+                self._wake.clear()
+
+
+class _VisibilityKeeper:
+    """Keeps a queue message invisible while its function runs, so no other host takes it."""
+
+    def __init__(self, queue: QueueClient, message: QueueMessage, timeout_s: int) -> None:
+        self.queue = queue
+        self.message = message
+        self.pop_receipt: str | None = message.pop_receipt
+        self._timeout_s = timeout_s
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(self._timeout_s / 3):
+            with self._lock:
+                try:
+                    updated = self.queue.update_message(self.message, pop_receipt=self.pop_receipt,
+                                                        visibility_timeout=self._timeout_s)
+                    self.pop_receipt = updated.pop_receipt
+                except AzureError as error:
+                    log.warning("Could not extend a message's visibility: %s", error)
+
+    def stop(self) -> None:
+        self._done.set()
+        with self._lock:
+            pass
+        self._thread.join()

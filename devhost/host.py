@@ -1,0 +1,167 @@
+"""Start the local stack: storage (Azurite if needed), blob triggers and the HTTP server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueServiceClient
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from devhost import azurite
+from devhost.blob_listener import BlobTriggerListener
+from devhost.config import HostConfig, load_local_settings
+from devhost.discovery import FunctionSpec, discover, load_app
+from devhost.http_server import build_app
+from devhost.keys import HostKeys, load_or_create
+
+log = logging.getLogger("devhost")
+STORAGE_SETTING = "AzureWebJobsStorage"
+
+
+@dataclass
+class Options:
+    app: str
+    host: str
+    port: int
+    state_dir: Path
+    project_root: Path
+    scan_interval: float
+    background_triggers: bool
+
+
+def parse_args(argv: list[str] | None) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
+    parser.add_argument("--app", default="function_app:app", help="module:attribute of the FunctionApp")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("DEVHOST_PORT", "7071")))
+    parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("DEVHOST_STATE_DIR", ".devhost")),
+                        help="keys, Azurite data and other local state (git-ignored)")
+    parser.add_argument("--scan-interval", type=float, default=0.25, help="seconds between blob container scans")
+    parser.add_argument("--no-background-triggers", action="store_true",
+                        help="scan blobs only when POST /admin/host/blobs/scan asks (deterministic tests)")
+    args = parser.parse_args(argv)
+    return Options(args.app, args.host, args.port, args.state_dir.resolve(), Path.cwd(), args.scan_interval,
+                   not args.no_background_triggers)
+
+
+def ensure_storage(options: Options) -> azurite.Azurite | None:
+    """Use the configured storage when it answers; otherwise start Azurite and point the app at it.
+
+    A loopback emulator connection string that does not answer is started on its
+    own ports; with no setting at all, Azurite takes its usual ports (or free ones).
+    """
+    configured = azurite.expand(os.environ.get(STORAGE_SETTING) or "UseDevelopmentStorage=true")
+    endpoint = azurite.blob_endpoint(configured)
+    if endpoint and azurite.port_open(*endpoint):
+        os.environ[STORAGE_SETTING] = configured
+        log.info("Using the storage at %s:%s", *endpoint)
+        return None
+    ports = azurite.emulator_ports(configured)
+    if ports is None:
+        raise SystemExit(f"The storage in {STORAGE_SETTING} does not answer at {endpoint}; fix the setting or unset it")
+    if ports == azurite.DEFAULT_PORTS:
+        ports = azurite.pick_ports()
+    emulator = azurite.Azurite(azurite.find_binary(options.project_root), options.state_dir / "azurite", ports)
+    emulator.start()
+    os.environ[STORAGE_SETTING] = emulator.connection_string
+    return emulator
+
+
+def admin_routes(listener: BlobTriggerListener | None, specs: list[FunctionSpec], keys: HostKeys) -> list[Route]:
+    async def scan(request: Request) -> Response:
+        if not keys.allows_admin(request.headers.get("x-functions-key") or request.query_params.get("code")):
+            return JSONResponse({"error": "Unauthorized: the master key is required"}, status_code=401)
+        if listener is None:
+            return JSONResponse({"queued": 0, "handled": 0})
+        queued = await asyncio.to_thread(listener.scan_once)
+        handled = await asyncio.to_thread(listener.drain_once)
+        return JSONResponse({"queued": queued, "handled": handled})
+
+    async def status(request: Request) -> Response:
+        if not keys.allows_admin(request.headers.get("x-functions-key") or request.query_params.get("code")):
+            return JSONResponse({"error": "Unauthorized: the master key is required"}, status_code=401)
+        return JSONResponse({"state": "Running",
+                             "functions": [{"name": s.name, "trigger": s.trigger_type} for s in specs]})
+
+    return [Route("/admin/host/blobs/scan", scan, methods=["POST"]),
+            Route("/admin/host/status", status, methods=["GET"])]
+
+
+def _banner(options: Options, specs: list[FunctionSpec], config: HostConfig, keys: HostKeys) -> str:
+    base = f"http://{options.host}:{options.port}"
+    lines = ["", "Functions:"]
+    for spec in specs:
+        if spec.trigger_type == "httpTrigger":
+            methods = ",".join(spec.trigger.get("methods") or ["ANY"])
+            route = spec.trigger.get("route") or spec.name
+            lines.append(f"  {spec.name}: [{methods}] {base}/{config.route_prefix}/{route}")
+        elif spec.trigger_type == "eventGridTrigger":
+            lines.append(f"  {spec.name}: eventGridTrigger "
+                         f"{base}/runtime/webhooks/eventgrid?functionName={spec.name}")
+        else:
+            lines.append(f"  {spec.name}: {spec.trigger_type} {spec.trigger.get('path', '')}")
+    lines += ["", f"Function key (x-functions-key): {keys.function}",
+              f"Keys file: {options.state_dir / 'keys.json'}", ""]
+    return "\n".join(lines)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # uvicorn re-raises the signal it caught once it has shut down; turning it into
+    # SystemExit lets the finally block below stop the blob listener and Azurite.
+    raise SystemExit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    logging.basicConfig(level=os.environ.get("DEVHOST_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The storage SDK logs every request at INFO: far too much for a console.
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    sys.path.insert(0, str(options.project_root))
+    load_local_settings(options.project_root / "local.settings.json")
+    config = HostConfig.read(options.project_root / "host.json")
+    keys = load_or_create(options.state_dir / "keys.json")
+    emulator = ensure_storage(options)
+    os.environ.setdefault("DEVHOST_URL", f"http://{options.host}:{options.port}")
+    listener: BlobTriggerListener | None = None
+    try:
+        specs = discover(load_app(options.app))
+        if any(s.trigger_type == "blobTrigger" for s in specs):
+            conn = os.environ[STORAGE_SETTING]
+            listener = BlobTriggerListener(
+                BlobServiceClient.from_connection_string(conn), QueueServiceClient.from_connection_string(conn),
+                specs, os.environ.get("AzureFunctionsWebHost__hostid", "localdevhost"),
+                max_dequeue_count=config.max_dequeue_count, retry_delay_s=config.retry_delay_s,
+                max_parallel=config.max_parallel_blobs, poll_interval_s=options.scan_interval,
+            )
+            listener.prepare()
+            if options.background_triggers:
+                listener.start()
+        app = build_app(specs, keys, config.route_prefix)
+        for route in admin_routes(listener, specs, keys):
+            app.router.routes.append(route)
+        print(_banner(options, specs, config, keys), flush=True)
+        server = uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, http="httptools",
+                                               loop="uvloop", log_level="warning", access_log=False,
+                                               lifespan="off"))
+        log.info("Host started: http://%s:%s (Ctrl-C to stop)", options.host, options.port)
+        server.run()
+    finally:
+        if listener is not None:
+            listener.stop()
+        if emulator is not None:
+            emulator.stop()
+        log.info("Host stopped")
+    return 0

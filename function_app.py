@@ -1,0 +1,11 @@
+"""The Function App: every function lives in a blueprint under ``functions/``."""
+
+import azure.functions as func
+
+from functions.health import bp as health_bp
+from functions.ingest import bp as ingest_bp
+from functions.promote import bp as promote_bp
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+for blueprint in (health_bp, ingest_bp, promote_bp):
+    app.register_functions(blueprint)

@@ -1,0 +1,1 @@
+"""Thin Azure Functions blueprints: decode the trigger, call ``shared``, report."""

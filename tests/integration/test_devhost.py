@@ -1,0 +1,193 @@
+"""The development host against real Azurite, as a real child process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueServiceClient
+
+from devhost.process import HostProcess, wait_for
+
+pytestmark = pytest.mark.integration
+SAMPLE = "tests.fixtures.sample_app:app"
+
+
+def _calls(log: Path, function: str = "on_upload") -> list[dict]:
+    if not log.exists():
+        return []
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    return [e for e in entries if e["function"] == function]
+
+
+@pytest.fixture()
+def calls_log(tmp_path: Path) -> Path:
+    return tmp_path / "calls.jsonl"
+
+
+@pytest.fixture()
+def host(state_dir: Path, azurite_conn: str, calls_log: Path):
+    process = HostProcess(state_dir, azurite_conn, app=SAMPLE, env={"SAMPLE_APP_LOG": str(calls_log)})
+    yield process
+    process.stop()
+
+
+def _upload(blobs: BlobServiceClient, name: str, data: bytes, metadata: dict[str, str] | None = None) -> None:
+    blobs.get_blob_client("uploads", name).upload_blob(data, overwrite=True, metadata=metadata)
+
+
+def test_blob_upload_invokes_function_once_with_a_real_input_stream(host, blob_service, calls_log):
+    _upload(blob_service, "a.csv", b"x,y\n1,2\n", {"target": "y"})
+    assert host.scan() == {"queued": 1, "handled": 1}
+    assert host.scan() == {"queued": 0, "handled": 0}
+    [call] = _calls(calls_log)
+    assert call["name"] == "uploads/a.csv"
+    assert call["length"] == 8
+    assert call["content"] == "x,y\n1,2\n"
+    assert call["metadata"] == {"target": "y"}
+    assert call["uri"].endswith("/uploads/a.csv")
+    assert "Executed 'Functions.on_upload' (Succeeded" in host.log_text()
+
+
+def test_restart_does_not_reinvoke_but_overwrite_does(state_dir, azurite_conn, blob_service, calls_log):
+    env = {"SAMPLE_APP_LOG": str(calls_log)}
+    first = HostProcess(state_dir, azurite_conn, app=SAMPLE, env=env)
+    _upload(blob_service, "keep.csv", b"one")
+    first.scan()
+    first.stop()
+    second = HostProcess(state_dir, azurite_conn, app=SAMPLE, env=env)
+    try:
+        assert second.scan()["handled"] == 0
+        assert len(_calls(calls_log)) == 1
+        _upload(blob_service, "keep.csv", b"two")  # new ETag
+        assert second.scan()["handled"] == 1
+        assert [c["content"] for c in _calls(calls_log)] == ["one", "two"]
+    finally:
+        second.stop()
+
+
+def test_failing_function_is_tried_five_times_then_poisoned(host, blob_service, queue_service: QueueServiceClient,
+                                                            calls_log):
+    _upload(blob_service, "fail-me.csv", b"boom")
+    host.scan()
+    attempts = _calls(calls_log)
+    assert len(attempts) == 5
+    assert [a["retry"] for a in attempts] == [0, 1, 2, 3, 4]
+    poison = list(queue_service.get_queue_client("webjobs-blobtrigger-poison").receive_messages())
+    assert len(poison) == 1
+    message = json.loads(poison[0].content)
+    assert (message["ContainerName"], message["BlobName"]) == ("uploads", "fail-me.csv")
+    assert host.scan()["handled"] == 0  # nothing left to retry
+    assert blob_service.get_blob_client("uploads", "fail-me.csv").exists()  # the upload stays
+
+
+def test_http_keys_routes_and_unknown_paths(host):
+    url = f"{host.url}/api/echo/hello?q=7"
+    assert requests.post(url, data=b"hi", timeout=5).status_code == 401
+    assert requests.post(url, data=b"hi", headers={"x-functions-key": "wrong"}, timeout=5).status_code == 401
+    ok = requests.post(url, data=b"hi", headers={"x-functions-key": host.function_key}, timeout=5)
+    assert ok.status_code == 200
+    assert ok.json() == {"word": "hello", "body": "hi", "q": "7"}
+    assert requests.post(f"{url}&code={host.function_key}", data=b"", timeout=5).status_code == 200
+    # The header wins over the query string, as in the real host.
+    both = requests.post(f"{url}&code={host.function_key}", headers={"x-functions-key": "wrong"}, timeout=5)
+    assert both.status_code == 401
+    assert requests.get(f"{host.url}/api/ping", timeout=5).text == "pong"
+    assert requests.get(f"{host.url}/api/items/3", timeout=5).json() == {"id": "3"}
+    assert requests.get(f"{host.url}/api/items/3/v2", timeout=5).json() == {"id": "3", "version": "v2"}
+    assert requests.get(f"{host.url}/api/items/notanint", timeout=5).status_code == 404
+    assert requests.get(f"{host.url}/api/nothing-here", timeout=5).status_code == 404
+
+
+def test_functions_key_from_environment(state_dir, azurite_conn, calls_log):
+    process = HostProcess(state_dir, azurite_conn, app=SAMPLE, env={"FUNCTIONS_KEY": "fixed-test-key"})
+    try:
+        response = requests.post(f"{process.url}/api/echo/x", headers={"x-functions-key": "fixed-test-key"}, timeout=5)
+        assert response.status_code == 200
+    finally:
+        process.stop()
+
+
+def _grid(host: HostProcess, body: object, event_type: str | None, function: str = "on_event",
+          key: str | None = "default", content_type: str = "application/json") -> requests.Response:
+    headers = {"content-type": content_type}
+    if event_type:
+        headers["aeg-event-type"] = event_type
+    code = host.eventgrid_key if key == "default" else key
+    query = f"functionName={function}" + (f"&code={code}" if code else "")
+    return requests.post(f"{host.url}/runtime/webhooks/eventgrid?{query}", data=json.dumps(body), headers=headers,
+                         timeout=10)
+
+
+def test_event_grid_webhook_behaves_like_the_real_host(host, calls_log):
+    validation = [{"id": "v1", "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "subject": "",
+                   "data": {"validationCode": "ABC-123"}, "dataVersion": "1", "eventTime": "2026-01-01T00:00:00Z"}]
+    answer = _grid(host, validation, "SubscriptionValidation")
+    assert answer.status_code == 200
+    assert answer.json() == {"validationResponse": "ABC-123"}
+
+    events = [{"id": f"e{i}", "eventType": "Microsoft.MachineLearningServices.RunCompleted", "subject": "runs/r1",
+               "topic": "/subscriptions/x", "data": {"runId": f"r{i}"}, "dataVersion": "2",
+               "eventTime": "2026-01-01T00:00:00Z"} for i in range(2)]
+    assert _grid(host, events, "Notification").status_code == 202
+    delivered = _calls(calls_log, "on_event")
+    assert [(d["id"], d["type"], d["data"]) for d in delivered] == [
+        ("e0", "Microsoft.MachineLearningServices.RunCompleted", {"runId": "r0"}),
+        ("e1", "Microsoft.MachineLearningServices.RunCompleted", {"runId": "r1"}),
+    ]
+
+    cloud = {"specversion": "1.0", "id": "c1", "source": "/x", "type": "Custom.Thing", "data": {"k": 1}}
+    assert _grid(host, cloud, None, content_type="application/cloudevents+json").status_code == 202
+    assert _calls(calls_log, "on_event")[-1]["id"] == "c1"
+
+    failing = [{**events[0], "id": "f1", "data": {"fail": True}}]
+    assert _grid(host, failing, "Notification").status_code == 500
+    assert _grid(host, events, "Unsubscribe").status_code == 202
+    assert _grid(host, events, "SomethingElse").status_code == 400
+    assert _grid(host, events, "Notification", function="nope").status_code == 404
+    assert _grid(host, events, "Notification", key=None).status_code == 401
+    assert _grid(host, events, "Notification", key=host.function_key).status_code == 401
+
+
+def test_background_scanning_picks_up_uploads(state_dir, azurite_conn, blob_service, calls_log):
+    process = HostProcess(state_dir, azurite_conn, app=SAMPLE, env={"SAMPLE_APP_LOG": str(calls_log)},
+                          background=True)
+    try:
+        _upload(blob_service, "bg.csv", b"data")
+        wait_for(lambda: _calls(calls_log), timeout=60, what="background invocation")
+    finally:
+        process.stop()
+    assert len(_calls(calls_log)) == 1
+
+
+def test_two_hosts_on_one_storage_never_both_process_a_blob(tmp_path, azurite_conn, blob_service, calls_log):
+    env = {"SAMPLE_APP_LOG": str(calls_log)}
+    hosts = [HostProcess(tmp_path / "shared-state", azurite_conn, app=SAMPLE, env=env, background=True,
+                         scan_interval=0.05) for _ in range(2)]
+    try:
+        names = [f"race-{i:02d}.csv" for i in range(20)]
+        for name in names:
+            _upload(blob_service, name, name.encode())
+        wait_for(lambda: len(_calls(calls_log)) >= len(names), timeout=120, what="all blobs processed")
+        for process in hosts:  # a few more scans on both hosts find nothing left to do
+            assert process.scan() == {"queued": 0, "handled": 0}
+    finally:
+        for process in hosts:
+            process.stop()
+    processed = sorted(c["name"] for c in _calls(calls_log))
+    assert processed == sorted(f"uploads/{n}" for n in names)
+
+
+def test_sigterm_stops_the_azurite_the_host_started(tmp_path):
+    from devhost import azurite as az
+
+    ports = (az.free_port(), az.free_port(), az.free_port())
+    conn = az.connection_string("127.0.0.1", *ports)
+    process = HostProcess(tmp_path / "own", conn, app=SAMPLE)
+    assert az.port_open("127.0.0.1", ports[0])
+    assert process.stop() == 0
+    assert not az.port_open("127.0.0.1", ports[0])
+    assert "Azurite stopped" in process.log_text()

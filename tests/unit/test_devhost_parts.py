@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from devhost.config import HostConfig, load_local_settings
+from devhost.discovery import blob_path_parts, discover, load_app, route_variants
+from devhost.keys import load_or_create
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("score", ["score"]),
+        ("models/{name}/score", ["models/{name}/score"]),
+        ("runs/{id:int}", ["runs/{id:int}"]),
+        ("models/{name}/versions/{version?}", ["models/{name}/versions/{version}", "models/{name}/versions"]),
+        ("files/{*rest}", ["files/{rest:path}"]),
+        ("items/{id:guid}", ["items/{id:uuid}"]),
+        ("x/{name:alpha}", ["x/{name}"]),
+    ],
+)
+def test_route_templates_become_starlette_paths(template, expected):
+    assert route_variants(template) == expected
+
+
+def test_blob_path_patterns_match_nested_names():
+    container, prefix, matcher = blob_path_parts("datasets/{name}")
+    assert (container, prefix) == ("datasets", "")
+    match = matcher.match("bank/jan.csv")
+    assert match is not None
+    assert match.group("name") == "bank/jan.csv"
+    container, prefix, matcher = blob_path_parts("scoring-input/batch/{name}.csv")
+    assert (container, prefix) == ("scoring-input", "batch/")
+    assert matcher.match("batch/a.csv")
+    assert not matcher.match("other/a.csv")
+    assert not matcher.match("batch/a.txt")
+
+
+def test_keys_file_is_created_private_and_reused(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("FUNCTIONS_KEY", raising=False)
+    path = tmp_path / "keys.json"
+    first = load_or_create(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_or_create(path) == first
+    assert first.allows_function(first.function)
+    assert first.allows_function(first.master)
+    assert not first.allows_function(first.eventgrid)
+    assert not first.allows_function(None)
+    assert not first.allows_admin(first.function)
+    assert first.allows_eventgrid(first.eventgrid)
+    monkeypatch.setenv("FUNCTIONS_KEY", "from-env")
+    assert load_or_create(path).function == "from-env"
+
+
+def test_host_json_settings_are_read(tmp_path: Path):
+    path = tmp_path / "host.json"
+    path.write_text(json.dumps({"extensions": {"http": {"routePrefix": "v1"},
+                                               "queues": {"maxDequeueCount": 3, "visibilityTimeout": "00:00:07"}}}))
+    config = HostConfig.read(path)
+    assert (config.route_prefix, config.max_dequeue_count, config.retry_delay_s) == ("v1", 3, 7)
+    assert HostConfig.read(tmp_path / "missing.json") == HostConfig()
+    path.write_text(json.dumps({"extensions": {"queues": {"visibilityTimeout": "soon"}}}))
+    with pytest.raises(ValueError, match="time span"):
+        HostConfig.read(path)
+
+
+def test_project_host_json_keeps_the_documented_defaults():
+    config = HostConfig.read(Path(__file__).resolve().parents[2] / "host.json")
+    assert (config.route_prefix, config.max_dequeue_count) == ("api", 5)
+
+
+def test_local_settings_do_not_override_the_environment(tmp_path: Path, monkeypatch):
+    path = tmp_path / "local.settings.json"
+    path.write_text(json.dumps({"Values": {"A_SETTING": "file", "B_SETTING": "file"}}))
+    monkeypatch.setenv("A_SETTING", "env")
+    monkeypatch.delenv("B_SETTING", raising=False)
+    load_local_settings(path)
+    import os
+
+    assert (os.environ["A_SETTING"], os.environ["B_SETTING"]) == ("env", "file")
+
+
+def test_the_app_declares_each_trigger_kind():
+    specs = {s.name: s for s in discover(load_app("function_app:app"))}
+    kinds = {s.trigger_type for s in specs.values()}
+    assert {"httpTrigger", "blobTrigger", "eventGridTrigger"} <= kinds
+    assert specs["ingest"].trigger["path"] == "datasets/{name}"
+    assert specs["health"].trigger["authLevel"].lower() == "anonymous"
