@@ -1,20 +1,52 @@
-"""The whole local story in one command: stack up, CSV in, function invoked, endpoints answering."""
+"""The whole local story in one command.
+
+Start the stack, upload a CSV into ``datasets/<model>/``, follow validation and
+training, print the leaderboard and the deployment decision, score two rows over
+HTTP, and say where to look next.
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 from azure.storage.blob import BlobServiceClient
 
 from cli import sample_data
 from devhost import azurite
-from devhost.process import ROOT, HostProcess, wait_for
+from devhost.process import ROOT, HostProcess
+
+PUBLIC_DATA = ("https://automlsamplenotebookdata.blob.core.windows.net/automl-sample-notebook-data/"
+               "bankmarketing_train.csv")
+TERMINAL = ("promoted", "not_promoted", "rejected", "duplicate", "failed", "superseded")
 
 
 def _say(message: str) -> None:
     print(f"==> {message}", flush=True)
+
+
+def _dataset(data: Path | None, state: Path) -> Path:
+    if data is not None:
+        if not data.is_file():
+            raise SystemExit(f"DATA={data}: no such CSV file")
+        return data
+    state.mkdir(parents=True, exist_ok=True)
+    target = state / "bankmarketing_train.csv"
+    if target.exists():
+        return target
+    _say(f"No DATA given: downloading the public bankmarketing_train.csv ({PUBLIC_DATA})")
+    try:
+        response = requests.get(PUBLIC_DATA, timeout=10)
+        response.raise_for_status()
+        target.write_bytes(response.content)
+        return target
+    except requests.RequestException as error:
+        sample = state / "bank_sample.csv"
+        _say(f"Offline ({type(error).__name__}): generating 3,000 rows with the same schema at {sample}")
+        sample.write_bytes(sample_data.to_csv(sample_data.rows(3000)))
+        return sample
 
 
 def _storage_connection() -> str:
@@ -24,49 +56,115 @@ def _storage_connection() -> str:
     return azurite.connection_string("127.0.0.1", *azurite.pick_ports())
 
 
-def _dataset(data: Path | None, state: Path) -> Path:
-    if data is not None:
-        if not data.is_file():
-            raise SystemExit(f"--data {data}: no such CSV file")
-        return data
-    sample = state / "bank_sample.csv"
-    _say(f"No --data given: generating a sample with the Bank Marketing schema at {sample}")
-    sample.parent.mkdir(parents=True, exist_ok=True)
-    sample.write_bytes(sample_data.to_csv(sample_data.rows(3000)))
-    return sample
+def _upload_state(host: HostProcess, upload_id: str) -> dict[str, Any] | None:
+    status = requests.get(f"{host.url}/api/status", headers={"x-functions-key": host.function_key},
+                          params={"limit": "50"}, timeout=30).json()
+    return next((u for u in status["uploads"] if u["upload_id"] == upload_id), None)
+
+
+def _follow(host: HostProcess, upload_id: str, timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    last = ""
+    while time.monotonic() < deadline:
+        upload = _upload_state(host, upload_id)
+        if upload:
+            progress = (upload.get("run") or {}).get("progress") or {}
+            line = f"{upload['state']}"
+            if upload["state"] == "training" and progress:
+                line += (f": {progress.get('step')}, {progress.get('trials', 0)} trials, "
+                         f"{progress.get('elapsed_s', 0)}s of {progress.get('budget_s')}s budget")
+                if progress.get("best_learner"):
+                    line += f", best so far {progress['best_learner']} (cv log loss {progress['best_cv_log_loss']:.4f})"
+            if line != last:
+                print(f"    {line}", flush=True)
+                last = line
+            if upload["state"] in TERMINAL:
+                return upload
+        time.sleep(1)
+    raise SystemExit(f"gave up after {timeout_s:.0f}s; see the host log at {host.log_path}")
+
+
+def _report(host: HostProcess, upload: dict[str, Any]) -> None:
+    if upload["state"] in ("rejected", "failed", "duplicate", "superseded"):
+        _say(f"Upload {upload['state']}: {upload['reason']}")
+        return
+    headers = {"x-functions-key": host.function_key}
+    models = requests.get(f"{host.url}/api/models", headers=headers, timeout=30).json()
+    decision = upload["details"].get("decision", {})
+    artifact = next((m["production"] for m in models["models"] if m["name"] == upload["model_name"]), None)
+    run = requests.get(f"{host.url}/api/runs/{upload['run_id']}", headers=headers, timeout=30).json()
+    result = run.get("result", {})
+    _say(f"Leaderboard of run {upload['run_id']} ({result.get('trials')} trials; "
+         "best cross-validated log loss per learner):")
+    for place, row in enumerate(result.get("leaderboard", []), 1):
+        print(f"    {place}. {row['learner']:<12} {row['cv_log_loss']:.4f}")
+    metrics = result.get("validation_metrics", {})
+    print(f"    on the held-out validation split: accuracy {metrics.get('accuracy', 0):.4f}, "
+          f"AUC_weighted {metrics.get('AUC_weighted', 0):.4f} (threshold {result.get('threshold')}, "
+          f"{result.get('model_format')} export)")
+    _say(f"Decision: {upload['state']} (model {decision.get('model')} v{decision.get('version')}): {upload['reason']}")
+    if artifact:
+        print(f"    serving: {artifact['name']} v{artifact['version']}")
+
+
+def _serving(host: HostProcess) -> bool:
+    models = requests.get(f"{host.url}/api/models", headers={"x-functions-key": host.function_key}, timeout=30)
+    return any(m["production"] for m in models.json()["models"])
+
+
+def _score_two_rows(host: HostProcess, data: Path) -> bool:
+    import csv
+
+    with data.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        rows = [next(reader), next(reader)]
+    body = {"data": [{k: _typed(v) for k, v in row.items() if k != "y"} for row in rows], "probabilities": True}
+    response = requests.post(f"{host.url}/api/score", json=body, headers={"x-functions-key": host.function_key},
+                             timeout=30)
+    _say(f"POST /api/score with two rows -> {response.status_code}")
+    print(f"    {response.text}")
+    return response.ok
+
+
+def _typed(value: str) -> Any:
+    for convert in (int, float):
+        try:
+            return convert(value)
+        except ValueError:
+            pass
+    return value
 
 
 def run(data: Path | None, model: str) -> int:
-    state = ROOT / ".devhost" / "demo"
-    data = _dataset(data, state)
+    root = ROOT / ".devhost"
+    data = _dataset(data, root / "demo")
     port = 7071 if not azurite.port_open("127.0.0.1", 7071) else None
     _say("Starting the local stack (Azurite + development host)")
-    host = HostProcess(state, _storage_connection(), background=True, port=port)
+    env = {"LOCAL_STATE_DIR": str(root / "localstack")}
+    host = HostProcess(root / "state", _storage_connection(), background=True, port=port, env=env)
     try:
         print(f"    Host: {host.url}   function key: {host.function_key}")
-        print(f"    Host log: {host.log_path}")
         blob_name = f"{model}/{data.name}"
         _say(f"Uploading {data} to datasets/{blob_name}")
-        blobs = BlobServiceClient.from_connection_string(azurite.connection_string("127.0.0.1", *_ports(host)))
+        blobs = BlobServiceClient.from_connection_string(host.storage)
         container = blobs.get_container_client("datasets")
         if not container.exists():
             container.create_container()
-        started = time.monotonic()
         with data.open("rb") as handle:
-            container.upload_blob(blob_name, handle, overwrite=True, metadata={"target": "y"})
-        wait_for(lambda: "Executed 'Functions.ingest' (Succeeded" in host.log_text(), timeout=120,
-                 what="the ingest function")
-        _say(f"The blob trigger ran ingest {time.monotonic() - started:.2f}s after the upload")
-        health = requests.get(f"{host.url}/api/health", timeout=10)
-        _say(f"GET /api/health -> {health.status_code} {health.text}")
-        return 0 if health.ok else 1
+            uploaded = container.get_blob_client(blob_name).upload_blob(handle, overwrite=True,
+                                                                        metadata={"target": "y"})
+        upload_id = f"{blob_name}@{str(uploaded['etag']).strip(chr(34))}"
+        _say("Following the upload (validation, dataset registration, AutoML, registration, gate)")
+        upload = _follow(host, upload_id, timeout_s=900)
+        _report(host, upload)
+        scored = _score_two_rows(host, data) if _serving(host) else True
+        _say("Where to look next:")
+        print(f"    status:   curl -H 'x-functions-key: {host.function_key}' {host.url}/api/status")
+        print(f"    models:   curl -H 'x-functions-key: {host.function_key}' {host.url}/api/models")
+        print(f"    MLflow:   .venv/bin/mlflow ui --backend-store-uri sqlite:///{root / 'localstack' / 'mlflow.db'}")
+        print(f"    host log: {host.log_path}")
+        print("    serve it: make up")
+        return 0 if scored and upload["state"] not in ("failed",) else 1
     finally:
         host.stop()
         _say("Stack stopped")
-
-
-def _ports(host: HostProcess) -> tuple[int, int, int]:
-    ports = azurite.emulator_ports(host.storage)
-    if ports is None:
-        raise RuntimeError("the demo expects a loopback emulator")
-    return ports

@@ -134,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     config = HostConfig.read(options.project_root / "host.json")
     keys = load_or_create(options.state_dir / "keys.json")
     emulator = ensure_storage(options)
-    os.environ.setdefault("DEVHOST_URL", f"http://{options.host}:{options.port}")
+    # Where local services (the training worker) deliver Event Grid events.
+    os.environ["DEVHOST_URL"] = f"http://{options.host}:{options.port}"
+    os.environ["DEVHOST_EVENTGRID_KEY"] = keys.eventgrid
     listener: BlobTriggerListener | None = None
     try:
         specs = discover(load_app(options.app))

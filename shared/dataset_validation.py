@@ -1,0 +1,142 @@
+"""Parse an uploaded CSV and decide whether it is a dataset we can train on.
+
+Every rejection is a ``DatasetRejected`` with a precise, plain-language reason
+and a stable code, so the user sees why in the status API, the CLI and telemetry.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass
+
+import pandas as pd
+
+from shared.errors import DatasetRejected
+from shared.schema import MAX_CATEGORIES, Column, Schema
+
+DELIMITERS = (",", ";")
+SNIFF_LINES = 50
+MAX_CLASSES = 100
+MIN_ROWS_PER_CLASS = 10
+
+
+@dataclass(frozen=True)
+class ValidatedDataset:
+    frame: pd.DataFrame
+    schema: Schema
+    content_hash: str
+    delimiter: str
+    dropped_rows: int  # rows whose target was empty
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+
+def content_hash(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def _decode(content: bytes) -> str:
+    if b"\x00" in content[:65536]:
+        raise DatasetRejected("not a CSV: the file holds binary data (NUL bytes)", "not_csv")
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DatasetRejected(
+            f"not UTF-8 text (invalid byte at position {error.start}); save the CSV as UTF-8", "encoding"
+        ) from None
+
+
+def _sniff_delimiter(text: str) -> str:
+    """The delimiter that gives the header several columns and the same count on the next lines."""
+    sample = text.splitlines()[:SNIFF_LINES]
+    best, best_score = ",", -1.0
+    for delimiter in DELIMITERS:
+        counts = [len(row) for row in csv.reader(sample, delimiter=delimiter)]
+        if not counts or counts[0] < 2:
+            continue
+        consistent = sum(1 for c in counts if c == counts[0]) / len(counts)
+        score = consistent * 1000 + counts[0]
+        if score > best_score:
+            best, best_score = delimiter, score
+    if best_score < 0:
+        raise DatasetRejected("not a CSV: the header has a single column (expected ',' or ';' separators)",
+                              "not_csv")
+    return best
+
+
+def _header(text: str, delimiter: str) -> list[str]:
+    first = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    return [name.strip() for name in first]
+
+
+def infer_schema(frame: pd.DataFrame, target: str) -> Schema:
+    columns = []
+    for name in frame.columns:
+        series = frame[name]
+        missing = int(series.isna().sum())
+        if pd.api.types.is_bool_dtype(series):
+            columns.append(Column(name, "string", missing, ("False", "True")))
+        elif pd.api.types.is_integer_dtype(series):
+            columns.append(Column(name, "integer", missing))
+        elif pd.api.types.is_float_dtype(series):
+            columns.append(Column(name, "number", missing))
+        else:
+            counts = series.dropna().astype(str).value_counts()
+            columns.append(Column(name, "string", missing, tuple(counts.index[:MAX_CATEGORIES])))
+    return Schema(tuple(columns), target)
+
+
+def validate(content: bytes, target: str, *, max_bytes: int, min_rows: int) -> ValidatedDataset:
+    """Parse and check ``content``; raises ``DatasetRejected`` with the first reason found."""
+    if len(content) > max_bytes:
+        raise DatasetRejected(f"too large: {len(content):,} bytes, the limit is {max_bytes:,}", "too_large")
+    text = _decode(content)
+    if not text.strip():
+        raise DatasetRejected("empty: the file has no content", "empty")
+    delimiter = _sniff_delimiter(text)
+    header = _header(text, delimiter)
+    if any(not name for name in header):
+        position = header.index("") + 1
+        raise DatasetRejected(f"column {position} of the header has no name", "unnamed_column")
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise DatasetRejected(f"duplicate column names: {', '.join(duplicates)}", "duplicate_columns")
+    if target not in header:
+        raise DatasetRejected(
+            f"target column {target!r} is missing; the columns are: {', '.join(header)} "
+            "(set the blob metadata 'target' to choose another)", "target_missing")
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=delimiter, quotechar='"', decimal=".", skipinitialspace=True,
+                            on_bad_lines="error", low_memory=False)
+    except pd.errors.ParserError as error:
+        raise DatasetRejected(f"not a well-formed CSV: {error}", "malformed") from None
+    frame.columns = header
+    if frame.empty:
+        raise DatasetRejected("header only: the file has no data rows", "header_only")
+    empty_columns = [name for name in header if frame[name].isna().all()]
+    if empty_columns:
+        raise DatasetRejected(f"column(s) entirely empty: {', '.join(empty_columns)}", "empty_column")
+    labelled = frame[frame[target].notna()].reset_index(drop=True)
+    if len(labelled) < min_rows:
+        raise DatasetRejected(
+            f"too few rows: {len(labelled)} with a {target!r} value, at least {min_rows} are needed", "too_few_rows")
+    classes = labelled[target].astype(str).str.strip().value_counts()
+    if len(classes) < 2:
+        raise DatasetRejected(f"target {target!r} has one class only ({classes.index[0]!r}): nothing to learn",
+                              "one_class")
+    if len(classes) > MAX_CLASSES:
+        raise DatasetRejected(
+            f"target {target!r} has {len(classes)} distinct values; classification supports up to {MAX_CLASSES}",
+            "too_many_classes")
+    rare = classes[classes < MIN_ROWS_PER_CLASS]
+    if len(rare):
+        listed = ", ".join(f"{label!r} ({count})" for label, count in rare.items())
+        raise DatasetRejected(
+            f"class(es) with too few rows: {listed}; each class needs at least {MIN_ROWS_PER_CLASS}", "rare_class")
+    labelled[target] = labelled[target].astype(str).str.strip()
+    schema = infer_schema(labelled, target)
+    return ValidatedDataset(labelled, schema, content_hash(content), delimiter, len(frame) - len(labelled))

@@ -1,0 +1,36 @@
+"""Typed errors of the core; the function layer maps them to HTTP statuses or trigger outcomes."""
+
+from __future__ import annotations
+
+
+class CoreError(Exception):
+    """Base of the errors the core raises on purpose."""
+
+    status_code = 500
+
+
+class DatasetRejected(CoreError):
+    """The upload is not a usable dataset; ``reason`` says why in plain words. Never retried."""
+
+    status_code = 400
+
+    def __init__(self, reason: str, code: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class NotFound(CoreError):
+    status_code = 404
+
+
+class BadRequest(CoreError):
+    status_code = 400
+
+    def __init__(self, message: str, details: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.details = details or []
+
+
+class ServiceUnavailable(CoreError):
+    status_code = 503

@@ -1,0 +1,83 @@
+"""An upload arrives: validate it, register a dataset version, submit training.
+
+A bad file is recorded as rejected (with its reason) and is not an error for the
+trigger: retrying cannot fix it. Storage or registry failures do raise, so the
+host retries the blob.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from shared import dataset_validation, naming, telemetry
+from shared.backend import Backend
+from shared.errors import DatasetRejected
+from shared.ports import TrainingRequest
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Upload:
+    blob_path: str  # inside the datasets container, e.g. "bank/jan.csv"
+    uri: str
+    content: bytes
+    metadata: dict[str, str]
+    etag: str
+
+    @property
+    def upload_id(self) -> str:
+        return f"{self.blob_path}@{self.etag}"
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    state: str  # rejected, duplicate, training
+    reason: str | None = None
+    dataset_version: int | None = None
+    run_id: str | None = None
+
+
+def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcome:
+    uploads = backend.uploads
+    uploads.update(upload.upload_id, blob=upload.blob_path, state="received",
+                   details={"bytes": len(upload.content), "uri": upload.uri})
+    telemetry.event("UploadReceived", upload_id=upload.upload_id, bytes=len(upload.content))
+    try:
+        spec = naming.spec_for(upload.blob_path, upload.metadata, settings.default_target, settings.default_metric)
+        uploads.update(upload.upload_id, model_name=spec.model_name)
+        validated = dataset_validation.validate(upload.content, spec.target, max_bytes=settings.max_upload_bytes,
+                                                min_rows=settings.min_rows)
+    except DatasetRejected as rejected:
+        uploads.update(upload.upload_id, state="rejected", reason=rejected.reason, details={"code": rejected.code})
+        telemetry.event("DatasetRejected", upload_id=upload.upload_id, reason=rejected.reason, code=rejected.code)
+        log.warning("Rejected %s: %s", upload.blob_path, rejected.reason)
+        return IngestOutcome("rejected", reason=rejected.reason)
+    unknown = [c for c in spec.excluded_columns if c not in validated.frame.columns or c == spec.target]
+    if unknown:
+        reason = f"metadata 'exclude' names column(s) the file does not have as features: {', '.join(unknown)}"
+        uploads.update(upload.upload_id, state="rejected", reason=reason, details={"code": "bad_exclude"})
+        telemetry.event("DatasetRejected", upload_id=upload.upload_id, reason=reason, code="bad_exclude")
+        return IngestOutcome("rejected", reason=reason)
+    dataset, created = backend.datasets.register(spec.model_name, upload.content, validated.content_hash,
+                                                 validated.schema, validated.rows, upload.uri)
+    details = {"rows": validated.rows, "columns": len(validated.schema.columns), "target": spec.target,
+               "metric": spec.metric, "dropped_rows": validated.dropped_rows, "content_hash": validated.content_hash}
+    if not created:
+        reason = f"same content as dataset {dataset.name} v{dataset.version}: nothing new to train"
+        uploads.update(upload.upload_id, state="duplicate", reason=reason, dataset_version=dataset.version,
+                       details=details)
+        telemetry.event("DatasetDuplicate", upload_id=upload.upload_id, dataset=dataset.name,
+                        version=dataset.version)
+        return IngestOutcome("duplicate", reason=reason, dataset_version=dataset.version)
+    telemetry.event("DatasetRegistered", upload_id=upload.upload_id, dataset=dataset.name, version=dataset.version,
+                    rows=dataset.rows, columns=dataset.columns)
+    run = backend.pipeline.submit(TrainingRequest(spec.model_name, dataset, spec.target, spec.metric,
+                                                  settings.time_budget_s, upload.upload_id, spec.excluded_columns))
+    uploads.update(upload.upload_id, state="training", dataset_version=dataset.version, run_id=run.run_id,
+                   details=details)
+    telemetry.event("TrainingSubmitted", upload_id=upload.upload_id, run_id=run.run_id, model=spec.model_name,
+                    metric=spec.metric, budget_s=settings.time_budget_s)
+    return IngestOutcome("training", dataset_version=dataset.version, run_id=run.run_id)

@@ -1,0 +1,214 @@
+"""AutoML for one dataset: a robust FLAML search, a decision threshold, an ONNX export.
+
+Choosing by a noisy metric on one split overfits that split, so the search
+minimises log loss under cross-validation, the strong LightGBM default is one of
+its starting points (the result is never worse than it under that criterion),
+and the decision threshold for a label metric is chosen afterwards on
+out-of-fold predictions. The validation split is held out of all of it and kept
+with the run, so the champion/challenger gate can score both models on it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from shared import metrics
+from shared.schema import Schema
+
+log = logging.getLogger(__name__)
+
+LEARNERS = ["lgbm", "xgboost", "rf", "extra_tree", "lrl1"]
+# LightGBM's own defaults, in FLAML's search-space terms: tried first, so the
+# search starts from the strong default instead of FLAML's tiny low-cost model.
+STARTING_POINTS: dict[str, dict[str, Any]] = {
+    "lgbm": {"n_estimators": 100, "num_leaves": 31, "min_child_samples": 20, "learning_rate": 0.1,
+             "log_max_bin": 8, "colsample_bytree": 1.0, "reg_alpha": 1 / 1024, "reg_lambda": 1 / 1024},
+    "xgboost": {"n_estimators": 100, "max_leaves": 31, "min_child_weight": 1.0, "learning_rate": 0.1,
+                "subsample": 1.0, "colsample_bylevel": 1.0, "colsample_bytree": 1.0, "reg_alpha": 1 / 1024,
+                "reg_lambda": 1.0},
+}
+VALIDATION_FRACTION = 0.2
+SEED = 42
+
+
+@dataclass
+class TrainingOutcome:
+    best_learner: str
+    best_config: dict[str, Any]
+    threshold: float
+    classes: list[Any]
+    validation_metrics: dict[str, float]
+    trials: list[dict[str, Any]]
+    timings: dict[str, float]
+    model_format: str  # "onnx" or "native"
+    notes: list[str] = field(default_factory=list)
+
+
+def split(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A fixed, stratified hold-out: the same file always gives the same split."""
+    from sklearn.model_selection import train_test_split
+
+    train, valid = train_test_split(frame, test_size=VALIDATION_FRACTION, random_state=SEED,
+                                    stratify=frame[target])
+    return train.reset_index(drop=True), valid.reset_index(drop=True)
+
+
+def preprocessor(schema: Schema) -> Any:
+    """Ordinal codes for text columns (unseen or missing -> -1), median fill for numbers."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OrdinalEncoder
+
+    text = [c for c in schema.features if not c.is_numeric]
+    numbers = [c.name for c in schema.features if c.is_numeric]
+    parts: list[tuple[str, Any, list[str]]] = []
+    if text:
+        encoder = OrdinalEncoder(categories=[sorted(c.categories) for c in text], handle_unknown="use_encoded_value",
+                                 unknown_value=-1, encoded_missing_value=-1, dtype=np.float32)
+        parts.append(("text", encoder, [c.name for c in text]))
+    if numbers:
+        parts.append(("numbers", SimpleImputer(strategy="median"), numbers))
+    return ColumnTransformer(parts, remainder="drop", sparse_threshold=0)
+
+
+def feature_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Columns in schema order, text as str (missing stays missing), numbers as float32."""
+    out = {}
+    for column in schema.features:
+        series = frame[column.name]
+        if column.is_numeric:
+            out[column.name] = pd.to_numeric(series, errors="coerce").astype(np.float32)
+        else:
+            out[column.name] = series.astype(object).where(series.notna(), None)
+    return pd.DataFrame(out)
+
+
+def labels_of(series: pd.Series) -> NDArray[Any]:
+    """Target labels as a plain object array of str (pandas 3 string arrays confuse sklearn)."""
+    return np.asarray([str(v) for v in series], dtype=object)
+
+
+def _read_trials(log_file: Path) -> list[dict[str, Any]]:
+    trials: list[dict[str, Any]] = []
+    if not log_file.exists():
+        return trials
+    for line in log_file.read_text().splitlines():
+        record = json.loads(line)
+        if "learner" not in record:
+            continue
+        trials.append({"trial": record.get("record_id"), "learner": record["learner"],
+                       "config": record.get("config"), "cv_log_loss": record.get("validation_loss"),
+                       "seconds": record.get("trial_time"), "at_s": record.get("wall_clock_time")})
+    return trials
+
+
+def _choose_threshold(metric: metrics.Metric, y: NDArray[Any], proba: NDArray[np.float64],
+                      classes: list[Any]) -> float:
+    if len(classes) != 2 or not metric.needs_threshold:
+        return 0.5
+    scores = {t: metric.compute(y, proba, classes, t) for t in np.round(np.arange(0.05, 0.96, 0.01), 2)}
+    best = max(scores, key=lambda t: scores[t] if metric.greater_is_better else -scores[t])
+    # Only move off 0.5 for a clear gain: small differences are noise.
+    return float(best) if abs(scores[best] - scores[0.5]) > 0.001 else 0.5
+
+
+def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: float, out_dir: Path,
+          on_trial: Callable[[list[dict[str, Any]]], None] | None = None) -> TrainingOutcome:
+    """Search, fit and export; writes validation.csv, trials.json, model.onnx or model.pkl into ``out_dir``.
+
+    ``frame`` may hold more columns than ``schema``: the model uses the schema's
+    features only, and the validation split keeps every column.
+    """
+    from flaml import AutoML
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import Pipeline
+
+    metric = metrics.resolve(metric_name)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train_frame, valid_frame = split(frame, schema.target)
+    valid_frame.to_csv(out_dir / "validation.csv", index=False)
+    prep = preprocessor(schema)
+    x_train = prep.fit_transform(feature_frame(train_frame, schema)).astype(np.float32)
+    # Labels are coded 0..k-1 here (FLAML would do it anyway); ``classes`` maps them back.
+    classes = sorted(set(labels_of(frame[schema.target])))
+    codes = {label: i for i, label in enumerate(classes)}
+    y_train_labels = labels_of(train_frame[schema.target])
+    y_train = np.array([codes[v] for v in y_train_labels])
+    log_file = out_dir / "flaml.log"
+    automl = AutoML()
+    watcher = _TrialWatcher(log_file, on_trial) if on_trial else None
+    try:
+        automl.fit(x_train, y_train, task="classification", metric="log_loss", eval_method="cv", n_splits=3,
+                   time_budget=time_budget_s, estimator_list=LEARNERS,
+                   starting_points={k: v for k, v in STARTING_POINTS.items() if k in LEARNERS},
+                   log_file_name=str(log_file), log_type="all", seed=SEED, n_jobs=-1, verbose=0, retrain_full=True)
+    finally:
+        if watcher:
+            watcher.stop()
+    timings["search_s"] = time.perf_counter() - started
+    estimator = automl.model.estimator
+    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=SEED)
+    oof = cross_val_predict(clone(estimator), x_train, y_train, cv=folds, method="predict_proba")
+    threshold = _choose_threshold(metric, y_train_labels, oof, classes)
+    model = Pipeline([("prep", prep), ("model", estimator)])
+    x_valid = feature_frame(valid_frame, schema)
+    y_valid = labels_of(valid_frame[schema.target])
+    proba = model.predict_proba(x_valid)
+    validation = metrics.all_metrics(y_valid, proba, classes, threshold)
+    timings["fit_s"] = time.perf_counter() - started
+    from shared.local import onnx_export
+
+    model_format, notes = onnx_export.export(model, schema, x_valid, proba, out_dir)
+    timings["total_s"] = time.perf_counter() - started
+    trials = _read_trials(log_file)
+    (out_dir / "trials.json").write_text(json.dumps(trials, indent=1, default=str))
+    return TrainingOutcome(
+        best_learner=str(automl.best_estimator), best_config=dict(automl.best_config), threshold=threshold,
+        classes=classes, validation_metrics=validation, trials=trials, timings=timings,
+        model_format=model_format, notes=notes,
+    )
+
+
+class _TrialWatcher:
+    """Reports FLAML's trials as its log file grows (FLAML has no per-trial callback)."""
+
+    def __init__(self, log_file: Path, on_trial: Callable[[list[dict[str, Any]]], None]) -> None:
+        import threading
+
+        self._file = log_file
+        self._on_trial = on_trial
+        self._seen = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self._poll()
+
+    def _poll(self) -> None:
+        try:
+            trials = _read_trials(self._file)
+        except (OSError, ValueError):
+            return  # the file is being written; next poll
+        if len(trials) != self._seen:
+            self._seen = len(trials)
+            self._on_trial(trials)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._poll()

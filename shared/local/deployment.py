@@ -1,0 +1,74 @@
+"""Local deployment: a pointer file per model, swapped atomically, plus the MLflow ``production`` alias.
+
+The scorer reads only the pointer (no MLflow import on the hot path); an
+artefact is loaded and checked before the pointer moves, so a broken model never
+serves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from shared import metrics
+from shared.local import artifacts
+from shared.local.registry import MlflowModelRegistry
+from shared.ports import Deployer, Evaluator, ModelVersion, RunInfo
+
+PRODUCTION_ALIAS = "production"
+
+
+def deployments_dir(state_dir: Path) -> Path:
+    return state_dir / "deployments"
+
+
+def read_pointer(state_dir: Path, model_name: str) -> ModelVersion | None:
+    path = deployments_dir(state_dir) / f"{model_name}.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    return ModelVersion(**data)
+
+
+class LocalDeployer(Deployer):
+    def __init__(self, state_dir: Path, registry: MlflowModelRegistry) -> None:
+        self.state_dir = state_dir
+        self.registry = registry
+
+    def deploy(self, model: ModelVersion) -> None:
+        loaded = artifacts.load(model.artifact_uri)  # refuse what cannot load
+        example = loaded.meta["example"]
+        frame = pd.DataFrame([example])
+        loaded.predict_proba(artifacts.columns_from_frame(frame, loaded.meta))
+        folder = deployments_dir(self.state_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        staged = folder / f".{model.name}.{os.getpid()}.tmp"
+        staged.write_text(json.dumps(asdict(model)))
+        os.replace(staged, folder / f"{model.name}.json")
+        self.registry.set_alias(model, PRODUCTION_ALIAS)
+
+    def production(self, model_name: str) -> ModelVersion | None:
+        return read_pointer(self.state_dir, model_name)
+
+
+class LocalEvaluator(Evaluator):
+    def score(self, model: ModelVersion, run: RunInfo) -> float | None:
+        validation = Path(run.result["artifact_dir"]) / "validation.csv"
+        frame = pd.read_csv(validation, keep_default_na=True)
+        loaded = artifacts.load(model.artifact_uri)
+        missing = [f["name"] for f in loaded.meta["features"] if f["name"] not in frame.columns]
+        target = loaded.meta["target"]
+        if missing or target not in frame.columns:
+            return None
+        metric = metrics.resolve(run.metric)
+        y = frame[target].astype(str).to_numpy(dtype=object)
+        classes = loaded.classes
+        if set(y) - set(classes):
+            return None  # labels the model has never seen: it cannot be compared
+        proba = loaded.predict_proba(artifacts.columns_from_frame(frame, loaded.meta))
+        return metric.compute(y, proba, classes, loaded.threshold)

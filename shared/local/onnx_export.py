@@ -1,0 +1,115 @@
+"""Export a fitted preprocessing + estimator pipeline to one ONNX file that scores raw columns.
+
+Each feature becomes its own ONNX input (strings for text columns, float32 for
+numbers) named by ``input_names``; the probabilities come out as a plain tensor.
+The export is checked against the native pipeline on the validation split, and
+the native pickle is kept as the fallback when conversion fails or disagrees.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shared.schema import Schema
+
+log = logging.getLogger(__name__)
+MAX_PROBABILITY_GAP = 1e-4
+
+
+def input_names(schema: Schema) -> dict[str, str]:
+    """Column name -> a safe ONNX input name (``emp.var.rate`` -> ``emp_var_rate``), unique."""
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for column in schema.features:
+        base = re.sub(r"\W", "_", column.name) or "column"
+        if base[0].isdigit():
+            base = f"c_{base}"
+        name, n = base, 1
+        while name in used:
+            n += 1
+            name = f"{base}_{n}"
+        used.add(name)
+        names[column.name] = name
+    return names
+
+
+def _register_boosters() -> None:
+    from lightgbm import LGBMClassifier
+    from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+    from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+    from xgboost import XGBClassifier
+
+    options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+    update_registered_converter(LGBMClassifier, "LightGbmLGBMClassifier", calculate_linear_classifier_output_shapes,
+                                convert_lightgbm, options=options)
+    update_registered_converter(XGBClassifier, "XGBoostXGBClassifier", calculate_linear_classifier_output_shapes,
+                                convert_xgboost, options=options)
+
+
+def onnx_feeds(frame: pd.DataFrame, schema: Schema, names: dict[str, str]) -> dict[str, np.ndarray]:
+    feeds: dict[str, np.ndarray] = {}
+    for column in schema.features:
+        values = frame[column.name]
+        if column.is_numeric:
+            feeds[names[column.name]] = values.to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
+        else:
+            feeds[names[column.name]] = np.array([("" if v is None else str(v)) for v in values],
+                                                 dtype=object).reshape(-1, 1)
+    return feeds
+
+
+def export(model: Any, schema: Schema, x_valid: pd.DataFrame, native_proba: np.ndarray,
+           out_dir: Path) -> tuple[str, list[str]]:
+    """Write model.pkl always and model.onnx when it converts and agrees; returns (format, notes)."""
+    import joblib
+
+    joblib.dump(model, out_dir / "model.pkl")
+    try:
+        converted = _convert(model, schema)
+    except Exception as error:  # converters raise many kinds of errors
+        note = f"ONNX export failed ({type(error).__name__}: {error}); serving the native model"
+        log.warning("%s", note)
+        return "native", [note]
+    import onnxruntime as ort
+
+    names = input_names(schema)
+    session = ort.InferenceSession(converted.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = onnx_feeds(x_valid, schema, names)
+    onnx_proba = session.run(["probabilities"], feeds)[0]
+    gap = float(np.max(np.abs(onnx_proba - native_proba))) if len(native_proba) else 0.0
+    if gap > MAX_PROBABILITY_GAP:
+        note = f"ONNX probabilities differ from the native model by {gap:.2e}; serving the native model"
+        log.warning("%s", note)
+        return "native", [note]
+    (out_dir / "model.onnx").write_bytes(converted.SerializeToString())
+    return "onnx", [f"ONNX export agrees with the native model on the validation split (max gap {gap:.1e})"]
+
+
+def _convert(model: Any, schema: Schema) -> Any:
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    _register_boosters()
+    names = input_names(schema)
+    initial_types = [
+        (names[c.name], FloatTensorType([None, 1]) if c.is_numeric else StringTensorType([None, 1]))
+        for c in schema.features
+    ]
+    # The ColumnTransformer refers to columns by name: give it the ONNX input names.
+    prep = model.steps[0][1]
+    renamed_transformers = [(n, t, [names[c] for c in cols]) for n, t, cols in prep.transformers_]
+    original = prep.transformers_
+    prep.transformers_ = renamed_transformers
+    try:
+        return convert_sklearn(model, initial_types=initial_types, target_opset={"": 17, "ai.onnx.ml": 3},
+                               options={id(model.steps[-1][1]): {"zipmap": False}})
+    finally:
+        prep.transformers_ = original

@@ -1,0 +1,92 @@
+"""Local training pipeline: runs queued in SQLite, trained by one worker process at a time."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from shared.local.db import connect, now
+from shared.ports import RunInfo, TrainingPipeline, TrainingRequest
+
+log = logging.getLogger(__name__)
+
+
+def row_to_run(row: sqlite3.Row) -> RunInfo:
+    return RunInfo(run_id=row["run_id"], model_name=row["model_name"], dataset_name=row["dataset_name"],
+                   dataset_version=row["dataset_version"], metric=row["metric"], state=row["state"],
+                   upload_id=row["upload_id"], progress=json.loads(row["progress_json"]),
+                   result=json.loads(row["result_json"]), error=row["error"], created_at=row["created_at"],
+                   updated_at=row["updated_at"])
+
+
+def worker_lock_path(state_dir: Path) -> Path:
+    return state_dir / "worker.lock"
+
+
+def worker_running(state_dir: Path) -> bool:
+    path = worker_lock_path(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+class LocalTrainingPipeline(TrainingPipeline):
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+
+    def submit(self, request: TrainingRequest) -> RunInfo:
+        db = connect(self.state_dir)
+        run_id = f"run_{uuid.uuid4().hex[:16]}"
+        stamp = now()
+        body = {"model_name": request.model_name, "dataset_name": request.dataset.name,
+                "dataset_version": request.dataset.version, "target": request.target, "metric": request.metric,
+                "time_budget_s": request.time_budget_s, "excluded_columns": list(request.excluded_columns)}
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
+            db.execute("INSERT INTO runs (run_id, model_name, dataset_name, dataset_version, request_json, metric, "
+                       "state, upload_id, seq, progress_json, created_at, updated_at) "
+                       "VALUES (?,?,?,?,?,?, 'queued', ?,?,?,?,?)",
+                       (run_id, request.model_name, request.dataset.name, request.dataset.version, json.dumps(body),
+                        request.metric, request.upload_id, seq,
+                        json.dumps({"step": "queued", "budget_s": request.time_budget_s}), stamp, stamp))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.ensure_worker()
+        run = self.get_run(run_id)
+        assert run is not None
+        return run
+
+    def ensure_worker(self) -> None:
+        """Start the worker process unless one holds the lock (it exits by itself when idle)."""
+        if worker_running(self.state_dir):
+            return
+        log_file = open(self.state_dir / "worker.log", "ab")  # noqa: SIM115 - handed to the child
+        subprocess.Popen([sys.executable, "-m", "shared.local.worker", "--state-dir", str(self.state_dir)],
+                         stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+                         cwd=Path(__file__).resolve().parents[2], env=os.environ.copy())
+        log_file.close()
+
+    def get_run(self, run_id: str) -> RunInfo | None:
+        row = connect(self.state_dir).execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return row_to_run(row) if row else None
+
+    def list_runs(self, model_name: str | None = None, limit: int = 50) -> list[RunInfo]:
+        rows = connect(self.state_dir).execute(
+            "SELECT * FROM runs WHERE (? IS NULL OR model_name=?) ORDER BY seq DESC LIMIT ?",
+            (model_name, model_name, limit)).fetchall()
+        return [row_to_run(r) for r in rows]

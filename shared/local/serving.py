@@ -1,0 +1,57 @@
+"""Keeps each deployed model loaded, and swaps in a newly deployed one without a restart."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.local import artifacts
+from shared.local.deployment import deployments_dir, read_pointer
+from shared.ports import ModelVersion
+
+
+@dataclass(frozen=True)
+class Served:
+    version: ModelVersion
+    model: artifacts.LoadedModel
+
+
+class ModelCache:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self._loaded: dict[str, tuple[float, Served]] = {}
+        self._lock = threading.Lock()
+
+    def deployed_names(self) -> list[str]:
+        folder = deployments_dir(self.state_dir)
+        if not folder.exists():
+            return []
+        pointers = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        return [p.stem for p in pointers]
+
+    def get(self, model_name: str) -> Served | None:
+        """The model serving ``model_name``; one stat() per call notices a new deployment."""
+        pointer = deployments_dir(self.state_dir) / f"{model_name}.json"
+        try:
+            stamp = os.stat(pointer).st_mtime_ns
+        except FileNotFoundError:
+            return None
+        cached = self._loaded.get(model_name)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        with self._lock:
+            cached = self._loaded.get(model_name)
+            if cached and cached[0] == stamp:
+                return cached[1]
+            version = read_pointer(self.state_dir, model_name)
+            if version is None:
+                return None
+            loaded = artifacts.load(version.artifact_uri)
+            for feature in loaded.meta["features"]:
+                feature["_known"] = set(feature["categories"])  # once per load, not per request
+            served = Served(version, loaded)
+            # Requests in flight keep the object they already hold; new ones get the new model.
+            self._loaded[model_name] = (stamp, served)
+            return served

@@ -1,0 +1,71 @@
+"""MLflow (SQLite store) for the local backend: runs, trials and the model registry."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def tracking_uri(state_dir: Path) -> str:
+    return f"sqlite:///{state_dir / 'mlflow.db'}"
+
+
+def configure(state_dir: Path) -> Any:
+    """Point MLflow at the local store; returns the mlflow module (imported lazily: it is slow)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(state_dir))
+    mlflow.set_registry_uri(tracking_uri(state_dir))
+    return mlflow
+
+
+def experiment_id(mlflow: Any, state_dir: Path, name: str) -> str:
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    location = (state_dir / "mlartifacts" / name).as_uri()
+    return str(mlflow.create_experiment(name, artifact_location=location))
+
+
+def log_run(state_dir: Path, run_id: str, model_name: str, run_dir: Path, outcome: Any, request: dict[str, Any],
+            signature_example: Any) -> str:
+    """Record the finished training as an MLflow run with its model; returns the MLflow run id."""
+    mlflow = configure(state_dir)
+    import onnx
+
+    exp = experiment_id(mlflow, state_dir, model_name)
+    with mlflow.start_run(experiment_id=exp, run_name=run_id, tags={"pipeline_run_id": run_id}) as active:
+        mlflow.log_params({"best_learner": outcome.best_learner, "primary_metric": request["metric"],
+                           "time_budget_s": request["time_budget_s"], "threshold": outcome.threshold,
+                           "dataset": f"{request['dataset_name']}:{request['dataset_version']}",
+                           "model_format": outcome.model_format})
+        mlflow.log_params({f"config.{k}": v for k, v in outcome.best_config.items()})
+        mlflow.log_metrics({f"validation_{k}": v for k, v in outcome.validation_metrics.items()})
+        mlflow.log_metrics({f"time_{k}": v for k, v in outcome.timings.items()})
+        best = float("inf")
+        for step, trial in enumerate(outcome.trials):
+            if trial["cv_log_loss"] is not None:
+                best = min(best, float(trial["cv_log_loss"]))
+                mlflow.log_metric("trial_cv_log_loss", float(trial["cv_log_loss"]), step=step)
+                mlflow.log_metric("best_cv_log_loss", best, step=step)
+        for name in ("trials.json", "model_meta.json"):
+            mlflow.log_artifact(str(run_dir / name))
+        if outcome.model_format == "onnx":
+            mlflow.onnx.log_model(onnx.load(str(run_dir / "model.onnx")), name="model",
+                                  input_example=signature_example)
+        else:
+            import joblib
+
+            mlflow.sklearn.log_model(joblib.load(run_dir / "model.pkl"), name="model",
+                                     serialization_format="cloudpickle")
+        return str(active.info.run_id)
+
+
+def dump(data: Any) -> str:
+    return json.dumps(data, default=str)

@@ -1,0 +1,227 @@
+"""The local training worker: ``python -m shared.local.worker --state-dir DIR``.
+
+One per state folder (a file lock); it trains queued runs one at a time, newest
+upload first per model (older queued runs of that model are superseded), posts
+RunCompleted to the host, and exits after a while without work. A worker that
+died mid-run leaves the run ``running``: the next worker queues it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from shared.local.db import connect, now
+from shared.local.pipeline import row_to_run, worker_lock_path
+from shared.ports import RunInfo
+from shared.settings import Settings
+
+log = logging.getLogger("training-worker")
+EVENT_RETRY_S = 5.0
+
+
+class Worker:
+    def __init__(self, state_dir: Path, settings: Settings) -> None:
+        self.state_dir = state_dir
+        self.settings = settings
+        self.db = connect(state_dir)
+
+    # ---- queue --------------------------------------------------------
+    def recover(self) -> None:
+        interrupted = self.db.execute("UPDATE runs SET state='queued', worker_pid=NULL, updated_at=? "
+                                      "WHERE state='running'", (now(),)).rowcount
+        if interrupted:
+            log.warning("Re-queued %d run(s) interrupted by a stopped worker", interrupted)
+
+    def next_run(self) -> RunInfo | None:
+        """Claim the next run: the newest queued one of the model queued longest ago."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            first = self.db.execute("SELECT model_name FROM runs WHERE state='queued' ORDER BY seq LIMIT 1").fetchone()
+            if first is None:
+                self.db.execute("COMMIT")
+                return None
+            model = first["model_name"]
+            newest = self.db.execute("SELECT * FROM runs WHERE state='queued' AND model_name=? ORDER BY seq DESC "
+                                     "LIMIT 1", (model,)).fetchone()
+            superseded = self.db.execute("SELECT run_id, upload_id FROM runs WHERE state='queued' AND model_name=? "
+                                         "AND run_id<>?", (model, newest["run_id"])).fetchall()
+            stamp = now()
+            for old in superseded:
+                self.db.execute("UPDATE runs SET state='superseded', error=?, updated_at=? WHERE run_id=?",
+                                (f"superseded by the newer run {newest['run_id']}", stamp, old["run_id"]))
+            self.db.execute("UPDATE runs SET state='running', worker_pid=?, progress_json=?, updated_at=? "
+                            "WHERE run_id=?", (os.getpid(), json.dumps({"step": "starting"}), stamp,
+                                               newest["run_id"]))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        from shared.local.uploads import LocalUploadLog
+
+        uploads = LocalUploadLog(self.state_dir)
+        for old in superseded:
+            if old["upload_id"]:
+                uploads.update(old["upload_id"], state="superseded",
+                               reason=f"a newer upload of model {model} arrived before training started")
+        return row_to_run(self.db.execute("SELECT * FROM runs WHERE run_id=?", (newest["run_id"],)).fetchone())
+
+    def _progress(self, run_id: str, progress: dict[str, Any]) -> None:
+        self.db.execute("UPDATE runs SET progress_json=?, updated_at=? WHERE run_id=?",
+                        (json.dumps(progress, default=str), now(), run_id))
+
+    # ---- training -----------------------------------------------------
+    def train(self, run: RunInfo) -> None:
+        request = json.loads(self.db.execute("SELECT request_json FROM runs WHERE run_id=?",
+                                             (run.run_id,)).fetchone()[0])
+        try:
+            result = self._train(run, request)
+        except Exception as error:
+            log.exception("Run %s failed", run.run_id)
+            self.db.execute("UPDATE runs SET state='failed', error=?, event_pending=1, updated_at=? WHERE run_id=?",
+                            (f"{type(error).__name__}: {error}", now(), run.run_id))
+            (self.state_dir / "runs" / run.run_id).mkdir(parents=True, exist_ok=True)
+            (self.state_dir / "runs" / run.run_id / "error.txt").write_text(traceback.format_exc())
+            return
+        self.db.execute("UPDATE runs SET state='completed', result_json=?, event_pending=1, updated_at=? "
+                        "WHERE run_id=?", (json.dumps(result, default=str), now(), run.run_id))
+
+    def _train(self, run: RunInfo, request: dict[str, Any]) -> dict[str, Any]:
+        from shared import dataset_validation
+        from shared.local import automl, onnx_export, tracking
+        from shared.local.datasets import LocalDatasetRegistry
+
+        started = time.time()
+        dataset = LocalDatasetRegistry(self.state_dir).get(run.dataset_name, run.dataset_version)
+        if dataset is None:
+            raise LookupError(f"dataset {run.dataset_name}:{run.dataset_version} is not registered")
+        content = Path(dataset.uri.removeprefix("file://")).read_bytes()
+        validated = dataset_validation.validate(content, request["target"], max_bytes=len(content) + 1,
+                                                min_rows=1)
+        schema = validated.schema.without(set(request.get("excluded_columns", [])))
+        run_dir = self.state_dir / "runs" / run.run_id
+        budget = float(request["time_budget_s"])
+
+        def on_trial(trials: list[dict[str, Any]]) -> None:
+            losses = [t["cv_log_loss"] for t in trials if t["cv_log_loss"] is not None]
+            best = min(range(len(losses)), key=losses.__getitem__) if losses else None
+            self._progress(run.run_id, {
+                "step": "automl", "trials": len(trials), "best_cv_log_loss": losses[best] if best is not None else None,
+                "best_learner": trials[best]["learner"] if best is not None else None,
+                "elapsed_s": round(time.time() - started, 1), "budget_s": budget})
+
+        self._progress(run.run_id, {"step": "automl", "trials": 0, "elapsed_s": 0, "budget_s": budget})
+        # Excluded columns stay in the stored validation split: a champion that uses them can still be scored.
+        outcome = automl.train(validated.frame, schema, request["metric"], budget, run_dir, on_trial=on_trial)
+        self._progress(run.run_id, {"step": "register", "trials": len(outcome.trials),
+                                    "elapsed_s": round(time.time() - started, 1), "budget_s": budget})
+        example = {c.name: _example_value(validated.frame, c.name) for c in schema.features}
+        meta = {
+            "model_name": run.model_name, "run_id": run.run_id, "target": schema.target,
+            "features": [{"name": c.name, "kind": c.kind, "categories": list(c.categories)} for c in schema.features],
+            "input_names": onnx_export.input_names(schema), "classes": outcome.classes,
+            "threshold": outcome.threshold, "metric": request["metric"], "model_format": outcome.model_format,
+            "validation_metrics": outcome.validation_metrics, "example": example,
+            "dataset": {"name": run.dataset_name, "version": run.dataset_version},
+            "best_learner": outcome.best_learner,
+        }
+        (run_dir / "model_meta.json").write_text(json.dumps(meta, indent=1, default=str))
+        mlflow_run_id = tracking.log_run(self.state_dir, run.run_id, run.model_name, run_dir, outcome, request,
+                                         validated.frame[[c.name for c in schema.features]].head(1))
+        return {
+            "best_learner": outcome.best_learner, "best_config": outcome.best_config,
+            "threshold": outcome.threshold, "classes": outcome.classes,
+            "validation_metrics": outcome.validation_metrics,
+            "primary_metric": {"name": request["metric"],
+                               "value": outcome.validation_metrics[_metric_key(request["metric"])]},
+            "model_format": outcome.model_format, "notes": outcome.notes, "timings": outcome.timings,
+            "trials": len(outcome.trials), "artifact_dir": str(run_dir), "mlflow_run_id": mlflow_run_id,
+            "leaderboard": _leaderboard(outcome.trials),
+        }
+
+    # ---- events -------------------------------------------------------
+    def send_pending_events(self) -> bool:
+        """Deliver RunCompleted for finished runs not yet acknowledged; False if the host refused or was away."""
+        from shared.local.events import post_run_completed
+
+        pending = self.db.execute("SELECT * FROM runs WHERE event_pending=1 ORDER BY seq").fetchall()
+        for row in pending:
+            run = row_to_run(row)
+            try:
+                post_run_completed(run, self.settings.host_url, self.settings.eventgrid_function)
+            except Exception as error:
+                log.warning("RunCompleted for %s not delivered yet (%s); will retry", run.run_id, error)
+                return False
+            self.db.execute("UPDATE runs SET event_pending=0 WHERE run_id=?", (run.run_id,))
+        return True
+
+    def serve(self) -> None:
+        self.recover()
+        idle_since = time.monotonic()
+        while True:
+            delivered = self.send_pending_events()
+            run = self.next_run()
+            if run is not None:
+                log.info("Training %s for model %s (dataset %s:%s)", run.run_id, run.model_name, run.dataset_name,
+                         run.dataset_version)
+                self.train(run)
+                idle_since = time.monotonic()
+                continue
+            if delivered and time.monotonic() - idle_since > self.settings.worker_idle_s:
+                log.info("Idle for %ss: exiting", self.settings.worker_idle_s)
+                return
+            time.sleep(EVENT_RETRY_S if not delivered else 0.5)
+
+
+def _metric_key(name: str) -> str:
+    from shared import metrics
+
+    return metrics.resolve(name).name
+
+
+def _example_value(frame: Any, column: str) -> Any:
+    present = frame[column].dropna()
+    if present.empty:
+        return None
+    value = present.iloc[0]
+    return value.item() if hasattr(value, "item") else value
+
+
+def _leaderboard(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    best: dict[str, dict[str, Any]] = {}
+    for trial in trials:
+        loss = trial["cv_log_loss"]
+        if loss is None:
+            continue
+        current = best.get(trial["learner"])
+        if current is None or loss < current["cv_log_loss"]:
+            best[trial["learner"]] = {"learner": trial["learner"], "cv_log_loss": loss, "trial": trial["trial"]}
+    return sorted(best.values(), key=lambda t: t["cv_log_loss"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shared.local.worker")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    state_dir = args.state_dir.resolve()
+    lock = open(worker_lock_path(state_dir), "a")  # noqa: SIM115 - held for the life of the process
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log.info("Another worker serves %s", state_dir)
+        return 0
+    Worker(state_dir, Settings.from_env()).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

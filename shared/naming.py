@@ -1,0 +1,45 @@
+"""How an upload's path and metadata become a model name, a target and a metric."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from shared import metrics
+from shared.errors import DatasetRejected
+
+_VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class UploadSpec:
+    model_name: str
+    target: str
+    metric: str
+    excluded_columns: tuple[str, ...]
+
+
+def model_name_for(blob_path: str) -> str:
+    """``bank/jan.csv`` -> ``bank``; ``jan.csv`` at the root -> ``jan``."""
+    path = PurePosixPath(blob_path)
+    parts = [p for p in path.parts if p not in ("", "/")]
+    if any(p in (".", "..") for p in parts):
+        raise DatasetRejected(f"blob name {blob_path!r} contains a relative path segment", "bad_name")
+    name = parts[0] if len(parts) > 1 else path.stem
+    if not _VALID_NAME.match(name):
+        raise DatasetRejected(
+            f"model name {name!r} (from {blob_path!r}) must be 1-64 letters, digits, '-', '_' or '.'", "bad_name")
+    return name
+
+
+def spec_for(blob_path: str, metadata: dict[str, str] | None, default_target: str,
+             default_metric: str) -> UploadSpec:
+    meta = {k.lower(): v for k, v in (metadata or {}).items()}
+    metric_name = meta.get("metric", default_metric)
+    try:
+        metric = metrics.resolve(metric_name).name
+    except ValueError as error:
+        raise DatasetRejected(str(error), "bad_metric") from None
+    excluded = tuple(c.strip() for c in meta.get("exclude", "").split(",") if c.strip())
+    return UploadSpec(model_name_for(blob_path), meta.get("target", default_target).strip(), metric, excluded)

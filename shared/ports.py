@@ -1,0 +1,153 @@
+"""The core's view of the outside world: small interfaces that each backend implements."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.schema import Schema
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    name: str
+    version: int
+    content_hash: str
+    rows: int
+    columns: int
+    schema: Schema
+    uri: str  # where the registry keeps its immutable copy
+    source_uri: str  # the upload it came from
+    created_at: str
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    model_name: str
+    dataset: DatasetVersion
+    target: str
+    metric: str
+    time_budget_s: int
+    upload_id: str | None = None
+    excluded_columns: tuple[str, ...] = ()
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    model_name: str
+    dataset_name: str
+    dataset_version: int
+    metric: str
+    state: str  # queued, running, completed, failed, superseded, cancelled
+    upload_id: str | None = None
+    progress: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    created_at: str = ""
+    updated_at: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("completed", "failed", "superseded", "cancelled")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: str
+    run_id: str
+    metric: str
+    metrics: dict[str, float]
+    dataset_name: str
+    dataset_version: int
+    artifact_uri: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class DatasetRegistry(abc.ABC):
+    @abc.abstractmethod
+    def register(self, name: str, content: bytes, content_hash: str, schema: Schema, rows: int,
+                 source_uri: str) -> tuple[DatasetVersion, bool]:
+        """Register a version, or return the existing one with the same content (created=False)."""
+
+    @abc.abstractmethod
+    def get(self, name: str, version: int | None = None) -> DatasetVersion | None:
+        """A version, or the latest when ``version`` is None."""
+
+    @abc.abstractmethod
+    def list(self, name: str | None = None) -> list[DatasetVersion]: ...
+
+
+class TrainingPipeline(abc.ABC):
+    @abc.abstractmethod
+    def submit(self, request: TrainingRequest) -> RunInfo: ...
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> RunInfo | None: ...
+
+    @abc.abstractmethod
+    def list_runs(self, model_name: str | None = None, limit: int = 50) -> list[RunInfo]: ...
+
+
+class ModelRegistry(abc.ABC):
+    @abc.abstractmethod
+    def register(self, run: RunInfo) -> ModelVersion:
+        """Register the run's best model; idempotent: a run registers one version at most."""
+
+    @abc.abstractmethod
+    def find_by_run(self, model_name: str, run_id: str) -> ModelVersion | None: ...
+
+    @abc.abstractmethod
+    def get(self, model_name: str, version: str) -> ModelVersion | None: ...
+
+    @abc.abstractmethod
+    def tag(self, model: ModelVersion, tags: dict[str, str]) -> None: ...
+
+    @abc.abstractmethod
+    def list_versions(self, model_name: str | None = None) -> list[ModelVersion]: ...
+
+
+class Evaluator(abc.ABC):
+    @abc.abstractmethod
+    def score(self, model: ModelVersion, run: RunInfo) -> float | None:
+        """``model``'s primary metric on ``run``'s validation split; None when it cannot score that data."""
+
+
+class Deployer(abc.ABC):
+    @abc.abstractmethod
+    def deploy(self, model: ModelVersion) -> None:
+        """Make ``model`` the one serving ``model.name``, atomically."""
+
+    @abc.abstractmethod
+    def production(self, model_name: str) -> ModelVersion | None: ...
+
+
+class UploadLog(abc.ABC):
+    """What happened to each upload, for the status API and the CLI."""
+
+    @abc.abstractmethod
+    def update(self, upload_id: str, **fields: Any) -> None:
+        """Create or update the record; ``details`` merges into the existing details."""
+
+    @abc.abstractmethod
+    def get(self, upload_id: str) -> dict[str, Any] | None: ...
+
+    @abc.abstractmethod
+    def list(self, limit: int = 50) -> list[dict[str, Any]]: ...
+
+
+class PromotionLedger(abc.ABC):
+    """Makes RunCompleted handling happen once per run, whatever the event deliveries."""
+
+    @abc.abstractmethod
+    def claim(self, run_id: str) -> bool:
+        """True for the one caller that should handle ``run_id`` now; False when done or in progress."""
+
+    @abc.abstractmethod
+    def finish(self, run_id: str, decision: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    def release(self, run_id: str) -> None:
+        """Give the claim back after a failure, so a redelivery can retry."""

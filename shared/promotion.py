@@ -1,0 +1,106 @@
+"""A training run completed: register its best model and deploy it if it beats production.
+
+The champion is re-scored on the challenger's validation split, so both numbers
+come from the same rows. Each run is handled once (a ledger claim), so replayed
+or duplicated events do nothing twice, and a model from a run older than the
+serving one's never replaces it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from shared import metrics, telemetry
+from shared.backend import Backend
+from shared.ports import ModelVersion, RunInfo
+
+log = logging.getLogger(__name__)
+RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
+
+
+@dataclass(frozen=True)
+class PromotionOutcome:
+    decision: str  # deployed, rejected, failed, ignored, duplicate
+    detail: dict[str, Any]
+
+
+def handle_run_completed(event_type: str, data: dict[str, Any], backend: Backend) -> PromotionOutcome:
+    if event_type != RUN_COMPLETED:
+        return PromotionOutcome("ignored", {"reason": f"event type {event_type}"})
+    run_id = str(data.get("runId", ""))
+    run = backend.pipeline.get_run(run_id) if run_id else None
+    if run is None:
+        # Azure ML reports child runs and other experiments too: only our pipeline runs count.
+        return PromotionOutcome("ignored", {"reason": f"run {run_id!r} is not a pipeline run of this app"})
+    if not run.finished:
+        return PromotionOutcome("ignored", {"reason": f"run {run_id} is still {run.state}"})
+    if not backend.promotions.claim(run_id):
+        log.info("RunCompleted for %s already handled: nothing to do", run_id)
+        return PromotionOutcome("duplicate", {"run_id": run_id})
+    try:
+        outcome = _decide(run, backend)
+    except BaseException:
+        backend.promotions.release(run_id)
+        raise
+    backend.promotions.finish(run_id, {"decision": outcome.decision, **outcome.detail})
+    return outcome
+
+
+def _decide(run: RunInfo, backend: Backend) -> PromotionOutcome:
+    uploads = backend.uploads
+    if run.state != "completed":
+        reason = run.error or f"run ended {run.state}"
+        if run.upload_id:
+            uploads.update(run.upload_id, state="failed", reason=f"training failed: {reason}")
+        telemetry.event("TrainingFailed", run_id=run.run_id, model=run.model_name, reason=reason)
+        return PromotionOutcome("failed", {"run_id": run.run_id, "reason": reason})
+    telemetry.event("TrainingCompleted", run_id=run.run_id, model=run.model_name,
+                    metric=run.metric, value=run.result.get("primary_metric", {}).get("value"))
+    challenger = backend.registry.register(run)
+    telemetry.event("ModelRegistered", run_id=run.run_id, model=challenger.name, version=challenger.version)
+    champion = backend.deployer.production(run.model_name)
+    metric = metrics.resolve(run.metric)
+    challenger_score = backend.evaluator.score(challenger, run)
+    detail: dict[str, Any] = {"run_id": run.run_id, "model": challenger.name, "version": challenger.version,
+                              "metric": metric.name, "challenger": challenger_score}
+    deploy, why = _gate(run, champion, challenger, challenger_score, backend, detail)
+    detail["reason"] = why
+    if deploy:
+        backend.deployer.deploy(challenger)
+        backend.registry.tag(challenger, {"decision": "deployed", "decision_reason": why})
+        telemetry.event("ModelDeployed", model=challenger.name, version=challenger.version, run_id=run.run_id,
+                        challenger=challenger_score, champion=detail.get("champion"))
+    else:
+        backend.registry.tag(challenger, {"decision": "rejected", "decision_reason": why})
+        telemetry.event("ModelRejected", model=challenger.name, version=challenger.version, run_id=run.run_id,
+                        challenger=challenger_score, champion=detail.get("champion"), reason=why)
+    if run.upload_id:
+        uploads.update(run.upload_id, state="promoted" if deploy else "not_promoted", reason=why,
+                       details={"decision": detail})
+    return PromotionOutcome("deployed" if deploy else "rejected", detail)
+
+
+def _gate(run: RunInfo, champion: ModelVersion | None, challenger: ModelVersion, challenger_score: float | None,
+          backend: Backend, detail: dict[str, Any]) -> tuple[bool, str]:
+    metric = metrics.resolve(run.metric)
+    if champion is None:
+        return True, "no model in production yet"
+    if champion.run_id == run.run_id:
+        return True, "already serving this run's model"
+    detail["champion_version"] = champion.version
+    champion_created = champion.tags.get("run_created_at", "")
+    if champion_created and run.created_at and champion_created > run.created_at:
+        return False, f"production (v{champion.version}) comes from a newer run; an older run never replaces it"
+    champion_score = backend.evaluator.score(champion, run)
+    detail["champion"] = champion_score
+    if champion_score is None:
+        return True, f"production (v{champion.version}) cannot score this dataset's columns or labels"
+    if challenger_score is None:
+        return False, "the new model could not be scored on its own validation split"
+    if metrics.better(metric, challenger_score, champion_score):
+        return True, (f"{metric.name} {challenger_score:.4f} vs production v{champion.version} "
+                      f"{champion_score:.4f} on the same validation rows")
+    return False, (f"{metric.name} {challenger_score:.4f} is worse than production v{champion.version} "
+                   f"{champion_score:.4f} on the same validation rows")

@@ -1,0 +1,50 @@
+"""Dataset schema: each column's kind, and the categories seen for text columns."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+MAX_CATEGORIES = 1000
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # "integer", "number" or "string"
+    missing: int = 0
+    categories: tuple[str, ...] = field(default=())  # for "string" columns, most frequent first
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.kind in ("integer", "number")
+
+
+@dataclass(frozen=True)
+class Schema:
+    columns: tuple[Column, ...]
+    target: str
+
+    @property
+    def features(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if c.name != self.target)
+
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "columns": [asdict(c) for c in self.columns]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Schema:
+        columns = tuple(
+            Column(c["name"], c["kind"], int(c.get("missing", 0)), tuple(c.get("categories", ())))
+            for c in data["columns"]
+        )
+        return cls(columns, data["target"])
+
+    def without(self, names: set[str]) -> Schema:
+        return Schema(tuple(c for c in self.columns if c.name not in names), self.target)

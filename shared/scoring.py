@@ -1,0 +1,118 @@
+"""Scoring requests: parse, check every row against the model's signature, predict.
+
+Inputs go straight from JSON into one array per column (no DataFrame per
+request): that costs more than the model itself.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from shared.errors import BadRequest
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    rows: list[dict[str, Any]]
+    probabilities: bool
+
+
+def parse_request(body: bytes, *, max_rows: int, probabilities_param: str | None = None) -> ScoreRequest:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not valid JSON; send {\"data\": [{column: value, ...}]}") from None
+    if not isinstance(payload, dict):
+        raise BadRequest("the body must be a JSON object: {\"data\": [{column: value, ...}]}")
+    if "data" in payload:
+        rows = payload["data"]
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise BadRequest("'data' must be a list of objects, one per row")
+    elif "input_data" in payload:
+        rows = _split_form(payload["input_data"])
+    else:
+        raise BadRequest("missing 'data' (a list of rows) or 'input_data' ({columns, data})")
+    if not rows:
+        raise BadRequest("'data' is empty: send at least one row")
+    if len(rows) > max_rows:
+        raise BadRequest(f"too many rows: {len(rows)}, the limit is {max_rows}")
+    wants = payload.get("probabilities", False) is True or (probabilities_param or "").lower() in ("true", "1")
+    return ScoreRequest(rows, wants)
+
+
+def _split_form(block: Any) -> list[dict[str, Any]]:
+    if not isinstance(block, dict) or not isinstance(block.get("columns"), list) \
+            or not isinstance(block.get("data"), list):
+        raise BadRequest("'input_data' must be {\"columns\": [...], \"data\": [[...], ...]}")
+    columns = block["columns"]
+    rows = []
+    for index, values in enumerate(block["data"]):
+        if not isinstance(values, list) or len(values) != len(columns):
+            raise BadRequest(f"input_data.data[{index}] must be a list of {len(columns)} values",
+                             [{"row": index, "field": None, "error": "wrong number of values"}])
+        rows.append(dict(zip(columns, values, strict=True)))
+    return rows
+
+
+def columns_for(rows: list[dict[str, Any]], features: list[dict[str, Any]]) -> tuple[dict[str, np.ndarray], int]:
+    """Model inputs from JSON rows, or BadRequest naming every bad row and field; also counts unseen categories."""
+    problems: list[dict[str, Any]] = []
+    expected = {f["name"] for f in features}
+    for index, row in enumerate(rows):
+        for name in row.keys() - expected:
+            problems.append({"row": index, "field": name, "error": "unknown column"})
+        for name in expected - row.keys():
+            problems.append({"row": index, "field": name, "error": "missing column"})
+    columns: dict[str, np.ndarray] = {}
+    unseen = 0
+    for feature in features:
+        name = feature["name"]
+        values = [row.get(name) for row in rows]
+        if feature["kind"] in ("integer", "number"):
+            numbers = []
+            for index, value in enumerate(values):
+                if value is None:
+                    numbers.append(math.nan)
+                elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                    numbers.append(float(value))
+                elif name in rows[index]:
+                    problems.append({"row": index, "field": name, "error": f"expected a number, got {value!r}"})
+            if len(numbers) == len(values):
+                columns[name] = np.array(numbers, dtype=np.float32).reshape(-1, 1)
+        else:
+            known = feature.get("_known") or set(feature["categories"])
+            texts = []
+            for index, value in enumerate(values):
+                if value is None:
+                    texts.append("")
+                elif isinstance(value, str):
+                    texts.append(value)
+                    unseen += value not in known
+                elif name in rows[index]:
+                    problems.append({"row": index, "field": name, "error": f"expected a string, got {value!r}"})
+            if len(texts) == len(values):
+                columns[name] = np.array(texts, dtype=object).reshape(-1, 1)
+    if problems:
+        raise BadRequest(f"{len(problems)} problem(s) in the request rows", problems[:100])
+    return columns, unseen
+
+
+def score(request: ScoreRequest, served: Any) -> dict[str, Any]:
+    """Predict for validated rows with a served model (``shared.local.serving.Served``)."""
+    model = served.model
+    columns, unseen = columns_for(request.rows, model.meta["features"])
+    proba = model.predict_proba(columns)
+    result: dict[str, Any] = {"result": model.labels(proba),
+                              "model": {"name": served.version.name, "version": served.version.version}}
+    if request.probabilities:
+        classes = model.classes
+        result["probabilities"] = [{c: round(float(p), 6) for c, p in zip(classes, row, strict=True)}
+                                   for row in proba]
+    if unseen:
+        result["unseen_categories"] = unseen
+    return result

@@ -1,0 +1,81 @@
+"""One typed settings object, read from environment variables (Function App settings).
+
+A bad value fails fast with the variable's name, instead of surfacing later.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"setting {name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ValueError(f"setting {name}={value} must be at least {minimum}")
+    return value
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, default).strip().lower() or default
+    if value not in choices:
+        raise ValueError(f"setting {name}={value!r} must be one of {', '.join(choices)}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: str
+    """PIPELINE_BACKEND: ``local`` (embedded default) or ``azure``."""
+    state_dir: Path
+    """LOCAL_STATE_DIR: where the local backend keeps its registries and artefacts."""
+    storage_connection: str
+    """AzureWebJobsStorage: the storage account of the uploads."""
+    datasets_container: str
+    """DATASETS_CONTAINER: the container watched for uploads."""
+    max_upload_bytes: int
+    """MAX_UPLOAD_MB: uploads larger than this are rejected."""
+    min_rows: int
+    """MIN_ROWS: fewer labelled rows than this are rejected."""
+    time_budget_s: int
+    """AUTOML_TIME_BUDGET_S: the AutoML search budget of one training run."""
+    default_target: str
+    """DEFAULT_TARGET: target column when the upload names none."""
+    default_metric: str
+    """DEFAULT_METRIC: primary metric when the upload names none."""
+    host_url: str
+    """DEVHOST_URL: the local host, to which run-completed events are posted."""
+    eventgrid_function: str
+    """RUN_EVENTS_FUNCTION: the Event Grid function that receives RunCompleted events."""
+    worker_idle_s: int
+    """TRAINING_WORKER_IDLE_S: the local training worker exits after this long without work."""
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            backend=_choice("PIPELINE_BACKEND", "local", ("local", "azure")),
+            state_dir=Path(os.environ.get("LOCAL_STATE_DIR", ".localstack")).resolve(),
+            storage_connection=os.environ.get("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
+            datasets_container=os.environ.get("DATASETS_CONTAINER", "datasets"),
+            max_upload_bytes=_int("MAX_UPLOAD_MB", 200, 1) * 1024 * 1024,
+            min_rows=_int("MIN_ROWS", 50, 1),
+            time_budget_s=_int("AUTOML_TIME_BUDGET_S", 60, 1),
+            default_target=os.environ.get("DEFAULT_TARGET", "y"),
+            default_metric=os.environ.get("DEFAULT_METRIC", "accuracy"),
+            host_url=os.environ.get("DEVHOST_URL", "http://127.0.0.1:7071").rstrip("/"),
+            eventgrid_function=os.environ.get("RUN_EVENTS_FUNCTION", "promote"),
+            worker_idle_s=_int("TRAINING_WORKER_IDLE_S", 120, 1),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

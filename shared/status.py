@@ -1,0 +1,36 @@
+"""What the status API and the CLI show: uploads with their state, runs, models and what serves."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from shared.backend import Backend
+
+
+def overview(backend: Backend, limit: int = 20) -> dict[str, Any]:
+    uploads = backend.uploads.list(limit)
+    runs = {r.run_id: r for r in backend.pipeline.list_runs(limit=limit * 2)}
+    for upload in uploads:
+        run = runs.get(upload.get("run_id") or "")
+        if run is not None:
+            upload["run"] = {"state": run.state, "progress": run.progress, "error": run.error,
+                             "primary_metric": run.result.get("primary_metric")}
+    return {"uploads": uploads, "models": models(backend)["models"]}
+
+
+def models(backend: Backend) -> dict[str, Any]:
+    by_name: dict[str, dict[str, Any]] = {}
+    for version in backend.registry.list_versions():
+        entry = by_name.setdefault(version.name, {"name": version.name, "production": None, "versions": []})
+        entry["versions"].append({
+            "version": version.version, "run_id": version.run_id, "metric": version.metric,
+            "value": version.metrics.get(version.metric),
+            "dataset": f"{version.dataset_name}:{version.dataset_version}",
+            "decision": version.tags.get("decision", "pending"), "reason": version.tags.get("decision_reason"),
+        })
+    for name in backend.serving.deployed_names():
+        production = backend.deployer.production(name)
+        entry = by_name.setdefault(name, {"name": name, "production": None, "versions": []})
+        entry["production"] = asdict(production) if production else None
+    return {"models": sorted(by_name.values(), key=lambda m: m["name"])}
