@@ -163,13 +163,15 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=SEED)
     oof = cross_val_predict(clone(estimator), x_train, y_train, cv=folds, method="predict_proba")
     threshold = _choose_threshold(metric, y_train_labels, oof, classes)
+    from shared.local import onnx_export
+
+    onnx_export.float32_thresholds(estimator)
     model = Pipeline([("prep", prep), ("model", estimator)])
     x_valid = feature_frame(valid_frame, schema)
     y_valid = labels_of(valid_frame[schema.target])
     proba = model.predict_proba(x_valid)
     validation = metrics.all_metrics(y_valid, proba, classes, threshold)
     timings["fit_s"] = time.perf_counter() - started
-    from shared.local import onnx_export
 
     model_format, notes = onnx_export.export(model, schema, x_valid, proba, out_dir)
     timings["total_s"] = time.perf_counter() - started

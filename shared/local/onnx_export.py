@@ -66,9 +66,36 @@ def onnx_feeds(frame: pd.DataFrame, schema: Schema, names: dict[str, str]) -> di
     return feeds
 
 
+def float32_thresholds(estimator: Any) -> None:
+    """Round a LightGBM model's split thresholds down to float32, in place.
+
+    LightGBM splits at double thresholds between data values; ONNX compares in
+    float32, so a threshold rounded up past a value sends that row the other way.
+    For float32 inputs ``x <= t`` equals ``x <= largest_float32_below(t)``, so this
+    changes no native prediction and makes the ONNX tree ensemble exact.
+    """
+    from lightgbm import Booster, LGBMClassifier
+
+    if not isinstance(estimator, LGBMClassifier):
+        return
+    lines = estimator.booster_.model_to_string().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("threshold="):
+            values = np.array(line.removeprefix("threshold=").split(), dtype=np.float64)
+            down = values.astype(np.float32)
+            down = np.where(down.astype(np.float64) > values, np.nextafter(down, np.float32(-np.inf)), down)
+            lines[i] = "threshold=" + " ".join(repr(float(v)) for v in down)
+    # tree_sizes holds each tree's length in bytes, which the edit changes: without it LightGBM parses sequentially.
+    kept = [line for line in lines if not line.startswith("tree_sizes=")]
+    estimator._Booster = Booster(model_str="\n".join(kept) + "\n")
+
+
 def export(model: Any, schema: Schema, x_valid: pd.DataFrame, native_proba: np.ndarray,
            out_dir: Path) -> tuple[str, list[str]]:
-    """Write model.pkl always and model.onnx when it converts and agrees; returns (format, notes)."""
+    """Write model.pkl always and model.onnx when it converts and agrees; returns (format, notes).
+
+    ``native_proba`` must come from ``model`` after ``float32_thresholds``.
+    """
     import joblib
 
     joblib.dump(model, out_dir / "model.pkl")

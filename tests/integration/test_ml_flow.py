@@ -1,0 +1,176 @@
+"""The ML flow on the real local stack: Azurite, the host process, the training worker, MLflow.
+
+A tiny AutoML budget and generated data of the Bank Marketing schema keep it quick;
+the tests run in order and share one stack, as a user's uploads would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from azure.storage.blob import BlobServiceClient, ContainerClient
+
+from cli import sample_data
+from devhost.process import HostProcess, start_azurite, wait_for
+
+pytestmark = pytest.mark.integration
+TERMINAL = {"promoted", "not_promoted", "rejected", "duplicate", "failed", "superseded"}
+
+
+class Stack:
+    def __init__(self, host: HostProcess, container: ContainerClient) -> None:
+        self.host = host
+        self.container = container
+        self.headers = {"x-functions-key": host.function_key}
+
+    def upload(self, name: str, content: bytes, metadata: dict[str, str] | None = None) -> str:
+        result = self.container.get_blob_client(name).upload_blob(content, overwrite=True, metadata=metadata)
+        return f"{name}@{str(result['etag']).strip(chr(34))}"
+
+    def get(self, path: str, **params: str) -> Any:
+        response = requests.get(f"{self.host.url}/api/{path}", headers=self.headers, params=params, timeout=60)
+        response.raise_for_status()
+        return response.json()
+
+    def upload_record(self, upload_id: str) -> dict[str, Any] | None:
+        return next((u for u in self.get("status", limit="100")["uploads"] if u["upload_id"] == upload_id), None)
+
+    def wait_final(self, upload_id: str) -> dict[str, Any]:
+        def final() -> dict[str, Any] | None:
+            record = self.upload_record(upload_id)
+            return record if record and record["state"] in TERMINAL else None
+
+        try:
+            result: dict[str, Any] = wait_for(final, timeout=300, interval=0.5, what=f"upload {upload_id}")
+        except TimeoutError:
+            worker_log = Path(self.host.state_dir.parent / "localstack" / "worker.log")
+            raise AssertionError(f"{self.upload_record(upload_id)}\n{self.host.log_text()[-4000:]}\n"
+                                 f"{worker_log.read_text()[-4000:] if worker_log.exists() else ''}") from None
+        return result
+
+    def score(self, rows: list[dict[str, Any]], **extra: Any) -> requests.Response:
+        return requests.post(f"{self.host.url}/api/score", json={"data": rows, **extra}, headers=self.headers,
+                             timeout=60)
+
+    def model(self, name: str) -> dict[str, Any]:
+        return next(m for m in self.get("models")["models"] if m["name"] == name)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("mlflow-stack")
+    emulator = start_azurite(root / "azurite")
+    host = HostProcess(root / "state", emulator.connection_string, background=True, env={
+        "LOCAL_STATE_DIR": str(root / "localstack"), "AUTOML_TIME_BUDGET_S": "3", "TRAINING_WORKER_IDLE_S": "30"})
+    container = BlobServiceClient.from_connection_string(emulator.connection_string).get_container_client("datasets")
+    if not container.exists():
+        container.create_container()
+    try:
+        yield Stack(host, container)
+    finally:
+        host.stop()
+        emulator.stop()
+
+
+def features(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [{k: v for k, v in row.items() if k != "y"} for row in rows]
+
+
+GOOD = sample_data.to_csv(sample_data.rows(1500, seed=1))
+
+
+def test_scoring_says_503_before_any_deployment(stack: Stack):
+    response = stack.score(features(sample_data.rows(1)))
+    assert response.status_code == 503
+    assert "no model is deployed" in response.json()["error"]
+
+
+def test_a_good_csv_ends_deployed_and_scorable(stack: Stack):
+    upload_id = stack.upload("bank/good.csv", GOOD)
+    record = stack.wait_final(upload_id)
+    assert record["state"] == "promoted", record
+    assert record["model_name"] == "bank" and record["dataset_version"] == 1
+    assert record["reason"] == "no model in production yet"
+    response = stack.score(features(sample_data.rows(3, seed=99)), probabilities=True)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == {"name": "bank", "version": "1"}
+    assert len(body["result"]) == 3 and set(body["result"]) <= {"yes", "no"}
+    assert all(abs(sum(p.values()) - 1) < 1e-4 for p in body["probabilities"])
+    run = stack.get(f"runs/{record['run_id']}")
+    assert run["state"] == "completed"
+    assert run["result"]["trials"] >= 1 and run["result"]["leaderboard"]
+    assert run["result"]["model_format"] == "onnx"
+    artifact_dir = Path(run["result"]["artifact_dir"])
+    assert (artifact_dir / "validation.csv").exists() and (artifact_dir / "model.onnx").exists()
+    model = stack.model("bank")
+    assert model["production"]["version"] == "1"
+    assert [v["decision"] for v in model["versions"]] == ["deployed"]
+
+
+def test_the_same_content_uploaded_again_trains_nothing(stack: Stack):
+    runs_before = stack.get("runs", model="bank")["runs"]
+    record = stack.wait_final(stack.upload("bank/good-again.csv", GOOD))
+    assert record["state"] == "duplicate"
+    assert "same content as dataset bank v1" in record["reason"]
+    assert stack.get("runs", model="bank")["runs"] == runs_before
+
+
+BAD_FILES = {
+    "empty.csv": (b"", "empty"),
+    "header.csv": (GOOD.splitlines(keepends=True)[0], "header only"),
+    "binary.csv": (b"\x00\x01\x02PK\x03\x04", "binary"),
+    "few.csv": (sample_data.to_csv(sample_data.rows(20)), "too few rows"),
+    "dupes.csv": (b"age,age,y\n" + b"1,2,no\n" * 60, "duplicate column names"),
+    "notarget.csv": (GOOD.replace(b",y\n", b",outcome\n", 1), "target column 'y' is missing"),
+    "oneclass.csv": (sample_data.to_csv([{**r, "y": "no"} for r in sample_data.rows(80)]), "one class only"),
+}
+
+
+def test_bad_csvs_are_rejected_with_their_reason_and_production_keeps_serving(stack: Stack):
+    ids = {name: stack.upload(f"bank/{name}", content) for name, (content, _) in BAD_FILES.items()}
+    for name, upload_id in ids.items():
+        record = stack.wait_final(upload_id)
+        assert record["state"] == "rejected", (name, record)
+        assert BAD_FILES[name][1] in record["reason"], (name, record["reason"])
+        assert stack.container.get_blob_client(f"bank/{name}").exists()  # the upload stays where it was
+    response = stack.score(features(sample_data.rows(2, seed=5)))
+    assert response.status_code == 200
+    assert response.json()["model"]["version"] == "1"
+
+
+def test_a_worse_model_is_registered_but_not_deployed(stack: Stack):
+    weak = sample_data.to_csv(sample_data.rows(400, seed=2))
+    upload_id = stack.upload("bank/weak.csv", weak, {"exclude": "duration,poutcome,euribor3m"})
+    record = stack.wait_final(upload_id)
+    assert record["state"] == "not_promoted", record
+    decision = record["details"]["decision"]
+    assert decision["version"] == "2" and decision["champion_version"] == "1"
+    assert decision["champion"] > decision["challenger"]
+    assert "worse than production v1" in record["reason"]
+    model = stack.model("bank")
+    assert model["production"]["version"] == "1"
+    assert [(v["version"], v["decision"]) for v in model["versions"]] == [("1", "deployed"), ("2", "rejected")]
+    assert stack.score(features(sample_data.rows(1))).json()["model"]["version"] == "1"
+
+
+def test_a_replayed_run_completed_event_does_nothing_twice(stack: Stack):
+    run = stack.get("runs", model="bank")["runs"][-1]  # the first run, already promoted
+    event = {"id": "replay-1", "eventType": "Microsoft.MachineLearningServices.RunCompleted",
+             "subject": f"experiments/x/runs/{run['run_id']}", "eventTime": "2026-01-01T00:00:00Z",
+             "dataVersion": "2", "topic": "/local",
+             "data": {"runId": run["run_id"], "experimentName": "bank", "runType": "automl", "runTags": {},
+                      "runProperties": {}}}
+    before = stack.model("bank")
+    for _ in range(2):
+        response = requests.post(f"{stack.host.url}/runtime/webhooks/eventgrid",
+                                 params={"functionName": "promote", "code": stack.host.eventgrid_key},
+                                 data=json.dumps([event]), headers={"aeg-event-type": "Notification"}, timeout=60)
+        assert response.status_code == 202
+    assert stack.model("bank") == before
+    assert "already handled" in stack.host.log_text()

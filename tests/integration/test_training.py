@@ -1,0 +1,58 @@
+"""Real AutoML runs on small generated data: each learner exports to ONNX that matches the native model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cli import sample_data
+from shared.dataset_validation import validate
+from shared.local import artifacts, automl, onnx_export
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    rows = sample_data.rows(1200, seed=11)
+    for row in rows[:40]:
+        row["age"] = ""  # missing numbers go through the imputer
+        row["job"] = ""  # missing text encodes as unknown
+    return validate(sample_data.to_csv(rows), "y", max_bytes=10**8, min_rows=50)
+
+
+@pytest.mark.parametrize("learner", ["lgbm", "xgboost", "rf", "extra_tree", "lrl1"])
+def test_each_learner_exports_onnx_that_agrees_with_the_native_model(learner, dataset, tmp_path: Path,
+                                                                     monkeypatch):
+    monkeypatch.setattr(automl, "LEARNERS", [learner])
+    outcome = automl.train(dataset.frame, dataset.schema, "accuracy", 2, tmp_path)
+    assert outcome.best_learner == learner
+    assert outcome.model_format == "onnx", outcome.notes
+    assert outcome.validation_metrics["AUC_weighted"] > 0.7  # the generated target is learnable
+    validation = pd.read_csv(tmp_path / "validation.csv")
+    import joblib
+
+    native = joblib.load(tmp_path / "model.pkl").predict_proba(automl.feature_frame(validation, dataset.schema))
+    (tmp_path / "model_meta.json").write_text(json.dumps({
+        "input_names": onnx_export.input_names(dataset.schema),
+        "model_format": "onnx", "classes": outcome.classes, "threshold": outcome.threshold,
+        "features": [{"name": c.name, "kind": c.kind, "categories": list(c.categories)}
+                     for c in dataset.schema.features]}))
+    served = artifacts.load(tmp_path)
+    onnx = served.predict_proba(artifacts.columns_from_frame(validation, served.meta))
+    assert np.max(np.abs(onnx - native)) < 1e-4
+    labels = served.labels(onnx)
+    native_labels = [outcome.classes[1] if p >= outcome.threshold else outcome.classes[0] for p in native[:, 1]]
+    assert labels == native_labels
+
+
+def test_the_validation_split_is_fixed_and_stratified(dataset):
+    _, first = automl.split(dataset.frame, "y")
+    _, second = automl.split(dataset.frame, "y")
+    pd.testing.assert_frame_equal(first, second)
+    overall = (dataset.frame["y"] == "yes").mean()
+    assert abs((first["y"] == "yes").mean() - overall) < 0.02

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shared import metrics
+from shared.errors import DatasetRejected
+from shared.naming import model_name_for, spec_for
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [("bank/jan.csv", "bank"), ("bank/2026/jan.csv", "bank"), ("jan.csv", "jan"), ("churn-v2/x.csv", "churn-v2")],
+)
+def test_model_name_from_the_first_folder_or_the_file(path, name):
+    assert model_name_for(path) == name
+
+
+@pytest.mark.parametrize("path", ["../etc/passwd.csv", "a/../b.csv", "bad name/x.csv", "%2e%2e/x.csv"])
+def test_unsafe_names_are_rejected(path):
+    with pytest.raises(DatasetRejected):
+        model_name_for(path)
+
+
+def test_metadata_chooses_target_metric_and_exclusions():
+    spec = spec_for("bank/x.csv", {"Target": "outcome", "metric": "auc_weighted", "exclude": "duration, id"}, "y",
+                    "accuracy")
+    assert (spec.model_name, spec.target, spec.metric, spec.excluded_columns) == (
+        "bank", "outcome", "AUC_weighted", ("duration", "id"))
+    assert spec_for("bank/x.csv", None, "y", "accuracy").metric == "accuracy"
+    with pytest.raises(DatasetRejected, match="unknown primary metric"):
+        spec_for("bank/x.csv", {"metric": "speed"}, "y", "accuracy")
+
+
+def test_metrics_on_a_known_case():
+    y = np.array(["no", "yes", "yes", "no"], dtype=object)
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]])
+    classes = ["no", "yes"]
+    assert metrics.METRICS["accuracy"].compute(y, proba, classes, 0.5) == 0.75
+    assert metrics.METRICS["accuracy"].compute(y, proba, classes, 0.35) == 1.0
+    assert metrics.METRICS["AUC_weighted"].compute(y, proba, classes, 0.5) == 1.0
+    assert metrics.better(metrics.resolve("log_loss"), 0.2, 0.3)
+    assert not metrics.better(metrics.resolve("accuracy"), 0.2, 0.3)
+    assert metrics.better(metrics.resolve("accuracy"), 0.3, 0.3)  # a tie deploys the newer model
