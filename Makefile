@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?=
 
-.PHONY: setup up demo test unit lint bench clean
+.PHONY: setup up demo test unit lint bench bench-host bench-quality bench-drop clean
 
 # Set-up is stamped, so every target stays quick once it has run.
 $(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt
@@ -35,8 +35,16 @@ test: lint
 unit: setup
 	$(PY) -m pytest tests/unit
 
-bench: setup
+bench: bench-host bench-quality bench-drop
+
+bench-host: setup
 	$(PY) -m benchmarks.host_latency
+
+bench-quality: setup
+	$(PY) -m benchmarks.automl_quality
+
+bench-drop: setup
+	$(PY) -m benchmarks.drop_to_serving
 
 clean:
 	rm -rf .devhost .localstack .pytest_cache .mypy_cache .ruff_cache

@@ -54,6 +54,18 @@ class TrainingOutcome:
     notes: list[str] = field(default_factory=list)
 
 
+def describe(outcome: TrainingOutcome, schema: Schema) -> dict[str, Any]:
+    """What a scorer needs to know of the model: its inputs, classes, threshold and format."""
+    from shared.local.onnx_export import input_names
+
+    return {
+        "target": schema.target, "input_names": input_names(schema), "model_format": outcome.model_format,
+        "classes": outcome.classes, "threshold": outcome.threshold, "best_learner": outcome.best_learner,
+        "validation_metrics": outcome.validation_metrics,
+        "features": [{"name": c.name, "kind": c.kind, "categories": list(c.categories)} for c in schema.features],
+    }
+
+
 def split(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A fixed, stratified hold-out: the same file always gives the same split."""
     from sklearn.model_selection import train_test_split
@@ -177,11 +189,13 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     timings["total_s"] = time.perf_counter() - started
     trials = _read_trials(log_file)
     (out_dir / "trials.json").write_text(json.dumps(trials, indent=1, default=str))
-    return TrainingOutcome(
+    outcome = TrainingOutcome(
         best_learner=str(automl.best_estimator), best_config=dict(automl.best_config), threshold=threshold,
         classes=classes, validation_metrics=validation, trials=trials, timings=timings,
         model_format=model_format, notes=notes,
     )
+    (out_dir / "model_meta.json").write_text(json.dumps(describe(outcome, schema), indent=1, default=str))
+    return outcome
 
 
 class _TrialWatcher:

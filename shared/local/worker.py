@@ -96,7 +96,7 @@ class Worker:
 
     def _train(self, run: RunInfo, request: dict[str, Any]) -> dict[str, Any]:
         from shared import dataset_validation
-        from shared.local import automl, onnx_export, tracking
+        from shared.local import automl, tracking
         from shared.local.datasets import LocalDatasetRegistry
 
         started = time.time()
@@ -124,15 +124,9 @@ class Worker:
         self._progress(run.run_id, {"step": "register", "trials": len(outcome.trials),
                                     "elapsed_s": round(time.time() - started, 1), "budget_s": budget})
         example = {c.name: _example_value(validated.frame, c.name) for c in schema.features}
-        meta = {
-            "model_name": run.model_name, "run_id": run.run_id, "target": schema.target,
-            "features": [{"name": c.name, "kind": c.kind, "categories": list(c.categories)} for c in schema.features],
-            "input_names": onnx_export.input_names(schema), "classes": outcome.classes,
-            "threshold": outcome.threshold, "metric": request["metric"], "model_format": outcome.model_format,
-            "validation_metrics": outcome.validation_metrics, "example": example,
-            "dataset": {"name": run.dataset_name, "version": run.dataset_version},
-            "best_learner": outcome.best_learner,
-        }
+        meta = {**automl.describe(outcome, schema), "model_name": run.model_name, "run_id": run.run_id,
+                "metric": request["metric"], "example": example,
+                "dataset": {"name": run.dataset_name, "version": run.dataset_version}}
         (run_dir / "model_meta.json").write_text(json.dumps(meta, indent=1, default=str))
         mlflow_run_id = tracking.log_run(self.state_dir, run.run_id, run.model_name, run_dir, outcome, request,
                                          validated.frame[[c.name for c in schema.features]].head(1))

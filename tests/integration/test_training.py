@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 
 from cli import sample_data
 from shared.dataset_validation import validate
-from shared.local import artifacts, automl, onnx_export
+from shared.local import artifacts, automl
 
 pytestmark = pytest.mark.integration
 
@@ -37,11 +36,6 @@ def test_each_learner_exports_onnx_that_agrees_with_the_native_model(learner, da
     import joblib
 
     native = joblib.load(tmp_path / "model.pkl").predict_proba(automl.feature_frame(validation, dataset.schema))
-    (tmp_path / "model_meta.json").write_text(json.dumps({
-        "input_names": onnx_export.input_names(dataset.schema),
-        "model_format": "onnx", "classes": outcome.classes, "threshold": outcome.threshold,
-        "features": [{"name": c.name, "kind": c.kind, "categories": list(c.categories)}
-                     for c in dataset.schema.features]}))
     served = artifacts.load(tmp_path)
     onnx = served.predict_proba(artifacts.columns_from_frame(validation, served.meta))
     assert np.max(np.abs(onnx - native)) < 1e-4
