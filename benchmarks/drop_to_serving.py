@@ -32,7 +32,8 @@ def main() -> int:
         try:
             container = BlobServiceClient.from_connection_string(emulator.connection_string) \
                 .get_container_client("datasets")
-            container.create_container()
+            if not container.exists():  # the host creates the watched container at start
+                container.create_container()
             headers = {"x-functions-key": host.function_key}
             container.get_blob_client("bank/drop.csv").upload_blob(content, overwrite=True)
             uploaded = time.perf_counter()

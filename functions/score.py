@@ -1,38 +1,59 @@
+import logging
+
 import azure.functions as func
 
 from functions.http_util import error_response, json_response
-from shared import scoring
+from shared import scoring, telemetry
 from shared.backend import get_backend
 from shared.errors import BadRequest
+from shared.settings import get_settings
 
 bp = func.Blueprint()
-MAX_ROWS = 10_000
+log = logging.getLogger(__name__)
 
 
-def _score(req: func.HttpRequest, model_name: str | None) -> func.HttpResponse:
-    serving = get_backend().serving
-    if model_name is None:
-        deployed = serving.deployed_names()
-        if not deployed:
-            return json_response({"error": "no model is deployed yet: upload a CSV to datasets/ and wait for "
-                                           "training to finish (GET /api/status)"}, 503)
-        model_name = deployed[0]
-    served = serving.get(model_name)
-    if served is None:
-        return json_response({"error": f"no model named {model_name!r} is deployed"}, 503)
+def _respond(req: func.HttpRequest, served: object) -> func.HttpResponse:
+    settings = get_settings()
     try:
-        request = scoring.parse_request(req.get_body(), max_rows=MAX_ROWS,
+        request = scoring.parse_request(req.get_body(), max_rows=settings.max_score_rows,
+                                        max_bytes=settings.max_score_bytes,
+                                        content_type=req.headers.get("content-type"),
                                         probabilities_param=req.params.get("probabilities"))
-        return json_response(scoring.score(request, served))
+        result = scoring.score(request, served)
     except BadRequest as error:
+        telemetry.event("ScoringRejected", status=error.status_code, reason=str(error))
         return error_response(error)
+    if result.get("unseen_categories"):
+        telemetry.event("UnseenCategories", model=result["model"]["name"], count=result["unseen_categories"])
+    return json_response(result)
+
+
+def _not_deployed(name: str | None) -> func.HttpResponse:
+    what = f"model {name!r}" if name else "any model"
+    return json_response({"error": f"no model is deployed for {what} yet: upload a CSV to datasets/ and wait for "
+                                   "training to finish (GET /api/status)"}, 503)
 
 
 @bp.route(route="score", methods=["POST"])
 def score(req: func.HttpRequest) -> func.HttpResponse:
-    return _score(req, None)
+    serving = get_backend().serving
+    name = get_settings().default_model or next(iter(serving.deployed_names()), None)
+    served = serving.get(name) if name else None
+    return _respond(req, served) if served else _not_deployed(name)
 
 
 @bp.route(route="models/{name}/score", methods=["POST"])
 def score_model(req: func.HttpRequest) -> func.HttpResponse:
-    return _score(req, req.route_params["name"])
+    name = req.route_params["name"]
+    served = get_backend().serving.get(name)
+    return _respond(req, served) if served else _not_deployed(name)
+
+
+@bp.route(route="models/{name}/versions/{version}/score", methods=["POST"])
+def score_version(req: func.HttpRequest) -> func.HttpResponse:
+    backend = get_backend()
+    name, version = req.route_params["name"], req.route_params["version"]
+    registered = backend.registry.get(name, version)
+    if registered is None:
+        return json_response({"error": f"model {name!r} has no version {version!r}"}, 404)
+    return _respond(req, backend.serving.get_version(registered))

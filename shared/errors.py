@@ -34,3 +34,11 @@ class BadRequest(CoreError):
 
 class ServiceUnavailable(CoreError):
     status_code = 503
+
+
+class PayloadTooLarge(BadRequest):
+    status_code = 413
+
+
+class UnsupportedMediaType(BadRequest):
+    status_code = 415

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.errors import BadRequest
+from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,14 @@ class ScoreRequest:
     probabilities: bool
 
 
-def parse_request(body: bytes, *, max_rows: int, probabilities_param: str | None = None) -> ScoreRequest:
+def parse_request(body: bytes, *, max_rows: int, max_bytes: int, content_type: str | None = None,
+                  probabilities_param: str | None = None) -> ScoreRequest:
+    """Checks run cheapest first: media type and size before any parsing."""
+    media = (content_type or "application/json").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType(f"content type {media!r} is not supported; send application/json")
+    if len(body) > max_bytes:
+        raise PayloadTooLarge(f"the body has {len(body):,} bytes, the limit is {max_bytes:,}")
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -40,7 +47,7 @@ def parse_request(body: bytes, *, max_rows: int, probabilities_param: str | None
     if not rows:
         raise BadRequest("'data' is empty: send at least one row")
     if len(rows) > max_rows:
-        raise BadRequest(f"too many rows: {len(rows)}, the limit is {max_rows}")
+        raise PayloadTooLarge(f"too many rows: {len(rows):,}, the limit is {max_rows:,}")
     wants = payload.get("probabilities", False) is True or (probabilities_param or "").lower() in ("true", "1")
     return ScoreRequest(rows, wants)
 
@@ -59,12 +66,16 @@ def _split_form(block: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def columns_for(rows: list[dict[str, Any]], features: list[dict[str, Any]]) -> tuple[dict[str, np.ndarray], int]:
-    """Model inputs from JSON rows, or BadRequest naming every bad row and field; also counts unseen categories."""
+def columns_for(rows: list[dict[str, Any]], features: list[dict[str, Any]],
+                ignored: frozenset[str] = frozenset()) -> tuple[dict[str, np.ndarray], int]:
+    """Model inputs from JSON rows, or BadRequest naming every bad row and field; also counts unseen categories.
+
+    ``ignored`` columns (excluded from training) may be sent and are dropped.
+    """
     problems: list[dict[str, Any]] = []
     expected = {f["name"] for f in features}
     for index, row in enumerate(rows):
-        for name in row.keys() - expected:
+        for name in row.keys() - expected - ignored:
             problems.append({"row": index, "field": name, "error": "unknown column"})
         for name in expected - row.keys():
             problems.append({"row": index, "field": name, "error": "missing column"})
@@ -105,7 +116,7 @@ def columns_for(rows: list[dict[str, Any]], features: list[dict[str, Any]]) -> t
 def score(request: ScoreRequest, served: Any) -> dict[str, Any]:
     """Predict for validated rows with a served model (``shared.local.serving.Served``)."""
     model = served.model
-    columns, unseen = columns_for(request.rows, model.meta["features"])
+    columns, unseen = columns_for(request.rows, model.meta["features"], model.ignored)
     proba = model.predict_proba(columns)
     result: dict[str, Any] = {"result": model.labels(proba),
                               "model": {"name": served.version.name, "version": served.version.version}}

@@ -57,6 +57,14 @@ class Settings:
     """RUN_EVENTS_FUNCTION: the Event Grid function that receives RunCompleted events."""
     worker_idle_s: int
     """TRAINING_WORKER_IDLE_S: the local training worker exits after this long without work."""
+    max_score_rows: int
+    """MAX_SCORE_ROWS: rows accepted in one scoring request (more -> 413)."""
+    max_score_bytes: int
+    """MAX_SCORE_BYTES: bytes accepted in one scoring request body (more -> 413)."""
+    default_model: str
+    """DEFAULT_MODEL: the model /api/score serves; empty means the most recently deployed one."""
+    batch_chunk_rows: int
+    """BATCH_CHUNK_ROWS: rows scored at a time in batch scoring (bounds memory)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -73,6 +81,10 @@ class Settings:
             host_url=os.environ.get("DEVHOST_URL", "http://127.0.0.1:7071").rstrip("/"),
             eventgrid_function=os.environ.get("RUN_EVENTS_FUNCTION", "promote"),
             worker_idle_s=_int("TRAINING_WORKER_IDLE_S", 120, 1),
+            max_score_rows=_int("MAX_SCORE_ROWS", 10_000, 1),
+            max_score_bytes=_int("MAX_SCORE_BYTES", 10 * 1024 * 1024, 1),
+            default_model=os.environ.get("DEFAULT_MODEL", "").strip(),
+            batch_chunk_rows=_int("BATCH_CHUNK_ROWS", 50_000, 1),
         )
 
 

@@ -17,6 +17,10 @@ class LoadedModel:
     predict_proba: Any  # (columns: dict[name, ndarray(n,1)]) -> ndarray(n, classes)
 
     @property
+    def ignored(self) -> frozenset[str]:
+        return frozenset(self.meta.get("ignored_columns", ()))
+
+    @property
     def classes(self) -> list[str]:
         return list(self.meta["classes"])
 

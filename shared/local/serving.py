@@ -11,6 +11,8 @@ from shared.local import artifacts
 from shared.local.deployment import deployments_dir, read_pointer
 from shared.ports import ModelVersion
 
+MAX_PINNED_VERSIONS = 8
+
 
 @dataclass(frozen=True)
 class Served:
@@ -23,6 +25,7 @@ class ModelCache:
         self.state_dir = state_dir
         self._loaded: dict[str, tuple[float, Served]] = {}
         self._lock = threading.Lock()
+        self._versions: dict[str, Served] = {}
 
     def deployed_names(self) -> list[str]:
         folder = deployments_dir(self.state_dir)
@@ -30,6 +33,25 @@ class ModelCache:
             return []
         pointers = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
         return [p.stem for p in pointers]
+
+    def get_version(self, version: ModelVersion) -> Served:
+        """A registered version (deployed or not), loaded once and kept (a few at most)."""
+        key = f"{version.name}@{version.version}"
+        with self._lock:
+            cached = self._versions.get(key)
+            if cached is None:
+                cached = Served(version, self._load(version.artifact_uri))
+                if len(self._versions) >= MAX_PINNED_VERSIONS:
+                    self._versions.pop(next(iter(self._versions)))
+                self._versions[key] = cached
+            return cached
+
+    @staticmethod
+    def _load(artifact_dir: str) -> artifacts.LoadedModel:
+        loaded = artifacts.load(artifact_dir)
+        for feature in loaded.meta["features"]:
+            feature["_known"] = set(feature["categories"])  # once per load, not per request
+        return loaded
 
     def get(self, model_name: str) -> Served | None:
         """The model serving ``model_name``; one stat() per call notices a new deployment."""
@@ -48,10 +70,7 @@ class ModelCache:
             version = read_pointer(self.state_dir, model_name)
             if version is None:
                 return None
-            loaded = artifacts.load(version.artifact_uri)
-            for feature in loaded.meta["features"]:
-                feature["_known"] = set(feature["categories"])  # once per load, not per request
-            served = Served(version, loaded)
+            served = Served(version, self._load(version.artifact_uri))
             # Requests in flight keep the object they already hold; new ones get the new model.
             self._loaded[model_name] = (stamp, served)
             return served

@@ -126,6 +126,8 @@ class Worker:
         example = {c.name: _example_value(validated.frame, c.name) for c in schema.features}
         meta = {**automl.describe(outcome, schema), "model_name": run.model_name, "run_id": run.run_id,
                 "metric": request["metric"], "example": example,
+                # Excluded at training time: still accepted (and ignored) when scoring, so clients keep one row shape.
+                "ignored_columns": list(request.get("excluded_columns", [])),
                 "dataset": {"name": run.dataset_name, "version": run.dataset_version}}
         (run_dir / "model_meta.json").write_text(json.dumps(meta, indent=1, default=str))
         mlflow_run_id = tracking.log_run(self.state_dir, run.run_id, run.model_name, run_dir, outcome, request,

@@ -1,0 +1,137 @@
+"""OpenAPI 3 description of the HTTP API, with row schemas generated from the deployed models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+KEY: list[dict[str, list[str]]] = [{"functionKey": []}]
+
+
+def _row_schema(meta: dict[str, Any]) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for feature in meta["features"]:
+        if feature["kind"] in ("integer", "number"):
+            properties[feature["name"]] = {"type": [feature["kind"], "null"]}
+        else:
+            seen = feature["categories"][:50]
+            properties[feature["name"]] = {
+                "type": ["string", "null"],
+                "description": "Categories seen in training: " + ", ".join(seen)
+                + (" ..." if len(feature["categories"]) > 50 else "") + " (others are accepted and counted)",
+                "examples": seen[:3],
+            }
+    required = list(properties)
+    for name in meta.get("ignored_columns", []):
+        properties[name] = {"description": "excluded from training: accepted and ignored"}
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+def _json_body(schema: dict[str, Any], example: Any = None) -> dict[str, Any]:
+    content: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        content["example"] = example
+    return {"required": True, "content": {"application/json": content}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/Error"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _score_operation(model: str, meta: dict[str, Any] | None, summary: str) -> dict[str, Any]:
+    row = {"$ref": f"#/components/schemas/{_row_name(model)}"} if meta else {"type": "object"}
+    example_row = dict((meta or {}).get("example", {}))
+    body = {
+        "oneOf": [
+            {"type": "object", "required": ["data"], "properties": {
+                "data": {"type": "array", "minItems": 1, "items": row},
+                "probabilities": {"type": "boolean", "default": False}}},
+            {"type": "object", "required": ["input_data"], "properties": {
+                "input_data": {"type": "object", "required": ["columns", "data"], "properties": {
+                    "columns": {"type": "array", "items": {"type": "string"}},
+                    "data": {"type": "array", "items": {"type": "array"}}}},
+                "probabilities": {"type": "boolean", "default": False}}},
+        ]
+    }
+    return {
+        "summary": summary, "security": KEY,
+        "parameters": [{"name": "probabilities", "in": "query", "schema": {"type": "boolean"},
+                        "description": "also return the probability of each class"}],
+        "requestBody": _json_body(body, {"data": [example_row]} if example_row else None),
+        "responses": {
+            "200": {"description": "one label per row", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/ScoreResult"}}}},
+            "400": _error("bad rows: every bad row and field is named in details"),
+            "401": _error("missing or wrong function key"),
+            "413": _error("too many rows or bytes"),
+            "415": _error("not JSON"),
+            "503": _error("no model deployed yet"),
+        },
+    }
+
+
+def _with_params(operation: dict[str, Any], *params: dict[str, Any]) -> dict[str, Any]:
+    return {**operation, "parameters": [*params, *operation.get("parameters", [])]}
+
+
+def _simple(summary: str) -> dict[str, Any]:
+    return {"summary": summary, "security": KEY, "responses": {"200": {"description": summary},
+                                                               "401": _error("missing or wrong function key")}}
+
+
+def _row_name(model: str) -> str:
+    return "Row_" + "".join(ch if ch.isalnum() else "_" for ch in model)
+
+
+def document(deployed: dict[str, dict[str, Any]], default_model: str | None,
+             server_url: str = "/api") -> dict[str, Any]:
+    """``deployed`` maps model name -> its model_meta (features, classes, example)."""
+    default_meta = deployed.get(default_model or "")
+    schemas: dict[str, Any] = {
+        "Error": {"type": "object", "required": ["error"], "properties": {
+            "error": {"type": "string"},
+            "details": {"type": "array", "items": {"type": "object", "properties": {
+                "row": {"type": ["integer", "null"]}, "field": {"type": ["string", "null"]},
+                "error": {"type": "string"}}}}}},
+        "ScoreResult": {"type": "object", "required": ["result", "model"], "properties": {
+            "result": {"type": "array", "items": {"type": "string"}},
+            "model": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
+            "probabilities": {"type": "array", "items": {"type": "object",
+                                                         "additionalProperties": {"type": "number"}}},
+            "unseen_categories": {"type": "integer"}}},
+    }
+    for name, meta in deployed.items():
+        schemas[_row_name(name)] = _row_schema(meta)
+    name_param: dict[str, Any] = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+    if deployed:
+        name_param["schema"]["enum"] = sorted(deployed)
+    version_param = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+    paths: dict[str, Any] = {
+        "/score": {"post": _score_operation(default_model or "", default_meta,
+                                            f"Score rows with the default model ({default_model or 'none yet'})")},
+        "/models/{name}/score": {"post": _with_params(
+            _score_operation(default_model or "", default_meta, "Score rows with the named model in production"),
+            name_param)},
+        "/models/{name}/versions/{version}/score": {"post": _with_params(
+            _score_operation("", None, "Score rows with a registered version"), name_param, version_param)},
+        "/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "ok"}}}},
+        "/models": {"get": _simple("Registered models, their versions and which one serves")},
+        "/status": {"get": _simple("Each upload's state, and the models")},
+        "/runs": {"get": _with_params(_simple("Recent training runs"),
+                                      {"name": "model", "in": "query", "schema": {"type": "string"}})},
+        "/runs/{run_id}": {"get": _with_params(
+            {**_simple("One training run: state, progress, metrics"),
+             "responses": {"200": {"description": "the run"}, "404": _error("no such run")}},
+            {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}})},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "CSV to endpoint: scoring API", "version": "1.0.0",
+                 "description": "Score rows with the models trained from CSV uploads. Every route but /health "
+                                "needs the function key in the x-functions-key header (or the code query)."},
+        "servers": [{"url": server_url}],
+        "components": {"schemas": schemas, "securitySchemes": {
+            "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"}}},
+        "security": KEY,
+        "paths": paths,
+    }

@@ -1,0 +1,205 @@
+"""The scoring surface on the real stack: strict validation, routes, OpenAPI, docs, batch, hot swap."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+import requests
+from azure.storage.blob import BlobServiceClient
+
+from cli import sample_data
+from devhost.process import wait_for
+from tests.integration.ml_stack import Stack, features, running_stack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    env = {"MAX_SCORE_ROWS": "50", "MAX_SCORE_BYTES": "60000", "BATCH_CHUNK_ROWS": "700"}
+    with running_stack(tmp_path_factory.mktemp("scoring"), **env) as running:
+        # A deliberately weak first model (key columns excluded), so a later upload beats it.
+        weak = sample_data.to_csv(sample_data.rows(300, seed=3))
+        record = running.wait_final(running.upload("bank/weak.csv", weak, {"exclude": "duration,poutcome,euribor3m"}))
+        assert record["state"] == "promoted", record
+        yield running
+
+
+ROW = features(sample_data.rows(1, seed=21))[0]
+
+
+def post(stack: Stack, body: object, path: str = "score", raw: bytes | None = None,
+         content_type: str = "application/json", **params: str) -> requests.Response:
+    data = raw if raw is not None else json.dumps(body).encode()
+    return requests.post(f"{stack.host.url}/api/{path}", data=data, params=params, timeout=60,
+                         headers={**stack.headers, "content-type": content_type})
+
+
+def test_one_row_with_and_without_probabilities(stack: Stack):
+    plain = post(stack, {"data": [ROW]})
+    assert plain.status_code == 200
+    assert set(plain.json()) == {"result", "model"}
+    with_proba = post(stack, {"data": [ROW]}, probabilities="true").json()
+    assert with_proba["result"] == plain.json()["result"]
+    [probabilities] = with_proba["probabilities"]
+    assert set(probabilities) == {"no", "yes"} and abs(sum(probabilities.values()) - 1) < 1e-4
+
+
+def test_the_split_input_data_form_gives_the_same_answer(stack: Stack):
+    columns = list(ROW)
+    split = post(stack, {"input_data": {"columns": columns, "data": [[ROW[c] for c in columns]]},
+                         "probabilities": True})
+    assert split.status_code == 200
+    assert split.json()["probabilities"] == post(stack, {"data": [ROW], "probabilities": True}).json()["probabilities"]
+
+
+def test_every_bad_field_is_named_by_row(stack: Stack):
+    rows = [dict(ROW), dict(ROW), dict(ROW)]
+    rows[0]["surprise"] = 1
+    del rows[1]["age"]
+    rows[2]["campaign"] = "often"
+    rows[2]["job"] = 7
+    response = post(stack, {"data": rows})
+    assert response.status_code == 400
+    details = {(d["row"], d["field"], d["error"].split(",")[0]) for d in response.json()["details"]}
+    assert details == {(0, "surprise", "unknown column"), (1, "age", "missing column"),
+                       (2, "campaign", "expected a number"), (2, "job", "expected a string")}
+
+
+@pytest.mark.parametrize(
+    ("body", "raw", "content_type", "status", "words"),
+    [
+        (None, b"{not json", "application/json", 400, "not valid JSON"),
+        (None, b"[1, 2]", "application/json", 400, "JSON object"),
+        ({"data": []}, None, "application/json", 400, "empty"),
+        ({"rows": [1]}, None, "application/json", 400, "missing 'data'"),
+        ({"data": [1, 2]}, None, "application/json", 400, "list of objects"),
+        ({"data": [ROW]}, None, "text/csv", 415, "application/json"),
+        ({"data": [ROW] * 51}, None, "application/json", 413, "too many rows"),
+        (None, b"{\"data\": [" + b" " * 70000 + b"]}", "application/json", 413, "limit is 60,000"),
+        ({"input_data": {"columns": ["age"], "data": [[1, 2]]}}, None, "application/json", 400, "1 values"),
+    ],
+)
+def test_bad_requests_get_clear_4xx_never_500(stack: Stack, body, raw, content_type, status, words):
+    response = post(stack, body, raw=raw, content_type=content_type)
+    assert response.status_code == status, response.text
+    assert words in response.json()["error"]
+
+
+def test_unseen_categories_are_accepted_and_counted(stack: Stack):
+    row = {**ROW, "job": "astronaut", "month": "never"}
+    body = post(stack, {"data": [row]}).json()
+    assert body["unseen_categories"] == 2
+    assert body["result"][0] in ("yes", "no")
+
+
+def test_named_and_versioned_routes(stack: Stack):
+    named = post(stack, {"data": [ROW]}, path="models/bank/score")
+    assert named.status_code == 200 and named.json()["model"]["name"] == "bank"
+    versioned = post(stack, {"data": [ROW]}, path="models/bank/versions/1/score")
+    assert versioned.status_code == 200 and versioned.json()["model"] == {"name": "bank", "version": "1"}
+    assert post(stack, {"data": [ROW]}, path="models/bank/versions/99/score").status_code == 404
+    assert post(stack, {"data": [ROW]}, path="models/nothing/score").status_code == 503
+
+
+def test_openapi_is_generated_from_the_deployed_signature(stack: Stack):
+    spec = stack.get("swagger.json")
+    assert spec["openapi"].startswith("3.")
+    row = spec["components"]["schemas"]["Row_bank"]
+    assert set(row["properties"]) == set(ROW)
+    assert set(row["required"]) == set(ROW) - {"duration", "poutcome", "euribor3m"}
+    assert row["properties"]["age"]["type"][0] in ("integer", "number")
+    example = spec["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]["example"]
+    assert set(example["data"][0]) == set(row["required"])
+    assert post(stack, example).status_code == 200  # the documented example really scores
+    for path in ("/score", "/models/{name}/score", "/health", "/models", "/runs/{run_id}"):
+        assert path in spec["paths"]
+    assert spec["components"]["securitySchemes"]["functionKey"]["name"] == "x-functions-key"
+
+
+def test_swagger_ui_is_served_from_the_pinned_package(stack: Stack):
+    key = stack.host.function_key
+    page = requests.get(f"{stack.host.url}/api/docs", params={"code": key}, timeout=30)
+    assert page.status_code == 200 and "SwaggerUIBundle" in page.text
+    assert "cdn" not in page.text.lower()
+    asset = requests.get(f"{stack.host.url}/api/docs/assets/swagger-ui-bundle.js", params={"code": key}, timeout=30)
+    assert asset.status_code == 200 and len(asset.content) > 100_000
+    assert requests.get(f"{stack.host.url}/api/docs/assets/secret.txt", params={"code": key},
+                        timeout=30).status_code == 404
+    assert requests.get(f"{stack.host.url}/api/docs", timeout=30).status_code == 401
+
+
+def test_health_is_anonymous_and_models_need_a_key(stack: Stack):
+    assert requests.get(f"{stack.host.url}/api/health", timeout=30).json() == {"status": "ok"}
+    assert requests.get(f"{stack.host.url}/api/models", timeout=30).status_code == 401
+
+
+def _csv(rows: list[dict[str, object]]) -> bytes:
+    return sample_data.to_csv(rows)
+
+
+def test_batch_scoring_by_drop_in_chunks(stack: Stack):
+    blobs = BlobServiceClient.from_connection_string(stack.host.storage)
+    inputs = blobs.get_container_client("scoring-input")
+    rows = features(sample_data.rows(2000, seed=8))
+    inputs.get_blob_client("bank/customers.csv").upload_blob(_csv(rows), overwrite=True)
+    output = blobs.get_container_client("scoring-output")
+
+    def summary() -> dict | None:
+        blob = output.get_blob_client("bank/customers.summary.json")
+        return json.loads(blob.download_blob().readall()) if output.exists() and blob.exists() else None
+
+    result = wait_for(summary, timeout=120, interval=0.2, what="batch summary")
+    assert result["rows"] == 2000 and result["chunks"] == 3
+    assert sum(result["predictions"].values()) == 2000
+    scored = list(csv.DictReader(io.StringIO(
+        output.get_blob_client("bank/customers.scored.csv").download_blob().readall().decode())))
+    assert len(scored) == 2000
+    assert {"prediction", "probability_no", "probability_yes"} <= set(scored[0])
+    online = post(stack, {"data": rows[:5]}).json()["result"]
+    assert [r["prediction"] for r in scored[:5]] == online
+
+    inputs.get_blob_client("bank/broken.csv").upload_blob(b"age,job\n1,admin.\n", overwrite=True)
+    error = wait_for(lambda: output.get_blob_client("bank/broken.error.json").exists(), timeout=60,
+                     what="batch error file")
+    assert error
+    assert "lacks the model's column" in output.get_blob_client("bank/broken.error.json").download_blob().readall() \
+        .decode()
+
+
+def test_hot_swap_under_load_fails_no_request(stack: Stack):
+    seen: Counter[str] = Counter()
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        session = requests.Session()
+        while not stop.is_set():
+            response = session.post(f"{stack.host.url}/api/score", json={"data": [ROW]}, headers=stack.headers,
+                                    timeout=60)
+            if response.status_code != 200:
+                failures.append(f"{response.status_code} {response.text[:200]}")
+            else:
+                seen[response.json()["model"]["version"]] += 1
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        strong = sample_data.to_csv(sample_data.rows(2500, seed=4))
+        record = stack.wait_final(stack.upload("bank/strong.csv", strong))
+        assert record["state"] == "promoted", record
+        new_version = record["details"]["decision"]["version"]
+        wait_for(lambda: seen[new_version] >= 20, timeout=60, what="requests served by the new model")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert failures == []
+    assert seen["1"] > 0 and seen[new_version] >= 20
