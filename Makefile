@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?=
 
-.PHONY: setup up demo test unit lint bench bench-host bench-quality bench-drop clean
+.PHONY: setup up demo test unit lint bench bench-host bench-quality bench-drop bench-scoring clean
 
 # Set-up is stamped, so every target stays quick once it has run.
 $(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt
@@ -35,7 +35,7 @@ test: lint
 unit: setup
 	$(PY) -m pytest tests/unit
 
-bench: bench-host bench-quality bench-drop
+bench: bench-host bench-quality bench-drop bench-scoring
 
 bench-host: setup
 	$(PY) -m benchmarks.host_latency
@@ -45,6 +45,9 @@ bench-quality: setup
 
 bench-drop: setup
 	$(PY) -m benchmarks.drop_to_serving
+
+bench-scoring: setup
+	$(PY) -m benchmarks.scoring_latency
 
 clean:
 	rm -rf .devhost .localstack .pytest_cache .mypy_cache .ruff_cache
