@@ -38,8 +38,9 @@ def wrk(url: str, body: str, headers: dict[str, str], connections: int, work: Pa
     lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
     script.write_text("\n".join(lines) + "\n")
     threads = min(2, connections)
-    output = subprocess.run([shutil.which("wrk") or "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{DURATION_S}s", "--latency",
-                             "-s", str(script), url], capture_output=True, text=True, check=True).stdout
+    command = [shutil.which("wrk") or "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{DURATION_S}s",
+               "--latency", "-s", str(script), url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     percentiles = {m.group(1): _ms(m.group(2), m.group(3))
                    for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
