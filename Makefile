@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?=
 
-.PHONY: setup up demo test unit lint bench bench-host bench-quality bench-drop bench-scoring clean
+.PHONY: setup up demo test unit lint bench bench-host bench-quality bench-drop bench-scoring bench-batch clean
 
 # Set-up is stamped, so every target stays quick once it has run.
 $(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt
@@ -35,7 +35,7 @@ test: lint
 unit: setup
 	$(PY) -m pytest tests/unit
 
-bench: bench-host bench-quality bench-drop bench-scoring
+bench: bench-host bench-quality bench-drop bench-scoring bench-batch
 
 bench-host: setup
 	$(PY) -m benchmarks.host_latency
@@ -48,6 +48,9 @@ bench-drop: setup
 
 bench-scoring: setup
 	$(PY) -m benchmarks.scoring_latency
+
+bench-batch: setup
+	$(PY) -m benchmarks.batch_scoring
 
 clean:
 	rm -rf .devhost .localstack .pytest_cache .mypy_cache .ruff_cache

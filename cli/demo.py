@@ -140,8 +140,8 @@ def run(data: Path | None, model: str) -> int:
     data = _dataset(data, root / "demo")
     port = 7071 if not azurite.port_open("127.0.0.1", 7071) else None
     _say("Starting the local stack (Azurite + development host)")
-    env = {"LOCAL_STATE_DIR": str(root / "localstack")}
-    host = HostProcess(root / "state", _storage_connection(), background=True, port=port, env=env)
+    # The same state as `make up`, so the model trained here keeps serving there.
+    host = HostProcess(root, _storage_connection(), background=True, port=port)
     try:
         print(f"    Host: {host.url}   function key: {host.function_key}")
         blob_name = f"{model}/{data.name}"
@@ -161,7 +161,8 @@ def run(data: Path | None, model: str) -> int:
         _say("Where to look next:")
         print(f"    status:   curl -H 'x-functions-key: {host.function_key}' {host.url}/api/status")
         print(f"    models:   curl -H 'x-functions-key: {host.function_key}' {host.url}/api/models")
-        print(f"    MLflow:   .venv/bin/mlflow ui --backend-store-uri sqlite:///{root / 'localstack' / 'mlflow.db'}")
+        print(f"    status:   .venv/bin/python -m cli status --url {host.url}")
+        print(f"    MLflow:   .venv/bin/mlflow ui --backend-store-uri sqlite:///{ROOT / '.localstack' / 'mlflow.db'}")
         print(f"    host log: {host.log_path}")
         print("    serve it: make up")
         return 0 if scored and upload["state"] not in ("failed",) else 1

@@ -222,7 +222,10 @@ class _TrialWatcher:
             return  # the file is being written; next poll
         if len(trials) != self._seen:
             self._seen = len(trials)
-            self._on_trial(trials)
+            try:
+                self._on_trial(trials)
+            except Exception:  # progress reporting must never stop the training
+                log.exception("Could not report training progress")
 
     def stop(self) -> None:
         self._stop.set()

@@ -13,6 +13,7 @@ import fcntl
 import json
 import logging
 import os
+import sqlite3
 import sys
 import time
 import traceback
@@ -32,7 +33,11 @@ class Worker:
     def __init__(self, state_dir: Path, settings: Settings) -> None:
         self.state_dir = state_dir
         self.settings = settings
-        self.db = connect(state_dir)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        # One connection per thread: progress is reported from FLAML's watcher thread.
+        return connect(self.state_dir)
 
     # ---- queue --------------------------------------------------------
     def recover(self) -> None:

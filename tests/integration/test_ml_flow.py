@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from cli import sample_data
+from devhost.process import wait_for
 from tests.integration.ml_stack import Stack, features, running_stack
 
 pytestmark = pytest.mark.integration
@@ -118,3 +119,23 @@ def test_a_replayed_run_completed_event_does_nothing_twice(stack: Stack):
         assert response.status_code == 202
     assert stack.model("bank") == before
     assert "already handled" in stack.host.log_text()
+
+
+def test_uploads_queue_per_model_and_the_newest_wins(stack: Stack):
+    first = stack.upload("queue/a.csv", sample_data.to_csv(sample_data.rows(1500, seed=31)))
+
+    def running() -> bool:
+        run_id = (stack.upload_record(first) or {}).get("run_id")
+        return bool(run_id) and stack.get(f"runs/{run_id}")["state"] == "running"
+
+    wait_for(running, timeout=120, what="the first run to start")
+    middle = stack.upload("queue/b.csv", sample_data.to_csv(sample_data.rows(600, seed=32)))
+    wait_for(lambda: (stack.upload_record(middle) or {}).get("state") == "training", timeout=120, what="queued")
+    newest = stack.upload("queue/c.csv", sample_data.to_csv(sample_data.rows(600, seed=33)))
+    records = {name: stack.wait_final(upload) for name, upload in (("a", first), ("b", middle), ("c", newest))}
+    assert records["a"]["state"] == "promoted"
+    assert records["b"]["state"] == "superseded"
+    assert "newer upload" in records["b"]["reason"]
+    assert records["c"]["state"] in ("promoted", "not_promoted")
+    runs = stack.get("runs", model="queue")["runs"]
+    assert sorted(r["state"] for r in runs) == ["completed", "completed", "superseded"]
