@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli import demo, status
+from cli import demo, runs, status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +18,28 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--url", default=status.default_url(), help="the host (default: DEVHOST_URL or :7071)")
     show.add_argument("--key", help="function key (default: FUNCTIONS_KEY or the host's keys file)")
     show.add_argument("--json", action="store_true", help="print the raw JSON")
+    run = commands.add_parser("run", help="start the published training pipeline and follow it")
+    run.add_argument("--model", required=True, help="the dataset / model name")
+    run.add_argument("--pipeline", default="automl-classification")
+    run.add_argument("--dataset-version", type=int, help="default: the latest")
+    run.add_argument("--metric", help="primary metric, e.g. AUC_weighted")
+    run.add_argument("--budget", type=int, help="AutoML time budget in seconds")
+    run.add_argument("--exclude", default="", help="comma-separated columns to leave out")
+    run.add_argument("--no-follow", action="store_true", help="print the run id and return")
+    follow = commands.add_parser("follow", help="follow a run until it ends")
+    follow.add_argument("run_id")
+    for sub_parser in (run, follow):
+        sub_parser.add_argument("--url", default=status.default_url())
+        sub_parser.add_argument("--key", help="function key (default: FUNCTIONS_KEY or the host's keys file)")
     args = parser.parse_args(argv)
+    if args.command in ("run", "follow"):
+        url, key = args.url.rstrip("/"), args.key or status.host_key(status.default_state())
+        if args.command == "follow":
+            return runs.follow(url, key, args.run_id)
+        body = {"model": args.model, "dataset_version": args.dataset_version, "metric": args.metric,
+                "time_budget_s": args.budget, "exclude": [c for c in args.exclude.split(",") if c]}
+        run_id = runs.start(url, key, args.pipeline, {k: v for k, v in body.items() if v not in (None, [])})
+        return 0 if args.no_follow else runs.follow(url, key, run_id)
     if args.command == "demo":
         return demo.run(args.data, args.model)
     if args.command == "status":

@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from shared import dataset_validation, naming, telemetry
+from shared import dataset_validation, naming, pipelines, telemetry
 from shared.backend import Backend
 from shared.errors import DatasetRejected
-from shared.ports import TrainingRequest
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,10 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
                                                  validated.schema, validated.rows, upload.uri)
     details = {"rows": validated.rows, "columns": len(validated.schema.columns), "target": spec.target,
                "metric": spec.metric, "dropped_rows": validated.dropped_rows, "content_hash": validated.content_hash}
-    if not created:
+    # A version registered before a crash may never have been trained: then train it now.
+    trained = not created and any(r.dataset_version == dataset.version
+                                  for r in backend.pipeline.list_runs(spec.model_name, limit=1000))
+    if trained:
         reason = f"same content as dataset {dataset.name} v{dataset.version}: nothing new to train"
         uploads.update(upload.upload_id, state="duplicate", reason=reason, dataset_version=dataset.version,
                        details=details)
@@ -74,8 +76,10 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
         return IngestOutcome("duplicate", reason=reason, dataset_version=dataset.version)
     telemetry.event("DatasetRegistered", upload_id=upload.upload_id, dataset=dataset.name, version=dataset.version,
                     rows=dataset.rows, columns=dataset.columns)
-    run = backend.pipeline.submit(TrainingRequest(spec.model_name, dataset, spec.target, spec.metric,
-                                                  settings.time_budget_s, upload.upload_id, spec.excluded_columns))
+    params = pipelines.RunParameters(spec.model_name, dataset.version, spec.metric, settings.time_budget_s,
+                                     spec.excluded_columns)
+    run, _ = pipelines.start(pipelines.TRAINING.name, params, backend, settings, upload_id=upload.upload_id,
+                             idempotency_key=f"upload:{upload.upload_id}")
     uploads.update(upload.upload_id, state="training", dataset_version=dataset.version, run_id=run.run_id,
                    details=details)
     telemetry.event("TrainingSubmitted", upload_id=upload.upload_id, run_id=run.run_id, model=spec.model_name,

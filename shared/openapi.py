@@ -105,6 +105,7 @@ def document(deployed: dict[str, dict[str, Any]], default_model: str | None,
     name_param: dict[str, Any] = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
     if deployed:
         name_param["schema"]["enum"] = sorted(deployed)
+    run_param = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
     version_param = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
     paths: dict[str, Any] = {
         "/score": {"post": _score_operation(default_model or "", default_meta,
@@ -119,10 +120,29 @@ def document(deployed: dict[str, dict[str, Any]], default_model: str | None,
         "/status": {"get": _simple("Each upload's state, and the models")},
         "/runs": {"get": _with_params(_simple("Recent training runs"),
                                       {"name": "model", "in": "query", "schema": {"type": "string"}})},
-        "/runs/{run_id}": {"get": _with_params(
-            {**_simple("One training run: state, progress, metrics"),
-             "responses": {"200": {"description": "the run"}, "404": _error("no such run")}},
-            {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}})},
+        "/runs/{run_id}": {
+            "get": _with_params({**_simple("One training run: state, step, progress, metrics and decision"),
+                                 "responses": {"200": {"description": "the run"}, "404": _error("no such run")}},
+                                run_param),
+            "delete": _with_params({**_simple("Cancel a queued or running run"),
+                                    "responses": {"202": {"description": "cancelled"}, "404": _error("no such run"),
+                                                  "409": _error("the run already ended")}}, run_param)},
+        "/pipelines": {"get": _simple("The published pipelines and their steps")},
+        "/pipelines/{name}/runs": {"post": _with_params({
+            **_simple("Start a run of a published pipeline (202 with its Id)"),
+            "requestBody": _json_body({"type": "object", "required": ["model"], "properties": {
+                "model": {"type": "string", "description": "dataset / model name (or ExperimentName)"},
+                "ExperimentName": {"type": "string"},
+                "dataset_version": {"type": "integer", "minimum": 1, "description": "default: the latest"},
+                "metric": {"type": "string"}, "time_budget_s": {"type": "integer", "minimum": 1},
+                "exclude": {"type": "array", "items": {"type": "string"}}}, "additionalProperties": False},
+                {"model": "bank", "metric": "AUC_weighted", "time_budget_s": 60}),
+            "responses": {"202": {"description": "the run, with Id and links"},
+                          "400": _error("a bad field, named in details"),
+                          "404": _error("no such pipeline or dataset")}},
+            {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"},
+             "description": "re-posting with the same key starts one run, not two"})},
     }
     return {
         "openapi": "3.1.0",

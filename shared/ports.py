@@ -31,6 +31,7 @@ class TrainingRequest:
     time_budget_s: int
     upload_id: str | None = None
     excluded_columns: tuple[str, ...] = ()
+    pipeline: str = "automl-classification:1"
 
 
 @dataclass
@@ -42,6 +43,7 @@ class RunInfo:
     metric: str
     state: str  # queued, running, completed, failed, superseded, cancelled
     upload_id: str | None = None
+    pipeline: str = ""
     progress: dict[str, Any] = field(default_factory=dict)
     result: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -82,7 +84,12 @@ class DatasetRegistry(abc.ABC):
 
 class TrainingPipeline(abc.ABC):
     @abc.abstractmethod
-    def submit(self, request: TrainingRequest) -> RunInfo: ...
+    def submit(self, request: TrainingRequest, idempotency_key: str | None = None) -> tuple[RunInfo, bool]:
+        """Queue a run; with an ``idempotency_key`` seen before, return that run instead (created=False)."""
+
+    @abc.abstractmethod
+    def cancel(self, run_id: str) -> RunInfo | None:
+        """Cancel a queued or running run; a finished run is returned unchanged."""
 
     @abc.abstractmethod
     def get_run(self, run_id: str) -> RunInfo | None: ...
@@ -147,6 +154,10 @@ class PromotionLedger(abc.ABC):
 
     @abc.abstractmethod
     def finish(self, run_id: str, decision: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    def decision(self, run_id: str) -> dict[str, Any] | None:
+        """The recorded decision for ``run_id``, once handled."""
 
     @abc.abstractmethod
     def release(self, run_id: str) -> None:

@@ -135,7 +135,8 @@ def _choose_threshold(metric: metrics.Metric, y: NDArray[Any], proba: NDArray[np
 
 
 def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: float, out_dir: Path,
-          on_trial: Callable[[list[dict[str, Any]]], None] | None = None) -> TrainingOutcome:
+          on_trial: Callable[[list[dict[str, Any]]], None] | None = None,
+          on_step: Callable[[str], None] | None = None) -> TrainingOutcome:
     """Search, fit and export; writes validation.csv, trials.json, model.onnx or model.pkl into ``out_dir``.
 
     ``frame`` may hold more columns than ``schema``: the model uses the schema's
@@ -147,11 +148,13 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     from sklearn.pipeline import Pipeline
 
     metric = metrics.resolve(metric_name)
+    step = on_step or (lambda name: None)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     train_frame, valid_frame = split(frame, schema.target)
     valid_frame.to_csv(out_dir / "validation.csv", index=False)
+    step("featurize")
     prep = preprocessor(schema)
     x_train = prep.fit_transform(feature_frame(train_frame, schema)).astype(np.float32)
     # Labels are coded 0..k-1 here (FLAML would do it anyway); ``classes`` maps them back.
@@ -161,6 +164,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     y_train = np.array([codes[v] for v in y_train_labels])
     log_file = out_dir / "flaml.log"
     automl = AutoML()
+    step("automl")
     watcher = _TrialWatcher(log_file, on_trial) if on_trial else None
     try:
         automl.fit(x_train, y_train, task="classification", metric="log_loss", eval_method="cv", n_splits=3,
@@ -172,6 +176,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
             watcher.stop()
     timings["search_s"] = time.perf_counter() - started
     estimator = automl.model.estimator
+    step("evaluate")
     folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=SEED)
     oof = cross_val_predict(clone(estimator), x_train, y_train, cv=folds, method="predict_proba")
     threshold = _choose_threshold(metric, y_train_labels, oof, classes)
@@ -185,6 +190,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     validation = metrics.all_metrics(y_valid, proba, classes, threshold)
     timings["fit_s"] = time.perf_counter() - started
 
+    step("export")
     model_format, notes = onnx_export.export(model, schema, x_valid, proba, out_dir)
     timings["total_s"] = time.perf_counter() - started
     trials = _read_trials(log_file)

@@ -24,9 +24,12 @@ CREATE TABLE IF NOT EXISTS runs (
     request_json TEXT NOT NULL, metric TEXT NOT NULL, state TEXT NOT NULL, upload_id TEXT,
     progress_json TEXT NOT NULL DEFAULT '{}', result_json TEXT NOT NULL DEFAULT '{}', error TEXT,
     event_pending INTEGER NOT NULL DEFAULT 0, worker_pid INTEGER, seq INTEGER NOT NULL,
+    pipeline TEXT NOT NULL DEFAULT '', idempotency_key TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state, model_name, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS runs_by_idempotency_key ON runs (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS promotions (
     run_id TEXT PRIMARY KEY, state TEXT NOT NULL, decision_json TEXT NOT NULL DEFAULT '{}',
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def row_to_run(row: sqlite3.Row) -> RunInfo:
     return RunInfo(run_id=row["run_id"], model_name=row["model_name"], dataset_name=row["dataset_name"],
                    dataset_version=row["dataset_version"], metric=row["metric"], state=row["state"],
-                   upload_id=row["upload_id"], progress=json.loads(row["progress_json"]),
+                   upload_id=row["upload_id"], pipeline=row["pipeline"], progress=json.loads(row["progress_json"]),
                    result=json.loads(row["result_json"]), error=row["error"], created_at=row["created_at"],
                    updated_at=row["updated_at"])
 
@@ -46,22 +46,33 @@ class LocalTrainingPipeline(TrainingPipeline):
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
 
-    def submit(self, request: TrainingRequest) -> RunInfo:
+    def submit(self, request: TrainingRequest, idempotency_key: str | None = None) -> tuple[RunInfo, bool]:
         db = connect(self.state_dir)
+        if idempotency_key:
+            seen = db.execute("SELECT * FROM runs WHERE idempotency_key=?", (idempotency_key,)).fetchone()
+            if seen:
+                return row_to_run(seen), False
         run_id = f"run_{uuid.uuid4().hex[:16]}"
         stamp = now()
         body = {"model_name": request.model_name, "dataset_name": request.dataset.name,
                 "dataset_version": request.dataset.version, "target": request.target, "metric": request.metric,
-                "time_budget_s": request.time_budget_s, "excluded_columns": list(request.excluded_columns)}
+                "time_budget_s": request.time_budget_s, "excluded_columns": list(request.excluded_columns),
+                "pipeline": request.pipeline}
         db.execute("BEGIN IMMEDIATE")
         try:
+            if idempotency_key:  # checked again inside the transaction: two racing posts start one run
+                seen = db.execute("SELECT * FROM runs WHERE idempotency_key=?", (idempotency_key,)).fetchone()
+                if seen:
+                    db.execute("COMMIT")
+                    return row_to_run(seen), False
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
             db.execute("INSERT INTO runs (run_id, model_name, dataset_name, dataset_version, request_json, metric, "
-                       "state, upload_id, seq, progress_json, created_at, updated_at) "
-                       "VALUES (?,?,?,?,?,?, 'queued', ?,?,?,?,?)",
+                       "state, upload_id, seq, progress_json, pipeline, idempotency_key, created_at, updated_at) "
+                       "VALUES (?,?,?,?,?,?, 'queued', ?,?,?,?,?,?,?)",
                        (run_id, request.model_name, request.dataset.name, request.dataset.version, json.dumps(body),
                         request.metric, request.upload_id, seq,
-                        json.dumps({"step": "queued", "budget_s": request.time_budget_s}), stamp, stamp))
+                        json.dumps({"step": "queued", "budget_s": request.time_budget_s}), request.pipeline,
+                        idempotency_key, stamp, stamp))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -69,7 +80,17 @@ class LocalTrainingPipeline(TrainingPipeline):
         self.ensure_worker()
         run = self.get_run(run_id)
         assert run is not None
-        return run
+        return run, True
+
+    def cancel(self, run_id: str) -> RunInfo | None:
+        db = connect(self.state_dir)
+        stamp = now()
+        db.execute("UPDATE runs SET state='cancelled', error='cancelled before it started', updated_at=? "
+                   "WHERE run_id=? AND state='queued'", (stamp, run_id))
+        # A running run is stopped by its worker, which watches this flag.
+        db.execute("UPDATE runs SET cancel_requested=1, updated_at=? WHERE run_id=? AND state='running'",
+                   (stamp, run_id))
+        return self.get_run(run_id)
 
     def ensure_worker(self) -> None:
         """Start the worker process unless one holds the lock (it exits by itself when idle)."""

@@ -35,5 +35,10 @@ class LocalPromotionLedger(PromotionLedger):
             "UPDATE promotions SET state='done', decision_json=?, updated_at=? WHERE run_id=?",
             (json.dumps(decision), now(), run_id))
 
+    def decision(self, run_id: str) -> dict[str, Any] | None:
+        row = connect(self.state_dir).execute("SELECT decision_json FROM promotions WHERE run_id=? AND state='done'",
+                                              (run_id,)).fetchone()
+        return dict(json.loads(row[0])) if row else None
+
     def release(self, run_id: str) -> None:
         connect(self.state_dir).execute("DELETE FROM promotions WHERE run_id=? AND state='started'", (run_id,))

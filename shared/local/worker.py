@@ -12,6 +12,7 @@ import argparse
 import fcntl
 import json
 import logging
+import multiprocessing
 import os
 import sqlite3
 import sys
@@ -85,6 +86,40 @@ class Worker:
 
     # ---- training -----------------------------------------------------
     def train(self, run: RunInfo) -> None:
+        """Train in a child process, so a cancel can stop it at once and a crash cannot take the worker down."""
+        context = multiprocessing.get_context("spawn")
+        child = context.Process(target=_train_in_child, args=(str(self.state_dir), run.run_id), daemon=True)
+        child.start()
+        while child.is_alive():
+            child.join(0.5)
+            if child.is_alive() and self._cancel_requested(run.run_id):
+                child.terminate()
+                child.join(10)
+                if child.is_alive():
+                    child.kill()
+                    child.join()
+                self._cancelled(run)
+                return
+        state = self.db.execute("SELECT state FROM runs WHERE run_id=?", (run.run_id,)).fetchone()[0]
+        if state == "running":  # the child died without recording an outcome
+            self.db.execute("UPDATE runs SET state='failed', error=?, event_pending=1, updated_at=? WHERE run_id=?",
+                            (f"the training process exited with code {child.exitcode}", now(), run.run_id))
+
+    def _cancel_requested(self, run_id: str) -> bool:
+        row = self.db.execute("SELECT cancel_requested FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        return bool(row and row[0])
+
+    def _cancelled(self, run: RunInfo) -> None:
+        # No RunCompleted: a cancelled run has nothing to register.
+        self.db.execute("UPDATE runs SET state='cancelled', error='cancelled while running', event_pending=0, "
+                        "updated_at=? WHERE run_id=?", (now(), run.run_id))
+        if run.upload_id:
+            from shared.local.uploads import LocalUploadLog
+
+            LocalUploadLog(self.state_dir).update(run.upload_id, state="cancelled", reason="training was cancelled")
+        log.info("Run %s cancelled", run.run_id)
+
+    def train_here(self, run: RunInfo) -> None:
         request = json.loads(self.db.execute("SELECT request_json FROM runs WHERE run_id=?",
                                              (run.run_id,)).fetchone()[0])
         try:
@@ -105,6 +140,14 @@ class Worker:
         from shared.local.datasets import LocalDatasetRegistry
 
         started = time.time()
+        budget = float(request["time_budget_s"])
+        progress: dict[str, Any] = {"step": "validate", "trials": 0, "elapsed_s": 0, "budget_s": budget}
+
+        def report(**changes: Any) -> None:
+            progress.update(changes, elapsed_s=round(time.time() - started, 1))
+            self._progress(run.run_id, progress)
+
+        report()
         dataset = LocalDatasetRegistry(self.state_dir).get(run.dataset_name, run.dataset_version)
         if dataset is None:
             raise LookupError(f"dataset {run.dataset_name}:{run.dataset_version} is not registered")
@@ -113,21 +156,17 @@ class Worker:
                                                 min_rows=1)
         schema = validated.schema.without(set(request.get("excluded_columns", [])))
         run_dir = self.state_dir / "runs" / run.run_id
-        budget = float(request["time_budget_s"])
 
         def on_trial(trials: list[dict[str, Any]]) -> None:
-            losses = [t["cv_log_loss"] for t in trials if t["cv_log_loss"] is not None]
-            best = min(range(len(losses)), key=losses.__getitem__) if losses else None
-            self._progress(run.run_id, {
-                "step": "automl", "trials": len(trials), "best_cv_log_loss": losses[best] if best is not None else None,
-                "best_learner": trials[best]["learner"] if best is not None else None,
-                "elapsed_s": round(time.time() - started, 1), "budget_s": budget})
+            scored = [t for t in trials if t["cv_log_loss"] is not None]
+            best = min(scored, key=lambda t: t["cv_log_loss"]) if scored else None
+            report(trials=len(trials), best_cv_log_loss=best["cv_log_loss"] if best else None,
+                   best_learner=best["learner"] if best else None)
 
-        self._progress(run.run_id, {"step": "automl", "trials": 0, "elapsed_s": 0, "budget_s": budget})
         # Excluded columns stay in the stored validation split: a champion that uses them can still be scored.
-        outcome = automl.train(validated.frame, schema, request["metric"], budget, run_dir, on_trial=on_trial)
-        self._progress(run.run_id, {"step": "register", "trials": len(outcome.trials),
-                                    "elapsed_s": round(time.time() - started, 1), "budget_s": budget})
+        outcome = automl.train(validated.frame, schema, request["metric"], budget, run_dir, on_trial=on_trial,
+                               on_step=lambda step: report(step=step))
+        report(step="register", trials=len(outcome.trials))
         example = {c.name: _example_value(validated.frame, c.name) for c in schema.features}
         meta = {**automl.describe(outcome, schema), "model_name": run.model_name, "run_id": run.run_id,
                 "metric": request["metric"], "example": example,
@@ -206,6 +245,13 @@ def _leaderboard(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if current is None or loss < current["cv_log_loss"]:
             best[trial["learner"]] = {"learner": trial["learner"], "cv_log_loss": loss, "trial": trial["trial"]}
     return sorted(best.values(), key=lambda t: t["cv_log_loss"])
+
+
+def _train_in_child(state_dir: str, run_id: str) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    worker = Worker(Path(state_dir), Settings.from_env())
+    row = worker.db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+    worker.train_here(row_to_run(row))
 
 
 def main(argv: list[str] | None = None) -> int:

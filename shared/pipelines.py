@@ -1,0 +1,121 @@
+"""The published training pipeline: one named, versioned definition that every caller invokes.
+
+The blob function, ``POST /api/pipelines/{name}/runs`` and the CLI all go
+through ``start``, so a run is the same thing whoever asked for it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from shared import metrics
+from shared.backend import Backend
+from shared.errors import BadRequest, NotFound
+from shared.ports import RunInfo, TrainingRequest
+from shared.settings import Settings
+
+MAX_BUDGET_S = 3600
+
+
+@dataclass(frozen=True)
+class PipelineDefinition:
+    name: str
+    version: int
+    steps: tuple[str, ...]
+    description: str
+
+    @property
+    def reference(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+TRAINING = PipelineDefinition(
+    "automl-classification", 1, ("validate", "featurize", "automl", "evaluate", "export", "register"),
+    "Validate a dataset version, search classifiers with AutoML, export the best to ONNX and register it; "
+    "the promote function then gates its deployment.")
+PUBLISHED: dict[str, PipelineDefinition] = {TRAINING.name: TRAINING}
+
+
+@dataclass(frozen=True)
+class RunParameters:
+    model_name: str
+    dataset_version: int | None = None  # None: the latest version
+    metric: str | None = None
+    time_budget_s: int | None = None
+    excluded_columns: tuple[str, ...] = ()
+
+
+def definition(name: str) -> PipelineDefinition:
+    found = PUBLISHED.get(name)
+    if found is None:
+        raise NotFound(f"no published pipeline {name!r}; published: {', '.join(PUBLISHED)}")
+    return found
+
+
+def parse_body(body: bytes) -> RunParameters:
+    """The REST body, checked field by field; ``ExperimentName`` is accepted for ``model``."""
+    try:
+        data = json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    problems: list[dict[str, object]] = []
+    known = {"model", "ExperimentName", "dataset_version", "metric", "time_budget_s", "exclude"}
+    problems += [{"field": k, "error": "unknown field"} for k in data.keys() - known]
+    model = data.get("model", data.get("ExperimentName"))
+    if not isinstance(model, str) or not model.strip():
+        problems.append({"field": "model", "error": "required: the model (dataset) name"})
+    version = data.get("dataset_version")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
+        problems.append({"field": "dataset_version", "error": "a positive integer"})
+    metric = data.get("metric")
+    if metric is not None:
+        try:
+            metric = metrics.resolve(str(metric)).name
+        except ValueError as error:
+            problems.append({"field": "metric", "error": str(error)})
+    budget = data.get("time_budget_s")
+    if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool)
+                               or not 1 <= budget <= MAX_BUDGET_S):
+        problems.append({"field": "time_budget_s", "error": f"an integer from 1 to {MAX_BUDGET_S}"})
+    exclude = data.get("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(c, str) for c in exclude):
+        problems.append({"field": "exclude", "error": "a list of column names"})
+    if problems:
+        raise BadRequest(f"{len(problems)} problem(s) in the request body", problems)
+    return RunParameters(str(model).strip(), version, metric, budget, tuple(exclude))
+
+
+def start(name: str, params: RunParameters, backend: Backend, settings: Settings, *,
+          upload_id: str | None = None, idempotency_key: str | None = None) -> tuple[RunInfo, bool]:
+    """Start a run of the published pipeline ``name``; returns (run, created)."""
+    pipeline = definition(name)
+    dataset = backend.datasets.get(params.model_name, params.dataset_version)
+    if dataset is None:
+        which = f"version {params.dataset_version}" if params.dataset_version else "any version"
+        raise NotFound(f"dataset {params.model_name!r} has no {which}: upload a CSV to datasets/{params.model_name}/")
+    features = {c.name for c in dataset.schema.features}
+    unknown = [c for c in params.excluded_columns if c not in features]
+    if unknown:
+        raise BadRequest("exclude names columns the dataset does not have",
+                         [{"field": "exclude", "error": f"unknown column {c!r}"} for c in unknown])
+    request = TrainingRequest(
+        model_name=params.model_name, dataset=dataset, target=dataset.schema.target,
+        metric=params.metric or settings.default_metric, time_budget_s=params.time_budget_s or settings.time_budget_s,
+        upload_id=upload_id, excluded_columns=params.excluded_columns, pipeline=pipeline.reference)
+    return backend.pipeline.submit(request, idempotency_key=idempotency_key)
+
+
+def describe_run(run: RunInfo, backend: Backend) -> dict[str, Any]:
+    """A run as the API shows it, with the promotion decision once there is one."""
+    from dataclasses import asdict
+
+    body = asdict(run)
+    body["Id"] = run.run_id
+    body["decision"] = backend.promotions.decision(run.run_id)
+    body["links"] = {"self": f"/api/runs/{run.run_id}", "cancel": f"/api/runs/{run.run_id}",
+                     "models": "/api/models"}
+    return body
