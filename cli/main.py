@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli import demo, runs, status
+from cli import demo, runs, status, telemetry
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     for sub_parser in (run, follow):
         sub_parser.add_argument("--url", default=status.default_url())
         sub_parser.add_argument("--key", help="function key (default: FUNCTIONS_KEY or the host's keys file)")
+    watch = commands.add_parser("telemetry", help="read the local telemetry store",
+                                description=telemetry.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    watch.add_argument("view", choices=["tail", "requests", "events", "exceptions", "trace"])
+    watch.add_argument("operation_id", nargs="?")
+    watch.add_argument("--limit", type=int, default=30)
+    watch.add_argument("--follow", action="store_true")
+    watch.add_argument("--store", type=Path, default=status.default_state() / "telemetry.db")
     args = parser.parse_args(argv)
+    if args.command == "telemetry":
+        return telemetry.run(args.store, args.view, args.operation_id, args.limit, args.follow)
     if args.command in ("run", "follow"):
         url, key = args.url.rstrip("/"), args.key or status.host_key(status.default_state())
         if args.command == "follow":

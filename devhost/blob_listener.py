@@ -33,11 +33,14 @@ from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
 from devhost.discovery import FunctionSpec, blob_path_parts
 from devhost.invoker import decode_trigger, invoke_sync
+from devhost.tracing import instrumentation
 
 log = logging.getLogger("devhost.blobs")
 
 HOSTS_CONTAINER = "azure-webjobs-hosts"
 POISON_QUEUE = "webjobs-blobtrigger-poison"
+# The host's own storage calls are not the app's dependencies: no spans for them.
+QUIET: dict[str, Any] = {"tracing_options": {"enabled": False}}
 # A receipt left "claimed" this long without its queue message is taken over.
 CLAIM_TIMEOUT_S = 60.0
 
@@ -97,13 +100,18 @@ class BlobTriggerListener:
     # ---- set-up -------------------------------------------------------
     def prepare(self) -> None:
         """Create the host's containers and queues, and learn existing receipts."""
+        with instrumentation(enabled=False):
+            self._prepare()
+
+    def _prepare(self) -> None:
         for create in (self.receipts.create_container, self.queue.create_queue, self.poison.create_queue):
             with contextlib.suppress(ResourceExistsError):
-                create()
+                create(**QUIET)
         for watch in self.watches:
             with contextlib.suppress(ResourceExistsError):
-                self.blobs.create_container(watch.container)
-            receipts = self.receipts.list_blobs(name_starts_with=self._receipt_prefix(watch), include=["metadata"])
+                self.blobs.create_container(watch.container, **QUIET)
+            receipts = self.receipts.list_blobs(name_starts_with=self._receipt_prefix(watch), include=["metadata"],
+                                                **QUIET)
             for receipt in receipts:
                 parsed = self._parse_receipt(watch, receipt.name)
                 if parsed is None:
@@ -139,7 +147,7 @@ class BlobTriggerListener:
         queued = 0
         for watch in self.watches:
             container = self.blobs.get_container_client(watch.container)
-            for blob in container.list_blobs(name_starts_with=watch.prefix or None):
+            for blob in container.list_blobs(name_starts_with=watch.prefix or None, **QUIET):
                 if not watch.matcher.match(blob.name):
                     continue
                 etag = normalise_etag(blob.etag)
@@ -156,16 +164,16 @@ class BlobTriggerListener:
     def _claim(self, watch: BlobWatch, blob_name: str, etag: str) -> bool:
         receipt = self.receipts.get_blob_client(self._receipt_name(watch, etag, blob_name))
         try:
-            created = receipt.upload_blob(b"", overwrite=False, metadata={"status": "claimed"})
+            created = receipt.upload_blob(b"", overwrite=False, metadata={"status": "claimed"}, **QUIET)
         except ResourceExistsError:
             return False  # another host (or an earlier run) owns this version
         try:
             self._send(watch, blob_name, etag)
         except AzureError:
-            receipt.delete_blob()  # give the claim back so the next scan retries it
+            receipt.delete_blob(**QUIET)  # give the claim back so the next scan retries it
             raise
         receipt.set_blob_metadata({"status": "queued"}, etag=created["etag"],
-                                  match_condition=MatchConditions.IfNotModified)
+                                  match_condition=MatchConditions.IfNotModified, **QUIET)
         return True
 
     def _requeue_stale_claim(self, watch: BlobWatch, receipt_name: str, receipt_etag: str,
@@ -173,7 +181,7 @@ class BlobTriggerListener:
         receipt = self.receipts.get_blob_client(receipt_name)
         try:
             receipt.set_blob_metadata({"status": "queued"}, etag=receipt_etag,
-                                      match_condition=MatchConditions.IfNotModified)
+                                      match_condition=MatchConditions.IfNotModified, **QUIET)
         except (ResourceModifiedError, ResourceNotFoundError):
             return  # someone else recovered it
         log.warning("Recovering blob %s/%s, claimed by a host that stopped before queueing it",
@@ -183,7 +191,7 @@ class BlobTriggerListener:
     def _send(self, watch: BlobWatch, blob_name: str, etag: str) -> None:
         message = {"Type": "BlobTrigger", "FunctionId": watch.spec.function_id, "BlobType": "BlockBlob",
                    "ContainerName": watch.container, "BlobName": blob_name, "ETag": etag}
-        self.queue.send_message(json.dumps(message))
+        self.queue.send_message(json.dumps(message), **QUIET)
 
     # ---- processing ---------------------------------------------------
     def drain_once(self) -> int:
@@ -194,14 +202,18 @@ class BlobTriggerListener:
         while True:
             batch = list(self.queue.receive_messages(messages_per_page=self._max_parallel,
                                                      visibility_timeout=self.visibility_timeout_s,
-                                                     max_messages=self._max_parallel))
+                                                     max_messages=self._max_parallel, **QUIET))
             if not batch:
                 return handled
-            list(self._pool.map(self._process, batch))
+            list(self._pool.map(self._process_quietly, batch))
             handled += len(batch)
 
     def _watch_for(self, function_id: str) -> BlobWatch | None:
         return next((w for w in self.watches if w.spec.function_id == function_id), None)
+
+    def _process_quietly(self, message: QueueMessage) -> None:
+        with instrumentation(enabled=False):  # the invocation itself switches it back on
+            self._process(message)
 
     def _process(self, message: QueueMessage) -> None:
         try:
@@ -209,11 +221,11 @@ class BlobTriggerListener:
             watch = self._watch_for(body["FunctionId"])
         except (ValueError, KeyError, TypeError):
             log.error("Dropping an unreadable blob trigger message: %r", message.content)
-            self.queue.delete_message(message)
+            self.queue.delete_message(message, **QUIET)
             return
         if watch is None:
             log.warning("No function %s here any more; dropping its message", body["FunctionId"])
-            self.queue.delete_message(message)
+            self.queue.delete_message(message, **QUIET)
             return
         blob_name, etag = body["BlobName"], body["ETag"]
         receipt = self.receipts.get_blob_client(self._receipt_name(watch, etag, blob_name))
@@ -222,20 +234,20 @@ class BlobTriggerListener:
             self._to_poison(message, body, receipt)
             return
         try:
-            if (receipt.get_blob_properties().metadata or {}).get("status") == "done":
-                self.queue.delete_message(message)
+            if (receipt.get_blob_properties(**QUIET).metadata or {}).get("status") == "done":
+                self.queue.delete_message(message, **QUIET)
                 return
         except ResourceNotFoundError:
             pass
         blob = self.blobs.get_blob_client(watch.container, blob_name)
         try:
-            download = blob.download_blob(etag=f'"{etag}"', match_condition=MatchConditions.IfNotModified)
+            download = blob.download_blob(etag=f'"{etag}"', match_condition=MatchConditions.IfNotModified, **QUIET)
             content = download.readall()
         except (ResourceModifiedError, ResourceNotFoundError):
             # Overwritten or deleted since it was queued: the new version has its own receipt.
             log.info("Skipping %s/%s: it changed or went away since it was queued", watch.container, blob_name)
             self._set_status(receipt, "skipped")
-            self.queue.delete_message(message)
+            self.queue.delete_message(message, **QUIET)
             return
         props = download.properties
         input_stream = decode_trigger(watch.spec, Datum(content, "bytes"), {
@@ -251,7 +263,9 @@ class BlobTriggerListener:
         keeper = _VisibilityKeeper(self.queue, message, self.visibility_timeout_s)
         try:
             invoke_sync(watch.spec, input_stream, trigger="blob",
-                        retry=tries - 1, max_retry=self.max_dequeue_count - 1)
+                        trace_parent=(props.metadata or {}).get("traceparent", ""),
+                        retry=tries - 1, max_retry=self.max_dequeue_count - 1,
+                        attributes={"blob.name": f"{watch.container}/{blob_name}"})
             ok = True
         except Exception:  # already logged by the invoker; the queue decides on a retry
             ok = False
@@ -261,27 +275,27 @@ class BlobTriggerListener:
             self.on_invoked(watch.spec.name, blob_name, ok)
         if ok:
             self._set_status(receipt, "done")
-            self.queue.delete_message(keeper.message, pop_receipt=keeper.pop_receipt)
+            self.queue.delete_message(keeper.message, pop_receipt=keeper.pop_receipt, **QUIET)
         elif tries >= self.max_dequeue_count:
             self._to_poison(message, body, receipt, pop_receipt=keeper.pop_receipt)
         else:
             self.queue.update_message(keeper.message, pop_receipt=keeper.pop_receipt,
-                                      visibility_timeout=self.retry_delay_s)
+                                      visibility_timeout=self.retry_delay_s, **QUIET)
 
     def _to_poison(self, message: QueueMessage, body: dict[str, Any], receipt: Any,
                    pop_receipt: str | None = None) -> None:
         log.error("Blob %s/%s failed %d times; moved to queue %s", body["ContainerName"], body["BlobName"],
                   message.dequeue_count, POISON_QUEUE)
-        self.poison.send_message(json.dumps(body))
+        self.poison.send_message(json.dumps(body), **QUIET)
         self._set_status(receipt, "poisoned")
-        self.queue.delete_message(message, pop_receipt=pop_receipt or message.pop_receipt)
+        self.queue.delete_message(message, pop_receipt=pop_receipt or message.pop_receipt, **QUIET)
 
     @staticmethod
     def _set_status(receipt: Any, status: str) -> None:
         try:
-            receipt.set_blob_metadata({"status": status})
+            receipt.set_blob_metadata({"status": status}, **QUIET)
         except ResourceNotFoundError:
-            receipt.upload_blob(b"", overwrite=True, metadata={"status": status})
+            receipt.upload_blob(b"", overwrite=True, metadata={"status": status}, **QUIET)
 
     # ---- background loop ----------------------------------------------
     def start(self) -> None:
@@ -311,11 +325,16 @@ class BlobTriggerListener:
         return result
 
     def _scan_loop(self) -> None:
-        while not self._stop.is_set():
-            self._guarded(self.scan_once)
-            self._stop.wait(self.poll_interval_s)
+        with instrumentation(enabled=False):  # the host's polling is not the app's telemetry
+            while not self._stop.is_set():
+                self._guarded(self.scan_once)
+                self._stop.wait(self.poll_interval_s)
 
     def _drain_loop(self) -> None:
+        with instrumentation(enabled=False):
+            self._drain_forever()
+
+    def _drain_forever(self) -> None:
         while not self._stop.is_set():
             if self._guarded(self.drain_once) == 0:
                 self._wake.wait(self.poll_interval_s)
@@ -340,7 +359,7 @@ class _VisibilityKeeper:
             with self._lock:
                 try:
                     updated = self.queue.update_message(self.message, pop_receipt=self.pop_receipt,
-                                                        visibility_timeout=self._timeout_s)
+                                                        visibility_timeout=self._timeout_s, **QUIET)
                     self.pop_receipt = updated.pop_receipt
                 except AzureError as error:
                     log.warning("Could not extend a message's visibility: %s", error)

@@ -24,9 +24,12 @@ from devhost.config import HostConfig, load_local_settings
 from devhost.discovery import FunctionSpec, discover, load_app
 from devhost.http_server import build_app
 from devhost.keys import HostKeys, load_or_create
+from devhost.telemetry_store import TelemetryStore
+from shared.telemetry import configure as configure_telemetry
 
 log = logging.getLogger("devhost")
 STORAGE_SETTING = "AzureWebJobsStorage"
+LOCAL_IKEY = "00000000-0000-0000-0000-000000000000"  # the local endpoint checks no key
 
 
 @dataclass
@@ -98,6 +101,35 @@ def admin_routes(listener: BlobTriggerListener | None, specs: list[FunctionSpec]
             Route("/admin/host/status", status, methods=["GET"])]
 
 
+def track_routes(store: TelemetryStore) -> list[Route]:
+    """The Application Insights ingestion API, answered as the service does."""
+
+    async def track(request: Request) -> Response:
+        try:
+            envelopes = TelemetryStore.parse(await request.body(), request.headers.get("content-encoding"))
+        except (ValueError, OSError) as error:
+            return JSONResponse({"itemsReceived": 0, "itemsAccepted": 0,
+                                 "errors": [{"index": 0, "statusCode": 400, "message": str(error)}]}, status_code=400)
+        accepted = await asyncio.to_thread(store.add, envelopes)
+        return JSONResponse({"itemsReceived": len(envelopes), "itemsAccepted": accepted, "errors": []})
+
+    return [Route("/v2.1/track", track, methods=["POST"]), Route("/v2/track", track, methods=["POST"])]
+
+
+def local_telemetry(options: Options) -> TelemetryStore | None:
+    """Point the exporter at this host unless a real connection string is set (or telemetry is off)."""
+    if os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING") or os.environ.get("TELEMETRY_ENABLED", "true").lower() \
+            in ("0", "false", "no", "off"):
+        return None
+    os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = (
+        f"InstrumentationKey={LOCAL_IKEY};IngestionEndpoint=http://{options.host}:{options.port}")
+    # Short export intervals: local users want to see their telemetry within a second or two.
+    for name, value in (("OTEL_BSP_SCHEDULE_DELAY", "500"), ("OTEL_BLRP_SCHEDULE_DELAY", "500"),
+                        ("OTEL_METRIC_EXPORT_INTERVAL", "5000")):
+        os.environ.setdefault(name, value)
+    return TelemetryStore(options.state_dir / "telemetry.db")
+
+
 def _banner(options: Options, specs: list[FunctionSpec], config: HostConfig, keys: HostKeys) -> str:
     base = f"http://{options.host}:{options.port}"
     lines = ["", "Functions:"]
@@ -138,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["DEVHOST_URL"] = f"http://{options.host}:{options.port}"
     os.environ["DEVHOST_EVENTGRID_KEY"] = keys.eventgrid
     listener: BlobTriggerListener | None = None
+    store = local_telemetry(options)
+    configure_telemetry(os.environ.get("OTEL_SERVICE_NAME", "function-app"))
     try:
         specs = discover(load_app(options.app))
         if any(s.trigger_type == "blobTrigger" for s in specs):
@@ -152,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             if options.background_triggers:
                 listener.start()
         app = build_app(specs, keys, config.route_prefix)
-        for route in admin_routes(listener, specs, keys):
+        for route in admin_routes(listener, specs, keys) + (track_routes(store) if store else []):
             app.router.routes.append(route)
         print(_banner(options, specs, config, keys), flush=True)
         server = uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, http="httptools",

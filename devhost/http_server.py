@@ -16,6 +16,7 @@ from starlette.routing import Route
 from devhost.discovery import FunctionSpec, route_variants
 from devhost.invoker import decode_trigger, encode_http_response, invoke_async
 from devhost.keys import HostKeys
+from devhost.tracing import traceparent_of
 
 log = logging.getLogger("devhost.http")
 
@@ -75,7 +76,10 @@ def _http_endpoint(spec: FunctionSpec, keys: HostKeys) -> Endpoint:
         http_request = decode_trigger(spec, _datum_for_request(request, body))
         try:
             result = await invoke_async(spec, http_request, trigger="http",
-                                        trace_parent=request.headers.get("traceparent", ""))
+                                        trace_parent=request.headers.get("traceparent", ""),
+                                        attributes={"http.request.method": request.method,
+                                                    "url.full": str(request.url.remove_query_params("code")),
+                                                    "http.route": spec.trigger.get("route") or spec.name})
         except Exception:
             return JSONResponse({"error": "Internal Server Error"}, status_code=500)
         return _response_from(result)
@@ -117,7 +121,7 @@ def _eventgrid_endpoint(specs: dict[str, FunctionSpec], keys: HostKeys) -> Endpo
             try:
                 value = decode_trigger(spec, Datum(json.dumps(event), "json"))
                 await invoke_async(spec, value, trigger="eventGrid",
-                                   trace_parent=request.headers.get("traceparent", ""))
+                                   trace_parent=traceparent_of(event) or request.headers.get("traceparent", ""))
             except Exception:
                 failed += 1
         if failed:

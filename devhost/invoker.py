@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import azure.functions as func
 from azure.functions import _abc as abc_types
 from azure.functions.meta import Datum, get_binding_registry
+from opentelemetry import context as otel_context
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from devhost.discovery import FunctionSpec
+from devhost.tracing import KIND_BY_TRIGGER, parent_context, tracer
 
 log = logging.getLogger("devhost.invocations")
 
@@ -119,33 +125,70 @@ def _log(spec: FunctionSpec, trigger: str, invocation_id: str, started: float, e
                   spec.name, trigger, invocation_id, duration_ms, type(error).__name__, error)
 
 
-def invoke_sync(spec: FunctionSpec, trigger_value: Any, *, trigger: str, trace_parent: str = "",
-                retry: int = 0, max_retry: int = 0) -> Any:
-    """Run the function in the calling thread (async functions get their own loop)."""
-    invocation_id = str(uuid.uuid4())
-    context = InvocationContext(spec, invocation_id, trace_parent, retry, max_retry)
-    started = time.perf_counter()
+def _record_outcome(span: Any, result: Any) -> None:
+    status = getattr(result, "status_code", None)
+    if status is not None:
+        span.set_attribute("http.response.status_code", int(status))
+        if int(status) >= 500:
+            span.set_status(Status(StatusCode.ERROR))
+
+
+def format_traceparent(span: Any) -> str:
+    ctx = span.get_span_context()
+    if not ctx.is_valid:
+        return ""
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+
+
+@contextlib.contextmanager
+def _start_span(spec: FunctionSpec, trigger: str, trace_parent: str, invocation_id: str,
+                attributes: dict[str, Any] | None) -> Iterator[Any]:
+    """The invocation's request span (SERVER for HTTP, CONSUMER for messages), continuing the caller's trace."""
+    parent = parent_context(trace_parent) or otel_context.get_current()
+    # User code is always instrumented, even when the host polled for its trigger quietly.
+    token = otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, False, parent))
     try:
-        kwargs = _arguments(spec, trigger_value, context)
-        result = asyncio.run(spec.user_function(**kwargs)) if spec.is_async else spec.user_function(**kwargs)
-    except BaseException as error:
-        _log(spec, trigger, invocation_id, started, error)
-        raise
+        span_attributes = {"faas.trigger": trigger, "faas.invocation_id": invocation_id, **(attributes or {})}
+        kind = KIND_BY_TRIGGER.get(trigger, SpanKind.CONSUMER)
+        with tracer.start_as_current_span(spec.name, kind=kind, attributes=span_attributes) as span:
+            yield span
+    finally:
+        otel_context.detach(token)
+
+
+def invoke_sync(spec: FunctionSpec, trigger_value: Any, *, trigger: str, trace_parent: str = "",
+                retry: int = 0, max_retry: int = 0, attributes: dict[str, Any] | None = None) -> Any:
+    """Run the function in the calling thread (async functions get their own loop), inside a request span."""
+    invocation_id = str(uuid.uuid4())
+    started = time.perf_counter()
+    with _start_span(spec, trigger, trace_parent, invocation_id, attributes) as span:
+        context = InvocationContext(spec, invocation_id, format_traceparent(span) or trace_parent, retry, max_retry)
+        try:
+            kwargs = _arguments(spec, trigger_value, context)
+            result = asyncio.run(spec.user_function(**kwargs)) if spec.is_async else spec.user_function(**kwargs)
+        except BaseException as error:
+            _log(spec, trigger, invocation_id, started, error)
+            raise
+        _record_outcome(span, result)
     _log(spec, trigger, invocation_id, started, None)
     return result
 
 
-async def invoke_async(spec: FunctionSpec, trigger_value: Any, *, trigger: str, trace_parent: str = "") -> Any:
+async def invoke_async(spec: FunctionSpec, trigger_value: Any, *, trigger: str, trace_parent: str = "",
+                       attributes: dict[str, Any] | None = None) -> Any:
     """Run the function from the event loop: coroutines inline, sync code on a worker thread."""
     if not spec.is_async:
-        return await asyncio.to_thread(invoke_sync, spec, trigger_value, trigger=trigger, trace_parent=trace_parent)
+        return await asyncio.to_thread(invoke_sync, spec, trigger_value, trigger=trigger, trace_parent=trace_parent,
+                                       attributes=attributes)
     invocation_id = str(uuid.uuid4())
-    context = InvocationContext(spec, invocation_id, trace_parent, 0, 0)
     started = time.perf_counter()
-    try:
-        result = await spec.user_function(**_arguments(spec, trigger_value, context))
-    except BaseException as error:
-        _log(spec, trigger, invocation_id, started, error)
-        raise
+    with _start_span(spec, trigger, trace_parent, invocation_id, attributes) as span:
+        context = InvocationContext(spec, invocation_id, format_traceparent(span) or trace_parent, 0, 0)
+        try:
+            result = await spec.user_function(**_arguments(spec, trigger_value, context))
+        except BaseException as error:
+            _log(spec, trigger, invocation_id, started, error)
+            raise
+        _record_outcome(span, result)
     _log(spec, trigger, invocation_id, started, None)
     return result

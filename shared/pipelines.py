@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from shared import metrics
+from shared import metrics, telemetry
 from shared.backend import Backend
 from shared.errors import BadRequest, NotFound
 from shared.ports import RunInfo, TrainingRequest
@@ -105,7 +105,8 @@ def start(name: str, params: RunParameters, backend: Backend, settings: Settings
     request = TrainingRequest(
         model_name=params.model_name, dataset=dataset, target=dataset.schema.target,
         metric=params.metric or settings.default_metric, time_budget_s=params.time_budget_s or settings.time_budget_s,
-        upload_id=upload_id, excluded_columns=params.excluded_columns, pipeline=pipeline.reference)
+        upload_id=upload_id, excluded_columns=params.excluded_columns, pipeline=pipeline.reference,
+        trace_parent=telemetry.current_traceparent())
     return backend.pipeline.submit(request, idempotency_key=idempotency_key)
 
 

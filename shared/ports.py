@@ -32,6 +32,7 @@ class TrainingRequest:
     upload_id: str | None = None
     excluded_columns: tuple[str, ...] = ()
     pipeline: str = "automl-classification:1"
+    trace_parent: str = ""  # the operation this run belongs to (W3C traceparent)
 
 
 @dataclass

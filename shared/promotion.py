@@ -57,18 +57,23 @@ def _decide(run: RunInfo, backend: Backend) -> PromotionOutcome:
         telemetry.event("TrainingFailed", run_id=run.run_id, model=run.model_name, reason=reason)
         return PromotionOutcome("failed", {"run_id": run.run_id, "reason": reason})
     telemetry.event("TrainingCompleted", run_id=run.run_id, model=run.model_name,
-                    metric=run.metric, value=run.result.get("primary_metric", {}).get("value"))
-    challenger = backend.registry.register(run)
+                    metric=run.metric, value=run.result.get("primary_metric", {}).get("value"),
+                    best_learner=run.result.get("best_learner"), trials=run.result.get("trials"),
+                    duration_s=round(float(run.result.get("timings", {}).get("total_s", 0)), 1))
+    with telemetry.span("registry.register", attributes={"model": run.model_name, "run.id": run.run_id}):
+        challenger = backend.registry.register(run)
     telemetry.event("ModelRegistered", run_id=run.run_id, model=challenger.name, version=challenger.version)
     champion = backend.deployer.production(run.model_name)
     metric = metrics.resolve(run.metric)
-    challenger_score = backend.evaluator.score(challenger, run)
+    with telemetry.span("evaluate challenger", attributes={"model": challenger.name, "version": challenger.version}):
+        challenger_score = backend.evaluator.score(challenger, run)
     detail: dict[str, Any] = {"run_id": run.run_id, "model": challenger.name, "version": challenger.version,
                               "metric": metric.name, "challenger": challenger_score}
     deploy, why = _gate(run, champion, challenger, challenger_score, backend, detail)
     detail["reason"] = why
     if deploy:
-        backend.deployer.deploy(challenger)
+        with telemetry.span("deploy", attributes={"model": challenger.name, "version": challenger.version}):
+            backend.deployer.deploy(challenger)
         backend.registry.tag(challenger, {"decision": "deployed", "decision_reason": why})
         telemetry.event("ModelDeployed", model=challenger.name, version=challenger.version, run_id=run.run_id,
                         challenger=challenger_score, champion=detail.get("champion"))
@@ -93,7 +98,8 @@ def _gate(run: RunInfo, champion: ModelVersion | None, challenger: ModelVersion,
     champion_created = champion.tags.get("run_created_at", "")
     if champion_created and run.created_at and champion_created > run.created_at:
         return False, f"production (v{champion.version}) comes from a newer run; an older run never replaces it"
-    champion_score = backend.evaluator.score(champion, run)
+    with telemetry.span("evaluate champion", attributes={"model": champion.name, "version": champion.version}):
+        champion_score = backend.evaluator.score(champion, run)
     detail["champion"] = champion_score
     if champion_score is None:
         return True, f"production (v{champion.version}) cannot score this dataset's columns or labels"

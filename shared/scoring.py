@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from shared import telemetry
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 
@@ -117,8 +119,18 @@ def score(request: ScoreRequest, served: Any) -> dict[str, Any]:
     """Predict for validated rows with a served model (``shared.local.serving.Served``)."""
     model = served.model
     columns, unseen = columns_for(request.rows, model.meta["features"], model.ignored)
-    proba = model.predict_proba(columns)
-    result: dict[str, Any] = {"result": model.labels(proba),
+    labels_of = {"model": served.version.name, "version": served.version.version}
+    started = time.perf_counter()
+    with telemetry.span("predict", attributes={**labels_of, "rows": len(request.rows)}):
+        proba = model.predict_proba(columns)
+    telemetry.score_latency.record((time.perf_counter() - started) * 1000, labels_of)
+    labels = model.labels(proba)
+    telemetry.rows_scored.add(len(labels), labels_of)
+    for label in set(labels):
+        telemetry.predicted_labels.add(labels.count(label), {**labels_of, "label": label})
+    if unseen:
+        telemetry.unseen_categories.add(unseen, labels_of)
+    result: dict[str, Any] = {"result": labels,
                               "model": {"name": served.version.name, "version": served.version.version}}
     if request.probabilities:
         classes = model.classes

@@ -1,19 +1,103 @@
-"""Custom events, emitted as log records that Application Insights turns into customEvents.
+"""Telemetry: Azure Monitor (OpenTelemetry) set up once per process, custom events, spans and metrics.
 
-The ``microsoft.custom_event.name`` attribute is what azure-monitor-opentelemetry
-maps to an Event; without an exporter configured they are plain log lines.
+In Azure the connection string is the Function App's Application Insights;
+locally the development host serves the same track API and sets the string.
+Without a connection string (or with TELEMETRY_ENABLED=false) nothing is
+exported and every call here is a cheap no-op.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+from collections.abc import Iterator
 from typing import Any
 
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
 log = logging.getLogger("pipeline.events")
+_propagator = TraceContextTextMapPropagator()
+_configured = False
+_tracer = trace.get_tracer("csv-to-endpoint")
+_meter = metrics.get_meter("csv-to-endpoint")
+
+
+def enabled() -> bool:
+    return os.environ.get("TELEMETRY_ENABLED", "true").strip().lower() not in ("0", "false", "no", "off")
+
+
+def configure(service_name: str) -> bool:
+    """Start exporting to Application Insights (once per process); False when switched off."""
+    global _configured
+    if _configured:
+        return True
+    connection = os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "")
+    if not connection or not enabled():
+        return False
+    os.environ.setdefault("OTEL_SERVICE_NAME", service_name)
+    if "IngestionEndpoint=http://127.0.0.1" in connection or "IngestionEndpoint=http://localhost" in connection:
+        # The local endpoint is no Azure region: statsbeat would only complain about it.
+        os.environ.setdefault("APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL", "true")
+    from azure.monitor.opentelemetry import configure_azure_monitor
+
+    configure_azure_monitor(connection_string=connection, enable_live_metrics=False,
+                            sampling_ratio=float(os.environ.get("TELEMETRY_SAMPLING_RATIO", "1.0")))
+    logging.getLogger("pipeline.events").setLevel(logging.INFO)
+    _configured = True
+    return True
+
+
+def flush() -> None:
+    """Export what is buffered (a short-lived process calls this before it exits)."""
+    for provider in (trace.get_tracer_provider(), metrics.get_meter_provider()):
+        force = getattr(provider, "force_flush", None)
+        if force is not None:
+            force()
+    for handler in logging.getLogger().handlers:
+        handler.flush()
 
 
 def event(name: str, **properties: Any) -> None:
+    """A custom event (Application Insights customEvents): a log record with the event name attribute."""
     clean = {k: v if isinstance(v, (str, int, float, bool)) else str(v) for k, v in properties.items()
              if v is not None}
     log.info("%s %s", name, " ".join(f"{k}={v}" for k, v in clean.items()),
              extra={"microsoft.custom_event.name": name, **clean})
+
+
+def current_traceparent() -> str:
+    """The W3C traceparent of the active span, to carry the operation across processes and events."""
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier)
+    return carrier.get("traceparent", "")
+
+
+@contextlib.contextmanager
+def span(name: str, *, kind: SpanKind = SpanKind.INTERNAL, traceparent: str = "",
+         attributes: dict[str, Any] | None = None) -> Iterator[Span]:
+    """A span, continuing ``traceparent`` when given; exceptions mark it failed and propagate."""
+    token = None
+    if traceparent:
+        token = otel_context.attach(_propagator.extract({"traceparent": traceparent}))
+    try:
+        with _tracer.start_as_current_span(name, kind=kind, attributes=attributes,
+                                           record_exception=True, set_status_on_exception=True) as current:
+            yield current
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+
+
+def mark_failed(current: Span, description: str) -> None:
+    current.set_status(Status(StatusCode.ERROR, description))
+
+
+# Scoring metrics: no-ops until a meter provider is configured.
+score_latency = _meter.create_histogram("score_latency_ms", unit="ms", description="model time per request")
+rows_scored = _meter.create_counter("rows_scored", description="rows scored")
+predicted_labels = _meter.create_counter("predicted_labels", description="predicted label counts")
+unseen_categories = _meter.create_counter("unseen_categories", description="text values not seen in training")

@@ -18,7 +18,7 @@ LOCAL_WORKSPACE = ("/subscriptions/00000000-0000-0000-0000-000000000000/resource
                    "/providers/Microsoft.MachineLearningServices/workspaces/local")
 
 
-def run_completed_event(run: RunInfo) -> dict[str, Any]:
+def run_completed_event(run: RunInfo, trace_parent: str = "") -> dict[str, Any]:
     experiment_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"experiment:{run.model_name}"))
     return {
         "id": str(uuid.uuid4()),
@@ -34,20 +34,21 @@ def run_completed_event(run: RunInfo) -> dict[str, Any]:
             "runId": run.run_id,
             "runType": "automl",
             "runTags": {"model_name": run.model_name, "dataset": f"{run.dataset_name}:{run.dataset_version}",
-                        "upload_id": run.upload_id or ""},
+                        "upload_id": run.upload_id or "", "traceparent": trace_parent},
             "runProperties": {"runStatus": "Completed" if run.state == "completed" else "Failed",
                               "primary_metric": run.metric},
         },
     }
 
 
-def post_run_completed(run: RunInfo, host_url: str, function_name: str, timeout_s: float = 30) -> None:
+def post_run_completed(run: RunInfo, host_url: str, function_name: str, trace_parent: str = "",
+                       timeout_s: float = 30) -> None:
     """POST the event as Event Grid would; raises when the host did not accept it."""
     key = os.environ.get("DEVHOST_EVENTGRID_KEY", "")
     response = requests.post(
         f"{host_url}/runtime/webhooks/eventgrid",
         params={"functionName": function_name, "code": key},
-        json=[run_completed_event(run)],
+        json=[run_completed_event(run, trace_parent)],
         headers={"aeg-event-type": "Notification"},
         timeout=timeout_s,
     )

@@ -139,3 +139,46 @@ def test_uploads_queue_per_model_and_the_newest_wins(stack: Stack):
     assert records["c"]["state"] in ("promoted", "not_promoted")
     runs = stack.get("runs", model="queue")["runs"]
     assert sorted(r["state"] for r in runs) == ["completed", "completed", "superseded"]
+
+
+def test_one_operation_links_upload_training_and_promotion_in_the_telemetry(stack: Stack):
+    """The local Application Insights store holds the same envelopes Azure would receive."""
+    import sqlite3
+
+    from cli.telemetry import operation_of_upload
+
+    record = next(u for u in stack.get("status", limit="100")["uploads"] if u["blob"] == "bank/good.csv")
+    db = sqlite3.connect(stack.host.state_dir / "telemetry.db")
+    db.row_factory = sqlite3.Row
+    operation = wait_for(lambda: operation_of_upload(db, record["upload_id"]), timeout=30, what="UploadReceived")
+
+    def envelopes() -> list[sqlite3.Row] | None:
+        rows = db.execute("SELECT * FROM envelopes WHERE operation_id=?", (operation,)).fetchall()
+        names = {(r["type"], r["name"]) for r in rows}
+        return rows if ("Event", "ModelDeployed") in names else None
+
+    rows = wait_for(envelopes, timeout=30, what="the promotion's telemetry")
+    requests_by_name = {r["name"]: r for r in rows if r["type"] == "Request"}
+    assert {"ingest", "train bank", "promote"} <= set(requests_by_name)
+    assert requests_by_name["train bank"]["role"] == "training-worker"
+    assert all(r["success"] == 1 for r in requests_by_name.values())
+    events = {r["name"]: json.loads(r["body"])["data"]["baseData"]["properties"] for r in rows if r["type"] == "Event"}
+    assert {"DatasetRegistered", "TrainingSubmitted", "TrainingCompleted", "ModelRegistered", "ModelDeployed"} <= set(
+        events)
+    assert events["DatasetRegistered"]["rows"] == "1500"
+    assert events["TrainingCompleted"]["metric"] == "accuracy" and events["TrainingCompleted"]["best_learner"]
+    assert events["ModelDeployed"]["version"] == "1"
+    dependencies = {r["name"] for r in rows if r["type"] == "RemoteDependency"}
+    assert {"registry.register", "deploy"} <= dependencies
+
+    stack.score(features(sample_data.rows(1)), probabilities=True)
+
+    def scoring_request() -> sqlite3.Row | None:
+        row: sqlite3.Row | None = db.execute("SELECT * FROM envelopes WHERE type='Request' AND name='POST score' "
+                          "AND operation_id IN (SELECT operation_id FROM envelopes WHERE name='predict')").fetchone()
+        return row
+
+    request = wait_for(scoring_request, timeout=30, what="a scoring request with its dependency")
+    body = json.loads(request["body"])
+    assert body["data"]["baseData"]["responseCode"] == "200"
+    assert "code=" not in json.dumps(body)  # keys never reach telemetry

@@ -1,0 +1,124 @@
+"""``python -m cli telemetry``: read the local Application Insights store (the host's telemetry.db).
+
+tail       the newest envelopes, following new ones with --follow
+requests   count, p50/p95/p99 duration and failure rate per operation name
+events     custom events with their properties
+exceptions exceptions with their messages
+trace ID   one operation as a tree with durations ("what happened to my file?")
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    if not path.exists():
+        raise SystemExit(f"no telemetry store at {path}: start the host (make up) and use it first")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def _line(row: sqlite3.Row) -> str:
+    duration = f" {row['duration_ms']:.1f}ms" if row["duration_ms"] is not None else ""
+    outcome = "" if row["success"] is None else (" ok" if row["success"] else " FAILED")
+    return f"{row['time'][:23]} {row['type']:<16} {row['role'] or '':<16} {row['name'] or ''}{duration}{outcome}"
+
+
+def tail(db: sqlite3.Connection, limit: int, follow: bool) -> None:
+    rows = db.execute("SELECT * FROM envelopes WHERE type <> 'Metric' ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    last = rows[0]["id"] if rows else 0
+    for row in reversed(rows):
+        print(_line(row))
+    while follow:
+        time.sleep(1)
+        for row in db.execute("SELECT * FROM envelopes WHERE id > ? AND type <> 'Metric' ORDER BY id", (last,)):
+            print(_line(row), flush=True)
+            last = row["id"]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def requests_summary(db: sqlite3.Connection) -> None:
+    by_name: dict[str, list[sqlite3.Row]] = {}
+    for row in db.execute("SELECT name, duration_ms, success FROM envelopes WHERE type='Request'"):
+        by_name.setdefault(row["name"], []).append(row)
+    print(f"{'operation':<32} {'count':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'failed':>7}")
+    for name, rows in sorted(by_name.items()):
+        durations = [r["duration_ms"] or 0.0 for r in rows]
+        failed = sum(1 for r in rows if r["success"] == 0) / len(rows)
+        print(f"{name:<32} {len(rows):>6} {statistics.median(durations):>8.1f} {_percentile(durations, 95):>8.1f} "
+              f"{_percentile(durations, 99):>8.1f} {failed:>7.1%}")
+
+
+def events(db: sqlite3.Connection, limit: int) -> None:
+    rows = db.execute("SELECT * FROM envelopes WHERE type='Event' ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    for row in reversed(rows):
+        props = json.loads(row["body"])["data"]["baseData"].get("properties", {})
+        props.pop("logger_name", None)
+        details = " ".join(f"{k}={v}" for k, v in props.items())
+        print(f"{row['time'][:19]} {row['name']:<20} op={row['operation_id']} {details}")
+
+
+def exceptions(db: sqlite3.Connection, limit: int) -> None:
+    rows = db.execute("SELECT * FROM envelopes WHERE type='Exception' ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    for row in reversed(rows):
+        details = json.loads(row["body"])["data"]["baseData"].get("exceptions", [{}])[0]
+        print(f"{row['time'][:19]} {row['role']} op={row['operation_id']} {details.get('typeName')}: "
+              f"{details.get('message')}")
+
+
+def trace(db: sqlite3.Connection, operation_id: str) -> None:
+    rows = db.execute("SELECT * FROM envelopes WHERE operation_id=? AND type IN "
+                      "('Request','RemoteDependency','Event','Exception') ORDER BY time", (operation_id,)).fetchall()
+    if not rows:
+        raise SystemExit(f"no telemetry for operation {operation_id}")
+    children: dict[str | None, list[sqlite3.Row]] = {}
+    ids = {row["item_id"] for row in rows if row["item_id"]}
+    for row in rows:
+        parent = row["parent_id"] if row["parent_id"] in ids else None
+        children.setdefault(parent, []).append(row)
+
+    def show(parent: str | None, depth: int) -> None:
+        for row in children.get(parent, []):
+            print("  " * depth + _line(row).split(" ", 1)[1])
+            if row["item_id"]:
+                show(row["item_id"], depth + 1)
+
+    print(f"operation {operation_id}")
+    show(None, 1)
+
+
+def run(store: Path, command: str, argument: str | None, limit: int, follow: bool) -> int:
+    db = connect(store)
+    if command == "tail":
+        tail(db, limit, follow)
+    elif command == "requests":
+        requests_summary(db)
+    elif command == "events":
+        events(db, limit)
+    elif command == "exceptions":
+        exceptions(db, limit)
+    elif command == "trace":
+        if not argument:
+            raise SystemExit("trace needs an operation id (see `events`)")
+        trace(db, argument)
+    return 0
+
+
+def operation_of_upload(db: sqlite3.Connection, upload_id: str) -> str | None:
+    """The operation an upload started (its UploadReceived event)."""
+    for row in db.execute("SELECT operation_id, body FROM envelopes WHERE type='Event' AND name='UploadReceived'"):
+        body: dict[str, Any] = json.loads(row["body"])
+        if body["data"]["baseData"].get("properties", {}).get("upload_id") == upload_id:
+            return str(row["operation_id"])
+    return None
