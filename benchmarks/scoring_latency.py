@@ -5,7 +5,9 @@ then loads both servers with wrk on loopback: 1-row and 100-row requests at
 concurrency 1 and 16, function key and invocation logging on. The peer is the
 MLflow scoring server (uvicorn + FastAPI) serving the very same fitted pipeline.
 Targets: 1-row p50 <= 3 ms at concurrency 1; throughput at concurrency 16 >= 5x
-MLflow's. Needs ``wrk`` (Debian package). Run: ``make bench-scoring``.
+MLflow's. A second host with telemetry off gives the telemetry overhead
+(target <= 15% at concurrency 1). Needs ``wrk`` (Debian package). Run:
+``make bench-scoring``.
 """
 
 from __future__ import annotations
@@ -51,6 +53,13 @@ def wrk(url: str, body: str, headers: dict[str, str], connections: int, work: Pa
 
 def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def quiet_host(root: Path, storage: str) -> HostProcess:
+    """A second host on the same model with telemetry switched off, for the overhead figure."""
+    return HostProcess(root / "state-quiet", storage, background=True,
+                       env={"LOCAL_STATE_DIR": str(root / "localstack"), "DEVHOST_LOG_LEVEL": "WARNING",
+                            "TELEMETRY_ENABLED": "false"})
 
 
 def train_model(root: Path, content: bytes) -> tuple[HostProcess, Any, str]:
@@ -105,9 +114,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         host, emulator, artifact_dir = train_model(work, content)
-        mlflow_server, mlflow_port = start_mlflow(artifact_dir, work)
+        mlflow_server: subprocess.Popen[bytes] | None = None
         results: list[tuple[str, int, int, dict[str, float]]] = []
         try:
+            mlflow_server, mlflow_port = start_mlflow(artifact_dir, work)
             for rows in (1, 100):
                 records = json.loads(frame.head(rows).to_json(orient="records"))
                 ours = json.dumps({"data": records})
@@ -123,8 +133,17 @@ def main() -> int:
                     results.append(("mlflow models serve", rows, connections,
                                     wrk(f"http://127.0.0.1:{mlflow_port}/invocations", theirs,
                                         {"Content-Type": "application/json"}, connections, work)))
+            quiet = quiet_host(work, emulator.connection_string)
+            try:
+                records = json.loads(frame.head(1).to_json(orient="records"))
+                key = {"x-functions-key": quiet.function_key, "Content-Type": "application/json"}
+                results.append(("devhost, telemetry off", 1, 1,
+                                wrk(f"{quiet.url}/api/score", json.dumps({"data": records}), key, 1, work)))
+            finally:
+                quiet.stop()
         finally:
-            mlflow_server.terminate()
+            if mlflow_server is not None:
+                mlflow_server.terminate()
             host.stop()
             emulator.stop()
     print(f"Data: {source}; wrk {DURATION_S}s per cell on loopback, {os.cpu_count()} cores")
@@ -137,6 +156,10 @@ def main() -> int:
         peer_rps = next(f["rps"] for n, r, c, f in results if n.startswith("mlflow") and r == rows and c == 16)
         print(f"{rows}-row throughput at concurrency 16: {host_rps / max(peer_rps, 1e-9):.1f}x MLflow's "
               "(target >= 5x)")
+    on = next(f["p50_ms"] for n, r, c, f in results if n == "devhost /api/score" and r == 1 and c == 1)
+    off = next(f["p50_ms"] for n, r, c, f in results if n == "devhost, telemetry off")
+    print(f"telemetry overhead at 1 row, concurrency 1: p50 {on:.3f} ms on vs {off:.3f} ms off = "
+          f"{(on - off) / off:+.0%} (target <= +15%)")
     return 0
 
 

@@ -161,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The storage SDK logs every request at INFO: far too much for a console.
     logging.getLogger("azure").setLevel(logging.WARNING)
+    # Invocation lines go to the console only: each invocation is already exported as a Request.
+    invocations = logging.getLogger("devhost.invocations")
+    invocations.propagate = False
+    console = logging.StreamHandler()
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    invocations.addHandler(console)
     sys.path.insert(0, str(options.project_root))
     load_local_settings(options.project_root / "local.settings.json")
     config = HostConfig.read(options.project_root / "host.json")

@@ -230,8 +230,11 @@ class Worker:
                 self.train(run)
                 idle_since = time.monotonic()
                 continue
-            if delivered and time.monotonic() - idle_since > self.settings.worker_idle_s:
-                log.info("Idle for %ss: exiting", self.settings.worker_idle_s)
+            idle = time.monotonic() - idle_since
+            # Undelivered events keep the worker a while longer (the host may be restarting); they stay
+            # pending in the database for the next worker either way.
+            if idle > self.settings.worker_idle_s * (1 if delivered else 10):
+                log.info("Idle for %.0fs: exiting%s", idle, "" if delivered else " with events still pending")
                 return
             time.sleep(EVENT_RETRY_S if not delivered else 0.5)
 
@@ -275,6 +278,9 @@ def _train_in_child(state_dir: str, run_id: str) -> None:
         worker.train_here(row_to_run(row))
     finally:
         telemetry.flush()
+        # The outcome is in the database and the telemetry flushed: leave now, without waiting on exporter
+        # threads that may retry for minutes when the host is gone.
+        os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,7 +63,7 @@ def running_stack(root: Path, **env: str) -> Iterator[Stack]:
     emulator = start_azurite(root / "azurite")
     host = HostProcess(root / "state", emulator.connection_string, background=True, env={
         "LOCAL_STATE_DIR": str(root / "localstack"), "AUTOML_TIME_BUDGET_S": "3", "TRAINING_WORKER_IDLE_S": "30",
-        **env})
+        "TELEMETRY_SAMPLING_RATIO": "1.0", **env})
     blobs = BlobServiceClient.from_connection_string(emulator.connection_string)
     container = blobs.get_container_client("datasets")
     if not container.exists():
