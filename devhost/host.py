@@ -15,10 +15,10 @@ import uvicorn
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from devhost import azurite
+from devhost import azurite, telemetry_page
 from devhost.blob_listener import BlobTriggerListener
 from devhost.config import HostConfig, load_local_settings
 from devhost.discovery import FunctionSpec, discover, load_app
@@ -101,7 +101,7 @@ def admin_routes(listener: BlobTriggerListener | None, specs: list[FunctionSpec]
             Route("/admin/host/status", status, methods=["GET"])]
 
 
-def track_routes(store: TelemetryStore) -> list[Route]:
+def track_routes(store: TelemetryStore, keys: HostKeys) -> list[Route]:
     """The Application Insights ingestion API, answered as the service does."""
 
     async def track(request: Request) -> Response:
@@ -113,7 +113,13 @@ def track_routes(store: TelemetryStore) -> list[Route]:
         accepted = await asyncio.to_thread(store.add, envelopes)
         return JSONResponse({"itemsReceived": len(envelopes), "itemsAccepted": accepted, "errors": []})
 
-    return [Route("/v2.1/track", track, methods=["POST"]), Route("/v2/track", track, methods=["POST"])]
+    async def page(request: Request) -> Response:
+        if not keys.allows_function(request.headers.get("x-functions-key") or request.query_params.get("code")):
+            return JSONResponse({"error": "Unauthorized: a function key is required"}, status_code=401)
+        return HTMLResponse(await asyncio.to_thread(telemetry_page.render, store.path))
+
+    return [Route("/v2.1/track", track, methods=["POST"]), Route("/v2/track", track, methods=["POST"]),
+            Route("/telemetry", page, methods=["GET"])]
 
 
 def local_telemetry(options: Options) -> TelemetryStore | None:
@@ -192,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             if options.background_triggers:
                 listener.start()
         app = build_app(specs, keys, config.route_prefix)
-        for route in admin_routes(listener, specs, keys) + (track_routes(store) if store else []):
+        for route in admin_routes(listener, specs, keys) + (track_routes(store, keys) if store else []):
             app.router.routes.append(route)
         print(_banner(options, specs, config, keys), flush=True)
         server = uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, http="httptools",

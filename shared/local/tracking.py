@@ -18,6 +18,7 @@ def tracking_uri(state_dir: Path) -> str:
 def configure(state_dir: Path) -> Any:
     """Point MLflow at the local store; returns the mlflow module (imported lazily: it is slow)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no usage reports leave this machine
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri(state_dir))

@@ -7,6 +7,8 @@ the tests run in order and share one stack, as a user's uploads would.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,3 +184,25 @@ def test_one_operation_links_upload_training_and_promotion_in_the_telemetry(stac
     body = json.loads(request["body"])
     assert body["data"]["baseData"]["responseCode"] == "200"
     assert "code=" not in json.dumps(body)  # keys never reach telemetry
+
+
+def test_the_telemetry_page_shows_runs_latency_and_errors(stack: Stack, tmp_path: Path):
+    url = f"{stack.host.url}/telemetry"
+    assert requests.get(url, timeout=30).status_code == 401
+    page = requests.get(url, params={"code": stack.host.function_key}, timeout=30)
+    assert page.status_code == 200
+    # The newest uploads are shown: the queue test's last one trained (and its runs show as timelines).
+    assert "queue/c.csv@" in page.text and "train queue" in page.text and "TrainingCompleted" in page.text
+    assert "<svg" in page.text and "Scoring latency" in page.text
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    shot = tmp_path / "telemetry.png"
+    (tmp_path / "page.html").write_text(page.text)
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=900,900",
+                    (tmp_path / "page.html").as_uri()], check=True, capture_output=True, timeout=120)
+    image = shot.read_bytes()
+    assert image.startswith(b"\x89PNG")
+    assert len(image) > 20_000  # a rendered page with text and bars, not a blank canvas

@@ -1,0 +1,124 @@
+"""A small page over the local telemetry store: pipeline runs as timelines, scoring latency, errors.
+
+Self-contained HTML with inline SVG (no scripts, no CDN), so it renders anywhere.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import sqlite3
+import statistics
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+STEPS = ("ingest", "promote")  # with "train <model>" between them
+COLOURS = {"ingest": "#4e79a7", "train": "#f28e2b", "promote": "#59a14f"}
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def pipeline_runs(db: sqlite3.Connection, limit: int = 10) -> list[dict[str, Any]]:
+    """The newest operations that began with an upload: each request in them with its start and duration."""
+    operations = [row[0] for row in db.execute(
+        "SELECT operation_id FROM envelopes WHERE type='Request' AND name='ingest' ORDER BY id DESC LIMIT ?",
+        (limit,))]
+    runs = []
+    for operation in operations:
+        rows = db.execute("SELECT name, time, duration_ms, success, body FROM envelopes WHERE operation_id=? "
+                          "AND type='Request' ORDER BY time", (operation,)).fetchall()
+        events = [r[0] for r in db.execute("SELECT name FROM envelopes WHERE operation_id=? AND type='Event' "
+                                           "ORDER BY time", (operation,))]
+        upload = ""
+        for row in db.execute("SELECT body FROM envelopes WHERE operation_id=? AND name='UploadReceived'",
+                              (operation,)):
+            upload = json.loads(row[0])["data"]["baseData"]["properties"].get("upload_id", "")
+        start = _when(rows[0][1])
+        runs.append({"operation": operation, "upload": upload, "events": events, "steps": [
+            {"name": name, "offset_ms": (_when(time) - start).total_seconds() * 1000, "duration_ms": duration or 0.0,
+             "ok": bool(success)} for name, time, duration, success, _ in rows]})
+    return runs
+
+
+def latency_series(db: sqlite3.Connection, bucket_s: int = 10) -> list[tuple[str, float, int]]:
+    """p50 of scoring requests per time bucket: (bucket start, p50 ms, count)."""
+    buckets: dict[str, list[float]] = {}
+    for time, duration in db.execute("SELECT time, duration_ms FROM envelopes WHERE type='Request' "
+                                     "AND name LIKE 'POST %score' ORDER BY id DESC LIMIT 20000"):
+        moment = _when(time)
+        key = moment.replace(second=moment.second - moment.second % bucket_s, microsecond=0).isoformat()
+        buckets.setdefault(key, []).append(duration or 0.0)
+    return [(key, statistics.median(values), len(values)) for key, values in sorted(buckets.items())]
+
+
+def errors(db: sqlite3.Connection, limit: int = 20) -> list[tuple[str, str, str]]:
+    rows = db.execute("SELECT time, type, name, body FROM envelopes WHERE (type='Request' AND success=0) "
+                      "OR type='Exception' ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    out = []
+    for time, kind, name, body in rows:
+        if kind == "Exception":
+            first = json.loads(body)["data"]["baseData"].get("exceptions", [{}])[0]
+            name = f"{first.get('typeName')}: {first.get('message')}"
+        out.append((time[:19], kind, name or ""))
+    return out
+
+
+def _timeline_svg(run: dict[str, Any], width: int = 760) -> str:
+    # At least one second wide, so a lone 5 ms step does not fill the whole line.
+    total = max(1000.0, max((s["offset_ms"] + s["duration_ms"] for s in run["steps"]), default=1.0))
+    bars = []
+    for index, step in enumerate(run["steps"]):
+        x = 150 + step["offset_ms"] / total * (width - 160)
+        w = max(2.0, step["duration_ms"] / total * (width - 160))
+        colour = COLOURS.get(step["name"].split(" ")[0], "#9c755f") if step["ok"] else "#e15759"
+        y = 8 + index * 22
+        bars.append(f'<text x="4" y="{y + 13}">{html.escape(step["name"])}</text>'
+                    f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="16" fill="{colour}" rx="3"/>'
+                    f'<text x="{min(x + w + 4, width - 70):.1f}" y="{y + 13}">{step["duration_ms"] / 1000:.1f}s</text>')
+    height = 16 + 22 * len(run["steps"])
+    return f'<svg width="{width}" height="{height}" role="img">{"".join(bars)}</svg>'
+
+
+def _latency_svg(series: list[tuple[str, float, int]], width: int = 760, height: int = 180) -> str:
+    if not series:
+        return "<p>No scoring requests yet.</p>"
+    top = max(p for _, p, _ in series) or 1.0
+    step = (width - 60) / max(1, len(series) - 1)
+    points = " ".join(f"{50 + i * step:.1f},{height - 20 - p / top * (height - 40):.1f}"
+                      for i, (_, p, _) in enumerate(series))
+    return (f'<svg width="{width}" height="{height}" role="img">'
+            f'<line x1="50" y1="{height - 20}" x2="{width - 10}" y2="{height - 20}" stroke="#888"/>'
+            f'<line x1="50" y1="10" x2="50" y2="{height - 20}" stroke="#888"/>'
+            f'<text x="4" y="20">{top:.1f} ms</text><text x="4" y="{height - 22}">0</text>'
+            f'<polyline points="{points}" fill="none" stroke="#4e79a7" stroke-width="2"/>'
+            f'<text x="50" y="{height - 4}">{html.escape(series[0][0][11:19])}</text>'
+            f'<text x="{width - 70}" y="{height - 4}">{html.escape(series[-1][0][11:19])}</text></svg>')
+
+
+def render(store: Path) -> str:
+    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True) if store.exists() else sqlite3.connect(":memory:")
+    try:
+        has_data = bool(db.execute("SELECT name FROM sqlite_master WHERE name='envelopes'").fetchone())
+        runs = pipeline_runs(db) if has_data else []
+        series = latency_series(db) if has_data else []
+        failures = errors(db) if has_data else []
+    finally:
+        db.close()
+    sections = []
+    for run in runs:
+        story = " → ".join(map(html.escape, run["events"]))
+        sections.append(f'<h3>{html.escape(run["upload"] or run["operation"])}</h3>'
+                        f'<p class="meta">operation {run["operation"]} · {story}</p>' + _timeline_svg(run))
+    error_rows = "".join(f"<tr><td>{t}</td><td>{k}</td><td>{html.escape(n)}</td></tr>" for t, k, n in failures)
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Local telemetry</title>
+<style>body{{font:14px system-ui,sans-serif;margin:24px;color:#222}} h2{{margin-top:28px}}
+.meta{{color:#666;font-size:12px}} svg text{{font-size:12px}} table{{border-collapse:collapse}}
+td{{border-bottom:1px solid #ddd;padding:4px 8px}}</style></head><body>
+<h1>Local telemetry</h1>
+<h2>Pipeline runs</h2>{"".join(sections) or "<p>No uploads yet.</p>"}
+<h2>Scoring latency (p50 per 10 s)</h2>{_latency_svg(series)}
+<h2>Errors</h2><table>{error_rows or "<tr><td>None.</td></tr>"}</table>
+</body></html>"""
