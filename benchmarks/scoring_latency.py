@@ -32,6 +32,7 @@ from devhost.azurite import free_port
 from devhost.process import HostProcess, start_azurite, wait_for
 
 DURATION_S = int(os.environ.get("BENCH_SECONDS", "8"))
+OVERHEAD_ONLY = os.environ.get("BENCH_OVERHEAD_ONLY") == "1"  # only the telemetry on/off cells
 
 
 def wrk(url: str, body: str, headers: dict[str, str], connections: int, work: Path) -> dict[str, float]:
@@ -118,7 +119,7 @@ def main() -> int:
         results: list[tuple[str, int, int, dict[str, float]]] = []
         try:
             mlflow_server, mlflow_port = start_mlflow(artifact_dir, work)
-            for rows in (1, 100):
+            for rows in (1,) if OVERHEAD_ONLY else (1, 100):
                 records = json.loads(frame.head(rows).to_json(orient="records"))
                 ours = json.dumps({"data": records})
                 theirs = json.dumps({"dataframe_records": records})
@@ -127,7 +128,7 @@ def main() -> int:
                 peer = requests.post(f"http://127.0.0.1:{mlflow_port}/invocations", data=theirs,
                                      headers={"Content-Type": "application/json"}, timeout=30)
                 assert check.ok and peer.ok, (check.text, peer.text)
-                for connections in (1, 16):
+                for connections in (1,) if OVERHEAD_ONLY else (1, 16):
                     results.append(("devhost /api/score", rows, connections,
                                     wrk(f"{host.url}/api/score", ours, key, connections, work)))
                     results.append(("mlflow models serve", rows, connections,
@@ -151,7 +152,7 @@ def main() -> int:
     for name, rows, connections, figures in results:
         print(f"{name:<22} {rows:>5} {connections:>5} {figures['p50_ms']:>8.2f} {figures['p99_ms']:>8.2f} "
               f"{figures['rps']:>9.0f} {figures['errors']:>7}")
-    for rows in (1, 100):
+    for rows in () if OVERHEAD_ONLY else (1, 100):
         host_rps = next(f["rps"] for n, r, c, f in results if n.startswith("devhost") and r == rows and c == 16)
         peer_rps = next(f["rps"] for n, r, c, f in results if n.startswith("mlflow") and r == rows and c == 16)
         print(f"{rows}-row throughput at concurrency 16: {host_rps / max(peer_rps, 1e-9):.1f}x MLflow's "

@@ -120,16 +120,20 @@ def score(request: ScoreRequest, served: Any) -> dict[str, Any]:
     model = served.model
     columns, unseen = columns_for(request.rows, model.meta["features"], model.ignored)
     labels_of = {"model": served.version.name, "version": served.version.version}
+    tally_key = (("model", served.version.name), ("version", served.version.version))
     started = time.perf_counter()
-    with telemetry.span("predict", attributes={**labels_of, "rows": len(request.rows)}):
+    if telemetry.recording():  # the dependency only matters in a sampled trace
+        with telemetry.span("predict", attributes={**labels_of, "rows": len(request.rows)}):
+            proba = model.predict_proba(columns)
+    else:
         proba = model.predict_proba(columns)
     telemetry.score_latency.record((time.perf_counter() - started) * 1000, labels_of)
     labels = model.labels(proba)
-    telemetry.rows_scored.add(len(labels), labels_of)
+    telemetry.rows_scored.add(len(labels), tally_key)
     for label in set(labels):
-        telemetry.predicted_labels.add(labels.count(label), {**labels_of, "label": label})
+        telemetry.predicted_labels.add(labels.count(label), (*tally_key, ("label", label)))
     if unseen:
-        telemetry.unseen_categories.add(unseen, labels_of)
+        telemetry.unseen_categories.add(unseen, tally_key)
     result: dict[str, Any] = {"result": labels,
                               "model": {"name": served.version.name, "version": served.version.version}}
     if request.probabilities:
