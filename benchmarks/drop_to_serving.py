@@ -14,6 +14,7 @@ import requests
 from azure.storage.blob import BlobServiceClient
 
 from benchmarks.common import dataset_bytes
+from cli.sample_data import typed
 from devhost.process import HostProcess, start_azurite
 from shared.settings import Settings
 
@@ -23,7 +24,7 @@ def main() -> int:
     budget = Settings.from_env().time_budget_s
     header = content.split(b"\n", 1)[0].decode("utf-8-sig").strip().split(",")
     first = content.split(b"\n", 2)[1].decode().strip().split(",")
-    row = {k: _typed(v) for k, v in zip(header, first, strict=True) if k != "y"}
+    row = {k: typed(v) for k, v in zip(header, first, strict=True) if k != "y"}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         emulator = start_azurite(root / "azurite")
@@ -57,15 +58,6 @@ def main() -> int:
     print(f"Upload -> first successful score by the new model: {delay:.1f} s "
           f"(target <= budget + 20 = {budget + 20} s); training steps: {run.get('progress')}")
     return 0
-
-
-def _typed(value: str) -> object:
-    for convert in (int, float):
-        try:
-            return convert(value)
-        except ValueError:
-            pass
-    return value
 
 
 if __name__ == "__main__":

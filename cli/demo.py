@@ -118,21 +118,13 @@ def _score_two_rows(host: HostProcess, data: Path) -> bool:
     with data.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         rows = [next(reader), next(reader)]
-    body = {"data": [{k: _typed(v) for k, v in row.items() if k != "y"} for row in rows], "probabilities": True}
+    body = {"data": [{k: sample_data.typed(v) for k, v in row.items() if k != "y"} for row in rows],
+            "probabilities": True}
     response = requests.post(f"{host.url}/api/score", json=body, headers={"x-functions-key": host.function_key},
                              timeout=30)
     _say(f"POST /api/score with two rows -> {response.status_code}")
     print(f"    {response.text}")
     return response.ok
-
-
-def _typed(value: str) -> Any:
-    for convert in (int, float):
-        try:
-            return convert(value)
-        except ValueError:
-            pass
-    return value
 
 
 def run(data: Path | None, model: str) -> int:
@@ -161,11 +153,14 @@ def run(data: Path | None, model: str) -> int:
         _say("Where to look next:")
         print(f"    status:   curl -H 'x-functions-key: {host.function_key}' {host.url}/api/status")
         print(f"    models:   curl -H 'x-functions-key: {host.function_key}' {host.url}/api/models")
-        print(f"    status:   .venv/bin/python -m cli status --url {host.url}")
+        print(f"    CLI:      .venv/bin/python -m cli status --url {host.url}")
         print(f"    MLflow:   .venv/bin/mlflow ui --backend-store-uri sqlite:///{ROOT / '.localstack' / 'mlflow.db'}")
+        print("    story:    .venv/bin/python -m cli telemetry events   (then: cli telemetry trace OPERATION)")
+        print(f"    page:     {host.url}/telemetry?code={host.function_key}   (while `make up` runs)")
         print(f"    host log: {host.log_path}")
         print("    serve it: make up")
         return 0 if scored and upload["state"] not in ("failed",) else 1
     finally:
+        time.sleep(1.5)  # the exporter sends every 0.5 s: let the last steps reach the telemetry store
         host.stop()
         _say("Stack stopped")

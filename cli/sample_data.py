@@ -59,3 +59,13 @@ def to_csv(data: list[dict[str, object]], delimiter: str = ",") -> bytes:
     writer.writeheader()
     writer.writerows(data)
     return buffer.getvalue().encode("utf-8")
+
+
+def typed(value: str) -> int | float | str:
+    """A CSV cell as the JSON value a client would send: a number when it reads as one."""
+    for convert in (int, float):
+        try:
+            return convert(value)
+        except ValueError:
+            pass
+    return value

@@ -191,3 +191,11 @@ def test_sigterm_stops_the_azurite_the_host_started(tmp_path):
     assert process.stop() == 0
     assert not az.port_open("127.0.0.1", ports[0])
     assert "Azurite stopped" in process.log_text()
+
+
+def test_nothing_is_exported_when_telemetry_is_off(state_dir, azurite_conn):
+    process = HostProcess(state_dir, azurite_conn, app=SAMPLE, env={"TELEMETRY_ENABLED": "false"})
+    assert requests.get(f"{process.url}/api/ping", timeout=5).status_code == 200
+    assert requests.post(f"{process.url}/v2.1/track", json=[], timeout=5).status_code == 404  # no local endpoint
+    process.stop()
+    assert not (state_dir / "telemetry.db").exists()
