@@ -7,7 +7,9 @@ import asyncio
 import logging
 import os
 import signal
+import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +26,8 @@ from devhost.config import HostConfig, load_local_settings
 from devhost.discovery import FunctionSpec, discover, load_app
 from devhost.http_server import build_app
 from devhost.keys import HostKeys, load_or_create
-from devhost.telemetry_store import TelemetryStore
 from shared.telemetry import configure as configure_telemetry
+from shared.telemetry import flush as flush_telemetry
 
 log = logging.getLogger("devhost")
 STORAGE_SETTING = "AzureWebJobsStorage"
@@ -101,39 +103,36 @@ def admin_routes(listener: BlobTriggerListener | None, specs: list[FunctionSpec]
             Route("/admin/host/status", status, methods=["GET"])]
 
 
-def track_routes(store: TelemetryStore, keys: HostKeys) -> list[Route]:
-    """The Application Insights ingestion API, answered as the service does."""
-
-    async def track(request: Request) -> Response:
-        try:
-            envelopes = TelemetryStore.parse(await request.body(), request.headers.get("content-encoding"))
-        except (ValueError, OSError) as error:
-            return JSONResponse({"itemsReceived": 0, "itemsAccepted": 0,
-                                 "errors": [{"index": 0, "statusCode": 400, "message": str(error)}]}, status_code=400)
-        accepted = await asyncio.to_thread(store.add, envelopes)
-        return JSONResponse({"itemsReceived": len(envelopes), "itemsAccepted": accepted, "errors": []})
-
+def telemetry_page_route(store_path: Path, keys: HostKeys) -> Route:
     async def page(request: Request) -> Response:
         if not keys.allows_function(request.headers.get("x-functions-key") or request.query_params.get("code")):
             return JSONResponse({"error": "Unauthorized: a function key is required"}, status_code=401)
-        return HTMLResponse(await asyncio.to_thread(telemetry_page.render, store.path))
+        return HTMLResponse(await asyncio.to_thread(telemetry_page.render, store_path))
 
-    return [Route("/v2.1/track", track, methods=["POST"]), Route("/v2/track", track, methods=["POST"]),
-            Route("/telemetry", page, methods=["GET"])]
+    return Route("/telemetry", page, methods=["GET"])
 
 
-def local_telemetry(options: Options) -> TelemetryStore | None:
-    """Point the exporter at this host unless a real connection string is set (or telemetry is off)."""
+def local_telemetry(options: Options) -> subprocess.Popen[bytes] | None:
+    """Start the local ingestion endpoint and point the exporter at it, unless a real connection string is set
+    (or telemetry is off)."""
     if os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING") or os.environ.get("TELEMETRY_ENABLED", "true").lower() \
             in ("0", "false", "no", "off"):
         return None
+    port = azurite.free_port()
+    server = subprocess.Popen([sys.executable, "-m", "devhost.telemetry_server", "--port", str(port),
+                               "--db", str(options.state_dir / "telemetry.db")], start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not azurite.port_open("127.0.0.1", port):
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the local telemetry endpoint did not start")
+        time.sleep(0.05)
     os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = (
-        f"InstrumentationKey={LOCAL_IKEY};IngestionEndpoint=http://{options.host}:{options.port}")
+        f"InstrumentationKey={LOCAL_IKEY};IngestionEndpoint=http://127.0.0.1:{port}")
     # Short export intervals: local users want to see their telemetry within a second or two.
     for name, value in (("OTEL_BSP_SCHEDULE_DELAY", "500"), ("OTEL_BLRP_SCHEDULE_DELAY", "500"),
                         ("OTEL_METRIC_EXPORT_INTERVAL", "5000")):
         os.environ.setdefault(name, value)
-    return TelemetryStore(options.state_dir / "telemetry.db")
+    return server
 
 
 def _banner(options: Options, specs: list[FunctionSpec], config: HostConfig, keys: HostKeys) -> str:
@@ -182,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["DEVHOST_URL"] = f"http://{options.host}:{options.port}"
     os.environ["DEVHOST_EVENTGRID_KEY"] = keys.eventgrid
     listener: BlobTriggerListener | None = None
-    store = local_telemetry(options)
+    telemetry_server = local_telemetry(options)
     configure_telemetry(os.environ.get("OTEL_SERVICE_NAME", "function-app"))
     try:
         specs = discover(load_app(options.app))
@@ -198,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             if options.background_triggers:
                 listener.start()
         app = build_app(specs, keys, config.route_prefix)
-        for route in admin_routes(listener, specs, keys) + (track_routes(store, keys) if store else []):
+        for route in [*admin_routes(listener, specs, keys), telemetry_page_route(options.state_dir / "telemetry.db",
+                                                                                 keys)]:
             app.router.routes.append(route)
         print(_banner(options, specs, config, keys), flush=True)
         server = uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, http="httptools",
@@ -211,5 +211,9 @@ def main(argv: list[str] | None = None) -> int:
             listener.stop()
         if emulator is not None:
             emulator.stop()
+        if telemetry_server is not None:
+            flush_telemetry()  # while the endpoint still listens
+            telemetry_server.terminate()
+            telemetry_server.wait(timeout=10)
         log.info("Host stopped")
     return 0
