@@ -26,13 +26,19 @@ class ModelCache:
         self._loaded: dict[str, tuple[float, Served]] = {}
         self._lock = threading.Lock()
         self._versions: dict[str, Served] = {}
+        self._names: tuple[int, list[str]] | None = None
 
     def deployed_names(self) -> list[str]:
+        """Deployed model names, most recently deployed first; re-listed only when the folder changes."""
         folder = deployments_dir(self.state_dir)
-        if not folder.exists():
+        try:
+            stamp = os.stat(folder).st_mtime_ns  # a deployment renames a file in: the folder's mtime moves
+        except FileNotFoundError:
             return []
-        pointers = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-        return [p.stem for p in pointers]
+        if self._names is None or self._names[0] != stamp:
+            pointers = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+            self._names = (stamp, [p.stem for p in pointers])
+        return self._names[1]
 
     def get_version(self, version: ModelVersion) -> Served:
         """A registered version (deployed or not), loaded once and kept (a few at most)."""
