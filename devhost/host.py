@@ -24,9 +24,10 @@ from devhost import azurite, telemetry_page
 from devhost.blob_listener import BlobTriggerListener
 from devhost.config import HostConfig, load_local_settings
 from devhost.discovery import FunctionSpec, discover, load_app
-from devhost.http_server import build_app
+from devhost.http_server import build_app, presented_key
 from devhost.keys import HostKeys, load_or_create
 from shared.telemetry import configure as configure_telemetry
+from shared.telemetry import enabled as telemetry_enabled
 from shared.telemetry import flush as flush_telemetry
 
 log = logging.getLogger("devhost")
@@ -85,7 +86,7 @@ def ensure_storage(options: Options) -> azurite.Azurite | None:
 
 def admin_routes(listener: BlobTriggerListener | None, specs: list[FunctionSpec], keys: HostKeys) -> list[Route]:
     async def scan(request: Request) -> Response:
-        if not keys.allows_admin(request.headers.get("x-functions-key") or request.query_params.get("code")):
+        if not keys.allows_admin(presented_key(request)):
             return JSONResponse({"error": "Unauthorized: the master key is required"}, status_code=401)
         if listener is None:
             return JSONResponse({"queued": 0, "handled": 0})
@@ -94,7 +95,7 @@ def admin_routes(listener: BlobTriggerListener | None, specs: list[FunctionSpec]
         return JSONResponse({"queued": queued, "handled": handled})
 
     async def status(request: Request) -> Response:
-        if not keys.allows_admin(request.headers.get("x-functions-key") or request.query_params.get("code")):
+        if not keys.allows_admin(presented_key(request)):
             return JSONResponse({"error": "Unauthorized: the master key is required"}, status_code=401)
         return JSONResponse({"state": "Running",
                              "functions": [{"name": s.name, "trigger": s.trigger_type} for s in specs]})
@@ -105,7 +106,7 @@ def admin_routes(listener: BlobTriggerListener | None, specs: list[FunctionSpec]
 
 def telemetry_page_route(store_path: Path, keys: HostKeys) -> Route:
     async def page(request: Request) -> Response:
-        if not keys.allows_function(request.headers.get("x-functions-key") or request.query_params.get("code")):
+        if not keys.allows_function(presented_key(request)):
             return JSONResponse({"error": "Unauthorized: a function key is required"}, status_code=401)
         return HTMLResponse(await asyncio.to_thread(telemetry_page.render, store_path))
 
@@ -115,8 +116,7 @@ def telemetry_page_route(store_path: Path, keys: HostKeys) -> Route:
 def local_telemetry(options: Options) -> subprocess.Popen[bytes] | None:
     """Start the local ingestion endpoint and point the exporter at it, unless a real connection string is set
     (or telemetry is off)."""
-    if os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING") or os.environ.get("TELEMETRY_ENABLED", "true").lower() \
-            in ("0", "false", "no", "off"):
+    if os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING") or not telemetry_enabled():
         return None
     port = azurite.free_port()
     server = subprocess.Popen([sys.executable, "-m", "devhost.telemetry_server", "--port", str(port),

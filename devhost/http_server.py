@@ -24,7 +24,7 @@ ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _presented_key(request: Request) -> str | None:
+def presented_key(request: Request) -> str | None:
     # The real host gives the header precedence over the query string.
     return request.headers.get("x-functions-key") or request.query_params.get("code")
 
@@ -67,7 +67,7 @@ def _http_endpoint(spec: FunctionSpec, keys: HostKeys) -> Endpoint:
     auth = str(spec.trigger.get("authLevel", "FUNCTION")).lower()
 
     async def endpoint(request: Request) -> Response:
-        presented = _presented_key(request) if auth != "anonymous" else None
+        presented = presented_key(request) if auth != "anonymous" else None
         if auth == "function" and not keys.allows_function(presented):
             return _unauthorized()
         if auth == "admin" and not keys.allows_admin(presented):
@@ -93,7 +93,7 @@ def _eventgrid_endpoint(specs: dict[str, FunctionSpec], keys: HostKeys) -> Endpo
         spec = specs.get(name)
         if spec is None:
             return JSONResponse({"error": f"no Event Grid function named {name!r}"}, status_code=404)
-        if not keys.allows_eventgrid(_presented_key(request)):
+        if not keys.allows_eventgrid(presented_key(request)):
             return _unauthorized()
         if request.method == "OPTIONS":
             # CloudEvents webhook validation (abuse protection) handshake.

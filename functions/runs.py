@@ -9,6 +9,10 @@ from shared.settings import get_settings
 bp = func.Blueprint()
 
 
+def _no_run(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response({"error": f"no run {req.route_params['run_id']!r}"}, 404)
+
+
 @bp.route(route="pipelines", methods=["GET"])
 def list_pipelines(req: func.HttpRequest) -> func.HttpResponse:
     published = [{"name": p.name, "version": p.version, "steps": list(p.steps), "description": p.description,
@@ -39,7 +43,7 @@ def get_run(req: func.HttpRequest) -> func.HttpResponse:
     backend = get_backend()
     run = backend.pipeline.get_run(req.route_params["run_id"])
     if run is None:
-        return json_response({"error": f"no run {req.route_params['run_id']!r}"}, 404)
+        return _no_run(req)
     return json_response(pipelines.describe_run(run, backend))
 
 
@@ -48,7 +52,7 @@ def cancel_run(req: func.HttpRequest) -> func.HttpResponse:
     backend = get_backend()
     run = backend.pipeline.cancel(req.route_params["run_id"])
     if run is None:
-        return json_response({"error": f"no run {req.route_params['run_id']!r}"}, 404)
+        return _no_run(req)
     if run.finished and run.state != "cancelled":
         return json_response({"error": f"run {run.run_id} already ended {run.state}", "state": run.state}, 409)
     return json_response(pipelines.describe_run(run, backend), 202)

@@ -16,7 +16,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 log = logging.getLogger("pipeline.events")
@@ -93,10 +93,6 @@ def span(name: str, *, kind: SpanKind = SpanKind.INTERNAL, traceparent: str = ""
     finally:
         if token is not None:
             otel_context.detach(token)
-
-
-def mark_failed(current: Span, description: str) -> None:
-    current.set_status(Status(StatusCode.ERROR, description))
 
 
 def recording() -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -66,7 +65,3 @@ def log_run(state_dir: Path, run_id: str, model_name: str, run_dir: Path, outcom
             mlflow.sklearn.log_model(joblib.load(run_dir / "model.pkl"), name="model",
                                      serialization_format="cloudpickle")
         return str(active.info.run_id)
-
-
-def dump(data: Any) -> str:
-    return json.dumps(data, default=str)
