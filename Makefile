@@ -2,10 +2,11 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
+INFRA_VENV := .venv-infra
 PY := $(VENV)/bin/python
 DATA ?=
 
-.PHONY: setup up demo test unit lint bench bench-host bench-quality bench-drop bench-scoring bench-batch clean
+.PHONY: setup up demo test unit lint infra-check plan bench bench-host bench-quality bench-drop bench-scoring bench-batch clean
 
 # Set-up is stamped, so every target stays quick once it has run.
 $(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt
@@ -15,6 +16,11 @@ $(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(INFRA_VENV)/.installed: requirements-infra.txt
+	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
 	touch $@
 
 setup: $(VENV)/.installed node_modules/.installed
@@ -29,8 +35,15 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
-test: lint
+# Bicep static analysis: zero failed checks; each skipped check carries its reason in the .bicep file.
+infra-check: $(INFRA_VENV)/.installed
+	$(INFRA_VENV)/bin/checkov --directory infra --framework bicep --compact --quiet --skip-download
+
+test: lint infra-check
 	$(PY) -m pytest
+
+plan: setup
+	$(PY) -m cli plan --data "$(or $(DATA),$(error set DATA=path/to/file.csv))"
 
 unit: setup
 	$(PY) -m pytest tests/unit

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli import demo, runs, status, telemetry
+from cli import demo, plan, runs, status, telemetry
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     watch.add_argument("--limit", type=int, default=30)
     watch.add_argument("--follow", action="store_true")
     watch.add_argument("--store", type=Path, default=status.default_state() / "telemetry.db")
+    dry = commands.add_parser("plan", help="print what the Azure backend would create for an upload (no Azure)")
+    dry.add_argument("--data", type=Path, required=True, help="the CSV that would be uploaded")
+    dry.add_argument("--model", default="bank", help="model name, i.e. the folder under datasets/")
+    dry.add_argument("--metadata", action="append", default=[], help="blob metadata key=value (repeatable)")
+    dry.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.command == "plan":
+        return plan.run(args.data, args.model, args.metadata, args.json)
     if args.command == "telemetry":
         return telemetry.run(args.store, args.view, args.operation_id, args.limit, args.follow)
     if args.command in ("run", "follow"):

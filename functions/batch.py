@@ -24,14 +24,18 @@ def batch_score(blob: func.InputStream) -> None:
     """Score a dropped CSV with the production model of the folder's name (or the default model)."""
     path = PurePosixPath((blob.name or "").split("/", 1)[-1])
     settings = get_settings()
-    serving = get_backend().serving
-    model = path.parts[0] if len(path.parts) > 1 else settings.default_model or next(iter(serving.deployed_names()),
-                                                                                       "")
+    backend = get_backend()
+    model = path.parts[0] if len(path.parts) > 1 else backend.server.default_model() or ""
     output = blob_service().get_container_client(OUTPUT_CONTAINER)
     if not output.exists():
         output.create_container()
     base = str(path.with_suffix(""))
-    served = serving.get(model) if model else None
+    if backend.serving is None:
+        # In Azure, bulk scoring belongs on a batch endpoint, not in a function invocation.
+        _write_json(output, f"{base}.error.json", {"error": "batch scoring by drop runs with the local backend; "
+                                                            "in Azure, invoke a batch endpoint for the model"})
+        return
+    served = backend.serving.get(model) if model else None
     if served is None:
         # Not retried: nothing will change until a model is deployed; the file stays where it is.
         _write_json(output, f"{base}.error.json", {"error": f"no model is deployed for {model or 'any model'}"})

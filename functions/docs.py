@@ -24,10 +24,11 @@ def _assets_dir() -> Path:
 def swagger(req: func.HttpRequest) -> func.HttpResponse:
     serving = get_backend().serving
     deployed = {}
-    for name in serving.deployed_names():
-        served = serving.get(name)
-        if served is not None:
-            deployed[name] = served.model.meta
+    if serving is not None:  # the local backend documents each deployed model's own columns
+        for name in serving.deployed_names():
+            served = serving.get(name)
+            if served is not None:
+                deployed[name] = served.model.meta
     default = get_settings().default_model or next(iter(deployed), None)
     return json_response(openapi.document(deployed, default))
 

@@ -5,24 +5,30 @@ import azure.functions as func
 from functions.http_util import error_response, json_response
 from shared import scoring, telemetry
 from shared.backend import get_backend
-from shared.errors import BadRequest
+from shared.errors import BadRequest, CoreError
+from shared.ports import ModelVersion
 from shared.settings import get_settings
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
 
-def _respond(req: func.HttpRequest, served: object) -> func.HttpResponse:
+def _respond(req: func.HttpRequest, name: str | None, version: ModelVersion | None = None) -> func.HttpResponse:
     settings = get_settings()
     try:
         request = scoring.parse_request(req.get_body(), max_rows=settings.max_score_rows,
                                         max_bytes=settings.max_score_bytes,
                                         content_type=req.headers.get("content-type"),
                                         probabilities_param=req.params.get("probabilities"))
-        result = scoring.score(request, served)
+        result = get_backend().server.score(name, request, version) if name else None
     except BadRequest as error:
         telemetry.event("ScoringRejected", status=error.status_code, reason=str(error))
         return error_response(error)
+    except CoreError as error:  # the model endpoint behind this one failed (Azure backend)
+        telemetry.event("ScoringFailed", status=error.status_code, reason=str(error))
+        return error_response(error)
+    if result is None:
+        return _not_deployed(name)
     if result.get("unseen_categories"):
         telemetry.event("UnseenCategories", model=result["model"]["name"], count=result["unseen_categories"])
     return json_response(result)
@@ -36,17 +42,12 @@ def _not_deployed(name: str | None) -> func.HttpResponse:
 
 @bp.route(route="score", methods=["POST"])
 def score(req: func.HttpRequest) -> func.HttpResponse:
-    serving = get_backend().serving
-    name = get_settings().default_model or next(iter(serving.deployed_names()), None)
-    served = serving.get(name) if name else None
-    return _respond(req, served) if served else _not_deployed(name)
+    return _respond(req, get_backend().server.default_model())
 
 
 @bp.route(route="models/{name}/score", methods=["POST"])
 def score_model(req: func.HttpRequest) -> func.HttpResponse:
-    name = req.route_params["name"]
-    served = get_backend().serving.get(name)
-    return _respond(req, served) if served else _not_deployed(name)
+    return _respond(req, req.route_params["name"])
 
 
 @bp.route(route="models/{name}/versions/{version}/score", methods=["POST"])
@@ -56,4 +57,4 @@ def score_version(req: func.HttpRequest) -> func.HttpResponse:
     registered = backend.registry.get(name, version)
     if registered is None:
         return json_response({"error": f"model {name!r} has no version {version!r}"}, 404)
-    return _respond(req, backend.serving.get_version(registered))
+    return _respond(req, name, registered)

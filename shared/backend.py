@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from shared.local.serving import ModelCache
 from shared.ports import (
     DatasetRegistry,
     Deployer,
     Evaluator,
     ModelRegistry,
+    ModelServer,
     PromotionLedger,
     TrainingPipeline,
     UploadLog,
 )
 from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from shared.local.serving import ModelCache
 
 
 @dataclass(frozen=True)
@@ -27,24 +31,29 @@ class Backend:
     evaluator: Evaluator
     deployer: Deployer
     promotions: PromotionLedger
-    serving: ModelCache
+    server: ModelServer
+    serving: ModelCache | None = None  # the local model cache (batch scoring and the OpenAPI examples use it)
 
 
 def build_backend(settings: Settings) -> Backend:
-    if settings.backend == "local":
-        from shared.local.datasets import LocalDatasetRegistry
-        from shared.local.deployment import LocalDeployer, LocalEvaluator
-        from shared.local.pipeline import LocalTrainingPipeline
-        from shared.local.promotions import LocalPromotionLedger
-        from shared.local.registry import MlflowModelRegistry
-        from shared.local.uploads import LocalUploadLog
+    if settings.backend == "azure":
+        from shared.azure.wiring import build_azure_backend
 
-        state = settings.state_dir
-        registry = MlflowModelRegistry(state)
-        return Backend(LocalDatasetRegistry(state), LocalUploadLog(state), LocalTrainingPipeline(state), registry,
-                       LocalEvaluator(), LocalDeployer(state, registry), LocalPromotionLedger(state),
-                       ModelCache(state))
-    raise NotImplementedError("PIPELINE_BACKEND=azure is not available yet; use PIPELINE_BACKEND=local")
+        return build_azure_backend(settings)
+    from shared.local.datasets import LocalDatasetRegistry
+    from shared.local.deployment import LocalDeployer, LocalEvaluator
+    from shared.local.pipeline import LocalTrainingPipeline
+    from shared.local.promotions import LocalPromotionLedger
+    from shared.local.registry import MlflowModelRegistry
+    from shared.local.serving import LocalModelServer, ModelCache
+    from shared.local.uploads import LocalUploadLog
+
+    state = settings.state_dir
+    registry = MlflowModelRegistry(state)
+    cache = ModelCache(state)
+    return Backend(LocalDatasetRegistry(state), LocalUploadLog(state), LocalTrainingPipeline(state), registry,
+                   LocalEvaluator(), LocalDeployer(state, registry), LocalPromotionLedger(state),
+                   LocalModelServer(cache, settings.default_model), cache)
 
 
 @lru_cache(maxsize=1)

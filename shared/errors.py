@@ -42,3 +42,13 @@ class PayloadTooLarge(BadRequest):
 
 class UnsupportedMediaType(BadRequest):
     status_code = 415
+
+
+class BadGateway(CoreError):
+    """A service behind this one (e.g. the online endpoint) answered with something unusable."""
+
+    status_code = 502
+
+
+class GatewayTimeout(CoreError):
+    status_code = 504

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.schema import Schema
+from shared.scoring import ScoreRequest
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,10 @@ class TrainingPipeline(abc.ABC):
     @abc.abstractmethod
     def list_runs(self, model_name: str | None = None, limit: int = 50) -> list[RunInfo]: ...
 
+    def run_for_event(self, data: dict[str, Any]) -> RunInfo | None:
+        """The run a run-completed event is about, or None when the event is not about one of ours."""
+        return self.get_run(str(data.get("runId", ""))) if data.get("runId") else None
+
 
 class ModelRegistry(abc.ABC):
     @abc.abstractmethod
@@ -118,6 +123,7 @@ class ModelRegistry(abc.ABC):
 
 
 class Evaluator(abc.ABC):
+    basis = "on the same validation rows"  # how the two scores compare, for the decision's reason
     @abc.abstractmethod
     def score(self, model: ModelVersion, run: RunInfo) -> float | None:
         """``model``'s primary metric on ``run``'s validation split; None when it cannot score that data."""
@@ -130,6 +136,19 @@ class Deployer(abc.ABC):
 
     @abc.abstractmethod
     def production(self, model_name: str) -> ModelVersion | None: ...
+
+
+class ModelServer(abc.ABC):
+    """Answers scoring requests with the model in production (or a given registered version)."""
+
+    @abc.abstractmethod
+    def default_model(self) -> str | None:
+        """The model ``/api/score`` serves: the configured default, else the most recently deployed."""
+
+    @abc.abstractmethod
+    def score(self, model_name: str, request: ScoreRequest, version: ModelVersion | None = None
+              ) -> dict[str, Any] | None:
+        """The predictions, or None when nothing serves ``model_name``; bad rows raise BadRequest."""
 
 
 class UploadLog(abc.ABC):

@@ -18,6 +18,9 @@ from shared.ports import ModelVersion, RunInfo
 
 log = logging.getLogger(__name__)
 RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
+# Azure ML reports failed or cancelled runs only as a status change.
+RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
+TERMINAL_STATUSES = ("failed", "canceled", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -27,13 +30,14 @@ class PromotionOutcome:
 
 
 def handle_run_completed(event_type: str, data: dict[str, Any], backend: Backend) -> PromotionOutcome:
-    if event_type != RUN_COMPLETED:
-        return PromotionOutcome("ignored", {"reason": f"event type {event_type}"})
-    run_id = str(data.get("runId", ""))
-    run = backend.pipeline.get_run(run_id) if run_id else None
+    terminal = event_type == RUN_STATUS_CHANGED and str(data.get("runStatus", "")).lower() in TERMINAL_STATUSES
+    if event_type != RUN_COMPLETED and not terminal:
+        return PromotionOutcome("ignored", {"reason": f"event type {event_type} ({data.get('runStatus', '')})"})
+    # Azure ML reports child runs and other experiments too: only our pipeline runs count.
+    run = backend.pipeline.run_for_event(data)
     if run is None:
-        # Azure ML reports child runs and other experiments too: only our pipeline runs count.
-        return PromotionOutcome("ignored", {"reason": f"run {run_id!r} is not a pipeline run of this app"})
+        return PromotionOutcome("ignored", {"reason": f"run {data.get('runId')!r} is not a pipeline run of this app"})
+    run_id = run.run_id
     if not run.finished:
         return PromotionOutcome("ignored", {"reason": f"run {run_id} is still {run.state}"})
     if not backend.promotions.claim(run_id):
@@ -107,6 +111,6 @@ def _gate(run: RunInfo, champion: ModelVersion | None, challenger: ModelVersion,
         return False, "the new model could not be scored on its own validation split"
     if metrics.better(metric, challenger_score, champion_score):
         return True, (f"{metric.name} {challenger_score:.4f} vs production v{champion.version} "
-                      f"{champion_score:.4f} on the same validation rows")
+                      f"{champion_score:.4f} {backend.evaluator.basis}")
     return False, (f"{metric.name} {challenger_score:.4f} is worse than production v{champion.version} "
-                   f"{champion_score:.4f} on the same validation rows")
+                   f"{champion_score:.4f} {backend.evaluator.basis}")

@@ -29,7 +29,7 @@ def models(backend: Backend) -> dict[str, Any]:
             "dataset": f"{version.dataset_name}:{version.dataset_version}",
             "decision": version.tags.get("decision", "pending"), "reason": version.tags.get("decision_reason"),
         })
-    for name in backend.serving.deployed_names():
+    for name in list(by_name):
         production = backend.deployer.production(name)
         entry = by_name.setdefault(name, {"name": name, "production": None, "versions": []})
         entry["production"] = asdict(production) if production else None

@@ -30,10 +30,19 @@ def enabled() -> bool:
     return os.environ.get("TELEMETRY_ENABLED", "true").strip().lower() not in ("0", "false", "no", "off")
 
 
+def worker_exports() -> bool:
+    """True in Azure when the Functions Python worker itself exports to Application Insights."""
+    return os.environ.get("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", "").strip().lower() == "true"
+
+
 def configure(service_name: str) -> bool:
     """Start exporting to Application Insights (once per process); False when switched off."""
     global _configured
     if _configured:
+        return True
+    if worker_exports():
+        # The Functions Python worker has already set up Azure Monitor: a second set-up would double every record.
+        _configured = True
         return True
     connection = os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "")
     if not connection or not enabled():

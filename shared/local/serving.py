@@ -6,10 +6,12 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from shared import scoring
 from shared.local import artifacts
 from shared.local.deployment import deployments_dir, read_pointer
-from shared.ports import ModelVersion
+from shared.ports import ModelServer, ModelVersion
 
 MAX_PINNED_VERSIONS = 8
 
@@ -80,3 +82,17 @@ class ModelCache:
             # Requests in flight keep the object they already hold; new ones get the new model.
             self._loaded[model_name] = (stamp, served)
             return served
+
+
+class LocalModelServer(ModelServer):
+    def __init__(self, cache: ModelCache, default: str) -> None:
+        self.cache = cache
+        self.default = default
+
+    def default_model(self) -> str | None:
+        return self.default or next(iter(self.cache.deployed_names()), None)
+
+    def score(self, model_name: str, request: scoring.ScoreRequest, version: ModelVersion | None = None
+              ) -> dict[str, Any] | None:
+        served = self.cache.get_version(version) if version is not None else self.cache.get(model_name)
+        return scoring.score(request, served) if served is not None else None

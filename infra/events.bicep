@@ -1,0 +1,114 @@
+// Event Grid subscriptions, deployed by infra/hooks/postdeploy.sh once the functions exist:
+// - BlobCreated in datasets/ (complete writes only) -> the ingest blob trigger (source=EventGrid);
+// - BlobCreated in scoring-input/ -> the batch_score blob trigger;
+// - RunCompleted / RunStatusChanged of AutoML runs -> the promote Event Grid function.
+// Undeliverable events go to the eventgrid-deadletter container.
+param functionAppName string
+param storageName string
+param storageTopicName string
+param workspaceTopicName string
+
+@secure()
+@description('The blobs_extension system key: the blob trigger webhook accepts Event Grid calls only with it.')
+param blobsExtensionKey string
+
+resource app 'Microsoft.Web/sites@2024-04-01' existing = {
+  name: functionAppName
+}
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageName
+}
+
+resource storageTopic 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' existing = {
+  name: storageTopicName
+}
+
+resource workspaceTopic 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' existing = {
+  name: workspaceTopicName
+}
+
+var webhookBase = 'https://${app.properties.defaultHostName}/runtime/webhooks/blobs'
+var retry = { maxDeliveryAttempts: 30, eventTimeToLiveInMinutes: 1440 }
+var deadLetter = {
+  identity: { type: 'SystemAssigned' }
+  deadLetterDestination: {
+    endpointType: 'StorageBlob'
+    properties: { resourceId: storage.id, blobContainerName: 'eventgrid-deadletter' }
+  }
+}
+// Only writes that leave a complete blob: a single put, a committed block list, or a flushed ADLS file.
+var completeWrites = {
+  operatorType: 'StringIn'
+  key: 'data.api'
+  values: [ 'PutBlob', 'PutBlockList', 'FlushWithClose' ]
+}
+
+resource uploads 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2024-06-01-preview' = {
+  parent: storageTopic
+  name: 'datasets-to-ingest'
+  properties: {
+    destination: {
+      endpointType: 'WebHook'
+      properties: {
+        endpointUrl: '${webhookBase}?functionName=Host.Functions.ingest&code=${blobsExtensionKey}'
+        maxEventsPerBatch: 1
+      }
+    }
+    filter: {
+      includedEventTypes: [ 'Microsoft.Storage.BlobCreated' ]
+      subjectBeginsWith: '/blobServices/default/containers/datasets/blobs/'
+      advancedFilters: [ completeWrites ]
+    }
+    eventDeliverySchema: 'EventGridSchema'
+    retryPolicy: retry
+    deadLetterWithResourceIdentity: deadLetter
+  }
+}
+
+resource batchInputs 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2024-06-01-preview' = {
+  parent: storageTopic
+  name: 'scoring-input-to-batch'
+  properties: {
+    destination: {
+      endpointType: 'WebHook'
+      properties: {
+        endpointUrl: '${webhookBase}?functionName=Host.Functions.batch_score&code=${blobsExtensionKey}'
+        maxEventsPerBatch: 1
+      }
+    }
+    filter: {
+      includedEventTypes: [ 'Microsoft.Storage.BlobCreated' ]
+      subjectBeginsWith: '/blobServices/default/containers/scoring-input/blobs/'
+      advancedFilters: [ completeWrites ]
+    }
+    eventDeliverySchema: 'EventGridSchema'
+    retryPolicy: retry
+    deadLetterWithResourceIdentity: deadLetter
+  }
+}
+
+resource runs 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2024-06-01-preview' = {
+  parent: workspaceTopic
+  name: 'runs-to-promote'
+  properties: {
+    destination: {
+      endpointType: 'AzureFunction'
+      properties: {
+        resourceId: '${app.id}/functions/promote'
+        maxEventsPerBatch: 1
+      }
+    }
+    filter: {
+      includedEventTypes: [
+        'Microsoft.MachineLearningServices.RunCompleted'
+        'Microsoft.MachineLearningServices.RunStatusChanged'
+      ]
+      // Trials and pipeline steps of other kinds are dropped here; the function checks the rest.
+      advancedFilters: [ { operatorType: 'StringIn', key: 'data.runType', values: [ 'automl' ] } ]
+    }
+    eventDeliverySchema: 'EventGridSchema'
+    retryPolicy: retry
+    deadLetterWithResourceIdentity: deadLetter
+  }
+}

@@ -1,0 +1,119 @@
+// Azure ML: the workspace (with its Key Vault and storage), a CPU cluster that scales to zero, and an
+// identity-based datastore over the app's dataset-versions container.
+param location string
+param tags object
+param workspaceName string
+param storageName string
+param vaultName string
+param appInsightsId string
+param identityId string
+param dataStorageName string
+param computeVmSize string
+param computeMaxNodes int
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_189:The firewall denies everything but trusted Azure services (the workspace is one); disabling the public endpoint outright needs a private endpoint and VNet.
+  name: vaultName
+  location: location
+  tags: tags
+  properties: {
+    tenantId: subscription().tenantId
+    sku: { family: 'A', name: 'standard' }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 7
+    enablePurgeProtection: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Deny'
+    }
+  }
+}
+
+resource mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // checkov:skip=CKV_AZURE_35:The workspace, its compute and the studio reach it over the public endpoint with Entra ID (shared keys are off); a managed VNet would close it.
+  // checkov:skip=CKV_AZURE_43:The name is 'stml' plus a 13-character uniqueString: lowercase letters and digits, 17 characters; checkov cannot evaluate it.
+  name: storageName
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: { name: 'Standard_GRS' } // job outputs hold the registered models
+  properties: {
+    allowBlobPublicAccess: false
+    allowSharedKeyAccess: false
+    allowCrossTenantReplication: false
+    defaultToOAuthAuthentication: true
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+  }
+}
+
+resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' = {
+  // checkov:skip=CKV_AZURE_243:A private endpoint needs a VNet the Function App (Flex Consumption) would have to join; access is by Entra ID and role assignments.
+  name: workspaceName
+  location: location
+  tags: tags
+  identity: { type: 'SystemAssigned' }
+  sku: { name: 'Basic', tier: 'Basic' }
+  properties: {
+    friendlyName: 'csv-to-endpoint'
+    storageAccount: mlStorage.id
+    keyVault: vault.id
+    applicationInsights: appInsightsId
+    // The workspace reaches its storage with its identity: the account needs no shared keys.
+    systemDatastoresAuthMode: 'identity'
+    publicNetworkAccess: 'Enabled'
+    v1LegacyMode: false
+  }
+}
+
+resource cluster 'Microsoft.MachineLearningServices/workspaces/computes@2024-10-01' = {
+  parent: workspace
+  name: 'cpu-cluster'
+  location: location
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identityId}': {} }
+  }
+  properties: {
+    computeType: 'AmlCompute'
+    disableLocalAuth: true
+    properties: {
+      vmSize: computeVmSize
+      vmPriority: 'Dedicated'
+      osType: 'Linux'
+      remoteLoginPortPublicAccess: 'Disabled'
+      scaleSettings: {
+        minNodeCount: 0
+        maxNodeCount: computeMaxNodes
+        nodeIdleTimeBeforeScaleDown: 'PT5M'
+      }
+    }
+  }
+}
+
+resource datastore 'Microsoft.MachineLearningServices/workspaces/datastores@2024-10-01' = {
+  parent: workspace
+  name: 'datasetversions'
+  properties: {
+    datastoreType: 'AzureBlob'
+    accountName: dataStorageName
+    containerName: 'dataset-versions'
+    endpoint: environment().suffixes.storage
+    protocol: 'https'
+    // No credentials: jobs read with the compute's identity, the studio with the signed-in user's.
+    credentials: { credentialsType: 'None' }
+    serviceDataAccessAuthIdentity: 'WorkspaceSystemAssignedIdentity'
+  }
+}
+
+output workspaceName string = workspace.name
+output workspaceId string = workspace.id
+output workspacePrincipalId string = workspace.identity.principalId
+output computeName string = cluster.name
+output datastoreName string = datastore.name

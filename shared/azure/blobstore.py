@@ -1,0 +1,27 @@
+"""The little the Azure backend writes to storage itself: immutable dataset copies and run tables."""
+
+from __future__ import annotations
+
+import abc
+
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import ContainerClient
+
+
+class BlobStore(abc.ABC):
+    @abc.abstractmethod
+    def put_once(self, path: str, data: bytes) -> bool:
+        """Write ``path`` unless it exists (content-addressed paths never change); True if written."""
+
+
+class ContainerStore(BlobStore):
+    def __init__(self, container: ContainerClient) -> None:
+        self.container = container
+
+    def put_once(self, path: str, data: bytes) -> bool:
+        try:
+            # If-None-Match: * makes the write conditional, so concurrent uploads of one file write it once.
+            self.container.upload_blob(path, data, overwrite=False)
+        except ResourceExistsError:
+            return False
+        return True

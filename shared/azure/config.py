@@ -1,0 +1,96 @@
+"""Settings of the Azure backend, read from the Function App's settings (all set by ``infra/``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+AUTH_MODES = ("aad_token", "key")
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ValueError(f"setting {name} is required with PIPELINE_BACKEND=azure (infra/ sets it)")
+    return value
+
+
+def _number(name: str, default: float, minimum: float, maximum: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"setting {name}={raw!r} is not a number") from None
+    if not minimum <= value <= maximum:
+        raise ValueError(f"setting {name}={value} must be from {minimum} to {maximum}")
+    return value
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    subscription_id: str
+    """AZURE_SUBSCRIPTION_ID"""
+    resource_group: str
+    """AZURE_RESOURCE_GROUP"""
+    workspace: str
+    """AZUREML_WORKSPACE: the Azure ML workspace that trains, registers and serves."""
+    compute: str
+    """AZUREML_COMPUTE: the CPU cluster AutoML runs on (scales to zero)."""
+    datastore: str
+    """AZUREML_DATASTORE: the workspace datastore over the dataset-versions container."""
+    versions_container: str
+    """DATASET_VERSIONS_CONTAINER: where immutable copies of uploads are kept."""
+    state_container: str
+    """STATE_CONTAINER: upload records and the promotion ledger."""
+    endpoint_suffix: str
+    """ENDPOINT_SUFFIX: makes endpoint names unique in the region (infra sets a short hash)."""
+    instance_type: str
+    """ENDPOINT_INSTANCE_TYPE: VM size of the online deployments."""
+    instance_count: int
+    """ENDPOINT_INSTANCE_COUNT"""
+    auth_mode: str
+    """ENDPOINT_AUTH_MODE: ``aad_token`` (managed identity, the default) or ``key``."""
+    pipeline_endpoint: str
+    """PIPELINE_BATCH_ENDPOINT: when set, runs go to this batch endpoint's pipeline component deployment."""
+    max_trials: int
+    """AUTOML_MAX_TRIALS"""
+    validation_size: float
+    """AUTOML_VALIDATION_SIZE: share of rows AutoML holds out for validation."""
+    onnx_compatible: bool
+    """AUTOML_ONNX_COMPATIBLE: only search models that export to ONNX."""
+    endpoint_timeout_s: float
+    """ENDPOINT_TIMEOUT_S: read timeout of one scoring call to the endpoint."""
+    endpoint_retries: int
+    """ENDPOINT_RETRIES: retries on 429/503 from the endpoint, with backoff."""
+
+    @classmethod
+    def from_env(cls) -> AzureSettings:
+        auth = os.environ.get("ENDPOINT_AUTH_MODE", "aad_token").strip().lower() or "aad_token"
+        if auth not in AUTH_MODES:
+            raise ValueError(f"setting ENDPOINT_AUTH_MODE={auth!r} must be one of {', '.join(AUTH_MODES)}")
+        return cls(
+            subscription_id=_required("AZURE_SUBSCRIPTION_ID"),
+            resource_group=_required("AZURE_RESOURCE_GROUP"),
+            workspace=_required("AZUREML_WORKSPACE"),
+            compute=os.environ.get("AZUREML_COMPUTE", "cpu-cluster"),
+            datastore=os.environ.get("AZUREML_DATASTORE", "datasetversions"),
+            versions_container=os.environ.get("DATASET_VERSIONS_CONTAINER", "dataset-versions"),
+            state_container=os.environ.get("STATE_CONTAINER", "pipeline-state"),
+            endpoint_suffix=os.environ.get("ENDPOINT_SUFFIX", "").strip().lower(),
+            instance_type=os.environ.get("ENDPOINT_INSTANCE_TYPE", "Standard_DS3_v2"),
+            instance_count=int(_number("ENDPOINT_INSTANCE_COUNT", 1, 1, 20)),
+            auth_mode=auth,
+            pipeline_endpoint=os.environ.get("PIPELINE_BATCH_ENDPOINT", "").strip(),
+            max_trials=int(_number("AUTOML_MAX_TRIALS", 20, 1, 1000)),
+            validation_size=_number("AUTOML_VALIDATION_SIZE", 0.2, 0.05, 0.5),
+            onnx_compatible=os.environ.get("AUTOML_ONNX_COMPATIBLE", "true").strip().lower() not in ("0", "false"),
+            endpoint_timeout_s=_number("ENDPOINT_TIMEOUT_S", 30, 0.1, 300),
+            endpoint_retries=int(_number("ENDPOINT_RETRIES", 3, 0, 10)),
+        )
+
+    @classmethod
+    def example(cls) -> AzureSettings:
+        """Placeholder values for a dry run (``cli plan``) on a machine without Azure settings."""
+        return cls("00000000-0000-0000-0000-000000000000", "rg-csv-to-endpoint", "mlw-csv-to-endpoint",
+                   "cpu-cluster", "datasetversions", "dataset-versions", "pipeline-state", "abc123",
+                   "Standard_DS3_v2", 1, "aad_token", "", 20, 0.2, True, 30.0, 3)

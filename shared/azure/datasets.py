@@ -1,0 +1,66 @@
+"""Dataset versions as Azure ML Data assets over immutable copies in the versions container.
+
+The asset's version is the content hash, so registering the same bytes twice
+is a no-op; the sequence number the API shows (v1, v2, ...) is kept in a tag.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from shared.azure import entities
+from shared.azure.blobstore import BlobStore
+from shared.azure.config import AzureSettings
+from shared.ports import DatasetRegistry, DatasetVersion
+from shared.schema import Schema
+
+
+def to_version(data: Any) -> DatasetVersion:
+    tags = dict(data.tags or {})
+    created = getattr(getattr(data, "creation_context", None), "created_at", None)
+    return DatasetVersion(
+        name=tags.get("model", data.name), version=int(tags.get("sequence", "0")),
+        content_hash=tags.get("content_hash", ""), rows=int(tags.get("rows", "0")),
+        columns=int(tags.get("columns", "0")), schema=Schema.from_dict(json.loads(data.properties["schema"])),
+        uri=str(data.path), source_uri=tags.get("source_uri", ""), created_at=str(created or ""))
+
+
+class AzureDatasetRegistry(DatasetRegistry):
+    def __init__(self, ml: Any, store: BlobStore, settings: AzureSettings) -> None:
+        self.ml = ml
+        self.store = store
+        self.settings = settings
+
+    def register(self, name: str, content: bytes, content_hash: str, schema: Schema, rows: int,
+                 source_uri: str) -> tuple[DatasetVersion, bool]:
+        asset = entities.asset_name(name)
+        try:
+            return to_version(self.ml.data.get(asset, version=content_hash[:16])), False
+        except ResourceNotFoundError:
+            pass
+        # The copy first: a Data asset never points at bytes that are not there yet.
+        self.store.put_once(f"{entities.dataset_folder(name, content_hash)}/{entities.DATA_FILE}", content)
+        sequence = 1 + max((v.version for v in self.list(name)), default=0)
+        data = entities.data_asset(self.settings, name, sequence, content_hash, rows, len(schema.columns),
+                                   source_uri, json.dumps(schema.to_dict(), separators=(",", ":")))
+        return to_version(self.ml.data.create_or_update(data)), True
+
+    def get(self, name: str, version: int | None = None) -> DatasetVersion | None:
+        versions = self.list(name)
+        if version is None:
+            return versions[0] if versions else None
+        return next((v for v in versions if v.version == version), None)
+
+    def list(self, name: str | None = None) -> list[DatasetVersion]:
+        names = [entities.asset_name(name)] if name else [d.name for d in self.ml.data.list()]
+        found: list[DatasetVersion] = []
+        for asset in names:
+            try:
+                found += [to_version(d) for d in self.ml.data.list(name=asset)
+                          if (d.tags or {}).get("app") == entities.APP_TAG]
+            except ResourceNotFoundError:
+                continue
+        return sorted(found, key=lambda v: (v.name, -v.version))

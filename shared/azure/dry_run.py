@@ -1,0 +1,280 @@
+"""An in-memory stand-in for ``MLClient`` and the app's blob writes, recording every call.
+
+``cli plan`` runs the Azure backend's own code against it to show what would be
+created for an upload, and the contract tests check the recorded calls. It
+keeps just enough state (assets, jobs, endpoints) for the backend's reads to
+see its own writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from shared.azure.blobstore import BlobStore
+from shared.azure.state import JsonBlobs
+
+
+@dataclass
+class Call:
+    operation: str  # e.g. "models.create_or_update"
+    args: dict[str, Any]
+
+
+class _Done:
+    """What ``begin_*`` returns: a poller that has already finished."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
+
+
+def _missing(what: str) -> ResourceNotFoundError:
+    return ResourceNotFoundError(f"{what} not found")
+
+
+class _Operations:
+    def __init__(self, workspace: InMemoryWorkspace, group: str) -> None:
+        self.workspace = workspace
+        self.group = group
+
+    def _record(self, operation: str, **args: Any) -> None:
+        self.workspace.calls.append(Call(f"{self.group}.{operation}", args))
+
+
+class _Data(_Operations):
+    def get(self, name: str, version: str | None = None, label: str | None = None) -> Any:
+        found = self.workspace.assets.get((name, str(version)))
+        if found is None:
+            raise _missing(f"data {name}:{version}")
+        return found
+
+    def create_or_update(self, data: Any) -> Any:
+        self._record("create_or_update", data=data)
+        self.workspace.assets[(data.name, str(data.version))] = data
+        return data
+
+    def list(self, name: str | None = None, **_: Any) -> list[Any]:
+        return [d for (n, _v), d in self.workspace.assets.items() if name is None or n == name]
+
+
+class _Jobs(_Operations):
+    def get(self, name: str) -> Any:
+        found = self.workspace.job_views.get(name)
+        if found is None:
+            raise _missing(f"job {name}")
+        return found
+
+    def create_or_update(self, job: Any, **kwargs: Any) -> Any:
+        self._record("create_or_update", job=job, **kwargs)
+        view = SimpleNamespace(name=job.name, type="pipeline", status="NotStarted", tags=dict(job.tags or {}),
+                               properties={}, studio_url=f"https://ml.azure.com/runs/{job.name}",
+                               creation_context=None, parent=None)
+        self.workspace.job_views[job.name] = view
+        return view
+
+    def list(self, parent_job_name: str | None = None, **_: Any) -> list[Any]:
+        return [j for j in self.workspace.job_views.values() if getattr(j, "parent", None) == parent_job_name]
+
+    def begin_cancel(self, name: str) -> _Done:
+        self._record("begin_cancel", name=name)
+        self.get(name).status = "CancelRequested"
+        return _Done(None)
+
+
+class _BatchEndpoints(_Operations):
+    def invoke(self, endpoint_name: str, **kwargs: Any) -> Any:
+        self._record("invoke", endpoint_name=endpoint_name, **kwargs)
+        name = kwargs.get("job_name") or f"batch-{len(self.workspace.job_views)}"
+        view = SimpleNamespace(name=name, type="pipeline", status="NotStarted", tags={}, properties={},
+                               studio_url="", creation_context=None, parent=None)
+        self.workspace.job_views[name] = view
+        return view
+
+
+class _Models(_Operations):
+    def create_or_update(self, model: Any) -> Any:
+        self._record("create_or_update", model=model)
+        stored = copy.deepcopy(model)
+        if not stored.version:
+            stored.version = str(1 + sum(1 for (n, _v) in self.workspace.model_versions if n == model.name))
+        self.workspace.model_versions[(stored.name, str(stored.version))] = stored
+        return stored
+
+    def get(self, name: str, version: str | None = None, label: str | None = None) -> Any:
+        found = self.workspace.model_versions.get((name, str(version)))
+        if found is None:
+            raise _missing(f"model {name}:{version}")
+        return copy.deepcopy(found)
+
+    def list(self, name: str | None = None, **_: Any) -> list[Any]:
+        return [m for (n, _v), m in self.workspace.model_versions.items() if name is None or n == name]
+
+
+class _OnlineEndpoints(_Operations):
+    def get(self, name: str) -> Any:
+        found = self.workspace.endpoint_views.get(name)
+        if found is None:
+            raise _missing(f"endpoint {name}")
+        return found
+
+    def begin_create_or_update(self, endpoint: Any, **_: Any) -> _Done:
+        self._record("begin_create_or_update", endpoint=endpoint)
+        view = SimpleNamespace(name=endpoint.name, traffic=dict(endpoint.traffic or {}), tags=dict(endpoint.tags),
+                               auth_mode=endpoint.auth_mode,
+                               scoring_uri=f"{self.workspace.scoring_base}/{endpoint.name}/score")
+        self.workspace.endpoint_views[endpoint.name] = view
+        return _Done(view)
+
+    def list(self, **_: Any) -> list[Any]:
+        return list(self.workspace.endpoint_views.values())
+
+    def invoke(self, endpoint_name: str, **kwargs: Any) -> str:
+        request_file = kwargs.get("request_file")
+        if request_file:
+            with open(request_file) as handle:
+                kwargs["request"] = json.load(handle)
+        self._record("invoke", endpoint_name=endpoint_name, **kwargs)
+        return self.workspace.invoke_answer
+
+    def get_keys(self, name: str) -> Any:
+        self._record("get_keys", name=name)
+        return SimpleNamespace(primary_key="primary-key-of-" + name, secondary_key="")
+
+
+class _OnlineDeployments(_Operations):
+    def begin_create_or_update(self, deployment: Any, **_: Any) -> _Done:
+        self._record("begin_create_or_update", deployment=deployment)
+        view = SimpleNamespace(name=deployment.name, endpoint_name=deployment.endpoint_name,
+                               model=deployment.model, tags=dict(deployment.tags or {}))
+        self.workspace.deployment_views[(deployment.endpoint_name, deployment.name)] = view
+        return _Done(view)
+
+    def get(self, name: str, endpoint_name: str) -> Any:
+        found = self.workspace.deployment_views.get((endpoint_name, name))
+        if found is None:
+            raise _missing(f"deployment {endpoint_name}/{name}")
+        return found
+
+    def list(self, endpoint_name: str, **_: Any) -> list[Any]:
+        return [d for (e, _n), d in self.workspace.deployment_views.items() if e == endpoint_name]
+
+    def begin_delete(self, name: str, endpoint_name: str, **_: Any) -> _Done:
+        self._record("begin_delete", name=name, endpoint_name=endpoint_name)
+        self.workspace.deployment_views.pop((endpoint_name, name), None)
+        return _Done(None)
+
+
+class InMemoryWorkspace:
+    """Quacks like ``MLClient`` for what the Azure backend uses."""
+
+    def __init__(self, scoring_base: str = "https://example.inference.ml.azure.com",
+                 invoke_answer: str = '["no"]') -> None:
+        self.scoring_base = scoring_base
+        self.invoke_answer = invoke_answer
+        self.calls: list[Call] = []
+        self.assets: dict[tuple[str, str], Any] = {}
+        self.job_views: dict[str, Any] = {}
+        self.model_versions: dict[tuple[str, str], Any] = {}
+        self.endpoint_views: dict[str, Any] = {}
+        self.deployment_views: dict[tuple[str, str], Any] = {}
+        self.data = _Data(self, "data")
+        self.jobs = _Jobs(self, "jobs")
+        self.batch_endpoints = _BatchEndpoints(self, "batch_endpoints")
+        self.models = _Models(self, "models")
+        self.online_endpoints = _OnlineEndpoints(self, "online_endpoints")
+        self.online_deployments = _OnlineDeployments(self, "online_deployments")
+
+    def operations(self, prefix: str = "") -> list[str]:
+        """The recorded operation names, in order (reads are not recorded)."""
+        return [c.operation for c in self.calls if c.operation.startswith(prefix)]
+
+    def complete_run(self, run_id: str, score: float = 0.91, algorithm: str = "LightGBM",
+                     status: str = "Completed") -> dict[str, Any]:
+        """Play Azure ML finishing pipeline job ``run_id``; returns the AutoML parent's RunCompleted event data."""
+        node = f"{run_id}_automl"
+        best = f"{node}_3"
+        pipeline = self.job_views[run_id]
+        pipeline.status = status
+        node_tags = {**pipeline.tags, "automl_best_child_run_id": best} if status == "Completed" else pipeline.tags
+        failure = {} if status == "Completed" else {"azureml.failure_reason": "UserError: no trial finished"}
+        self.job_views[node] = SimpleNamespace(name=node, type="automl", status=status, tags=node_tags,
+                                               properties=failure, studio_url="", creation_context=None,
+                                               parent=run_id)
+        self.job_views[best] = SimpleNamespace(name=best, type="command", status=status, tags={},
+                                               properties={"score": str(score), "run_algorithm": algorithm},
+                                               studio_url="", creation_context=None, parent=node)
+        return {"experimentId": "6a2a8e3f-0000-0000-0000-000000000000", "experimentName": pipeline.tags["model"],
+                "runId": node, "runType": "automl", "runTags": node_tags,
+                "runProperties": {"azureml.pipelinerunid": run_id, **failure}}
+
+    def last(self, operation: str) -> dict[str, Any]:
+        return next(c.args for c in reversed(self.calls) if c.operation == operation)
+
+
+class RecordingStore(BlobStore):
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+
+    def put_once(self, path: str, data: bytes) -> bool:
+        if path in self.blobs:
+            return False
+        self.blobs[path] = data
+        return True
+
+
+class InMemoryRecords(JsonBlobs):
+    """The state container's records in a dict, with the same create-once and ETag semantics."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.records: dict[str, tuple[dict[str, Any], str]] = {}
+        self._writes = 0
+
+    def _stamp(self) -> str:
+        self._writes += 1
+        return f'"{self._writes}"'
+
+    def get(self, path: str) -> tuple[dict[str, Any], str] | None:
+        found = self.records.get(path)
+        return (copy.deepcopy(found[0]), found[1]) if found else None
+
+    def create(self, path: str, body: dict[str, Any]) -> bool:
+        if path in self.records:
+            return False
+        self.records[path] = (copy.deepcopy(body), self._stamp())
+        return True
+
+    def replace(self, path: str, body: dict[str, Any], etag: str) -> bool:
+        if path not in self.records or self.records[path][1] != etag:
+            return False
+        self.records[path] = (copy.deepcopy(body), self._stamp())
+        return True
+
+    def delete(self, path: str) -> None:
+        self.records.pop(path, None)
+
+    def list(self, prefix: str, limit: int) -> list[dict[str, Any]]:
+        chosen = [(stamp, body) for path, (body, stamp) in self.records.items() if path.startswith(prefix)]
+        return [copy.deepcopy(body) for _stamp, body in sorted(chosen, key=lambda c: -int(c[0].strip('"')))][:limit]
+
+
+def rest_form(entity: Any, location: str = "<region>") -> Any:
+    """The body the SDK sends to Azure ML for ``entity`` (what the contract tests check field by field)."""
+    for method, args in (("_to_rest_online_endpoint", (location,)), ("_to_rest_object", ())):
+        build = getattr(entity, method, None)
+        if build is None:
+            continue
+        try:
+            rest = build(*args)
+        except TypeError:
+            rest = build(location)  # deployments take the region too
+        return rest.as_dict() if hasattr(rest, "as_dict") else rest.serialize()
+    return entity

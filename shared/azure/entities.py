@@ -1,0 +1,162 @@
+"""The azure-ai-ml entities the Azure backend creates, built by pure functions.
+
+Keeping construction apart from the calls lets ``cli plan`` print exactly what
+would be created, and lets the contract tests check each entity's REST form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import cast
+
+from azure.ai.ml import Input, Output, automl, dsl
+from azure.ai.ml.constants import AssetTypes
+from azure.ai.ml.entities import Data, ManagedOnlineDeployment, ManagedOnlineEndpoint, Model, PipelineJob
+
+from shared import metrics
+from shared.azure.config import AzureSettings
+from shared.errors import BadRequest
+from shared.ports import TrainingRequest
+
+APP_TAG = "csv-to-endpoint"  # every job, asset and endpoint this app creates carries app=<this>
+MLFLOW_MODEL_OUTPUT = "outputs/mlflow-model"
+DEPLOYMENT_COLORS = ("blue", "green")
+TABLE_FILE = "MLTable"
+DATA_FILE = "data.csv"
+
+
+def asset_name(model_name: str) -> str:
+    """Azure ML asset names allow letters, digits, '-' and '_'."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", model_name)[:255]
+
+
+def dataset_folder(model_name: str, content_hash: str) -> str:
+    """The immutable folder of one dataset version inside the versions container."""
+    return f"{asset_name(model_name)}/{content_hash[:16]}"
+
+
+def datastore_uri(settings: AzureSettings, path: str) -> str:
+    return f"azureml://datastores/{settings.datastore}/paths/{path}"
+
+
+def mltable_text(data_uri: str, drop_columns: tuple[str, ...] = ()) -> str:
+    """The MLTable descriptor of one run's training table (AutoML v2 reads tables, not bare files).
+
+    Columns excluded from training are dropped here, so AutoML never sees them.
+    """
+    text = (f"paths:\n  - file: {data_uri}\n"
+            "transformations:\n  - read_delimited:\n      delimiter: ','\n      encoding: utf8\n"
+            "      header: all_files_same_headers\n      empty_as_string: false\n")
+    if drop_columns:
+        quoted = ", ".join('"' + c.replace('"', '\\"') + '"' for c in drop_columns)
+        text += f"  - drop_columns: [{quoted}]\n"
+    return text
+
+
+def run_table_folder(job: str) -> str:
+    """Where a run's MLTable lives in the versions container."""
+    return f"runs/{job}"
+
+
+# AutoML classification accepts these primary metrics; the others are computed but cannot drive the search.
+AUTOML_PRIMARY_METRICS = ("accuracy", "AUC_weighted", "average_precision_score_weighted", "norm_macro_recall",
+                          "precision_score_weighted")
+
+
+def data_asset(settings: AzureSettings, name: str, sequence: int, content_hash: str, rows: int, columns: int,
+               source_uri: str, schema_json: str) -> Data:
+    """A uri_file Data asset over the immutable copy; its version is the content hash, so a re-upload is a no-op."""
+    folder = dataset_folder(name, content_hash)
+    return Data(
+        name=asset_name(name), version=content_hash[:16], type=AssetTypes.URI_FILE,
+        path=datastore_uri(settings, f"{folder}/{DATA_FILE}"),
+        description=f"Upload to datasets/{name}/, version {sequence}",
+        tags={"app": APP_TAG, "model": name, "sequence": str(sequence), "content_hash": content_hash, "rows": str(rows),
+              "columns": str(columns), "source_uri": source_uri},
+        properties={"schema": schema_json},
+    )
+
+
+def job_name(idempotency_key: str | None, fallback: str) -> str:
+    """Job names are unique in a workspace: the same key always gives the same name, so a re-post is one run."""
+    if not idempotency_key:
+        return fallback
+    return "train-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
+
+
+def run_tags(request: TrainingRequest, name: str) -> dict[str, str]:
+    return {"app": APP_TAG, "pipeline_job": name, "model": request.model_name,
+            "dataset": request.dataset.name, "dataset_version": str(request.dataset.version),
+            "metric": metrics.resolve(request.metric).name, "pipeline": request.pipeline,
+            "upload_id": request.upload_id or "", "traceparent": request.trace_parent,
+            "excluded_columns": ",".join(request.excluded_columns), "time_budget_s": str(request.time_budget_s)}
+
+
+def training_job(settings: AzureSettings, request: TrainingRequest, name: str, table_uri: str) -> PipelineJob:
+    """The published pipeline as an Azure ML pipeline job whose one node is an AutoML classification."""
+    metric = metrics.resolve(request.metric)
+    if metric.name not in AUTOML_PRIMARY_METRICS:
+        raise BadRequest(f"Azure AutoML cannot optimise {metric.name}",
+                         [{"field": "metric", "error": f"choose one of {', '.join(AUTOML_PRIMARY_METRICS)}"}])
+    tags = run_tags(request, name)
+    budget_minutes = max(15, -(-request.time_budget_s // 60))  # AutoML's minimum experiment timeout is 15 minutes
+
+    @dsl.pipeline(None, name="automl_classification", default_compute=settings.compute,
+                  description=f"{request.pipeline}: AutoML for {request.model_name}")
+    def automl_classification(training_data):  # type: ignore[no-untyped-def]  # dsl reads real annotations only
+        search = automl.classification(
+            training_data=training_data, target_column_name=request.target, primary_metric=metric.name,
+            validation_data_size=settings.validation_size, enable_model_explainability=False,
+            outputs={"best_model": Output(type=AssetTypes.MLFLOW_MODEL)})
+        search.set_limits(timeout_minutes=budget_minutes, max_trials=settings.max_trials,
+                        enable_early_termination=True)
+        search.set_training(enable_onnx_compatible_models=settings.onnx_compatible)
+        search.tags = dict(tags)  # the AutoML parent carries them too: its RunCompleted event is the one we act on
+        return {"best_model": search.outputs.best_model}
+
+    job = cast(PipelineJob, automl_classification(training_data=Input(type=AssetTypes.MLTABLE, path=table_uri)))
+    job.name = name
+    job.experiment_name = asset_name(request.model_name)
+    job.display_name = f"{request.model_name} v{request.dataset.version} ({metric.name})"
+    job.tags = tags
+    return job
+
+
+def model_asset(model_name: str, best_child_run_id: str, tags: dict[str, str]) -> Model:
+    """The best child's MLflow model, registered by reference to the job output (no copy)."""
+    return Model(
+        name=asset_name(model_name), type=AssetTypes.MLFLOW_MODEL,
+        path=f"azureml://jobs/{best_child_run_id}/outputs/artifacts/{MLFLOW_MODEL_OUTPUT}/",
+        description=f"Best AutoML model for datasets/{model_name}/", tags={"app": APP_TAG, **tags})
+
+
+def endpoint_name(settings: AzureSettings, model_name: str) -> str:
+    """Endpoint names are unique per region: 3-32 characters, a letter first, letters, digits and '-'."""
+    base = re.sub(r"[^a-z0-9-]", "-", model_name.lower()).strip("-") or "model"
+    if not base[0].isalpha():
+        base = "m-" + base
+    suffix = f"-{settings.endpoint_suffix}" if settings.endpoint_suffix else ""
+    return (base[: 32 - len(suffix)].rstrip("-") + suffix)[:32]
+
+
+def online_endpoint(settings: AzureSettings, model_name: str, traffic: dict[str, int] | None = None
+                    ) -> ManagedOnlineEndpoint:
+    return ManagedOnlineEndpoint(
+        name=endpoint_name(settings, model_name), auth_mode=settings.auth_mode,
+        description=f"Serves the production model for datasets/{model_name}/",
+        tags={"app": APP_TAG, "model": model_name}, traffic=traffic or {})
+
+
+def online_deployment(settings: AzureSettings, model_name: str, color: str, model_version: str
+                      ) -> ManagedOnlineDeployment:
+    """An MLflow model deploys without a scoring script or environment: Azure ML provides both."""
+    return ManagedOnlineDeployment(
+        name=color, endpoint_name=endpoint_name(settings, model_name),
+        model=f"azureml:{asset_name(model_name)}:{model_version}", instance_type=settings.instance_type,
+        instance_count=settings.instance_count, app_insights_enabled=True,
+        tags={"app": APP_TAG, "model_version": model_version})
+
+
+def other_color(color: str | None) -> str:
+    return DEPLOYMENT_COLORS[1] if color == DEPLOYMENT_COLORS[0] else DEPLOYMENT_COLORS[0]

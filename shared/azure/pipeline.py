@@ -1,0 +1,175 @@
+"""Training runs as Azure ML pipeline jobs, or invocations of the batch endpoint carrying the pipeline.
+
+Our run id is the job's name. Job names are unique in a workspace, so a name
+derived from the idempotency key makes a re-post find the first run. A small
+run record (state container) says which jobs are ours and what they train.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.ai.ml import Input
+from azure.ai.ml.constants import AssetTypes
+from azure.core.exceptions import ResourceNotFoundError
+
+from shared import metrics
+from shared.azure import entities
+from shared.azure.blobstore import BlobStore
+from shared.azure.config import AzureSettings
+from shared.azure.state import JsonBlobs
+from shared.ports import RunInfo, TrainingPipeline, TrainingRequest
+
+# Azure ML job statuses -> the states the API shows.
+STATES = {
+    "notstarted": "queued", "queued": "queued", "preparing": "queued", "provisioning": "queued",
+    "starting": "running", "running": "running", "finalizing": "running",
+    "completed": "completed", "failed": "failed", "notresponding": "failed",
+    "canceled": "cancelled", "cancelrequested": "cancelled",
+}
+
+
+def state_of(status: str | None) -> str:
+    return STATES.get((status or "").lower().replace(" ", ""), "queued")
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """What ``submit`` sends: the job (or batch invocation) and the run's table descriptor."""
+
+    name: str
+    job: Any
+    table_path: str
+    table_text: str
+    training_input: Input
+
+
+class AzureTrainingPipeline(TrainingPipeline):
+    def __init__(self, ml: Any, store: BlobStore, records: JsonBlobs, settings: AzureSettings) -> None:
+        self.ml = ml
+        self.store = store
+        self.records = records
+        self.settings = settings
+
+    def plan(self, request: TrainingRequest, idempotency_key: str | None = None) -> PlannedRun:
+        name = entities.job_name(idempotency_key, f"train-{uuid.uuid4().hex[:24]}")
+        folder = entities.run_table_folder(name)
+        table = entities.datastore_uri(self.settings, folder + "/")
+        return PlannedRun(name, entities.training_job(self.settings, request, name, table),
+                          f"{folder}/{entities.TABLE_FILE}",
+                          entities.mltable_text(request.dataset.uri, request.excluded_columns),
+                          Input(type=AssetTypes.MLTABLE, path=table))
+
+    def submit(self, request: TrainingRequest, idempotency_key: str | None = None) -> tuple[RunInfo, bool]:
+        planned = self.plan(request, idempotency_key)
+        if idempotency_key:
+            existing = self.get_run(planned.name)
+            if existing is not None:
+                return existing, False
+        self.store.put_once(planned.table_path, planned.table_text.encode())
+        record = {"run_id": planned.name, **planned.job.tags, "created_at": datetime.now(UTC).isoformat()}
+        self.records.create(f"runs/{planned.name}.json", record)  # before the job: its events must find it
+        job = planned.job
+        if self.settings.pipeline_endpoint:
+            submitted = self.ml.batch_endpoints.invoke(
+                endpoint_name=self.settings.pipeline_endpoint, inputs={"training_data": planned.training_input},
+                job_name=planned.name, experiment_name=job.experiment_name)
+        else:
+            submitted = self.ml.jobs.create_or_update(job, experiment_name=job.experiment_name)
+        return self._to_run(record, submitted), True
+
+    def cancel(self, run_id: str) -> RunInfo | None:
+        run = self.get_run(run_id)
+        if run is None or run.finished:
+            return run
+        self.ml.jobs.begin_cancel(run_id)
+        run.state = "cancelled"
+        return run
+
+    def get_run(self, run_id: str) -> RunInfo | None:
+        found = self.records.get(f"runs/{run_id}.json")
+        if found is None:
+            return None
+        try:
+            job = self.ml.jobs.get(run_id)
+        except ResourceNotFoundError:
+            job = None
+        run = self._to_run(found[0], job)
+        node = self.automl_node(run_id) if job is not None else None
+        if node is not None:
+            self._add_result(run, node)
+        return run
+
+    def list_runs(self, model_name: str | None = None, limit: int = 50) -> list[RunInfo]:
+        records = self.records.list("runs/", 1000)
+        chosen = [r for r in records if not model_name or r.get("model") == model_name][:limit]
+        return [self._to_run(r, None) for r in chosen]
+
+    def run_for_event(self, data: dict[str, Any]) -> RunInfo | None:
+        """Only the AutoML parent inside one of our pipeline jobs counts; its trials and other jobs do not."""
+        if str(data.get("runType", "")).lower() != "automl":
+            return None
+        tags = data.get("runTags") or {}
+        properties = data.get("runProperties") or {}
+        pipeline_job = tags.get("pipeline_job") or properties.get("azureml.pipelinerunid")
+        if not pipeline_job:
+            return None
+        node = self.automl_node(str(pipeline_job))
+        if node is None or node.name != data.get("runId"):
+            return None  # a trial or the setup run of the AutoML job, not the parent itself
+        found = self.records.get(f"runs/{pipeline_job}.json")
+        if found is None:
+            return None
+        run = self._to_run(found[0], None)
+        self._add_result(run, node)
+        return run
+
+    def automl_node(self, run_id: str) -> Any | None:
+        """The AutoML job inside our pipeline job (the parent whose children are the trials)."""
+        try:
+            for child in self.ml.jobs.list(parent_job_name=run_id):
+                if child.type == "automl":
+                    return child
+        except ResourceNotFoundError:
+            return None
+        return None
+
+    @staticmethod
+    def _to_run(record: dict[str, Any], job: Any | None) -> RunInfo:
+        run = RunInfo(
+            run_id=record["run_id"], model_name=record.get("model", ""), dataset_name=record.get("dataset", ""),
+            dataset_version=int(record.get("dataset_version", "0") or 0), metric=record.get("metric", ""),
+            state=state_of(job.status) if job is not None else record.get("state", "queued"),
+            upload_id=record.get("upload_id") or None, pipeline=record.get("pipeline", ""),
+            created_at=record.get("created_at", ""), updated_at=record.get("created_at", ""))
+        run.progress = {"step": "automl", "budget_s": int(record.get("time_budget_s", "0") or 0)}
+        if job is not None:
+            run.progress.update(azure_status=job.status, studio_url=getattr(job, "studio_url", None))
+        return run
+
+    def _add_result(self, run: RunInfo, node: Any) -> None:
+        """The best child, as AutoML names it on its parent (tag ``automl_best_child_run_id``)."""
+        node_state = state_of(node.status)
+        run.progress.update(automl_run_id=node.name, automl_status=node.status)
+        if node_state in ("failed", "cancelled"):
+            run.state = node_state
+            run.error = str((node.properties or {}).get("azureml.failure_reason") or f"the AutoML job {node_state}")
+            return
+        best = (node.tags or {}).get("automl_best_child_run_id")
+        if not best:
+            return
+        try:
+            child = self.ml.jobs.get(best)
+        except ResourceNotFoundError:
+            return
+        properties = dict(child.properties or {})
+        score = properties.get("score")
+        run.result = {"automl_run_id": node.name, "best_child_run_id": best,
+                      "best_learner": properties.get("run_algorithm"),
+                      "primary_metric": {"name": metrics.resolve(run.metric).name if run.metric else "",
+                                         "value": float(score) if score is not None else None}}
+        if node_state == "completed":
+            run.state = "completed"  # the pipeline job may still be finalising; the model is ready

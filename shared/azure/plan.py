@@ -1,0 +1,49 @@
+"""What the Azure backend would do for one upload, worked out by running it against an in-memory workspace.
+
+The same ``ingest`` and ``handle_run_completed`` that run in the Function App
+drive the Azure ports here; only ``MLClient`` and the storage writes are
+stood in for, and every call they receive is kept, in order, with the REST
+body Azure ML would get.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared.azure.config import AzureSettings
+from shared.azure.dry_run import Call, InMemoryRecords, InMemoryWorkspace, RecordingStore, rest_form
+from shared.azure.wiring import assemble
+from shared.ingest import IngestOutcome, Upload, ingest
+from shared.promotion import RUN_COMPLETED, PromotionOutcome, handle_run_completed
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class Plan:
+    ingest: IngestOutcome
+    promotion: PromotionOutcome | None
+    calls: list[Call]
+    blobs: dict[str, bytes]
+    event: dict[str, Any] | None
+
+
+def plan_upload(content: bytes, blob_path: str, metadata: dict[str, str], settings: Settings,
+                azure: AzureSettings, assumed_score: float = 0.91) -> Plan:
+    workspace, store, records = InMemoryWorkspace(), RecordingStore(), InMemoryRecords()
+    backend = assemble(settings, azure, workspace, store, records, credential=None)
+    uri = f"https://<storage-account>.blob.core.windows.net/{settings.datasets_container}/{blob_path}"
+    outcome = ingest(Upload(blob_path, uri, content, metadata, '"0x8DC0000000000"'), backend, settings)
+    if outcome.state != "training" or outcome.run_id is None:
+        return Plan(outcome, None, workspace.calls, store.blobs, None)
+    event = workspace.complete_run(outcome.run_id, score=assumed_score)
+    promotion = handle_run_completed(RUN_COMPLETED, event, backend)
+    return Plan(outcome, promotion, workspace.calls, store.blobs, event)
+
+
+def describe(call: Call) -> dict[str, Any]:
+    """A call with each SDK entity replaced by its REST body."""
+    def entity(value: Any) -> bool:
+        return hasattr(value, "_to_rest_object") or hasattr(value, "_to_rest_online_endpoint")
+
+    return {key: rest_form(value) if entity(value) else value for key, value in call.args.items()}

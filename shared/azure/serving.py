@@ -1,0 +1,133 @@
+"""Scoring in Azure: rows are checked against the model's schema here, then forwarded to its online endpoint."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from shared import scoring, telemetry
+from shared.azure import entities
+from shared.azure.config import AzureSettings
+from shared.azure.deployment import AzureDeployer, live_color
+from shared.azure.endpoint_client import EndpointClient
+from shared.errors import BadGateway, BadRequest, ServiceUnavailable
+from shared.ports import DatasetRegistry, ModelServer, ModelVersion
+
+TARGET_TTL_S = 30.0  # a deployment is noticed within this long, without a control-plane call per request
+ML_SCOPE = "https://ml.azure.com/.default"
+
+
+@dataclass(frozen=True)
+class Target:
+    version: ModelVersion
+    scoring_uri: str
+    deployment: str
+    features: list[dict[str, Any]]
+
+
+class EndpointModelServer(ModelServer):
+    def __init__(self, ml: Any, deployer: AzureDeployer, datasets: DatasetRegistry, client: EndpointClient,
+                 settings: AzureSettings, default: str, credential: Any = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ml = ml
+        self.deployer = deployer
+        self.datasets = datasets
+        self.client = client
+        self.settings = settings
+        self.default = default
+        self.credential = credential
+        self.clock = clock
+        self._targets: dict[str, tuple[float, Target | None]] = {}
+        self._names: tuple[float, list[str]] | None = None
+        self._secrets: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def default_model(self) -> str | None:
+        if self.default:
+            return self.default
+        now = self.clock()
+        if self._names is None or now - self._names[0] > TARGET_TTL_S:
+            endpoints = [e for e in self.ml.online_endpoints.list() if (e.tags or {}).get("app") == entities.APP_TAG]
+            self._names = (now, [e.tags["model"] for e in endpoints if e.tags.get("model")])
+        return next(iter(self._names[1]), None)
+
+    def score(self, model_name: str, request: scoring.ScoreRequest, version: ModelVersion | None = None
+              ) -> dict[str, Any] | None:
+        if request.probabilities:
+            raise BadRequest("probabilities are not available from the Azure online endpoint; it returns labels")
+        target = self._target(model_name, version)
+        if target is None:
+            return None
+        scoring.columns_for(request.rows, target.features)  # every bad row named before the network call
+        names = [f["name"] for f in target.features]
+        body = {"input_data": {"columns": names, "index": list(range(len(request.rows))),
+                               "data": [[row.get(n) for n in names] for row in request.rows]}}
+        headers = {"Authorization": f"Bearer {self._credential_for(target)}", "azureml-model-deployment":
+                   target.deployment}
+        with telemetry.span("endpoint.score", attributes={"model": model_name, "version": target.version.version,
+                                                          "rows": len(request.rows)}):
+            answer = self.client.post(target.scoring_uri, body, headers)
+        labels = answer.get("predictions", answer) if isinstance(answer, dict) else answer
+        if not isinstance(labels, list) or len(labels) != len(request.rows):
+            raise BadGateway(f"the model endpoint answered {len(request.rows)} row(s) with {str(answer)[:100]!r}")
+        telemetry.rows_scored.add(len(labels), (("model", model_name), ("version", target.version.version)))
+        return {"result": labels, "model": {"name": model_name, "version": target.version.version}}
+
+    def _target(self, model_name: str, version: ModelVersion | None) -> Target | None:
+        key = f"{model_name}@{version.version if version else ''}"
+        now = self.clock()
+        cached = self._targets.get(key)
+        if cached is not None and now - cached[0] < TARGET_TTL_S:
+            return cached[1]
+        with self._lock:
+            target = self._resolve(model_name, version)
+            self._targets[key] = (now, target)
+            return target
+
+    def _resolve(self, model_name: str, version: ModelVersion | None) -> Target | None:
+        try:
+            endpoint = self.ml.online_endpoints.get(entities.endpoint_name(self.settings, model_name))
+        except ResourceNotFoundError:
+            return None
+        if version is None:
+            color = live_color(endpoint.traffic)
+            version = self.deployer.production(model_name)
+            if color is None or version is None:
+                return None
+        else:
+            color = self._deployment_holding(endpoint.name, version)
+            if color is None:
+                raise ServiceUnavailable(f"version {version.version} of {model_name} is not deployed on the endpoint")
+        dataset = self.datasets.get(version.dataset_name, version.dataset_version or None)
+        if dataset is None:
+            raise ServiceUnavailable(f"the schema of {model_name} v{version.version} is not available")
+        features = [{"name": c.name, "kind": c.kind, "categories": list(c.categories),
+                     "_known": set(c.categories)} for c in dataset.schema.features]
+        return Target(version, str(endpoint.scoring_uri), color, features)
+
+    def _deployment_holding(self, endpoint: str, version: ModelVersion) -> str | None:
+        for deployment in self.ml.online_deployments.list(endpoint_name=endpoint):
+            if str(deployment.model).rstrip("/").split("/")[-1].split(":")[-1] == version.version:
+                return str(deployment.name)
+        return None
+
+    def _credential_for(self, target: Target) -> str:
+        """An Entra ID token from the managed identity (``aad_token``), or the endpoint's key (``key``)."""
+        now = time.time()
+        keyed = self.settings.auth_mode == "key"
+        slot = entities.endpoint_name(self.settings, target.version.name) if keyed else "token"
+        cached = self._secrets.get(slot)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        if keyed:
+            secret = (now + 3600, str(self.ml.online_endpoints.get_keys(slot).primary_key))
+        else:
+            token = self.credential.get_token(ML_SCOPE)
+            secret = (float(token.expires_on) - 300, str(token.token))
+        self._secrets[slot] = secret
+        return secret[1]

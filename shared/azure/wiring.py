@@ -1,0 +1,49 @@
+"""The Azure backend assembled from one MLClient and the app's storage account, both on managed identity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.azure.blobstore import BlobStore, ContainerStore
+from shared.azure.config import AzureSettings
+from shared.azure.datasets import AzureDatasetRegistry
+from shared.azure.deployment import AzureDeployer, AzureEvaluator
+from shared.azure.endpoint_client import EndpointClient, pooled_session
+from shared.azure.pipeline import AzureTrainingPipeline
+from shared.azure.registry import AzureModelRegistry
+from shared.azure.serving import EndpointModelServer
+from shared.azure.state import BlobPromotionLedger, BlobUploadLog, JsonBlobs
+from shared.backend import Backend
+from shared.settings import Settings
+
+
+def ml_client(azure: AzureSettings, credential: Any) -> Any:
+    from azure.ai.ml import MLClient
+
+    return MLClient(credential, azure.subscription_id, azure.resource_group, azure.workspace)
+
+
+def assemble(settings: Settings, azure: AzureSettings, ml: Any, store: BlobStore, state: JsonBlobs, credential: Any,
+             client: EndpointClient | None = None) -> Backend:
+    """Every Azure port over the given clients; tests and ``cli plan`` pass an in-memory ``ml``."""
+    datasets = AzureDatasetRegistry(ml, store, azure)
+    registry = AzureModelRegistry(ml)
+    deployer = AzureDeployer(ml, registry, datasets, azure)
+    client = client or EndpointClient(pooled_session(), timeout_s=azure.endpoint_timeout_s,
+                                      retries=azure.endpoint_retries)
+    server = EndpointModelServer(ml, deployer, datasets, client, azure, settings.default_model, credential)
+    return Backend(datasets, BlobUploadLog(state), AzureTrainingPipeline(ml, store, state, azure), registry,
+                   AzureEvaluator(), deployer, BlobPromotionLedger(state), server)
+
+
+def build_azure_backend(settings: Settings) -> Backend:
+    from azure.identity import DefaultAzureCredential
+
+    from shared.storage import blob_service
+
+    azure = AzureSettings.from_env()
+    credential = DefaultAzureCredential()  # the Function App's user-assigned identity (AZURE_CLIENT_ID)
+    blobs = blob_service()
+    store = ContainerStore(blobs.get_container_client(azure.versions_container))
+    state = JsonBlobs(blobs.get_container_client(azure.state_container))
+    return assemble(settings, azure, ml_client(azure, credential), store, state, credential)

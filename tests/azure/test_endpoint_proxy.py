@@ -1,0 +1,200 @@
+"""The scoring proxy against a real local HTTP server that plays a managed online endpoint."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from shared.azure.endpoint_client import EndpointClient, pooled_session
+from shared.errors import BadGateway, BadRequest, GatewayTimeout, ServiceUnavailable
+from shared.promotion import RUN_COMPLETED, handle_run_completed
+from shared.scoring import ScoreRequest
+from tests.azure.conftest import AzureStack, sample_csv
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: str = '["no"]'
+    delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FakeEndpoint:
+    url: str
+    replies: list[Reply] = field(default_factory=list)  # served in order; the last one repeats
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture()
+def endpoint() -> Iterator[FakeEndpoint]:
+    fake = FakeEndpoint("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            fake.received.append({"path": self.path, "headers": dict(self.headers), "body": json.loads(body)})
+            reply = fake.replies.pop(0) if len(fake.replies) > 1 else fake.replies[0]
+            time.sleep(reply.delay_s)
+            payload = reply.body.encode()
+            self.send_response(reply.status)
+            for name, value in {"Content-Type": "application/json", **reply.headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            pass  # a client that timed out and hung up is what the slow test wants
+
+    server = Server(("127.0.0.1", 0), Handler)
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    fake.replies.append(Reply())
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+def client(retries: int = 3, timeout_s: float = 5.0) -> tuple[EndpointClient, list[float]]:
+    slept: list[float] = []
+    return EndpointClient(pooled_session(), timeout_s=timeout_s, retries=retries, backoff_s=0.01,
+                          sleep=slept.append), slept
+
+
+def test_429_and_503_are_retried_with_backoff_honouring_retry_after(endpoint: FakeEndpoint):
+    endpoint.replies[:] = [Reply(429, "{}", headers={"Retry-After": "2"}), Reply(503, "{}"), Reply(200, '["yes"]')]
+    proxy, slept = client()
+    assert proxy.post(f"{endpoint.url}/score", {"x": 1}, {}) == ["yes"]
+    assert len(endpoint.received) == 3
+    assert slept[0] == 2.0 and 0 < slept[1] < 0.05
+
+
+def test_retries_are_bounded_then_503_says_so(endpoint: FakeEndpoint):
+    endpoint.replies[:] = [Reply(503, '{"error": "scaling"}')]
+    proxy, slept = client(retries=2)
+    with pytest.raises(ServiceUnavailable, match="busy"):
+        proxy.post(f"{endpoint.url}/score", {}, {})
+    assert len(endpoint.received) == 3 and len(slept) == 2
+
+
+def test_a_slow_endpoint_times_out_once_without_retries(endpoint: FakeEndpoint):
+    endpoint.replies[:] = [Reply(delay_s=1.0)]
+    proxy, _ = client(timeout_s=0.2)
+    with pytest.raises(GatewayTimeout, match=r"0\.2 s"):
+        proxy.post(f"{endpoint.url}/score", {}, {})
+    assert len(endpoint.received) == 1
+
+
+def test_bad_json_and_errors_from_the_endpoint_are_named(endpoint: FakeEndpoint):
+    proxy, _ = client(retries=0)
+    endpoint.replies[:] = [Reply(200, "<html>oops")]
+    with pytest.raises(BadGateway, match="invalid JSON"):
+        proxy.post(f"{endpoint.url}/score", {}, {})
+    endpoint.replies[:] = [Reply(400, '{"message": "column age missing"}')]
+    with pytest.raises(BadRequest, match="column age missing"):
+        proxy.post(f"{endpoint.url}/score", {}, {})
+    endpoint.replies[:] = [Reply(403, "{}")]
+    with pytest.raises(BadGateway, match="role assignment"):
+        proxy.post(f"{endpoint.url}/score", {}, {})
+    endpoint.replies[:] = [Reply(500, "{}")]
+    with pytest.raises(BadGateway, match="HTTP 500"):
+        proxy.post(f"{endpoint.url}/score", {}, {})
+
+
+def test_an_unreachable_endpoint_is_503_after_retries():
+    proxy, slept = client(retries=1)
+    with pytest.raises(ServiceUnavailable, match="cannot be reached"):
+        proxy.post("http://127.0.0.1:9/score", {}, {})
+    assert len(slept) == 1
+
+
+class Token:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def get_token(self, scope: str) -> Any:
+        self.calls += 1
+        assert scope == "https://ml.azure.com/.default"
+        return SimpleNamespace(token=f"token-{self.calls}", expires_on=time.time() + 3600)
+
+
+def deployed_stack(stack: AzureStack, endpoint: FakeEndpoint) -> tuple[Any, Token]:
+    """A model deployed through the real promotion path, its endpoint played by the local server."""
+    from shared.azure.serving import EndpointModelServer
+
+    stack.workspace.scoring_base = endpoint.url
+    run_id = stack.upload(sample_csv())
+    assert handle_run_completed(RUN_COMPLETED, stack.workspace.complete_run(run_id), stack.backend).decision \
+        == "deployed"
+    token = Token()
+    server = stack.backend.server
+    assert isinstance(server, EndpointModelServer)
+    server.credential = token
+    server.client = client()[0]
+    return server, token
+
+
+ROW = {"age": 41, "job": "admin.", "marital": "married", "education": "high.school", "default": "no",
+       "housing": "yes", "loan": "no", "contact": "cellular", "month": "may", "day_of_week": "mon",
+       "duration": 200, "campaign": 1, "pdays": 999, "previous": 0, "poutcome": "nonexistent",
+       "emp.var.rate": 1.1, "cons.price.idx": 93.9, "cons.conf.idx": -36.4, "euribor3m": 4.8,
+       "nr.employed": 5191.0}
+
+
+def test_scoring_forwards_valid_rows_with_the_managed_identity_token(stack: AzureStack, endpoint: FakeEndpoint):
+    server, token = deployed_stack(stack, endpoint)
+    endpoint.replies[:] = [Reply(200, '["no", "yes"]')]
+    answer = server.score("bank", ScoreRequest([ROW, {**ROW, "age": 60}], False))
+    assert answer == {"result": ["no", "yes"], "model": {"name": "bank", "version": "1"}}
+    sent = endpoint.received[-1]
+    assert sent["path"] == "/bank-x7k2/score"
+    assert sent["headers"]["Authorization"] == "Bearer token-1"
+    assert sent["headers"]["azureml-model-deployment"] == "blue"
+    columns = sent["body"]["input_data"]["columns"]
+    assert set(columns) == set(ROW) and sent["body"]["input_data"]["index"] == [0, 1]
+    assert sent["body"]["input_data"]["data"][1][columns.index("age")] == 60
+    endpoint.replies[:] = [Reply(200, '["no"]')]
+    server.score("bank", ScoreRequest([ROW], False))
+    assert token.calls == 1  # the token is reused until it nears expiry
+
+
+def test_bad_rows_are_refused_before_any_call(stack: AzureStack, endpoint: FakeEndpoint):
+    server, _ = deployed_stack(stack, endpoint)
+    calls = len(endpoint.received)
+    with pytest.raises(BadRequest) as refused:
+        server.score("bank", ScoreRequest([{**ROW, "age": "old"}, {"age": 3}], False))
+    fields = {(d["row"], d["field"]) for d in refused.value.details}
+    assert (0, "age") in fields and (1, "job") in fields
+    assert len(endpoint.received) == calls
+
+
+def test_an_answer_of_the_wrong_length_is_a_bad_gateway(stack: AzureStack, endpoint: FakeEndpoint):
+    server, _ = deployed_stack(stack, endpoint)
+    endpoint.replies[:] = [Reply(200, '{"predictions": ["no", "no", "no"]}')]
+    with pytest.raises(BadGateway):
+        server.score("bank", ScoreRequest([ROW], False))
+
+
+def test_nothing_deployed_is_none_and_the_default_model_comes_from_endpoint_tags(stack: AzureStack,
+                                                                                 endpoint: FakeEndpoint):
+    server = stack.backend.server
+    assert server.default_model() is None
+    assert server.score("bank", ScoreRequest([ROW], False)) is None
+    deployed, _ = deployed_stack(stack, endpoint)
+    deployed._names = None
+    assert deployed.default_model() == "bank"

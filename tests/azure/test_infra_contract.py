@@ -1,0 +1,93 @@
+"""infra/ and the code agree: every setting the Azure backend reads is set, every container and function
+an event points at exists, and nothing secret sits in app settings."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from shared.azure import config, entities
+from tests.azure.conftest import declared_functions
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+
+
+def app_settings() -> dict[str, str]:
+    text = (INFRA / "modules" / "functionapp.bicep").read_text()
+    return dict(re.findall(r"\{ name: '([^']+)', value: ([^}]+?) \}", text))
+
+
+def test_every_setting_the_azure_backend_requires_is_set_by_infra():
+    source = Path(config.__file__).read_text()
+    required = set(re.findall(r'_required\("([A-Z_]+)"\)', source))
+    assert required == {"AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE"}
+    settings = app_settings()
+    assert required <= settings.keys()
+    assert settings["PIPELINE_BACKEND"] == "'azure'"
+    for optional in ("AZUREML_COMPUTE", "AZUREML_DATASTORE", "DATASET_VERSIONS_CONTAINER", "STATE_CONTAINER",
+                     "ENDPOINT_SUFFIX", "ENDPOINT_AUTH_MODE"):
+        assert optional in settings and optional in source
+
+
+def test_storage_is_identity_based_and_no_setting_holds_a_secret():
+    settings = app_settings()
+    assert settings["AzureWebJobsStorage__credential"] == "'managedidentity'"
+    assert "AzureWebJobsStorage" not in settings  # no connection string
+    assert settings["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "'true'"
+    for name, value in settings.items():
+        assert not re.search(r"(?i)accountkey|sharedaccesssignature|password|listkeys", name + value), name
+    storage = (INFRA / "modules" / "storage.bicep").read_text()
+    assert "allowSharedKeyAccess: false" in storage and "allowBlobPublicAccess: false" in storage
+
+
+def test_containers_match_what_the_code_uses():
+    resources = (INFRA / "modules" / "resources.bicep").read_text()
+    containers = set(re.findall(r"^  '([a-z-]+)'$", resources, re.MULTILINE))
+    example = config.AzureSettings.example()
+    assert {"datasets", "scoring-input", "scoring-output", example.versions_container,
+            example.state_container} <= containers
+    ml = (INFRA / "modules" / "ml.bicep").read_text()
+    assert f"containerName: '{example.versions_container}'" in ml
+    assert f"name: '{example.datastore}'" in ml and f"name: '{example.compute}'" in ml
+
+
+def test_event_subscriptions_point_at_functions_that_exist():
+    events = (INFRA / "events.bicep").read_text()
+    targets = set(re.findall(r"functionName=Host\.Functions\.(\w+)", events))
+    targets |= set(re.findall(r"/functions/(\w+)'", events))
+    declared = set(declared_functions())
+    assert targets == {"ingest", "batch_score", "promote"} and targets <= declared
+    assert "'Microsoft.MachineLearningServices.RunCompleted'" in events
+    assert "subjectBeginsWith: '/blobServices/default/containers/datasets/blobs/'" in events
+    assert "'PutBlob', 'PutBlockList', 'FlushWithClose'" in events  # complete writes only
+    assert entities.APP_TAG == "csv-to-endpoint"
+
+
+def test_azd_wires_the_hook_and_the_outputs_it_reads():
+    azure_yaml = (ROOT / "azure.yaml").read_text()
+    assert "run: infra/hooks/postdeploy.sh" in azure_yaml and "host: function" in azure_yaml
+    hook = (INFRA / "hooks" / "postdeploy.sh").read_text()
+    outputs = set(re.findall(r"^output (\w+) ", (INFRA / "main.bicep").read_text(), re.MULTILINE))
+    used = set(re.findall(r"\$\{?([A-Z][A-Z_]+)", hook)) - {"AZURE_RESOURCE_GROUP"}
+    assert used <= outputs, used - outputs
+
+
+def test_the_function_app_imports_without_the_local_ml_engine():
+    """What requirements.txt installs in Azure must be enough: no local engine module is imported."""
+    env = {**os.environ, "PIPELINE_BACKEND": "azure", "AZURE_SUBSCRIPTION_ID": "0" * 8, "AZURE_RESOURCE_GROUP": "rg",
+           "AZUREML_WORKSPACE": "mlw", "AzureWebJobsStorage": "",
+           "AzureWebJobsStorage__blobServiceUri": "https://acct.blob.core.windows.net/"}
+    code = ("import sys, function_app; from shared.backend import get_backend; get_backend(); "
+            "print(','.join(m for m in ('onnxruntime', 'mlflow', 'flaml', 'lightgbm', 'sklearn', 'uvicorn', "
+            "'devhost') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip() == ""
+    local_only = (ROOT / "requirements-local.txt").read_text()
+    azure = (ROOT / "requirements.txt").read_text()
+    for package in ("flaml", "lightgbm", "mlflow", "onnxruntime", "uvicorn"):
+        assert package in local_only and package not in azure

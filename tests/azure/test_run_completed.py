@@ -1,0 +1,216 @@
+"""The RunCompleted handler fed real-shaped Azure ML events: exactly the right calls, nothing twice."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.azure.deployment import SmokeTestFailed
+from shared.promotion import RUN_COMPLETED, RUN_STATUS_CHANGED, handle_run_completed
+from tests.azure.conftest import AzureStack, declared_functions, sample_csv
+
+DEPLOY = ["models.create_or_update", "online_endpoints.begin_create_or_update",
+          "online_deployments.begin_create_or_update", "online_endpoints.invoke",
+          "online_endpoints.begin_create_or_update", "models.create_or_update"]
+REDEPLOY = [c for i, c in enumerate(DEPLOY) if i != 1]  # the endpoint exists: no create
+
+
+def train(stack: AzureStack, score: float, seed: int, etag: str) -> tuple[str, dict]:
+    run_id = stack.upload(sample_csv(seed=seed), etag=etag)
+    return run_id, stack.workspace.complete_run(run_id, score=score)
+
+
+def after(stack: AzureStack, event_type: str, data: dict) -> tuple[str, list[str]]:
+    before = len(stack.workspace.calls)
+    outcome = handle_run_completed(event_type, data, stack.backend)
+    return outcome.decision, [c.operation for c in stack.workspace.calls[before:]]
+
+
+def traffic(stack: AzureStack) -> dict[str, int]:
+    return dict(stack.workspace.endpoint_views["bank-x7k2"].traffic)
+
+
+def upload_state(stack: AzureStack, etag: str) -> dict:
+    record = stack.backend.uploads.get(f'bank/jan.csv@{etag}')
+    assert record is not None
+    return record
+
+
+def production_of(stack: AzureStack):
+    model = stack.backend.deployer.production("bank")
+    assert model is not None
+    return model
+
+
+def run_of(stack: AzureStack, run_id: str):
+    run = stack.backend.pipeline.get_run(run_id)
+    assert run is not None
+    return run
+
+
+def test_the_automl_parent_registers_and_deploys_blue_green_with_a_smoke_test(stack: AzureStack):
+    run_id, event = train(stack, 0.91, 1, '"a"')
+    decision, calls = after(stack, RUN_COMPLETED, event)
+    assert decision == "deployed" and calls == DEPLOY
+    model = stack.workspace.calls[-6].args["model"]
+    assert model.path == f"azureml://jobs/{run_id}_automl_3/outputs/artifacts/outputs/mlflow-model/"
+    assert model.tags["pipeline_run_id"] == run_id and model.tags["metric.accuracy"] == "0.91"
+    smoke = stack.workspace.calls[-3].args
+    assert smoke["deployment_name"] == "blue" and len(smoke["request"]["input_data"]["data"]) == 1
+    # The new deployment took traffic only after the smoke test: created at 0% (no traffic), then 100%.
+    assert stack.workspace.calls[-5].args["endpoint"].traffic == {}
+    assert traffic(stack) == {"blue": 100}
+    assert upload_state(stack, '"a"')["state"] == "promoted"
+
+
+def test_a_better_model_goes_to_green_and_blue_stays_for_rollback(stack: AzureStack):
+    after(stack, RUN_COMPLETED, train(stack, 0.90, 1, '"a"')[1])
+    decision, calls = after(stack, RUN_COMPLETED, train(stack, 0.93, 2, '"b"')[1])
+    assert decision == "deployed" and calls == REDEPLOY
+    assert traffic(stack) == {"green": 100, "blue": 0}
+    assert stack.workspace.deployment_views[("bank-x7k2", "green")].model == "azureml:bank:2"
+    assert stack.workspace.deployment_views[("bank-x7k2", "blue")].model == "azureml:bank:1"
+    assert production_of(stack).version == "2"
+    # A third model replaces the rollback colour (blue), never the live one.
+    after(stack, RUN_COMPLETED, train(stack, 0.95, 3, '"c"')[1])
+    assert traffic(stack) == {"blue": 100, "green": 0}
+    assert stack.workspace.deployment_views[("bank-x7k2", "blue")].model == "azureml:bank:3"
+
+
+def test_a_worse_model_is_registered_but_not_deployed(stack: AzureStack):
+    after(stack, RUN_COMPLETED, train(stack, 0.93, 1, '"a"')[1])
+    decision, calls = after(stack, RUN_COMPLETED, train(stack, 0.90, 2, '"b"')[1])
+    assert decision == "rejected" and calls == ["models.create_or_update", "models.create_or_update"]
+    assert stack.workspace.calls[-1].args["model"].tags["decision"] == "rejected"
+    assert traffic(stack) == {"blue": 100}
+    assert upload_state(stack, '"b"')["state"] == "not_promoted"
+
+
+def test_child_runs_the_pipeline_itself_and_other_experiments_are_ignored(stack: AzureStack):
+    run_id, parent = train(stack, 0.91, 1, '"a"')
+    trial = {**parent, "runId": f"{run_id}_automl_3", "runTags": {}, "runProperties": {}}
+    trial_with_type = {**trial, "runType": "automl"}  # even when a trial reports the AutoML run type
+    pipeline = {**parent, "runId": run_id, "runType": "azureml.PipelineRun"}
+    foreign = {"runId": "someone-elses-run", "runType": "automl", "runTags": {}, "runProperties": {}}
+    for data in (trial, trial_with_type, pipeline, foreign):
+        assert after(stack, RUN_COMPLETED, data) == ("ignored", [])
+    assert after(stack, "Microsoft.MachineLearningServices.ModelRegistered", parent) == ("ignored", [])
+
+
+def test_replayed_and_duplicated_events_do_nothing_twice(stack: AzureStack):
+    _, event = train(stack, 0.91, 1, '"a"')
+    assert after(stack, RUN_COMPLETED, event)[0] == "deployed"
+    for _ in range(3):
+        assert after(stack, RUN_COMPLETED, event) == ("duplicate", [])
+    assert stack.workspace.operations("models.create_or_update") == ["models.create_or_update"] * 2
+
+
+def test_an_older_run_finishing_after_a_newer_one_never_replaces_it(stack: AzureStack):
+    old_run, _ = train(stack, 0.99, 1, '"a"')
+    new_run, new_event = train(stack, 0.90, 2, '"b"')
+    assert after(stack, RUN_COMPLETED, new_event)[0] == "deployed"
+    old_event = stack.workspace.complete_run(old_run, score=0.99)
+    decision, calls = after(stack, RUN_COMPLETED, old_event)
+    assert decision == "rejected" and "online_deployments.begin_create_or_update" not in calls
+    assert production_of(stack).run_id == new_run
+
+
+def test_a_failed_run_marks_the_upload_and_registers_nothing(stack: AzureStack):
+    run_id = stack.upload(sample_csv(), etag='"a"')
+    event = stack.workspace.complete_run(run_id, status="Failed")
+    assert after(stack, RUN_COMPLETED.replace("RunCompleted", "RunStatusChanged"),
+                 {**event, "runStatus": "Running"}) == ("ignored", [])
+    decision, calls = after(stack, RUN_STATUS_CHANGED, {**event, "runStatus": "Failed"})
+    assert decision == "failed" and calls == []
+    upload = upload_state(stack, '"a"')
+    assert upload["state"] == "failed" and "no trial finished" in upload["reason"]
+
+
+def test_a_failed_smoke_test_keeps_production_and_lets_a_redelivery_retry(stack: AzureStack):
+    after(stack, RUN_COMPLETED, train(stack, 0.90, 1, '"a"')[1])
+    _, event = train(stack, 0.95, 2, '"b"')
+    stack.workspace.invoke_answer = "<html>upstream error</html>"
+    with pytest.raises(SmokeTestFailed):
+        handle_run_completed(RUN_COMPLETED, event, stack.backend)
+    assert traffic(stack) == {"blue": 100}  # green was created but never took traffic
+    stack.workspace.invoke_answer = '["yes"]'
+    assert after(stack, RUN_COMPLETED, event)[0] == "deployed"  # the claim was released
+    assert traffic(stack) == {"green": 100, "blue": 0}
+    assert len(stack.backend.registry.list_versions("bank")) == 2  # the retry reused the registered model
+
+
+def test_runs_are_idempotent_cancellable_and_show_azure_progress(stack: AzureStack):
+    from shared import pipelines
+
+    stack.upload(sample_csv())
+    params = pipelines.RunParameters("bank", metric="AUC_weighted")
+    first, created = pipelines.start("automl-classification", params, stack.backend, stack.settings,
+                                     idempotency_key="k1")
+    again, created_again = pipelines.start("automl-classification", params, stack.backend, stack.settings,
+                                           idempotency_key="k1")
+    assert created and not created_again and again.run_id == first.run_id
+    assert stack.workspace.operations("jobs.create_or_update") == ["jobs.create_or_update"] * 2
+    run = run_of(stack, first.run_id)
+    assert run.state == "queued" and run.progress["azure_status"] == "NotStarted" and run.metric == "AUC_weighted"
+    cancelled = stack.backend.pipeline.cancel(first.run_id)
+    assert cancelled is not None and cancelled.state == "cancelled"
+    assert stack.workspace.operations("jobs.begin_cancel") == ["jobs.begin_cancel"]
+    assert next(r.run_id for r in stack.backend.pipeline.list_runs("bank")) == first.run_id
+
+
+def test_a_completed_run_reports_the_best_child_and_its_score(stack: AzureStack):
+    run_id = stack.upload(sample_csv())
+    stack.workspace.complete_run(run_id, score=0.917, algorithm="XGBoostClassifier")
+    run = run_of(stack, run_id)
+    assert run.state == "completed"
+    assert run.result["best_child_run_id"] == f"{run_id}_automl_3"
+    assert run.result["primary_metric"] == {"name": "accuracy", "value": 0.917}
+    assert run.result["best_learner"] == "XGBoostClassifier"
+
+
+def test_the_batch_endpoint_carrying_the_published_pipeline_is_invoked_when_configured(stack: AzureStack):
+    from dataclasses import replace
+
+    from shared.azure.pipeline import AzureTrainingPipeline
+
+    azure = replace(stack.azure, pipeline_endpoint="automl-classification")
+    pipeline = AzureTrainingPipeline(stack.workspace, stack.store, stack.records, azure)
+    stack.upload(sample_csv())  # registers the dataset (and runs once through jobs)
+    from shared.ports import TrainingRequest
+
+    dataset = stack.backend.datasets.get("bank")
+    assert dataset is not None
+    run, created = pipeline.submit(TrainingRequest("bank", dataset, "y", "accuracy", 60), idempotency_key="x")
+    call = stack.workspace.last("batch_endpoints.invoke")
+    assert created and call["endpoint_name"] == "automl-classification" and call["job_name"] == run.run_id
+    assert call["inputs"]["training_data"].type == "mltable"
+    assert call["inputs"]["training_data"].path.endswith(f"/paths/runs/{run.run_id}/")
+
+
+def test_registering_the_same_bytes_twice_creates_one_data_asset(stack: AzureStack):
+    stack.upload(sample_csv(), etag='"a"')
+    outcome_state = None
+    from shared.ingest import Upload, ingest
+
+    outcome_state = ingest(Upload("bank/again.csv", "u", sample_csv(), {}, '"b"'), stack.backend,
+                           stack.settings).state
+    assert outcome_state == "duplicate"
+    assert stack.workspace.operations("data.") == ["data.create_or_update"]
+
+
+def test_the_promote_function_hands_azure_events_to_the_core(stack: AzureStack, monkeypatch: pytest.MonkeyPatch):
+    import azure.functions as func
+
+    from functions import promote as module
+
+    monkeypatch.setattr(module, "get_backend", lambda: stack.backend)
+    monkeypatch.setenv("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", "true")
+    _, data = train(stack, 0.91, 1, '"a"')
+    data["runTags"]["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    promote = declared_functions()["promote"]
+    event = func.EventGridEvent(id="e1", data=data, topic="/subscriptions/s/resourceGroups/rg/providers/"
+                                "Microsoft.MachineLearningServices/workspaces/mlw",
+                                subject=f"experiments/x/runs/{data['runId']}", event_type=RUN_COMPLETED,
+                                event_time=None, data_version="2")
+    promote.get_user_function()(event)
+    assert traffic(stack) == {"blue": 100}
+    assert upload_state(stack, '"a"')["state"] == "promoted"

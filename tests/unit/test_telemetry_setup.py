@@ -1,0 +1,38 @@
+"""Azure Monitor is set up once per process, and never by us when the Functions worker already does it."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared import telemetry
+
+
+@pytest.fixture()
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    import azure.monitor.opentelemetry as distro
+
+    made: list[dict] = []
+    monkeypatch.setattr(distro, "configure_azure_monitor", lambda **kwargs: made.append(kwargs))
+    monkeypatch.setattr(telemetry, "_configured", False)
+    monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING",
+                       "InstrumentationKey=00000000-0000-0000-0000-000000000000")
+    monkeypatch.delenv("TELEMETRY_ENABLED", raising=False)
+    return made
+
+
+def test_the_worker_owned_set_up_is_never_repeated(calls: list[dict], monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", "true")
+    assert telemetry.configure("function-app") and telemetry.configure("function-app")
+    assert calls == []
+
+
+def test_otherwise_it_is_set_up_exactly_once(calls: list[dict], monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", raising=False)
+    assert telemetry.configure("function-app") and telemetry.configure("function-app")
+    assert len(calls) == 1 and calls[0]["connection_string"].startswith("InstrumentationKey=")
+
+
+def test_switched_off_it_exports_nothing(calls: list[dict], monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TELEMETRY_ENABLED", "false")
+    assert not telemetry.configure("function-app")
+    assert calls == []
