@@ -49,9 +49,18 @@ def load_app(target: str) -> func.FunctionApp:
     return app
 
 
+def functions_of(app: func.FunctionApp) -> list[Any]:
+    """``app.get_functions()``, once per app: a second call fails its unique-name check, as in the worker."""
+    cached: list[Any] | None = getattr(app, "_devhost_functions", None)
+    if cached is None:
+        cached = list(app.get_functions())
+        app._devhost_functions = cached  # type: ignore[attr-defined]
+    return cached
+
+
 def discover(app: func.FunctionApp) -> list[FunctionSpec]:
     specs: list[FunctionSpec] = []
-    for function in app.get_functions():
+    for function in functions_of(app):
         described = json.loads(function.get_function_json())
         bindings = tuple(described["bindings"])
         trigger = next((b for b in bindings if b["type"].endswith("Trigger")), None)

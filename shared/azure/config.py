@@ -58,6 +58,8 @@ class AzureSettings:
     """AUTOML_VALIDATION_SIZE: share of rows AutoML holds out for validation."""
     onnx_compatible: bool
     """AUTOML_ONNX_COMPATIBLE: only search models that export to ONNX."""
+    keep_rollback: bool
+    """ENDPOINT_KEEP_ROLLBACK: keep the previous deployment at 0% for rollback (it costs an instance) or delete it."""
     endpoint_timeout_s: float
     """ENDPOINT_TIMEOUT_S: read timeout of one scoring call to the endpoint."""
     endpoint_retries: int
@@ -84,6 +86,7 @@ class AzureSettings:
             max_trials=int(_number("AUTOML_MAX_TRIALS", 20, 1, 1000)),
             validation_size=_number("AUTOML_VALIDATION_SIZE", 0.2, 0.05, 0.5),
             onnx_compatible=os.environ.get("AUTOML_ONNX_COMPATIBLE", "true").strip().lower() not in ("0", "false"),
+            keep_rollback=os.environ.get("ENDPOINT_KEEP_ROLLBACK", "true").strip().lower() not in ("0", "false"),
             endpoint_timeout_s=_number("ENDPOINT_TIMEOUT_S", 30, 0.1, 300),
             endpoint_retries=int(_number("ENDPOINT_RETRIES", 3, 0, 10)),
         )
@@ -93,4 +96,4 @@ class AzureSettings:
         """Placeholder values for a dry run (``cli plan``) on a machine without Azure settings."""
         return cls("00000000-0000-0000-0000-000000000000", "rg-csv-to-endpoint", "mlw-csv-to-endpoint",
                    "cpu-cluster", "datasetversions", "dataset-versions", "pipeline-state", "abc123",
-                   "Standard_DS3_v2", 1, "aad_token", "", 20, 0.2, True, 30.0, 3)
+                   "Standard_DS3_v2", 1, "aad_token", "", 20, 0.2, True, True, 30.0, 3)

@@ -59,11 +59,14 @@ class AzureDeployer(Deployer):
         deployment = entities.online_deployment(self.settings, model.name, color, model.version)
         self.ml.online_deployments.begin_create_or_update(deployment).result()
         self._smoke_test(name, color, model)
-        traffic = {color: 100, **({live: 0} if live else {})}
+        keep = self.settings.keep_rollback and live is not None
+        traffic = {color: 100, **({live: 0} if keep and live else {})}
         self.ml.online_endpoints.begin_create_or_update(
             entities.online_endpoint(self.settings, model.name, traffic)).result()
-        log.info("Endpoint %s: %s (v%s) takes 100%% of traffic; %s kept for rollback", name, color,
-                 model.version, live or "nothing")
+        if live and not keep:
+            self.ml.online_deployments.begin_delete(name=live, endpoint_name=name).result()
+        log.info("Endpoint %s: %s (v%s) takes 100%% of traffic; previous: %s", name, color, model.version,
+                 f"{live} kept at 0% for rollback" if keep else (f"{live} deleted" if live else "none"))
 
     def _endpoint(self, name: str) -> Any | None:
         try:

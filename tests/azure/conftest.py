@@ -55,5 +55,6 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AzureStack:
 def declared_functions() -> dict[str, Any]:
     """The app's functions; ``get_functions()`` may run once per process (a second call re-registers)."""
     import function_app
+    from devhost.discovery import functions_of
 
-    return {str(f.get_function_name()): f for f in function_app.app.get_functions()}
+    return {str(f.get_function_name()): f for f in functions_of(function_app.app)}

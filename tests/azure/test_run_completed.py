@@ -214,3 +214,19 @@ def test_the_promote_function_hands_azure_events_to_the_core(stack: AzureStack, 
     promote.get_user_function()(event)
     assert traffic(stack) == {"blue": 100}
     assert upload_state(stack, '"a"')["state"] == "promoted"
+
+
+def test_without_rollback_the_previous_deployment_is_deleted_after_the_swap(stack: AzureStack):
+    from dataclasses import replace
+
+    from shared.azure.deployment import AzureDeployer
+
+    deployer = stack.backend.deployer
+    assert isinstance(deployer, AzureDeployer)
+    deployer.settings = replace(deployer.settings, keep_rollback=False)
+    after(stack, RUN_COMPLETED, train(stack, 0.90, 1, '"a"')[1])
+    decision, calls = after(stack, RUN_COMPLETED, train(stack, 0.93, 2, '"b"')[1])
+    assert decision == "deployed" and calls[-2:] == ["online_deployments.begin_delete", "models.create_or_update"]
+    assert stack.workspace.last("online_deployments.begin_delete") == {"name": "blue", "endpoint_name": "bank-x7k2"}
+    assert traffic(stack) == {"green": 100}
+    assert set(stack.workspace.deployment_views) == {("bank-x7k2", "green")}
