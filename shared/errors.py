@@ -20,6 +20,10 @@ class DatasetRejected(CoreError):
         self.code = code
 
 
+class ArtifactUnusable(CoreError):
+    """A registered model's files cannot be loaded or cannot predict: it must never serve."""
+
+
 class NotFound(CoreError):
     status_code = 404
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from shared import dataset_validation, naming, pipelines, telemetry
+from shared import dataset_validation, faults, naming, pipelines, telemetry
 from shared.backend import Backend
 from shared.errors import DatasetRejected
 from shared.settings import Settings
@@ -62,6 +62,7 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
         return IngestOutcome("rejected", reason=reason)
     dataset, created = backend.datasets.register(spec.model_name, upload.content, validated.content_hash,
                                                  validated.schema, validated.rows, upload.uri)
+    faults.crash_point("ingest.registered")
     details = {"rows": validated.rows, "columns": len(validated.schema.columns), "target": spec.target,
                "metric": spec.metric, "dropped_rows": validated.dropped_rows, "content_hash": validated.content_hash}
     # A version registered before a crash may never have been trained: then train it now.

@@ -12,8 +12,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from shared import metrics, telemetry
+from shared import faults, metrics, telemetry
 from shared.backend import Backend
+from shared.errors import ArtifactUnusable
 from shared.ports import ModelVersion, RunInfo
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ TERMINAL_STATUSES = ("failed", "canceled", "cancelled")
 
 @dataclass(frozen=True)
 class PromotionOutcome:
-    decision: str  # deployed, rejected, failed, ignored, duplicate
+    decision: str  # deployed, rejected, refused, failed, ignored, duplicate
     detail: dict[str, Any]
 
 
@@ -66,18 +67,25 @@ def _decide(run: RunInfo, backend: Backend) -> PromotionOutcome:
                     duration_s=round(float(run.result.get("timings", {}).get("total_s", 0)), 1))
     with telemetry.span("registry.register", attributes={"model": run.model_name, "run.id": run.run_id}):
         challenger = backend.registry.register(run)
+    faults.crash_point("promote.registered")
     telemetry.event("ModelRegistered", run_id=run.run_id, model=challenger.name, version=challenger.version)
     champion = backend.deployer.production(run.model_name)
     metric = metrics.resolve(run.metric)
-    with telemetry.span("evaluate challenger", attributes={"model": challenger.name, "version": challenger.version}):
-        challenger_score = backend.evaluator.score(challenger, run)
     detail: dict[str, Any] = {"run_id": run.run_id, "model": challenger.name, "version": challenger.version,
-                              "metric": metric.name, "challenger": challenger_score}
-    deploy, why = _gate(run, champion, challenger, challenger_score, backend, detail)
-    detail["reason"] = why
+                              "metric": metric.name}
+    try:
+        with telemetry.span("evaluate challenger", attributes={"model": challenger.name,
+                                                                "version": challenger.version}):
+            challenger_score = backend.evaluator.score(challenger, run)
+        detail["challenger"] = challenger_score
+        deploy, why = _gate(run, champion, challenger, challenger_score, backend, detail)
+        detail["reason"] = why
+        if deploy:
+            with telemetry.span("deploy", attributes={"model": challenger.name, "version": challenger.version}):
+                backend.deployer.deploy(challenger)
+    except ArtifactUnusable as unusable:
+        return _refuse(run, challenger, str(unusable), backend, detail)
     if deploy:
-        with telemetry.span("deploy", attributes={"model": challenger.name, "version": challenger.version}):
-            backend.deployer.deploy(challenger)
         backend.registry.tag(challenger, {"decision": "deployed", "decision_reason": why})
         telemetry.event("ModelDeployed", model=challenger.name, version=challenger.version, run_id=run.run_id,
                         challenger=challenger_score, champion=detail.get("champion"))
@@ -91,6 +99,19 @@ def _decide(run: RunInfo, backend: Backend) -> PromotionOutcome:
     return PromotionOutcome("deployed" if deploy else "rejected", detail)
 
 
+def _refuse(run: RunInfo, challenger: ModelVersion, reason: str, backend: Backend,
+            detail: dict[str, Any]) -> PromotionOutcome:
+    """A model whose files are broken is recorded as refused; production keeps serving what it served."""
+    why = f"refused: {reason}"
+    log.error("Model %s v%s %s", challenger.name, challenger.version, why)
+    backend.registry.tag(challenger, {"decision": "refused", "decision_reason": why[:500]})
+    telemetry.event("ModelRefused", model=challenger.name, version=challenger.version, run_id=run.run_id,
+                    reason=why)
+    if run.upload_id:
+        backend.uploads.update(run.upload_id, state="not_promoted", reason=why, details={"decision": detail})
+    return PromotionOutcome("refused", {**detail, "reason": why})
+
+
 def _gate(run: RunInfo, champion: ModelVersion | None, challenger: ModelVersion, challenger_score: float | None,
           backend: Backend, detail: dict[str, Any]) -> tuple[bool, str]:
     metric = metrics.resolve(run.metric)
@@ -102,8 +123,12 @@ def _gate(run: RunInfo, champion: ModelVersion | None, challenger: ModelVersion,
     champion_created = champion.tags.get("run_created_at", "")
     if champion_created and run.created_at and champion_created > run.created_at:
         return False, f"production (v{champion.version}) comes from a newer run; an older run never replaces it"
-    with telemetry.span("evaluate champion", attributes={"model": champion.name, "version": champion.version}):
-        champion_score = backend.evaluator.score(champion, run)
+    try:
+        with telemetry.span("evaluate champion", attributes={"model": champion.name, "version": champion.version}):
+            champion_score = backend.evaluator.score(champion, run)
+    except ArtifactUnusable as unusable:
+        log.error("Production model cannot be evaluated: %s", unusable)
+        return True, f"production (v{champion.version}) can no longer be loaded: {unusable}"
     detail["champion"] = champion_score
     if champion_score is None:
         return True, f"production (v{champion.version}) cannot score this dataset's columns or labels"

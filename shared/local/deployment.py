@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from shared import metrics
+from shared import faults, metrics
+from shared.errors import ArtifactUnusable
 from shared.local import artifacts
 from shared.local.registry import MlflowModelRegistry
 from shared.ports import Deployer, Evaluator, ModelVersion, RunInfo
@@ -41,14 +42,16 @@ class LocalDeployer(Deployer):
         self.registry = registry
 
     def deploy(self, model: ModelVersion) -> None:
-        loaded = artifacts.load(model.artifact_uri)  # refuse what cannot load
-        example = loaded.meta["example"]
-        frame = pd.DataFrame([example])
-        loaded.predict_proba(artifacts.columns_from_frame(frame, loaded.meta))
+        loaded = load_checked(model)
+        try:  # refuse what cannot predict its own example row
+            loaded.predict_proba(artifacts.columns_from_frame(pd.DataFrame([loaded.meta["example"]]), loaded.meta))
+        except Exception as error:
+            raise ArtifactUnusable(f"v{model.version} cannot predict its example row: {error}") from error
         folder = deployments_dir(self.state_dir)
         folder.mkdir(parents=True, exist_ok=True)
         staged = folder / f".{model.name}.{os.getpid()}.tmp"
         staged.write_text(json.dumps(asdict(model)))
+        faults.crash_point("deploy.staged")
         os.replace(staged, folder / f"{model.name}.json")
         self.registry.set_alias(model, PRODUCTION_ALIAS)
 
@@ -56,11 +59,18 @@ class LocalDeployer(Deployer):
         return read_pointer(self.state_dir, model_name)
 
 
+def load_checked(model: ModelVersion) -> artifacts.LoadedModel:
+    try:
+        return artifacts.load(model.artifact_uri)
+    except Exception as error:
+        raise ArtifactUnusable(f"v{model.version} cannot be loaded: {type(error).__name__}: {error}") from error
+
+
 class LocalEvaluator(Evaluator):
     def score(self, model: ModelVersion, run: RunInfo) -> float | None:
         validation = Path(run.result["artifact_dir"]) / "validation.csv"
         frame = pd.read_csv(validation, keep_default_na=True)
-        loaded = artifacts.load(model.artifact_uri)
+        loaded = load_checked(model)
         missing = [f["name"] for f in loaded.meta["features"] if f["name"] not in frame.columns]
         target = loaded.meta["target"]
         if missing or target not in frame.columns:

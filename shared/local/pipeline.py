@@ -45,6 +45,16 @@ def worker_running(state_dir: Path) -> bool:
 class LocalTrainingPipeline(TrainingPipeline):
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
+        self.resume()
+
+    def resume(self) -> None:
+        """After a restart: a worker for runs a crash left queued or running, or events never delivered."""
+        if not (self.state_dir / "state.db").exists():
+            return
+        pending = connect(self.state_dir).execute(
+            "SELECT 1 FROM runs WHERE state IN ('queued', 'running') OR event_pending=1 LIMIT 1").fetchone()
+        if pending:
+            self.ensure_worker()
 
     def submit(self, request: TrainingRequest, idempotency_key: str | None = None) -> tuple[RunInfo, bool]:
         db = connect(self.state_dir)

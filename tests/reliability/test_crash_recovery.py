@@ -1,0 +1,116 @@
+"""SIGKILL mid-flow, then restart: every upload ends in exactly one terminal state, nothing is registered or
+deployed twice, and a half-written deployment never serves."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from cli import sample_data
+from devhost.process import wait_for
+from tests.integration.ml_stack import Stack, features
+from tests.reliability.harness import Node, kill_workers, runs_of
+
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]
+CSV = sample_data.to_csv(sample_data.rows(400, seed=5))
+
+
+@pytest.fixture()
+def node(tmp_path: Path) -> Iterator[Node]:
+    running = Node(tmp_path)
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def assert_done_exactly_once(stack: Stack, upload_id: str) -> None:
+    record = stack.wait_final(upload_id)
+    assert record["state"] == "promoted", record
+    (run,) = runs_of(stack, upload_id)  # one run for the upload, however often it was delivered
+    assert run["state"] == "completed"
+    versions = stack.model("bank")["versions"]
+    assert [v["run_id"] for v in versions] == [run["run_id"]]  # registered once
+    production = stack.model("bank")["production"]
+    assert production["run_id"] == run["run_id"]
+    answer = stack.score(features(sample_data.rows(2, seed=9)))
+    assert answer.status_code == 200 and answer.json()["model"]["version"] == versions[0]["version"]
+
+
+def test_killed_during_ingest(node: Node):
+    stack = node.start(faults="ingest.registered")
+    upload_id = stack.upload("bank/a.csv", CSV)
+    node.wait_crashed()  # after the dataset version was registered, before training was submitted
+    stack = node.start()
+    assert_done_exactly_once(stack, upload_id)  # the blob message came back after its visibility timeout
+    datasets = sqlite3.connect(node.localstack / "state.db").execute("SELECT COUNT(*) FROM datasets").fetchone()
+    assert datasets == (1,)
+
+
+def test_killed_during_training(node: Node):
+    stack = node.start(AUTOML_TIME_BUDGET_S="20")
+    upload_id = stack.upload("bank/a.csv", CSV)
+
+    def training() -> bool:
+        runs = runs_of(stack, upload_id)
+        return bool(runs) and runs[0]["state"] == "running" and runs[0]["progress"].get("step") == "automl"
+
+    wait_for(training, timeout=120, what="training to start")
+    node.kill()  # the machine goes down: host, worker and the training process together
+    assert kill_workers(node.localstack) >= 1
+    stack = node.start()
+    assert_done_exactly_once(stack, upload_id)  # the first use after restart starts a worker, which re-queues it
+
+
+@pytest.mark.parametrize("point", ["promote.registered", "deploy.staged"])
+def test_killed_during_promotion(node: Node, point: str):
+    stack = node.start(faults=point)
+    upload_id = stack.upload("bank/a.csv", CSV)
+    node.wait_crashed(timeout=240)
+    pointer = node.localstack / "deployments" / "bank.json"
+    assert not pointer.exists()  # a deployment cut short never serves: the pointer moves last, atomically
+    stack = node.start()  # the worker is still delivering RunCompleted; the dead handler's claim is taken over
+    assert_done_exactly_once(stack, upload_id)
+    assert json.loads(pointer.read_text())["name"] == "bank"
+
+
+def test_a_corrupt_model_is_refused_and_production_keeps_serving(node: Node):
+    stack = node.start()
+    first = stack.wait_final(stack.upload("bank/a.csv", CSV))
+    assert first["state"] == "promoted"
+    # A second run whose model file is damaged on disk (a full disk, a bad copy).
+    db = sqlite3.connect(node.localstack / "state.db", isolation_level=None)
+    db.row_factory = sqlite3.Row
+    original = db.execute("SELECT * FROM runs WHERE state='completed'").fetchone()
+    result = json.loads(original["result_json"])
+    source = Path(result["artifact_dir"])
+    broken_id = f"run_{uuid.uuid4().hex[:16]}"
+    target = source.parent / broken_id
+    target.mkdir()
+    for item in source.iterdir():
+        if item.is_file():
+            data = item.read_bytes()
+            (target / item.name).write_bytes(data[: len(data) // 3] if item.suffix == ".onnx" else data)
+    result["artifact_dir"] = str(target)
+    row = dict(original)
+    row.update(run_id=broken_id, seq=original["seq"] + 1, upload_id=None, idempotency_key=None,
+               result_json=json.dumps(result), event_pending=0, created_at=original["created_at"] + "Z")
+    columns, marks = ",".join(row), ",".join("?" * len(row))  # column names come from the table itself
+    db.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", tuple(row.values()))  # noqa: S608
+    event = {"id": "broken-1", "eventType": "Microsoft.MachineLearningServices.RunCompleted",
+             "subject": f"experiments/bank/runs/{broken_id}", "eventTime": "2026-01-01T00:00:00Z",
+             "dataVersion": "2", "topic": "/local", "data": {"runId": broken_id, "runType": "automl"}}
+    response = requests.post(f"{stack.host.url}/runtime/webhooks/eventgrid",
+                             params={"functionName": "promote", "code": stack.host.eventgrid_key},
+                             data=json.dumps([event]), headers={"aeg-event-type": "Notification"}, timeout=60)
+    assert response.status_code == 202  # handled: a broken model is a decision, not a retry
+    versions = {v["run_id"]: v for v in stack.model("bank")["versions"]}
+    assert versions[broken_id]["decision"] == "refused" and "cannot be loaded" in versions[broken_id]["reason"]
+    assert stack.model("bank")["production"]["run_id"] == original["run_id"]
+    assert stack.score(features(sample_data.rows(1, seed=2))).status_code == 200
