@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from azure.storage.blob import BlobServiceClient
@@ -148,8 +149,9 @@ def _banner(options: Options, specs: list[FunctionSpec], config: HostConfig, key
                          f"{base}/runtime/webhooks/eventgrid?functionName={spec.name}")
         else:
             lines.append(f"  {spec.name}: {spec.trigger_type} {spec.trigger.get('path', '')}")
-    lines += ["", f"Function key (x-functions-key): {keys.function}",
-              f"Keys file: {options.state_dir / 'keys.json'}", ""]
+    # The key goes to a terminal only: logs (files, CI output) never hold it.
+    shown = keys.function if sys.stdout.isatty() else "(in the keys file; printed only to a terminal)"
+    lines += ["", f"Function key (x-functions-key): {shown}", f"Keys file: {options.state_dir / 'keys.json'}", ""]
     return "\n".join(lines)
 
 
@@ -187,8 +189,11 @@ def main(argv: list[str] | None = None) -> int:
         specs = discover(load_app(options.app))
         if any(s.trigger_type == "blobTrigger" for s in specs):
             conn = os.environ[STORAGE_SETTING]
+            # Few, quick retries: the listener polls anyway, and an outage should show in the log at once.
+            retries: dict[str, Any] = {"retry_total": 1, "retry_backoff_factor": 0.2, "connection_timeout": 5}
             listener = BlobTriggerListener(
-                BlobServiceClient.from_connection_string(conn), QueueServiceClient.from_connection_string(conn),
+                BlobServiceClient.from_connection_string(conn, **retries),
+                QueueServiceClient.from_connection_string(conn, **retries),
                 specs, os.environ.get("AzureFunctionsWebHost__hostid", "localdevhost"),
                 max_dequeue_count=config.max_dequeue_count, retry_delay_s=config.retry_delay_s,
                 max_parallel=config.max_parallel_blobs, poll_interval_s=options.scan_interval,

@@ -20,6 +20,7 @@ def ingest(blob: func.InputStream) -> None:
     content = blob.read()
     upload = Upload(blob_path=blob_path, uri=blob.uri or "", content=content,
                     metadata=dict(getattr(blob, "metadata", None) or {}),
-                    etag=str(properties.get("ETag") or properties.get("Etag") or ""))
+                    etag=str(properties.get("ETag") or properties.get("Etag") or ""),
+                    modified_at=str(properties.get("LastModified") or ""))
     outcome = ingest_upload(upload, get_backend(), get_settings())
     log.info("Upload %s: %s %s", blob_path, outcome.state, outcome.reason or outcome.run_id or "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from shared import dataset_validation, faults, naming, pipelines, telemetry
 from shared.backend import Backend
@@ -25,10 +26,21 @@ class Upload:
     content: bytes
     metadata: dict[str, str]
     etag: str
+    modified_at: str = ""  # the blob's Last-Modified (ISO 8601)
 
     @property
     def upload_id(self) -> str:
         return f"{self.blob_path}@{self.etag}"
+
+    @property
+    def data_time(self) -> str:
+        """A sortable upload time. Last-Modified has whole seconds only, and ETags are not ordered: uploads of
+        one model within the same second are ranked by blob name (``2026-01.csv`` before ``2026-02.csv``)."""
+        try:
+            stamp = datetime.fromisoformat(self.modified_at).astimezone(UTC).isoformat(timespec="seconds")
+        except ValueError:
+            stamp = self.modified_at
+        return f"{stamp}#{self.blob_path}"
 
 
 @dataclass(frozen=True)
@@ -80,7 +92,7 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
     params = pipelines.RunParameters(spec.model_name, dataset.version, spec.metric, settings.time_budget_s,
                                      spec.excluded_columns)
     run, _ = pipelines.start(pipelines.TRAINING.name, params, backend, settings, upload_id=upload.upload_id,
-                             idempotency_key=f"upload:{upload.upload_id}")
+                             idempotency_key=f"upload:{upload.upload_id}", data_time=upload.data_time)
     uploads.update(upload.upload_id, state="training", dataset_version=dataset.version, run_id=run.run_id,
                    details=details)
     telemetry.event("TrainingSubmitted", upload_id=upload.upload_id, run_id=run.run_id, model=spec.model_name,

@@ -90,7 +90,8 @@ def parse_body(body: bytes) -> RunParameters:
 
 
 def start(name: str, params: RunParameters, backend: Backend, settings: Settings, *,
-          upload_id: str | None = None, idempotency_key: str | None = None) -> tuple[RunInfo, bool]:
+          upload_id: str | None = None, idempotency_key: str | None = None,
+          data_time: str = "") -> tuple[RunInfo, bool]:
     """Start a run of the published pipeline ``name``; returns (run, created)."""
     pipeline = definition(name)
     dataset = backend.datasets.get(params.model_name, params.dataset_version)
@@ -106,7 +107,7 @@ def start(name: str, params: RunParameters, backend: Backend, settings: Settings
         model_name=params.model_name, dataset=dataset, target=dataset.schema.target,
         metric=params.metric or settings.default_metric, time_budget_s=params.time_budget_s or settings.time_budget_s,
         upload_id=upload_id, excluded_columns=params.excluded_columns, pipeline=pipeline.reference,
-        trace_parent=telemetry.current_traceparent())
+        trace_parent=telemetry.current_traceparent(), data_time=data_time or dataset.created_at)
     return backend.pipeline.submit(request, idempotency_key=idempotency_key)
 
 

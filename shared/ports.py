@@ -34,6 +34,7 @@ class TrainingRequest:
     excluded_columns: tuple[str, ...] = ()
     pipeline: str = "automl-classification:1"
     trace_parent: str = ""  # the operation this run belongs to (W3C traceparent)
+    data_time: str = ""  # when the data was uploaded (sortable): the newest data wins, whatever the arrival order
 
 
 @dataclass

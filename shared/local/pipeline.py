@@ -67,7 +67,7 @@ class LocalTrainingPipeline(TrainingPipeline):
         body = {"model_name": request.model_name, "dataset_name": request.dataset.name,
                 "dataset_version": request.dataset.version, "target": request.target, "metric": request.metric,
                 "time_budget_s": request.time_budget_s, "excluded_columns": list(request.excluded_columns),
-                "pipeline": request.pipeline, "trace_parent": request.trace_parent}
+                "pipeline": request.pipeline, "trace_parent": request.trace_parent, "data_time": request.data_time}
         db.execute("BEGIN IMMEDIATE")
         try:
             if idempotency_key:  # checked again inside the transaction: two racing posts start one run

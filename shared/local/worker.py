@@ -53,37 +53,51 @@ class Worker:
             log.warning("Re-queued %d run(s) interrupted by a stopped worker", interrupted)
 
     def next_run(self) -> RunInfo | None:
-        """Claim the next run: the newest queued one of the model queued longest ago."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            first = self.db.execute("SELECT model_name FROM runs WHERE state='queued' ORDER BY seq LIMIT 1").fetchone()
-            if first is None:
-                self.db.execute("COMMIT")
-                return None
-            model = first["model_name"]
-            newest = self.db.execute("SELECT * FROM runs WHERE state='queued' AND model_name=? ORDER BY seq DESC "
-                                     "LIMIT 1", (model,)).fetchone()
-            superseded = self.db.execute("SELECT run_id, upload_id FROM runs WHERE state='queued' AND model_name=? "
-                                         "AND run_id<>?", (model, newest["run_id"])).fetchall()
-            stamp = now()
-            for old in superseded:
-                self.db.execute("UPDATE runs SET state='superseded', error=?, updated_at=? WHERE run_id=?",
-                                (f"superseded by the newer run {newest['run_id']}", stamp, old["run_id"]))
-            self.db.execute("UPDATE runs SET state='running', worker_pid=?, progress_json=?, updated_at=? "
-                            "WHERE run_id=?", (os.getpid(), json.dumps({"step": "starting"}), stamp,
-                                               newest["run_id"]))
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        from shared.local.uploads import LocalUploadLog
+        """Claim the next run: for the model queued longest ago, the run on its newest data.
 
-        uploads = LocalUploadLog(self.state_dir)
-        for old in superseded:
-            if old["upload_id"]:
-                uploads.update(old["upload_id"], state="superseded",
-                               reason=f"a newer upload of model {model} arrived before training started")
-        return row_to_run(self.db.execute("SELECT * FROM runs WHERE run_id=?", (newest["run_id"],)).fetchone())
+        Uploads are ingested in parallel, so queue order is not upload order: runs are ranked by the upload's
+        time. Older queued runs of the model are superseded, and so is an upload older than one already trained.
+        """
+        while True:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                first = self.db.execute("SELECT model_name FROM runs WHERE state='queued' ORDER BY seq LIMIT 1"
+                                        ).fetchone()
+                if first is None:
+                    self.db.execute("COMMIT")
+                    return None
+                model = first["model_name"]
+                queued = self.db.execute("SELECT * FROM runs WHERE state='queued' AND model_name=?",
+                                         (model,)).fetchall()
+                newest = max(queued, key=lambda r: (_data_time(r), r["seq"]))
+                superseded = [(r, f"a newer upload of model {model} arrived before training started")
+                              for r in queued if r["run_id"] != newest["run_id"]]
+                trained = self.db.execute("SELECT * FROM runs WHERE model_name=? AND upload_id IS NOT NULL AND "
+                                          "state IN ('running', 'completed')", (model,)).fetchall()
+                stale = bool(newest["upload_id"]) and any(_data_time(t) > _data_time(newest) for t in trained)
+                if stale:
+                    superseded.append((newest, f"a newer upload of model {model} was already trained"))
+                stamp = now()
+                for old, why in superseded:
+                    self.db.execute("UPDATE runs SET state='superseded', error=?, updated_at=? WHERE run_id=?",
+                                    (why, stamp, old["run_id"]))
+                if not stale:
+                    self.db.execute("UPDATE runs SET state='running', worker_pid=?, progress_json=?, updated_at=? "
+                                    "WHERE run_id=?", (os.getpid(), json.dumps({"step": "starting"}), stamp,
+                                                       newest["run_id"]))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            from shared.local.uploads import LocalUploadLog
+
+            uploads = LocalUploadLog(self.state_dir)
+            for old, why in superseded:
+                if old["upload_id"]:
+                    uploads.update(old["upload_id"], state="superseded", reason=why)
+            if not stale:
+                return row_to_run(self.db.execute("SELECT * FROM runs WHERE run_id=?",
+                                                  (newest["run_id"],)).fetchone())
 
     def _progress(self, run_id: str, progress: dict[str, Any]) -> None:
         self.db.execute("UPDATE runs SET progress_json=?, updated_at=? WHERE run_id=?",
@@ -237,6 +251,10 @@ class Worker:
                 log.info("Idle for %.0fs: exiting%s", idle, "" if delivered else " with events still pending")
                 return
             time.sleep(EVENT_RETRY_S if not delivered else 0.5)
+
+
+def _data_time(row: sqlite3.Row) -> str:
+    return str(json.loads(row["request_json"]).get("data_time") or row["created_at"])
 
 
 def _metric_key(name: str) -> str:
