@@ -41,6 +41,9 @@ def show(url: str, key: str, as_json: bool) -> int:
     print("Uploads (newest first):")
     for upload in status["uploads"]:
         print(f"  {upload['created_at'][:19]}  {upload['blob'] or upload['upload_id']:<40} {_describe(upload)}")
+        for finding in (upload.get("details") or {}).get("guardrails", []):
+            if finding["severity"] != "info":
+                print(f"      {finding['severity'].upper()}: {finding['message']}")
     print("Models:")
     for model in status["models"]:
         serving = model["production"]["version"] if model["production"] else "none"

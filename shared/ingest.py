@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared import dataset_validation, faults, naming, pipelines, telemetry
+from shared import dataset_validation, faults, guardrails, naming, pipelines, telemetry
 from shared.backend import Backend
 from shared.errors import DatasetRejected
 from shared.settings import Settings
@@ -72,11 +72,19 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
         uploads.update(upload.upload_id, state="rejected", reason=reason, details={"code": "bad_exclude"})
         telemetry.event("DatasetRejected", upload_id=upload.upload_id, reason=reason, code="bad_exclude")
         return IngestOutcome("rejected", reason=reason)
+    with telemetry.span("guardrails", attributes={"rows": validated.rows}):
+        findings = guardrails.evaluate(validated.frame, spec.target, spec.excluded_columns)
     dataset, created = backend.datasets.register(spec.model_name, upload.content, validated.content_hash,
-                                                 validated.schema, validated.rows, upload.uri)
+                                                 validated.schema, validated.rows, upload.uri, findings)
     faults.crash_point("ingest.registered")
     details = {"rows": validated.rows, "columns": len(validated.schema.columns), "target": spec.target,
-               "metric": spec.metric, "dropped_rows": validated.dropped_rows, "content_hash": validated.content_hash}
+               "metric": spec.metric, "dropped_rows": validated.dropped_rows, "content_hash": validated.content_hash,
+               "guardrails": list(dataset.guardrails)}
+    for finding in dataset.guardrails if created else ():
+        if finding["severity"] != "info":
+            telemetry.event("DataGuardrail", upload_id=upload.upload_id, dataset=dataset.name,
+                            version=dataset.version, check=finding["check"], severity=finding["severity"],
+                            message=finding["message"])
     # A version registered before a crash may never have been trained: then train it now.
     trained = not created and any(r.dataset_version == dataset.version
                                   for r in backend.pipeline.list_runs(spec.model_name, limit=1000))

@@ -21,6 +21,7 @@ class DatasetVersion:
     uri: str  # where the registry keeps its immutable copy
     source_uri: str  # the upload it came from
     created_at: str
+    guardrails: tuple[dict[str, Any], ...] = ()  # data checks at ingest (shared.guardrails)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class ModelVersion:
 class DatasetRegistry(abc.ABC):
     @abc.abstractmethod
     def register(self, name: str, content: bytes, content_hash: str, schema: Schema, rows: int,
-                 source_uri: str) -> tuple[DatasetVersion, bool]:
+                 source_uri: str, guardrails: list[dict[str, Any]] | None = None) -> tuple[DatasetVersion, bool]:
         """Register a version, or return the existing one with the same content (created=False)."""
 
     @abc.abstractmethod

@@ -25,7 +25,8 @@ def to_version(data: Any) -> DatasetVersion:
         name=tags.get("model", data.name), version=int(tags.get("sequence", "0")),
         content_hash=tags.get("content_hash", ""), rows=int(tags.get("rows", "0")),
         columns=int(tags.get("columns", "0")), schema=Schema.from_dict(json.loads(data.properties["schema"])),
-        uri=str(data.path), source_uri=tags.get("source_uri", ""), created_at=str(created or ""))
+        uri=str(data.path), source_uri=tags.get("source_uri", ""), created_at=str(created or ""),
+        guardrails=tuple(json.loads(data.properties.get("guardrails", "[]"))))
 
 
 class AzureDatasetRegistry(DatasetRegistry):
@@ -35,7 +36,7 @@ class AzureDatasetRegistry(DatasetRegistry):
         self.settings = settings
 
     def register(self, name: str, content: bytes, content_hash: str, schema: Schema, rows: int,
-                 source_uri: str) -> tuple[DatasetVersion, bool]:
+                 source_uri: str, guardrails: list[dict[str, Any]] | None = None) -> tuple[DatasetVersion, bool]:
         asset = entities.asset_name(name)
         try:
             return to_version(self.ml.data.get(asset, version=content_hash[:16])), False
@@ -46,6 +47,7 @@ class AzureDatasetRegistry(DatasetRegistry):
         sequence = 1 + max((v.version for v in self.list(name)), default=0)
         data = entities.data_asset(self.settings, name, sequence, content_hash, rows, len(schema.columns),
                                    source_uri, json.dumps(schema.to_dict(), separators=(",", ":")))
+        data.properties["guardrails"] = json.dumps(guardrails or [], separators=(",", ":"))
         return to_version(self.ml.data.create_or_update(data)), True
 
     def get(self, name: str, version: int | None = None) -> DatasetVersion | None:

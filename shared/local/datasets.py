@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from shared.local.db import connect, now
 from shared.ports import DatasetRegistry, DatasetVersion
@@ -15,7 +16,7 @@ from shared.schema import Schema
 def _row_to_version(row: sqlite3.Row) -> DatasetVersion:
     return DatasetVersion(row["name"], row["version"], row["content_hash"], row["rows"], row["columns"],
                           Schema.from_dict(json.loads(row["schema_json"])), row["uri"], row["source_uri"],
-                          row["created_at"])
+                          row["created_at"], tuple(json.loads(row["guardrails_json"])))
 
 
 class LocalDatasetRegistry(DatasetRegistry):
@@ -23,7 +24,7 @@ class LocalDatasetRegistry(DatasetRegistry):
         self.state_dir = state_dir
 
     def register(self, name: str, content: bytes, content_hash: str, schema: Schema, rows: int,
-                 source_uri: str) -> tuple[DatasetVersion, bool]:
+                 source_uri: str, guardrails: list[dict[str, Any]] | None = None) -> tuple[DatasetVersion, bool]:
         db = connect(self.state_dir)
         existing = db.execute("SELECT * FROM datasets WHERE name=? AND content_hash=?", (name, content_hash)).fetchone()
         if existing:
@@ -43,9 +44,10 @@ class LocalDatasetRegistry(DatasetRegistry):
                 return _row_to_version(again), False
             version = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM datasets WHERE name=?",
                                  (name,)).fetchone()[0]
-            db.execute("INSERT INTO datasets VALUES (?,?,?,?,?,?,?,?,?)",
+            db.execute("INSERT INTO datasets (name, version, content_hash, rows, columns, schema_json, uri, "
+                       "source_uri, created_at, guardrails_json) VALUES (?,?,?,?,?,?,?,?,?,?)",
                        (name, version, content_hash, rows, len(schema.columns), json.dumps(schema.to_dict()),
-                        final.as_uri(), source_uri, now()))
+                        final.as_uri(), source_uri, now(), json.dumps(guardrails or [])))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

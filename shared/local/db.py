@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from datetime import UTC, datetime
@@ -43,6 +44,14 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Columns added after a state folder was created."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(datasets)")}
+    if "guardrails_json" not in columns:
+        with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
+            connection.execute("ALTER TABLE datasets ADD COLUMN guardrails_json TEXT NOT NULL DEFAULT '[]'")
+
+
 def connect(state_dir: Path) -> sqlite3.Connection:
     """One connection per thread and folder, in WAL mode so the host and the worker can share it."""
     key = str(state_dir)
@@ -55,5 +64,6 @@ def connect(state_dir: Path) -> sqlite3.Connection:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA busy_timeout=30000")
         connection.executescript(SCHEMA)
+        _migrate(connection)
         cache[key] = connection
     return cache[key]

@@ -43,6 +43,9 @@ def test_a_good_csv_ends_deployed_and_scorable(stack: Stack):
     assert record["state"] == "promoted", record
     assert record["model_name"] == "bank" and record["dataset_version"] == 1
     assert record["reason"] == "no model in production yet"
+    checks = {g["check"]: g for g in record["details"]["guardrails"]}  # computed at ingest, shown in status
+    assert {"class_balance", "missing_values", "duplicate_rows"} <= checks.keys()
+    assert all(g["message"] and g["severity"] in ("info", "warning", "alert") for g in checks.values())
     response = stack.score(features(sample_data.rows(3, seed=99)), probabilities=True)
     assert response.status_code == 200, response.text
     body = response.json()

@@ -1,0 +1,169 @@
+"""Data guardrails: what a careful data scientist checks before trusting a model, computed at ingest.
+
+Each finding has a plain-language message and a severity (``info``, ``warning``,
+``alert``). Nothing is dropped silently: a suspect column is reported, and the
+user decides (blob metadata ``exclude``). Only numpy and pandas, so the same
+checks run in the Function App in Azure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+IMBALANCE_RATIO = 0.2  # minority / majority below this: imbalanced
+MISSING_WARNING = 0.05
+ID_UNIQUE_SHARE = 0.9
+DUPLICATE_WARNING = 0.01
+LEAKAGE_MIN_AUC = 0.8  # one column alone this strong, and stronger than all others together
+SAMPLE_ROWS = 50_000  # the leakage check works on a sample of big files
+BINS = 20
+FOLDS = 5
+SMOOTHING = 10.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str  # class_balance, missing_values, constant_columns, id_like_columns, duplicate_rows, target_leakage
+    severity: str  # info, warning, alert
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def evaluate(frame: pd.DataFrame, target: str, excluded: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    features = [c for c in frame.columns if c != target]
+    findings = [_class_balance(frame[target]), _missing(frame, features), _constant(frame, features),
+                _id_like(frame, features), _duplicates(frame), _leakage(frame, target, features, excluded)]
+    return [asdict(f) for f in findings if f is not None]
+
+
+def _class_balance(y: pd.Series) -> Finding:
+    counts = y.astype(str).str.strip().value_counts()
+    minority, majority = counts.index[-1], counts.index[0]
+    share = counts.iloc[-1] / counts.sum()
+    details = {"classes": {str(k): int(v) for k, v in counts.items()}, "minority": str(minority),
+               "minority_share": round(float(share), 4)}
+    if counts.iloc[-1] / counts.iloc[0] >= IMBALANCE_RATIO:
+        return Finding("class_balance", "info", f"Classes are balanced enough: {minority!r} is {share:.1%} of rows.",
+                       details)
+    return Finding(
+        "class_balance", "warning",
+        f"Classes are imbalanced: {minority!r} is {share:.1%} of rows ({counts.iloc[-1]:,} of {counts.sum():,}). "
+        f"A model that always says {majority!r} is {1 - share:.1%} accurate, so accuracy flatters. Training "
+        "minimises log loss and, for a label metric, picks the decision threshold on out-of-fold predictions; "
+        "AUC_weighted or average_precision_score_weighted judge such data better.", details)
+
+
+def _missing(frame: pd.DataFrame, features: list[str]) -> Finding:
+    shares = {c: float(frame[c].isna().mean()) for c in features}
+    missing = {c: round(s, 4) for c, s in shares.items() if s > 0}
+    if not missing:
+        return Finding("missing_values", "info", "No missing values.", {"columns": {}})
+    worst = max(missing, key=lambda c: missing[c])
+    severity = "warning" if missing[worst] >= MISSING_WARNING else "info"
+    listed = ", ".join(f"{c} {s:.1%}" for c, s in sorted(missing.items(), key=lambda kv: -kv[1])[:5])
+    return Finding("missing_values", severity,
+                   f"{len(missing)} column(s) have missing values ({listed}); they are imputed during featurization "
+                   "(the median for numbers, a code of their own for text).", {"columns": missing})
+
+
+def _constant(frame: pd.DataFrame, features: list[str]) -> Finding | None:
+    constant = [c for c in features if frame[c].nunique(dropna=True) <= 1]
+    if not constant:
+        return None
+    return Finding("constant_columns", "warning",
+                   f"Column(s) with a single value carry no information: {', '.join(constant)}.",
+                   {"columns": constant})
+
+
+def _id_like(frame: pd.DataFrame, features: list[str]) -> Finding | None:
+    rows = len(frame)
+    suspects = []
+    for column in features:
+        values = frame[column].dropna()
+        unique = values.nunique()
+        if rows < 50 or unique < 50:
+            continue
+        integers = pd.api.types.is_integer_dtype(values)
+        text = pd.api.types.is_string_dtype(values) or values.dtype == object
+        if (text and unique / len(values) >= ID_UNIQUE_SHARE) or (integers and unique == len(values)
+                                                                  and values.is_monotonic_increasing):
+            suspects.append(column)
+    if not suspects:
+        return None
+    return Finding("id_like_columns", "warning",
+                   f"Column(s) look like identifiers (almost every value unique): {', '.join(suspects)}. A model can "
+                   "memorise them without learning anything that carries to new rows; exclude them.",
+                   {"columns": suspects})
+
+
+def _duplicates(frame: pd.DataFrame) -> Finding:
+    count = int(frame.duplicated().sum())
+    share = count / len(frame)
+    severity = "warning" if share >= DUPLICATE_WARNING else "info"
+    message = (f"{count:,} row(s) ({share:.1%}) repeat an earlier row exactly; repeated rows weigh more in "
+               "training and can leak between training and validation." if count else "No duplicated rows.")
+    return Finding("duplicate_rows", severity, message, {"rows": count, "share": round(share, 4)})
+
+
+def _leakage(frame: pd.DataFrame, target: str, features: list[str], excluded: tuple[str, ...]) -> Finding | None:
+    """A column that alone predicts the target better than all the others together is a leakage suspect.
+
+    Each column becomes out-of-fold, smoothed target rates per value (numbers in quantile bins), in log-odds;
+    all columns together are their sum (naive Bayes). Cheap, and it needs no model library.
+    """
+    sample = frame.sample(SAMPLE_ROWS, random_state=0) if len(frame) > SAMPLE_ROWS else frame
+    labels = sample[target].astype(str).str.strip()
+    positive = labels.value_counts().index[-1]  # the minority class
+    y = (labels == positive).to_numpy(dtype=np.int8)
+    folds = np.random.default_rng(0).integers(0, FOLDS, len(sample))
+    contributions = {c: _log_odds(sample[c], y, folds) for c in features}
+    total = np.sum(list(contributions.values()), axis=0)
+    scores = {c: (_auc(y, v), _auc(y, total - v)) for c, v in contributions.items()}
+    suspects = {c: s for c, s in scores.items() if s[0] >= LEAKAGE_MIN_AUC and s[0] >= s[1]}
+    if not suspects:
+        return None
+    column = max(suspects, key=lambda c: suspects[c][0] - suspects[c][1])
+    alone, others = suspects[column]
+    kept = "It is excluded from training by the upload." if column in excluded else (
+        f"It is kept: if it is only known after the outcome, exclude it (blob metadata exclude={column}).")
+    return Finding(
+        "target_leakage", "alert",
+        f"Target leakage suspect: {column!r} alone predicts {target!r} better than all {len(features) - 1} other "
+        f"columns together (AUC {alone:.3f} vs {others:.3f}). A column this strong is often known only after "
+        f"the outcome, so the model would score well here and badly in use. {kept}",
+        {"column": column, "auc_alone": round(alone, 4), "auc_others": round(others, 4),
+         "suspects": {c: {"auc_alone": round(a, 4), "auc_others": round(o, 4)} for c, (a, o) in suspects.items()}})
+
+
+def _log_odds(values: pd.Series, y: NDArray[np.int8], folds: NDArray[np.int64]) -> NDArray[np.float64]:
+    if pd.api.types.is_numeric_dtype(values) and values.nunique() > BINS:
+        keys = pd.qcut(values.rank(method="first"), BINS, labels=False).fillna(-1).astype(int).astype(str)
+    else:
+        keys = values.astype(str)
+    keys_array = keys.to_numpy()
+    prior = float(y.mean())
+    rates = np.empty(len(y))
+    for fold in range(FOLDS):
+        train = folds != fold
+        stats = pd.DataFrame({"k": keys_array[train], "y": y[train]}).groupby("k")["y"].agg(["sum", "count"])
+        smoothed = (stats["sum"] + prior * SMOOTHING) / (stats["count"] + SMOOTHING)
+        rates[~train] = pd.Series(keys_array[~train]).map(smoothed).fillna(prior).to_numpy()
+    rates = np.clip(rates, 1e-6, 1 - 1e-6)
+    result: NDArray[np.float64] = np.log(rates / (1 - rates)) - np.log(prior / (1 - prior))
+    return result
+
+
+def _auc(y: NDArray[np.int8], score: NDArray[np.float64]) -> float:
+    """Area under the ROC curve from ranks (ties averaged)."""
+    ranks = pd.Series(score).rank().to_numpy()
+    positives = y == 1
+    n1 = int(positives.sum())
+    n0 = len(y) - n1
+    if n1 == 0 or n0 == 0:
+        return 0.5
+    return float((ranks[positives].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
