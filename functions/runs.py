@@ -47,6 +47,17 @@ def get_run(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(pipelines.describe_run(run, backend))
 
 
+@bp.route(route="runs/{run_id}/report", methods=["GET"])
+def run_report(req: func.HttpRequest) -> func.HttpResponse:
+    reports = get_backend().reports
+    page = reports.html(req.route_params["run_id"]) if reports is not None else None
+    if page is None:
+        return json_response({"error": f"no report for run {req.route_params['run_id']!r} (reports are written "
+                                       "when a local run is promoted; in Azure, open the run in Azure ML studio)"},
+                             404)
+    return func.HttpResponse(page, status_code=200, mimetype="text/html")
+
+
 @bp.route(route="runs/{run_id}", methods=["DELETE"])
 def cancel_run(req: func.HttpRequest) -> func.HttpResponse:
     backend = get_backend()

@@ -13,6 +13,7 @@ from shared.ports import (
     ModelRegistry,
     ModelServer,
     PromotionLedger,
+    RunReports,
     TrainingPipeline,
     UploadLog,
 )
@@ -33,6 +34,7 @@ class Backend:
     promotions: PromotionLedger
     server: ModelServer
     serving: ModelCache | None = None  # the local model cache (batch scoring and the OpenAPI examples use it)
+    reports: RunReports | None = None  # an HTML report per run (local; Azure ML studio shows runs in Azure)
 
 
 def build_backend(settings: Settings) -> Backend:
@@ -45,15 +47,17 @@ def build_backend(settings: Settings) -> Backend:
     from shared.local.pipeline import LocalTrainingPipeline
     from shared.local.promotions import LocalPromotionLedger
     from shared.local.registry import MlflowModelRegistry
+    from shared.local.report import LocalRunReports
     from shared.local.serving import LocalModelServer, ModelCache
     from shared.local.uploads import LocalUploadLog
 
     state = settings.state_dir
     registry = MlflowModelRegistry(state)
+    datasets = LocalDatasetRegistry(state)
     cache = ModelCache(state)
-    return Backend(LocalDatasetRegistry(state), LocalUploadLog(state), LocalTrainingPipeline(state), registry,
+    return Backend(datasets, LocalUploadLog(state), LocalTrainingPipeline(state), registry,
                    LocalEvaluator(), LocalDeployer(state, registry), LocalPromotionLedger(state),
-                   LocalModelServer(cache, settings.default_model), cache)
+                   LocalModelServer(cache, settings.default_model), cache, LocalRunReports(state, datasets, registry))
 
 
 @lru_cache(maxsize=1)

@@ -119,5 +119,6 @@ def describe_run(run: RunInfo, backend: Backend) -> dict[str, Any]:
     body["Id"] = run.run_id
     body["decision"] = backend.promotions.decision(run.run_id)
     body["links"] = {"self": f"/api/runs/{run.run_id}", "cancel": f"/api/runs/{run.run_id}",
+                     "report": f"/api/runs/{run.run_id}/report",
                      "models": "/api/models"}
     return body

@@ -153,6 +153,16 @@ class ModelServer(abc.ABC):
         """The predictions, or None when nothing serves ``model_name``; bad rows raise BadRequest."""
 
 
+class RunReports(abc.ABC):
+    """A human-readable report per run (charts, leaderboard, decision), where the backend can make one."""
+
+    @abc.abstractmethod
+    def write(self, run: RunInfo, decision: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    def html(self, run_id: str) -> str | None: ...
+
+
 class UploadLog(abc.ABC):
     """What happened to each upload, for the status API and the CLI."""
 

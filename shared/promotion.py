@@ -50,6 +50,12 @@ def handle_run_completed(event_type: str, data: dict[str, Any], backend: Backend
         backend.promotions.release(run_id)
         raise
     backend.promotions.finish(run_id, {"decision": outcome.decision, **outcome.detail})
+    if backend.reports is not None and outcome.decision in ("deployed", "rejected"):
+        try:
+            with telemetry.span("report", attributes={"run.id": run_id}):
+                backend.reports.write(run, {"decision": outcome.decision, **outcome.detail})
+        except Exception:  # the report helps people; its failure must not undo or repeat a promotion
+            log.exception("Could not write the report of run %s", run_id)
     return outcome
 
 

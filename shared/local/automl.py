@@ -52,6 +52,7 @@ class TrainingOutcome:
     timings: dict[str, float]
     model_format: str  # "onnx" or "native"
     notes: list[str] = field(default_factory=list)
+    importance: dict[str, float] = field(default_factory=dict)  # share of the model's use of each input column
 
 
 def describe(outcome: TrainingOutcome, schema: Schema) -> dict[str, Any]:
@@ -61,9 +62,32 @@ def describe(outcome: TrainingOutcome, schema: Schema) -> dict[str, Any]:
     return {
         "target": schema.target, "input_names": input_names(schema), "model_format": outcome.model_format,
         "classes": outcome.classes, "threshold": outcome.threshold, "best_learner": outcome.best_learner,
-        "validation_metrics": outcome.validation_metrics,
+        "validation_metrics": outcome.validation_metrics, "feature_importance": outcome.importance,
         "features": [{"name": c.name, "kind": c.kind, "categories": list(c.categories)} for c in schema.features],
     }
+
+
+def importance(estimator: Any, prep: Any, x_train: NDArray[np.float32]) -> dict[str, float]:
+    """Global importance per input column, summing to 1: total split gain for tree models, |coefficient| x
+    the column's spread for linear ones (one encoded column per input, so no regrouping is needed)."""
+    names = [str(n).split("__", 1)[-1] for n in prep.get_feature_names_out()]
+    booster = getattr(estimator, "booster_", None)
+    if booster is not None:  # LightGBM: gain, not split counts
+        raw = np.asarray(booster.feature_importance(importance_type="gain"), dtype=float)
+    elif hasattr(estimator, "get_booster"):  # XGBoost
+        scores = estimator.get_booster().get_score(importance_type="total_gain")
+        raw = np.array([scores.get(f"f{i}", 0.0) for i in range(len(names))], dtype=float)
+    elif hasattr(estimator, "feature_importances_"):
+        raw = np.asarray(estimator.feature_importances_, dtype=float)
+    elif hasattr(estimator, "coef_"):
+        raw = np.abs(np.asarray(estimator.coef_, dtype=float)).sum(axis=0) * np.nanstd(x_train, axis=0)
+    else:
+        return {}
+    total = float(raw.sum())
+    if total <= 0 or len(raw) != len(names):
+        return {}
+    ranked = sorted(zip(names, raw / total, strict=True), key=lambda pair: -pair[1])
+    return {name: round(float(share), 6) for name, share in ranked}
 
 
 def split(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -198,7 +222,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     outcome = TrainingOutcome(
         best_learner=str(automl.best_estimator), best_config=dict(automl.best_config), threshold=threshold,
         classes=classes, validation_metrics=validation, trials=trials, timings=timings,
-        model_format=model_format, notes=notes,
+        model_format=model_format, notes=notes, importance=importance(estimator, prep, x_train),
     )
     (out_dir / "model_meta.json").write_text(json.dumps(describe(outcome, schema), indent=1, default=str))
     return outcome

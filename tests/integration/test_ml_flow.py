@@ -209,3 +209,30 @@ def test_the_telemetry_page_shows_runs_latency_and_errors(stack: Stack, tmp_path
     image = shot.read_bytes()
     assert image.startswith(b"\x89PNG")
     assert len(image) > 20_000  # a rendered page with text and bars, not a blank canvas
+
+
+def test_each_promoted_run_has_an_html_report_with_pictures(stack: Stack, tmp_path: Path):
+    run = next(r for r in stack.get("runs", model="bank")["runs"] if r["state"] == "completed")
+    url = f"{stack.host.url}/api/runs/{run['run_id']}/report"
+    assert requests.get(url, timeout=30).status_code == 401
+    page = requests.get(url, headers=stack.headers, timeout=30)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for part in ("ROC curve", "Precision and recall", "Calibration", "Confusion matrix at threshold",
+                 "Feature importance", "Leaderboard", "Data guardrails", "class balance"):
+        assert part in page.text, part
+    assert page.text.count("<svg") >= 6 and "<polyline" in page.text and "<script" not in page.text
+    decision = stack.get(f"runs/{run['run_id']}")["decision"]
+    assert decision["decision"].capitalize() in page.text
+    assert Path(run["result"]["artifact_dir"], "report.html").exists()  # stored beside the model
+    assert requests.get(f"{stack.host.url}/api/runs/nope/report", headers=stack.headers, timeout=30).status_code == 404
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    shot = tmp_path / "report.png"
+    (tmp_path / "report.html").write_text(page.text)
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1100,1000",
+                    (tmp_path / "report.html").as_uri()], check=True, capture_output=True, timeout=120)
+    image = shot.read_bytes()
+    assert image.startswith(b"\x89PNG") and len(image) > 40_000  # charts drawn, not a blank page
