@@ -45,12 +45,14 @@ def _score_operation(model: str, meta: dict[str, Any] | None, summary: str) -> d
         "oneOf": [
             {"type": "object", "required": ["data"], "properties": {
                 "data": {"type": "array", "minItems": 1, "items": row},
-                "probabilities": {"type": "boolean", "default": False}}},
+                "probabilities": {"type": "boolean", "default": False},
+                "explain": {"type": "boolean", "default": False}}},
             {"type": "object", "required": ["input_data"], "properties": {
                 "input_data": {"type": "object", "required": ["columns", "data"], "properties": {
                     "columns": {"type": "array", "items": {"type": "string"}},
                     "data": {"type": "array", "items": {"type": "array"}}}},
-                "probabilities": {"type": "boolean", "default": False}}},
+                "probabilities": {"type": "boolean", "default": False},
+                "explain": {"type": "boolean", "default": False}}},
         ]
     }
     return {
@@ -98,7 +100,13 @@ def document(deployed: dict[str, dict[str, Any]], default_model: str | None,
             "model": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
             "probabilities": {"type": "array", "items": {"type": "object",
                                                          "additionalProperties": {"type": "number"}}},
-            "unseen_categories": {"type": "integer"}}},
+            "unseen_categories": {"type": "integer"},
+            "explanations": {"type": "array", "description": "with explain: each row's contributions per column "
+                             "toward its class; base + contributions = the model's output (log odds or "
+                             "probability)", "items": {"type": "object", "properties": {
+                                 "class": {"type": "string"}, "output": {"type": "string"},
+                                 "base": {"type": "number"},
+                                 "contributions": {"type": "object", "additionalProperties": {"type": "number"}}}}}}},
     }
     for name, meta in deployed.items():
         schemas[_row_name(name)] = _row_schema(meta)

@@ -22,6 +22,7 @@ from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 class ScoreRequest:
     rows: list[dict[str, Any]]
     probabilities: bool
+    explain: bool = False
 
 
 def parse_request(body: bytes, *, max_rows: int, max_bytes: int, content_type: str | None = None,
@@ -51,7 +52,10 @@ def parse_request(body: bytes, *, max_rows: int, max_bytes: int, content_type: s
     if len(rows) > max_rows:
         raise PayloadTooLarge(f"too many rows: {len(rows):,}, the limit is {max_rows:,}")
     wants = payload.get("probabilities", False) is True or (probabilities_param or "").lower() in ("true", "1")
-    return ScoreRequest(rows, wants)
+    explain = payload.get("explain", False)
+    if not isinstance(explain, bool):
+        raise BadRequest("'explain' must be true or false")
+    return ScoreRequest(rows, wants, explain)
 
 
 def _split_form(block: Any) -> list[dict[str, Any]]:
@@ -140,6 +144,9 @@ def score(request: ScoreRequest, served: Any) -> dict[str, Any]:
         classes = model.classes
         result["probabilities"] = [{c: round(float(p), 6) for c, p in zip(classes, row, strict=True)}
                                    for row in proba]
+    if request.explain:
+        with telemetry.span("explain", attributes={**labels_of, "rows": len(request.rows)}):
+            result["explanations"] = model.explain(columns, labels)
     if unseen:
         result["unseen_categories"] = unseen
     return result

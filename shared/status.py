@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
@@ -28,6 +29,7 @@ def models(backend: Backend) -> dict[str, Any]:
             "value": version.metrics.get(version.metric),
             "dataset": f"{version.dataset_name}:{version.dataset_version}",
             "decision": version.tags.get("decision", "pending"), "reason": version.tags.get("decision_reason"),
+            "feature_importance": json.loads(version.tags.get("feature_importance", "{}")),
         })
     for name in list(by_name):
         production = backend.deployer.production(name)

@@ -58,8 +58,9 @@ class EndpointModelServer(ModelServer):
 
     def score(self, model_name: str, request: scoring.ScoreRequest, version: ModelVersion | None = None
               ) -> dict[str, Any] | None:
-        if request.probabilities:
-            raise BadRequest("probabilities are not available from the Azure online endpoint; it returns labels")
+        if request.probabilities or request.explain:
+            raise BadRequest("probabilities and explanations are not available from the Azure online endpoint; "
+                             "it returns labels")
         target = self._target(model_name, version)
         if target is None:
             return None

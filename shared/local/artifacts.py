@@ -15,6 +15,18 @@ from numpy.typing import NDArray
 class LoadedModel:
     meta: dict[str, Any]
     predict_proba: Any  # (columns: dict[name, ndarray(n,1)]) -> ndarray(n, classes)
+    folder: Path | None = None
+    _explainer: Any = None
+
+    def explain(self, columns: dict[str, NDArray[Any]], labels: list[str]) -> list[dict[str, Any]]:
+        """Per-row contributions toward each row's class (the positive class for two); loaded on first use."""
+        if self._explainer is None:
+            from shared.local.explain import Explainer
+
+            assert self.folder is not None
+            self._explainer = Explainer(self.folder)
+        rows: list[dict[str, Any]] = self._explainer.explain(columns, self.classes, labels)
+        return rows
 
     @property
     def ignored(self) -> frozenset[str]:
@@ -52,7 +64,7 @@ def load(artifact_dir: str | Path) -> LoadedModel:
             feeds = {names[name]: values for name, values in columns.items()}
             return np.asarray(session.run(["probabilities"], feeds)[0], dtype=np.float64)
 
-        return LoadedModel(meta, onnx_proba)
+        return LoadedModel(meta, onnx_proba, folder)
     import joblib
     import pandas as pd
 
@@ -62,7 +74,7 @@ def load(artifact_dir: str | Path) -> LoadedModel:
         frame = pd.DataFrame({name: values.reshape(-1) for name, values in columns.items()})
         return np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
 
-    return LoadedModel(meta, native_proba)
+    return LoadedModel(meta, native_proba, folder)
 
 
 def columns_from_frame(frame: Any, meta: dict[str, Any]) -> dict[str, NDArray[Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,8 @@ class MlflowModelRegistry(ModelRegistry):
             "dataset_name": run.dataset_name, "dataset_version": str(run.dataset_version),
             "artifact_dir": result["artifact_dir"], "model_format": result["model_format"],
             "best_learner": result["best_learner"], "run_created_at": run.created_at,
+            # Global importance, strongest first: what the model relies on, for every registered version.
+            "feature_importance": json.dumps(dict(list(result.get("feature_importance", {}).items())[:10])),
             **{f"metric.{k}": str(v) for k, v in result["validation_metrics"].items()},
         }
         created = self.client.create_model_version(run.model_name, f"runs:/{mlflow_run}/model", run_id=mlflow_run,

@@ -212,7 +212,7 @@ class Worker:
                                "value": outcome.validation_metrics[_metric_key(request["metric"])]},
             "model_format": outcome.model_format, "notes": outcome.notes, "timings": outcome.timings,
             "trials": len(outcome.trials), "artifact_dir": str(run_dir), "mlflow_run_id": mlflow_run_id,
-            "leaderboard": _leaderboard(outcome.trials),
+            "leaderboard": _leaderboard(outcome.trials), "feature_importance": outcome.importance,
         }
 
     # ---- events -------------------------------------------------------

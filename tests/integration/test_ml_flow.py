@@ -61,6 +61,8 @@ def test_a_good_csv_ends_deployed_and_scorable(stack: Stack):
     model = stack.model("bank")
     assert model["production"]["version"] == "1"
     assert [v["decision"] for v in model["versions"]] == ["deployed"]
+    importance = model["versions"][0]["feature_importance"]  # global importance of every registered version
+    assert importance and list(importance.values()) == sorted(importance.values(), reverse=True)
 
 
 def test_the_same_content_uploaded_again_trains_nothing(stack: Stack):

@@ -51,6 +51,21 @@ def test_one_row_with_and_without_probabilities(stack: Stack):
     assert set(probabilities) == {"no", "yes"} and abs(sum(probabilities.values()) - 1) < 1e-4
 
 
+def test_explain_returns_each_rows_contributions_on_request_only(stack: Stack):
+    rows = features(sample_data.rows(3, seed=41))
+    plain = post(stack, {"data": rows}).json()
+    assert "explanations" not in plain
+    explained = post(stack, {"data": rows, "explain": True}).json()
+    assert explained["result"] == plain["result"]
+    assert len(explained["explanations"]) == 3
+    for row in explained["explanations"]:
+        trained_on = set(rows[0]) - {"duration", "poutcome", "euribor3m"}  # the first model excludes these
+        assert set(row["contributions"]) == trained_on and row["output"] in ("log_odds", "probability")
+        values = list(row["contributions"].values())
+        assert values == sorted(values, key=lambda v: -abs(v))  # strongest first
+    assert post(stack, {"data": rows, "explain": "yes"}).status_code == 400
+
+
 def test_the_split_input_data_form_gives_the_same_answer(stack: Stack):
     columns = list(ROW)
     split = post(stack, {"input_data": {"columns": columns, "data": [[ROW[c] for c in columns]]},

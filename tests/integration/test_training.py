@@ -42,6 +42,18 @@ def test_each_learner_exports_onnx_that_agrees_with_the_native_model(learner, da
     labels = served.labels(onnx)
     native_labels = [outcome.classes[1] if p >= outcome.threshold else outcome.classes[0] for p in native[:, 1]]
     assert labels == native_labels
+    # Global importance covers every input column and sums to one.
+    assert set(outcome.importance) == {c.name for c in dataset.schema.features}
+    assert abs(sum(outcome.importance.values()) - 1) < 1e-4
+    # Per-row contributions plus the base value give back the model's own output, row by row.
+    rows = validation.head(25)
+    explained = served.explain(artifacts.columns_from_frame(rows, served.meta), labels[:25])
+    positive = native[:25, 1]
+    for row, probability in zip(explained, positive, strict=True):
+        assert row["class"] == outcome.classes[1] and set(row["contributions"]) == set(outcome.importance)
+        total = row["base"] + sum(row["contributions"].values())
+        expected = np.log(probability / (1 - probability)) if row["output"] == "log_odds" else probability
+        assert abs(total - expected) < 1e-3, (learner, total, expected)
 
 
 def test_the_validation_split_is_fixed_and_stratified(dataset):
