@@ -54,7 +54,7 @@ def build_backend(settings: Settings) -> Backend:
     state = settings.state_dir
     registry = MlflowModelRegistry(state)
     datasets = LocalDatasetRegistry(state)
-    cache = ModelCache(state)
+    cache = ModelCache(state, settings.drift_window_s, settings.drift_threshold, settings.drift_min_rows)
     return Backend(datasets, LocalUploadLog(state), LocalTrainingPipeline(state), registry,
                    LocalEvaluator(), LocalDeployer(state, registry), LocalPromotionLedger(state),
                    LocalModelServer(cache, settings.default_model), cache, LocalRunReports(state, datasets, registry))

@@ -24,6 +24,17 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"setting {name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise ValueError(f"setting {name}={value} must be positive")
+    return value
+
+
 def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = os.environ.get(name, default).strip().lower() or default
     if value not in choices:
@@ -65,6 +76,12 @@ class Settings:
     """DEFAULT_MODEL: the model /api/score serves; empty means the most recently deployed one."""
     batch_chunk_rows: int
     """BATCH_CHUNK_ROWS: rows scored at a time in batch scoring (bounds memory)."""
+    drift_window_s: int
+    """DRIFT_WINDOW_S: scoring traffic is compared with the training data over windows this long."""
+    drift_threshold: float
+    """DRIFT_PSI_THRESHOLD: a feature whose population stability index reaches this has drifted."""
+    drift_min_rows: int
+    """DRIFT_MIN_ROWS: a window with fewer scored rows carries over to the next one."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -85,6 +102,9 @@ class Settings:
             max_score_bytes=_int("MAX_SCORE_BYTES", 10 * 1024 * 1024, 1),
             default_model=os.environ.get("DEFAULT_MODEL", "").strip(),
             batch_chunk_rows=_int("BATCH_CHUNK_ROWS", 50_000, 1),
+            drift_window_s=_int("DRIFT_WINDOW_S", 300, 1),
+            drift_threshold=_float("DRIFT_PSI_THRESHOLD", 0.2),
+            drift_min_rows=_int("DRIFT_MIN_ROWS", 200, 1),
         )
 
 

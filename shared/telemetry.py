@@ -128,8 +128,25 @@ class _Tally:
             yield metrics.Observation(total, dict(attributes))
 
 
+class _Gauges:
+    """Latest values per set of attributes, read by the exporter when it collects."""
+
+    def __init__(self, name: str, description: str) -> None:
+        self.values: dict[tuple[tuple[str, str], ...], float] = {}
+        _meter.create_observable_gauge(name, callbacks=[self._observe], description=description)
+
+    def set(self, value: float, attributes: tuple[tuple[str, str], ...]) -> None:
+        self.values[attributes] = value
+
+    def _observe(self, options: Any) -> Iterator[metrics.Observation]:
+        for attributes, value in list(self.values.items()):
+            yield metrics.Observation(value, dict(attributes))
+
+
 # Scoring metrics: no-ops until a meter provider is configured.
 score_latency = _meter.create_histogram("score_latency_ms", unit="ms", description="model time per request")
 rows_scored = _Tally("rows_scored", "rows scored")
 predicted_labels = _Tally("predicted_labels", "predicted label counts")
 unseen_categories = _Tally("unseen_categories", "text values not seen in training")
+feature_psi = _Gauges("feature_psi", "population stability index of a feature, last window vs training")
+predicted_positive_rate = _Gauges("predicted_positive_rate", "share of rows predicted positive, last window")

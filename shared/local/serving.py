@@ -2,29 +2,47 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from shared import scoring
+from shared import drift, scoring, telemetry
 from shared.local import artifacts
 from shared.local.deployment import deployments_dir, read_pointer
 from shared.ports import ModelServer, ModelVersion
 
 MAX_PINNED_VERSIONS = 8
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Served:
     version: ModelVersion
     model: artifacts.LoadedModel
+    monitor: drift.DriftMonitor | None = None  # production traffic only
+
+
+def publish_drift(monitor: drift.DriftMonitor, summary: drift.WindowSummary) -> None:
+    labels = (("model", monitor.model), ("version", monitor.version))
+    for feature, value in summary.psi.items():
+        telemetry.feature_psi.set(value, (*labels, ("feature", feature)))
+    telemetry.predicted_positive_rate.set(summary.positive_rate, labels)
+    if summary.drifted:
+        log.warning("Data drift on %s v%s: %s", monitor.model, monitor.version,
+                    ", ".join(f"{n} PSI {summary.psi[n]:.2f}" for n in summary.drifted))
+        telemetry.event("DataDriftDetected", **monitor.event(summary))
 
 
 class ModelCache:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, drift_window_s: float = 300, drift_threshold: float = 0.2,
+                 drift_min_rows: int = 200) -> None:
         self.state_dir = state_dir
+        self.drift = drift.DriftTracker(drift_window_s, publish_drift)
+        self.drift_threshold = drift_threshold
+        self.drift_min_rows = drift_min_rows
         self._loaded: dict[str, tuple[float, Served]] = {}
         self._lock = threading.Lock()
         self._versions: dict[str, Served] = {}
@@ -61,6 +79,26 @@ class ModelCache:
             feature["_known"] = set(feature["categories"])  # once per load, not per request
         return loaded
 
+    def _monitor(self, version: ModelVersion, loaded: artifacts.LoadedModel) -> drift.DriftMonitor | None:
+        reference = loaded.meta.get("drift_baseline")
+        if not reference:
+            return None
+        dataset = loaded.meta.get("dataset", {})
+        return self.drift.monitor(f"{version.name}@{version.version}", lambda: drift.DriftMonitor(
+            version.name, version.version, version.run_id, f"{dataset.get('name')}:{dataset.get('version')}",
+            reference, str(loaded.classes[-1]), self.drift_threshold, self.drift_min_rows))
+
+    def drift_summary(self, model_name: str) -> dict[str, Any] | None:
+        """The last closed window of the model in production, with the threshold."""
+        version = read_pointer(self.state_dir, model_name)
+        monitor = self.drift.monitors.get(f"{model_name}@{version.version}") if version else None
+        if monitor is None:
+            return None
+        last = monitor.last
+        return {"model": model_name, "version": monitor.version, "threshold": monitor.threshold,
+                "window_s": self.drift.window_s, "training_positive_rate": monitor.reference.get("positive_rate"),
+                "last_window": asdict(last) if last else None}
+
     def get(self, model_name: str) -> Served | None:
         """The model serving ``model_name``; one stat() per call notices a new deployment."""
         pointer = deployments_dir(self.state_dir) / f"{model_name}.json"
@@ -78,7 +116,8 @@ class ModelCache:
             version = read_pointer(self.state_dir, model_name)
             if version is None:
                 return None
-            served = Served(version, self._load(version.artifact_uri))
+            loaded = self._load(version.artifact_uri)
+            served = Served(version, loaded, self._monitor(version, loaded))
             # Requests in flight keep the object they already hold; new ones get the new model.
             self._loaded[model_name] = (stamp, served)
             return served

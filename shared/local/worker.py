@@ -163,7 +163,7 @@ class Worker:
                         "WHERE run_id=?", (json.dumps(result, default=str), now(), run.run_id))
 
     def _train(self, run: RunInfo, request: dict[str, Any]) -> dict[str, Any]:
-        from shared import dataset_validation
+        from shared import dataset_validation, drift
         from shared.local import automl, tracking
         from shared.local.datasets import LocalDatasetRegistry
 
@@ -201,6 +201,9 @@ class Worker:
                 # Excluded at training time: still accepted (and ignored) when scoring, so clients keep one row shape.
                 "ignored_columns": list(request.get("excluded_columns", [])),
                 "dataset": {"name": run.dataset_name, "version": run.dataset_version}}
+        labels = validated.frame[schema.target].astype(str).str.strip()
+        meta["drift_baseline"] = drift.baseline(validated.frame, meta["features"],
+                                                float((labels == str(outcome.classes[-1])).mean()))
         (run_dir / "model_meta.json").write_text(json.dumps(meta, indent=1, default=str))
         mlflow_run_id = tracking.log_run(self.state_dir, run.run_id, run.model_name, run_dir, outcome, request,
                                          validated.frame[[c.name for c in schema.features]].head(1))

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    env = {"MAX_SCORE_ROWS": "50", "MAX_SCORE_BYTES": "60000", "BATCH_CHUNK_ROWS": "700"}
+    env = {"MAX_SCORE_ROWS": "50", "MAX_SCORE_BYTES": "60000", "BATCH_CHUNK_ROWS": "700", "DRIFT_WINDOW_S": "1",
+           "DRIFT_MIN_ROWS": "300"}
     with running_stack(tmp_path_factory.mktemp("scoring"), **env) as running:
         # A deliberately weak first model (key columns excluded), so a later upload beats it.
         weak = sample_data.to_csv(sample_data.rows(300, seed=3))
@@ -64,6 +65,32 @@ def test_explain_returns_each_rows_contributions_on_request_only(stack: Stack):
         values = list(row["contributions"].values())
         assert values == sorted(values, key=lambda v: -abs(v))  # strongest first
     assert post(stack, {"data": rows, "explain": "yes"}).status_code == 400
+
+
+def test_shifted_scoring_traffic_raises_data_drift(stack: Stack):
+    like_training = features(sample_data.rows(300, seed=61))  # PSI needs a few hundred rows to mean anything
+    for start in range(0, 300, 50):
+        assert post(stack, {"data": like_training[start:start + 50]}).status_code == 200
+
+    def window() -> dict | None:
+        response = requests.get(f"{stack.host.url}/api/models/bank/drift", headers=stack.headers, timeout=30)
+        last = response.json().get("last_window") if response.status_code == 200 else None
+        return last if last and last["rows"] >= 300 else None
+
+    quiet = wait_for(window, timeout=30, what="a drift window")
+    assert quiet["drifted"] == [] and "DataDriftDetected" not in stack.host.log_text()
+    shifted = [{**row, "age": int(str(row["age"])) + 35, "job": "retired"}
+               for row in features(sample_data.rows(300, seed=62))]
+    for start in range(0, 300, 50):
+        assert post(stack, {"data": shifted[start:start + 50]}).status_code == 200
+
+    def drifted() -> dict | None:
+        last = window()
+        return last if last and last["drifted"] else None
+
+    found = wait_for(drifted, timeout=30, what="drift on the shifted features")
+    assert {"age", "job"} <= set(found["drifted"]) and found["psi"]["age"] >= 0.2
+    wait_for(lambda: "Data drift on bank" in stack.host.log_text(), timeout=10, what="the drift warning")
 
 
 def test_the_split_input_data_form_gives_the_same_answer(stack: Stack):

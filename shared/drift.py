@@ -1,0 +1,177 @@
+"""Data drift: scoring traffic against the training distribution, per feature, over windows.
+
+At training time each feature's distribution is kept with the model (decile
+bins for numbers, category shares for text). Scoring appends each request's
+columns to a buffer (a list append on the hot path); every window a background
+thread bins them and computes the population stability index (PSI) per
+feature and the predicted-positive rate, exports them as metrics, and emits
+``DataDriftDetected`` (shaped like Azure ML's ``DatasetDriftDetected``) when a
+feature's PSI passes the threshold.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+log = logging.getLogger(__name__)
+BINS = 10
+TOP_CATEGORIES = 20
+OTHER = "(other)"
+MISSING = "(missing)"
+EPSILON = 1e-4
+MAX_BUFFERED_REQUESTS = 20_000  # beyond this a window keeps the first ones: bounded memory under any load
+
+
+def baseline(frame: pd.DataFrame, features: list[dict[str, Any]], positive_rate: float) -> dict[str, Any]:
+    """Each feature's training distribution: bin edges (numbers) or categories, with their shares."""
+    out: dict[str, Any] = {"positive_rate": positive_rate, "rows": len(frame), "features": {}}
+    for feature in features:
+        name = feature["name"]
+        values = frame[name]
+        if feature["kind"] in ("integer", "number"):
+            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+            present = numbers[~np.isnan(numbers)]
+            edges: NDArray[np.float64] = (np.unique(np.quantile(present, np.linspace(0, 1, BINS + 1)[1:-1]))
+                                          if len(present) else np.array([]))
+            counts = _numeric_counts(numbers, edges)
+            out["features"][name] = {"kind": "number", "edges": [float(e) for e in edges],
+                                     "shares": (counts / max(counts.sum(), 1)).round(6).tolist()}
+        else:
+            text = values.astype(object).where(values.notna(), MISSING).astype(str)
+            shares = text.value_counts(normalize=True)
+            top = [str(c) for c in shares.index[:TOP_CATEGORIES]]
+            other = float(shares.iloc[TOP_CATEGORIES:].sum())
+            out["features"][name] = {"kind": "text", "categories": top,
+                                     "shares": [round(float(shares[c]), 6) for c in top] + [round(other, 6)]}
+    return out
+
+
+def _numeric_counts(numbers: NDArray[np.float64], edges: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Counts per bin, the last slot for missing values."""
+    counts = np.zeros(len(edges) + 2)
+    missing = np.isnan(numbers)
+    np.add.at(counts, np.searchsorted(edges, numbers[~missing], side="right"), 1)
+    counts[-1] = missing.sum()
+    return counts
+
+
+def psi(expected: NDArray[np.float64], actual: NDArray[np.float64]) -> float:
+    e = np.clip(expected, EPSILON, None)
+    a = np.clip(actual, EPSILON, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+@dataclass
+class WindowSummary:
+    rows: int
+    psi: dict[str, float]
+    positive_rate: float
+    start: str
+    end: str
+    drifted: list[str] = field(default_factory=list)
+
+
+class DriftMonitor:
+    """One per served model version: buffers scoring inputs, summarises them each window."""
+
+    def __init__(self, model: str, version: str, run_id: str, dataset: str, reference: dict[str, Any],
+                 positive: str, threshold: float, min_rows: int) -> None:
+        self.model, self.version, self.run_id, self.dataset = model, version, run_id, dataset
+        self.reference = reference
+        self.positive = positive
+        self.threshold = threshold
+        self.min_rows = min_rows
+        self._buffer: list[tuple[dict[str, NDArray[Any]], list[str]]] = []
+        self._since = datetime.now(UTC)
+        self.last: WindowSummary | None = None
+
+    def observe(self, columns: dict[str, NDArray[Any]], labels: list[str]) -> None:
+        if len(self._buffer) < MAX_BUFFERED_REQUESTS:
+            self._buffer.append((columns, labels))
+
+    def summarise(self) -> WindowSummary | None:
+        """Close the window: PSI per feature and the predicted-positive rate; None when too few rows."""
+        batch, self._buffer = self._buffer, []
+        start, self._since = self._since, datetime.now(UTC)
+        rows = sum(len(labels) for _, labels in batch)
+        if rows < self.min_rows:
+            if batch:
+                self._buffer = batch + self._buffer  # keep them for the next window
+                self._since = start
+            return None
+        scores: dict[str, float] = {}
+        for name, ref in self.reference["features"].items():
+            parts = [columns[name].reshape(-1) for columns, _ in batch if name in columns]
+            if not parts:
+                continue
+            values = np.concatenate(parts)
+            if ref["kind"] == "number":
+                counts = _numeric_counts(values.astype(float), np.asarray(ref["edges"]))
+                expected = np.asarray(ref["shares"])
+            else:
+                known = {c: i for i, c in enumerate(ref["categories"])}
+                counts = np.zeros(len(known) + 1)
+                for value in values:
+                    counts[known.get(str(value) if value not in ("", None) else MISSING, len(known))] += 1
+                expected = np.asarray(ref["shares"])
+            scores[name] = round(psi(expected, counts / max(counts.sum(), 1)), 4)
+        positives = sum(label == self.positive for _, labels in batch for label in labels)
+        summary = WindowSummary(rows, scores, round(positives / rows, 4), start.isoformat(timespec="seconds"),
+                                self._since.isoformat(timespec="seconds"),
+                                sorted((n for n, s in scores.items() if s >= self.threshold), key=lambda n: -scores[n]))
+        self.last = summary
+        return summary
+
+    def event(self, summary: WindowSummary) -> dict[str, Any]:
+        """The properties of ``DataDriftDetected``, named as in Azure ML's DatasetDriftDetected event data."""
+        return {"dataDriftId": f"{self.model}:{self.version}", "dataDriftName": f"{self.model}-v{self.version}",
+                "runId": self.run_id, "baseDatasetId": self.dataset, "targetDatasetId": "scoring-traffic",
+                "driftCoefficient": max(summary.psi.values()), "startTime": summary.start, "endTime": summary.end,
+                "features": ",".join(summary.drifted), "rows": summary.rows,
+                "predictedPositiveRate": summary.positive_rate,
+                "trainingPositiveRate": self.reference.get("positive_rate")}
+
+
+class DriftTracker:
+    """Closes every monitor's window on a timer, in one daemon thread started on first use."""
+
+    def __init__(self, window_s: float, publish: Callable[[DriftMonitor, WindowSummary], None]) -> None:
+        self.window_s = window_s
+        self.publish = publish
+        self.monitors: dict[str, DriftMonitor] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def monitor(self, key: str, make: Callable[[], DriftMonitor]) -> DriftMonitor:
+        with self._lock:
+            found = self.monitors.get(key)
+            if found is None:
+                found = self.monitors[key] = make()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="drift", daemon=True)
+                self._thread.start()
+            return found
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.window_s)
+            self.close_windows()
+
+    def close_windows(self) -> None:
+        for monitor in list(self.monitors.values()):
+            try:
+                summary = monitor.summarise()
+                if summary is not None:
+                    self.publish(monitor, summary)
+            except Exception:  # a summary must never take scoring down
+                log.exception("Drift summary failed for %s v%s", monitor.model, monitor.version)
