@@ -89,6 +89,9 @@ def _report(host: HostProcess, upload: dict[str, Any]) -> None:
         _say(f"Upload {upload['state']}: {upload['reason']}")
         return
     headers = {"x-functions-key": host.function_key}
+    _say("Data guardrails:")
+    for finding in upload["details"].get("guardrails", []):
+        print(f"    {finding['severity']:<8} {finding['message']}")
     models = requests.get(f"{host.url}/api/models", headers=headers, timeout=30).json()
     decision = upload["details"].get("decision", {})
     artifact = next((m["production"] for m in models["models"] if m["name"] == upload["model_name"]), None)
@@ -105,6 +108,9 @@ def _report(host: HostProcess, upload: dict[str, Any]) -> None:
     _say(f"Decision: {upload['state']} (model {decision.get('model')} v{decision.get('version')}): {upload['reason']}")
     if artifact:
         print(f"    serving: {artifact['name']} v{artifact['version']}")
+    report = Path(result.get("artifact_dir", "")) / "report.html"
+    if report.exists():
+        print(f"    report:  {report}   (or GET /api/runs/{upload['run_id']}/report)")
 
 
 def _serving(host: HostProcess) -> bool:
