@@ -7,6 +7,7 @@ HTTP, and say where to look next.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,11 @@ def run(data: Path | None, model: str) -> int:
     # The same state as `make up`, so the model trained here keeps serving there.
     host = HostProcess(root, _storage_connection(), background=True, port=port)
     try:
-        print(f"    Host: {host.url}   function key: {host.function_key}")
+        # The key goes to a terminal only; redirected output (a log, CI) says where to read it instead.
+        keys_file = root / "keys.json"
+        tty = sys.stdout.isatty()
+        key = host.function_key if tty else "$KEY"
+        print(f"    Host: {host.url}   function key: {host.function_key if tty else f'in {keys_file}'}")
         blob_name = f"{model}/{data.name}"
         _say(f"Uploading {data} to datasets/{blob_name}")
         blobs = BlobServiceClient.from_connection_string(host.storage)
@@ -157,12 +162,15 @@ def run(data: Path | None, model: str) -> int:
         _report(host, upload)
         scored = _score_two_rows(host, data) if _serving(host) else True
         _say("Where to look next:")
-        print(f"    status:   curl -H 'x-functions-key: {host.function_key}' {host.url}/api/status")
-        print(f"    models:   curl -H 'x-functions-key: {host.function_key}' {host.url}/api/models")
+        if not tty:
+            read = f"import json; print(json.load(open('{keys_file}'))['functionKeys']['default'])"
+            print(f"    KEY=$(python3 -c \"{read}\")")
+        print(f"    status:   curl -H \"x-functions-key: {key}\" {host.url}/api/status")
+        print(f"    models:   curl -H \"x-functions-key: {key}\" {host.url}/api/models")
         print(f"    CLI:      .venv/bin/python -m cli status --url {host.url}")
         print(f"    MLflow:   .venv/bin/mlflow ui --backend-store-uri sqlite:///{ROOT / '.localstack' / 'mlflow.db'}")
         print("    story:    .venv/bin/python -m cli telemetry events   (then: cli telemetry trace OPERATION)")
-        print(f"    page:     {host.url}/telemetry?code={host.function_key}   (while `make up` runs)")
+        print(f"    page:     \"{host.url}/telemetry?code={key}\"   (while `make up` runs)")
         print(f"    host log: {host.log_path}")
         print("    serve it: make up")
         return 0 if scored and upload["state"] not in ("failed",) else 1
