@@ -17,6 +17,8 @@ import numpy as np
 from shared import telemetry
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 @dataclass(frozen=True)
 class ScoreRequest:
@@ -95,10 +97,11 @@ def columns_for(rows: list[dict[str, Any]], features: list[dict[str, Any]],
             for index, value in enumerate(values):
                 if value is None:
                     numbers.append(math.nan)
-                elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                    numbers.append(float(value))
+                elif isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= FLOAT32_MAX:
+                    numbers.append(float(value))  # also excludes NaN and infinity; models take float32
                 elif name in rows[index]:
-                    problems.append({"row": index, "field": name, "error": f"expected a number, got {value!r}"})
+                    problems.append({"row": index, "field": name,
+                                     "error": f"expected a number within float32 range, got {value!r}"})
             if len(numbers) == len(values):
                 columns[name] = np.array(numbers, dtype=np.float32).reshape(-1, 1)
         else:

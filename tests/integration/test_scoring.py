@@ -111,7 +111,7 @@ def test_every_bad_field_is_named_by_row(stack: Stack):
     assert response.status_code == 400
     details = {(d["row"], d["field"], d["error"].split(",")[0]) for d in response.json()["details"]}
     assert details == {(0, "surprise", "unknown column"), (1, "age", "missing column"),
-                       (2, "campaign", "expected a number"), (2, "job", "expected a string")}
+                       (2, "campaign", "expected a number within float32 range"), (2, "job", "expected a string")}
 
 
 @pytest.mark.parametrize(
@@ -245,3 +245,12 @@ def test_hot_swap_under_load_fails_no_request(stack: Stack):
             thread.join()
     assert failures == []
     assert seen["1"] > 0 and seen[new_version] >= 20
+
+
+def test_numbers_beyond_float32_are_refused_by_row_and_field(stack: Stack):
+    row = {**ROW, "age": 1e300}
+    for body in ({"data": [row]}, {"data": [row], "explain": True}):
+        response = post(stack, body)
+        assert response.status_code == 400, response.text
+        assert response.json()["details"] == [{"row": 0, "field": "age",
+                                               "error": "expected a number within float32 range, got 1e+300"}]
