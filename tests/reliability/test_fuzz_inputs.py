@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import string
 from pathlib import Path
 
@@ -18,7 +19,10 @@ from shared.local.datasets import LocalDatasetRegistry
 pytestmark = pytest.mark.reliability
 GOOD_ROWS = sample_data.rows(60)
 HEADER = list(GOOD_ROWS[0])
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Fixed seeds in `make test` (a CI run is reproducible); FUZZ_RANDOM=1 explores new cases each run.
+RANDOM = os.environ.get("FUZZ_RANDOM") == "1"
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                derandomize=not RANDOM, database=None)
 
 
 def outcome(content: bytes) -> str:
@@ -92,7 +96,8 @@ def test_blob_names_give_a_safe_model_name_or_a_clear_rejection(blob_path: str):
     assert 1 <= len(name) <= 64 and name[0].isalnum() and name.isascii()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
+          derandomize=not RANDOM, database=None)
 @given(names)
 def test_no_write_lands_outside_the_registry_folder(tmp_path: Path, blob_path: str):
     try:

@@ -3,6 +3,7 @@ routes gets a clear answer (2xx, or 4xx with an error message), never a 500, and
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,8 @@ def test_scoring_routes_never_fail_with_a_server_error(served: Stack):
     assert len(operations) >= 3  # /score, /models/{name}/score, /models/{name}/versions/{version}/score
     for operation in operations:
         @given(case=operation.as_strategy())
-        @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+                  derandomize=os.environ.get("FUZZ_RANDOM") != "1")  # fixed seeds unless FUZZ_RANDOM=1
         def fuzz(case: Any) -> None:
             check(case, served)
 
