@@ -6,7 +6,7 @@ INFRA_VENV := .venv-infra
 PY := $(VENV)/bin/python
 DATA ?=
 
-.PHONY: setup up demo test unit lint infra-check plan bench bench-host bench-quality bench-drop bench-scoring bench-batch bench-soak clean
+.PHONY: setup up demo test unit lint infra-check plan bench bench-host bench-quality bench-drop bench-scoring bench-batch bench-soak bench-explain clean
 
 # Set-up is stamped, so every target stays quick once it has run.
 $(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt
@@ -52,7 +52,7 @@ plan: setup
 unit: setup
 	$(PY) -m pytest tests/unit
 
-bench: bench-host bench-quality bench-drop bench-scoring bench-batch bench-soak
+bench: bench-host bench-quality bench-drop bench-scoring bench-batch bench-soak bench-explain
 
 bench-host: setup
 	$(PY) -m benchmarks.host_latency
@@ -71,6 +71,9 @@ bench-batch: setup
 
 bench-soak: setup
 	$(PY) -m benchmarks.scoring_soak
+
+bench-explain: setup
+	$(PY) -m benchmarks.explain_cost
 
 clean:
 	rm -rf .devhost .localstack .pytest_cache .mypy_cache .ruff_cache

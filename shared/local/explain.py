@@ -24,13 +24,43 @@ class Explainer:
         self.prep = pipeline.named_steps["prep"]
         self.model = pipeline.named_steps["model"]
         self.names = [str(n).split("__", 1)[-1] for n in self.prep.get_feature_names_out()]
+        self._encode = self._encoders()
+
+    def _encoders(self) -> list[Any] | None:
+        """The fitted preprocessing as plain lookups: building a DataFrame for sklearn would cost milliseconds
+        a request. None when the preprocessing is not the usual codes-and-medians (then sklearn does it)."""
+        steps: list[Any] = []
+        for kind, transformer, columns in self.prep.transformers_:
+            if kind == "text":
+                for column, categories in zip(columns, transformer.categories_, strict=True):
+                    steps.append((column, {str(c): float(i) for i, c in enumerate(categories)}))
+            elif kind == "numbers":
+                steps += [(column, float(median)) for column, median in zip(columns, transformer.statistics_,
+                                                                             strict=True)]
+            elif kind != "remainder":
+                return None
+        return steps if len(steps) == len(self.names) else None
+
+    def _transform(self, columns: dict[str, NDArray[Any]]) -> NDArray[np.float32]:
+        if self._encode is None:
+            import pandas as pd
+
+            frame = pd.DataFrame({name: values.reshape(-1) for name, values in columns.items()})
+            return np.asarray(self.prep.transform(frame), dtype=np.float32)
+        rows = len(next(iter(columns.values())))
+        x = np.empty((rows, len(self._encode)), dtype=np.float32)
+        for index, (column, how) in enumerate(self._encode):
+            values = columns[column].reshape(-1)
+            if isinstance(how, dict):  # text: its code, -1 for unseen or missing
+                x[:, index] = [how.get(v, -1.0) if v != "" else -1.0 for v in values]
+            else:  # numbers: the training median for missing values
+                numbers = values.astype(np.float32)
+                x[:, index] = np.where(np.isnan(numbers), np.float32(how), numbers)
+        return x
 
     def explain(self, columns: dict[str, NDArray[Any]], classes: list[str], predicted: list[str]
                 ) -> list[dict[str, Any]]:
-        import pandas as pd
-
-        frame = pd.DataFrame({name: values.reshape(-1) for name, values in columns.items()})
-        x = np.asarray(self.prep.transform(frame), dtype=np.float32)
+        x = self._transform(columns)
         targets = [classes.index(p) if len(classes) > 2 else len(classes) - 1 for p in predicted]
         values, output = self.contributions(x, len(classes))
         rows = []
