@@ -136,9 +136,8 @@ def score(request: ScoreRequest, served: Any) -> dict[str, Any]:
         proba = model.predict_proba(columns)
     telemetry.score_latency.record((time.perf_counter() - started) * 1000, labels_of)
     labels = model.labels(proba)
-    monitor = getattr(served, "monitor", None)
-    if monitor is not None:
-        monitor.observe(columns, labels)
+    if served.monitor is not None:
+        served.monitor.observe(columns, labels)
     telemetry.rows_scored.add(len(labels), tally_key)
     for label in set(labels):
         telemetry.predicted_labels.add(labels.count(label), (*tally_key, ("label", label)))

@@ -11,35 +11,40 @@ from functools import lru_cache
 from pathlib import Path
 
 
-def _int(name: str, default: int, minimum: int = 0) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
+def env_int(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    raw = os.environ.get(name, "").strip()
     try:
-        value = int(raw)
+        value = int(raw) if raw else default
     except ValueError:
         raise ValueError(f"setting {name}={raw!r} is not an integer") from None
-    if value < minimum:
-        raise ValueError(f"setting {name}={value} must be at least {minimum}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ValueError(f"setting {name}={value} must be {bound}")
     return value
 
 
-def _float(name: str, default: float) -> float:
+def env_float(name: str, default: float, minimum: float, maximum: float) -> float:
     raw = os.environ.get(name, "").strip()
     try:
         value = float(raw) if raw else default
     except ValueError:
         raise ValueError(f"setting {name}={raw!r} is not a number") from None
-    if value <= 0:
-        raise ValueError(f"setting {name}={value} must be positive")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"setting {name}={value} must be from {minimum} to {maximum}")
     return value
 
 
-def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     value = os.environ.get(name, default).strip().lower() or default
     if value not in choices:
         raise ValueError(f"setting {name}={value!r} must be one of {', '.join(choices)}")
     return value
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """``false``, ``0``, ``no`` or ``off`` switch a setting off; anything else set switches it on."""
+    raw = os.environ.get(name, "").strip().lower()
+    return default if not raw else raw not in ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -86,25 +91,25 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            backend=_choice("PIPELINE_BACKEND", "local", ("local", "azure")),
+            backend=env_choice("PIPELINE_BACKEND", "local", ("local", "azure")),
             state_dir=Path(os.environ.get("LOCAL_STATE_DIR", ".localstack")).resolve(),
             storage_connection=os.environ.get("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
             datasets_container=os.environ.get("DATASETS_CONTAINER", "datasets"),
-            max_upload_bytes=_int("MAX_UPLOAD_MB", 200, 1) * 1024 * 1024,
-            min_rows=_int("MIN_ROWS", 50, 1),
-            time_budget_s=_int("AUTOML_TIME_BUDGET_S", 60, 1),
+            max_upload_bytes=env_int("MAX_UPLOAD_MB", 200, 1) * 1024 * 1024,
+            min_rows=env_int("MIN_ROWS", 50, 1),
+            time_budget_s=env_int("AUTOML_TIME_BUDGET_S", 60, 1),
             default_target=os.environ.get("DEFAULT_TARGET", "y"),
             default_metric=os.environ.get("DEFAULT_METRIC", "accuracy"),
             host_url=os.environ.get("DEVHOST_URL", "http://127.0.0.1:7071").rstrip("/"),
             eventgrid_function=os.environ.get("RUN_EVENTS_FUNCTION", "promote"),
-            worker_idle_s=_int("TRAINING_WORKER_IDLE_S", 120, 1),
-            max_score_rows=_int("MAX_SCORE_ROWS", 10_000, 1),
-            max_score_bytes=_int("MAX_SCORE_BYTES", 10 * 1024 * 1024, 1),
+            worker_idle_s=env_int("TRAINING_WORKER_IDLE_S", 120, 1),
+            max_score_rows=env_int("MAX_SCORE_ROWS", 10_000, 1),
+            max_score_bytes=env_int("MAX_SCORE_BYTES", 10 * 1024 * 1024, 1),
             default_model=os.environ.get("DEFAULT_MODEL", "").strip(),
-            batch_chunk_rows=_int("BATCH_CHUNK_ROWS", 50_000, 1),
-            drift_window_s=_int("DRIFT_WINDOW_S", 300, 1),
-            drift_threshold=_float("DRIFT_PSI_THRESHOLD", 0.2),
-            drift_min_rows=_int("DRIFT_MIN_ROWS", 200, 1),
+            batch_chunk_rows=env_int("BATCH_CHUNK_ROWS", 50_000, 1),
+            drift_window_s=env_int("DRIFT_WINDOW_S", 300, 1),
+            drift_threshold=env_float("DRIFT_PSI_THRESHOLD", 0.2, 0.001, 10.0),
+            drift_min_rows=env_int("DRIFT_MIN_ROWS", 200, 1),
         )
 
 

@@ -19,6 +19,8 @@ from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from shared.settings import env_flag
+
 log = logging.getLogger("pipeline.events")
 _propagator = TraceContextTextMapPropagator()
 _configured = False
@@ -27,12 +29,12 @@ _meter = metrics.get_meter("csv-to-endpoint")
 
 
 def enabled() -> bool:
-    return os.environ.get("TELEMETRY_ENABLED", "true").strip().lower() not in ("0", "false", "no", "off")
+    return env_flag("TELEMETRY_ENABLED", True)
 
 
 def worker_exports() -> bool:
     """True in Azure when the Functions Python worker itself exports to Application Insights."""
-    return os.environ.get("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", "").strip().lower() == "true"
+    return env_flag("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", False)
 
 
 def configure(service_name: str) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from shared.settings import env_choice, env_flag, env_float, env_int
+
 AUTH_MODES = ("aad_token", "key")
 
 
@@ -12,17 +14,6 @@ def _required(name: str) -> str:
     value = os.environ.get(name, "").strip()
     if not value:
         raise ValueError(f"setting {name} is required with PIPELINE_BACKEND=azure (infra/ sets it)")
-    return value
-
-
-def _number(name: str, default: float, minimum: float, maximum: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"setting {name}={raw!r} is not a number") from None
-    if not minimum <= value <= maximum:
-        raise ValueError(f"setting {name}={value} must be from {minimum} to {maximum}")
     return value
 
 
@@ -67,9 +58,6 @@ class AzureSettings:
 
     @classmethod
     def from_env(cls) -> AzureSettings:
-        auth = os.environ.get("ENDPOINT_AUTH_MODE", "aad_token").strip().lower() or "aad_token"
-        if auth not in AUTH_MODES:
-            raise ValueError(f"setting ENDPOINT_AUTH_MODE={auth!r} must be one of {', '.join(AUTH_MODES)}")
         return cls(
             subscription_id=_required("AZURE_SUBSCRIPTION_ID"),
             resource_group=_required("AZURE_RESOURCE_GROUP"),
@@ -80,15 +68,15 @@ class AzureSettings:
             state_container=os.environ.get("STATE_CONTAINER", "pipeline-state"),
             endpoint_suffix=os.environ.get("ENDPOINT_SUFFIX", "").strip().lower(),
             instance_type=os.environ.get("ENDPOINT_INSTANCE_TYPE", "Standard_DS3_v2"),
-            instance_count=int(_number("ENDPOINT_INSTANCE_COUNT", 1, 1, 20)),
-            auth_mode=auth,
+            instance_count=env_int("ENDPOINT_INSTANCE_COUNT", 1, 1, 20),
+            auth_mode=env_choice("ENDPOINT_AUTH_MODE", "aad_token", AUTH_MODES),
             pipeline_endpoint=os.environ.get("PIPELINE_BATCH_ENDPOINT", "").strip(),
-            max_trials=int(_number("AUTOML_MAX_TRIALS", 20, 1, 1000)),
-            validation_size=_number("AUTOML_VALIDATION_SIZE", 0.2, 0.05, 0.5),
-            onnx_compatible=os.environ.get("AUTOML_ONNX_COMPATIBLE", "true").strip().lower() not in ("0", "false"),
-            keep_rollback=os.environ.get("ENDPOINT_KEEP_ROLLBACK", "true").strip().lower() not in ("0", "false"),
-            endpoint_timeout_s=_number("ENDPOINT_TIMEOUT_S", 30, 0.1, 300),
-            endpoint_retries=int(_number("ENDPOINT_RETRIES", 3, 0, 10)),
+            max_trials=env_int("AUTOML_MAX_TRIALS", 20, 1, 1000),
+            validation_size=env_float("AUTOML_VALIDATION_SIZE", 0.2, 0.05, 0.5),
+            onnx_compatible=env_flag("AUTOML_ONNX_COMPATIBLE", True),
+            keep_rollback=env_flag("ENDPOINT_KEEP_ROLLBACK", True),
+            endpoint_timeout_s=env_float("ENDPOINT_TIMEOUT_S", 30, 0.1, 300),
+            endpoint_retries=env_int("ENDPOINT_RETRIES", 3, 0, 10),
         )
 
     @classmethod

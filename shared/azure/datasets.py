@@ -57,12 +57,5 @@ class AzureDatasetRegistry(DatasetRegistry):
         return next((v for v in versions if v.version == version), None)
 
     def list(self, name: str | None = None) -> list[DatasetVersion]:
-        names = [entities.asset_name(name)] if name else [d.name for d in self.ml.data.list()]
-        found: list[DatasetVersion] = []
-        for asset in names:
-            try:
-                found += [to_version(d) for d in self.ml.data.list(name=asset)
-                          if (d.tags or {}).get("app") == entities.APP_TAG]
-            except ResourceNotFoundError:
-                continue
+        found = [to_version(d) for d in entities.app_assets(self.ml.data, name)]
         return sorted(found, key=lambda v: (v.name, -v.version))

@@ -101,8 +101,7 @@ class AzureDeployer(Deployer):
         if color is None:
             return None
         deployment = self.ml.online_deployments.get(name=color, endpoint_name=endpoint.name)
-        version = str(deployment.model).rstrip("/").split("/")[-1].split(":")[-1]
-        return self.registry.get(model_name, version)
+        return self.registry.get(model_name, entities.deployed_version(deployment))
 
 
 class AzureEvaluator(Evaluator):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import cast
+from typing import Any, cast
 
 from azure.ai.ml import Input, Output, automl, dsl
 from azure.ai.ml.constants import AssetTypes
@@ -160,3 +160,23 @@ def online_deployment(settings: AzureSettings, model_name: str, color: str, mode
 
 def other_color(color: str | None) -> str:
     return DEPLOYMENT_COLORS[1] if color == DEPLOYMENT_COLORS[0] else DEPLOYMENT_COLORS[0]
+
+
+def app_assets(operations: Any, name: str | None) -> list[Any]:
+    """Every version this app registered of asset ``name`` (of all assets when None), from ``ml.data`` or
+    ``ml.models``: listing by name gives the versions, and the ``app`` tag tells ours from the rest."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    names = [asset_name(name)] if name else [asset.name for asset in operations.list()]
+    found: list[Any] = []
+    for each in names:
+        try:
+            found += [a for a in operations.list(name=each) if (a.tags or {}).get("app") == APP_TAG]
+        except ResourceNotFoundError:
+            continue
+    return found
+
+
+def deployed_version(deployment: Any) -> str:
+    """The model version of an online deployment, whether it names ``azureml:name:3`` or an ARM id."""
+    return str(deployment.model).rstrip("/").split("/")[-1].split(":")[-1]

@@ -54,8 +54,7 @@ class AzureTrainingPipeline(TrainingPipeline):
         self.records = records
         self.settings = settings
 
-    def plan(self, request: TrainingRequest, idempotency_key: str | None = None) -> PlannedRun:
-        name = entities.job_name(idempotency_key, f"train-{uuid.uuid4().hex[:24]}")
+    def plan(self, request: TrainingRequest, name: str) -> PlannedRun:
         folder = entities.run_table_folder(name)
         table = entities.datastore_uri(self.settings, folder + "/")
         return PlannedRun(name, entities.training_job(self.settings, request, name, table),
@@ -64,11 +63,12 @@ class AzureTrainingPipeline(TrainingPipeline):
                           Input(type=AssetTypes.MLTABLE, path=table))
 
     def submit(self, request: TrainingRequest, idempotency_key: str | None = None) -> tuple[RunInfo, bool]:
-        planned = self.plan(request, idempotency_key)
+        name = entities.job_name(idempotency_key, f"train-{uuid.uuid4().hex[:24]}")
         if idempotency_key:
-            existing = self.get_run(planned.name)
-            if existing is not None:
+            existing = self.get_run(name)
+            if existing is not None:  # a replay: nothing to build
                 return existing, False
+        planned = self.plan(request, name)
         self.store.put_once(planned.table_path, planned.table_text.encode())
         record = {"run_id": planned.name, **planned.job.tags, "created_at": datetime.now(UTC).isoformat()}
         self.records.create(f"runs/{planned.name}.json", record)  # before the job: its events must find it

@@ -63,12 +63,5 @@ class AzureModelRegistry(ModelRegistry):
         self.ml.models.create_or_update(found)
 
     def list_versions(self, model_name: str | None = None) -> list[ModelVersion]:
-        names = [entities.asset_name(model_name)] if model_name else [m.name for m in self.ml.models.list()]
-        found: list[ModelVersion] = []
-        for name in names:
-            try:
-                found += [to_version(m) for m in self.ml.models.list(name=name)
-                          if (m.tags or {}).get("app") == entities.APP_TAG]
-            except ResourceNotFoundError:
-                continue
+        found = [to_version(m) for m in entities.app_assets(self.ml.models, model_name)]
         return sorted(found, key=lambda v: (v.name, -int(v.version) if v.version.isdigit() else 0))

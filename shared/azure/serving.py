@@ -113,7 +113,7 @@ class EndpointModelServer(ModelServer):
 
     def _deployment_holding(self, endpoint: str, version: ModelVersion) -> str | None:
         for deployment in self.ml.online_deployments.list(endpoint_name=endpoint):
-            if str(deployment.model).rstrip("/").split("/")[-1].split(":")[-1] == version.version:
+            if entities.deployed_version(deployment) == version.version:
                 return str(deployment.name)
         return None
 

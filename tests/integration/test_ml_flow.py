@@ -191,6 +191,20 @@ def test_one_operation_links_upload_training_and_promotion_in_the_telemetry(stac
     assert "code=" not in json.dumps(body)  # keys never reach telemetry
 
 
+def screenshot(page: str, folder: Path, size: str) -> bytes:
+    """The page rendered by headless Chromium, as PNG bytes; skips where Chromium is missing."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    shot, source = folder / "page.png", folder / "page.html"
+    source.write_text(page)
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={folder / 'profile'}", f"--screenshot={shot}", f"--window-size={size}",
+                    source.as_uri()], check=True, capture_output=True, timeout=120)
+    return shot.read_bytes()
+
+
 def test_the_telemetry_page_shows_runs_latency_and_errors(stack: Stack, tmp_path: Path):
     url = f"{stack.host.url}/telemetry"
     assert requests.get(url, timeout=30).status_code == 401
@@ -199,16 +213,7 @@ def test_the_telemetry_page_shows_runs_latency_and_errors(stack: Stack, tmp_path
     # The newest uploads are shown: the queue test's last one trained (and its runs show as timelines).
     assert "queue/c.csv@" in page.text and "train queue" in page.text and "TrainingCompleted" in page.text
     assert "<svg" in page.text and "Scoring latency" in page.text
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    shot = tmp_path / "telemetry.png"
-    (tmp_path / "page.html").write_text(page.text)
-    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=900,900",
-                    (tmp_path / "page.html").as_uri()], check=True, capture_output=True, timeout=120)
-    image = shot.read_bytes()
+    image = screenshot(page.text, tmp_path, "900,900")
     assert image.startswith(b"\x89PNG")
     assert len(image) > 20_000  # a rendered page with text and bars, not a blank canvas
 
@@ -227,14 +232,5 @@ def test_each_promoted_run_has_an_html_report_with_pictures(stack: Stack, tmp_pa
     assert decision["decision"].capitalize() in page.text
     assert Path(run["result"]["artifact_dir"], "report.html").exists()  # stored beside the model
     assert requests.get(f"{stack.host.url}/api/runs/nope/report", headers=stack.headers, timeout=30).status_code == 404
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    shot = tmp_path / "report.png"
-    (tmp_path / "report.html").write_text(page.text)
-    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1100,1000",
-                    (tmp_path / "report.html").as_uri()], check=True, capture_output=True, timeout=120)
-    image = shot.read_bytes()
+    image = screenshot(page.text, tmp_path, "1100,1000")
     assert image.startswith(b"\x89PNG") and len(image) > 40_000  # charts drawn, not a blank page

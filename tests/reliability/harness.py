@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
+import sqlite3
+import uuid
 from pathlib import Path
 from typing import Any
 
+import requests
 from azure.storage.blob import BlobServiceClient
 
 from devhost import azurite
@@ -79,3 +83,27 @@ class Node:
 def runs_of(stack: Stack, upload_id: str) -> list[dict[str, Any]]:
     runs: list[dict[str, Any]] = stack.get("runs", model=upload_id.split("/")[0])["runs"]
     return [r for r in runs if r.get("upload_id") == upload_id]
+
+
+def clone_run(node: Node, run_id: str, **changes: Any) -> str:
+    """A copy of a finished run under a new id (as if another run had produced it); returns the new id."""
+    db = sqlite3.connect(node.localstack / "state.db", isolation_level=None)
+    db.row_factory = sqlite3.Row
+    row = dict(db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone())
+    new_id = f"run_{uuid.uuid4().hex[:16]}"
+    row.update(run_id=new_id, seq=row["seq"] + 1, upload_id=None, idempotency_key=None, event_pending=0, **changes)
+    columns, marks = ",".join(row), ",".join("?" * len(row))  # column names come from the table itself
+    db.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", tuple(row.values()))  # noqa: S608
+    db.close()
+    return new_id
+
+
+def deliver_run_completed(stack: Stack, run_id: str) -> int:
+    """Post RunCompleted for ``run_id`` to the promote function, as Event Grid would; returns the status."""
+    event = {"id": f"completed-{run_id}", "eventType": "Microsoft.MachineLearningServices.RunCompleted",
+             "subject": f"experiments/x/runs/{run_id}", "eventTime": "2026-01-01T00:00:00Z",
+             "dataVersion": "2", "topic": "/local", "data": {"runId": run_id, "runType": "automl"}}
+    response = requests.post(f"{stack.host.url}/runtime/webhooks/eventgrid",
+                             params={"functionName": "promote", "code": stack.host.eventgrid_key},
+                             data=json.dumps([event]), headers={"aeg-event-type": "Notification"}, timeout=60)
+    return response.status_code

@@ -5,29 +5,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from cli import sample_data
 from devhost.process import wait_for
 from tests.integration.ml_stack import Stack, features
-from tests.reliability.harness import Node, kill_workers, runs_of
+from tests.reliability.harness import Node, clone_run, deliver_run_completed, kill_workers, runs_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 CSV = sample_data.to_csv(sample_data.rows(400, seed=5))
-
-
-@pytest.fixture()
-def node(tmp_path: Path) -> Iterator[Node]:
-    running = Node(tmp_path)
-    try:
-        yield running
-    finally:
-        running.close()
 
 
 def assert_done_exactly_once(stack: Stack, upload_id: str) -> None:
@@ -85,31 +73,18 @@ def test_a_corrupt_model_is_refused_and_production_keeps_serving(node: Node):
     first = stack.wait_final(stack.upload("bank/a.csv", CSV))
     assert first["state"] == "promoted"
     # A second run whose model file is damaged on disk (a full disk, a bad copy).
-    db = sqlite3.connect(node.localstack / "state.db", isolation_level=None)
-    db.row_factory = sqlite3.Row
-    original = db.execute("SELECT * FROM runs WHERE state='completed'").fetchone()
-    result = json.loads(original["result_json"])
-    source = Path(result["artifact_dir"])
-    broken_id = f"run_{uuid.uuid4().hex[:16]}"
-    target = source.parent / broken_id
+    original = stack.model("bank")["production"]
+    run = stack.get(f"runs/{original['run_id']}")
+    source = Path(run["result"]["artifact_dir"])
+    target = source.parent / f"{source.name}-damaged"
     target.mkdir()
     for item in source.iterdir():
         if item.is_file():
             data = item.read_bytes()
             (target / item.name).write_bytes(data[: len(data) // 3] if item.suffix == ".onnx" else data)
-    result["artifact_dir"] = str(target)
-    row = dict(original)
-    row.update(run_id=broken_id, seq=original["seq"] + 1, upload_id=None, idempotency_key=None,
-               result_json=json.dumps(result), event_pending=0, created_at=original["created_at"] + "Z")
-    columns, marks = ",".join(row), ",".join("?" * len(row))  # column names come from the table itself
-    db.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", tuple(row.values()))  # noqa: S608
-    event = {"id": "broken-1", "eventType": "Microsoft.MachineLearningServices.RunCompleted",
-             "subject": f"experiments/bank/runs/{broken_id}", "eventTime": "2026-01-01T00:00:00Z",
-             "dataVersion": "2", "topic": "/local", "data": {"runId": broken_id, "runType": "automl"}}
-    response = requests.post(f"{stack.host.url}/runtime/webhooks/eventgrid",
-                             params={"functionName": "promote", "code": stack.host.eventgrid_key},
-                             data=json.dumps([event]), headers={"aeg-event-type": "Notification"}, timeout=60)
-    assert response.status_code == 202  # handled: a broken model is a decision, not a retry
+    broken_id = clone_run(node, original["run_id"], created_at=run["created_at"] + "Z",
+                          result_json=json.dumps({**run["result"], "artifact_dir": str(target)}))
+    assert deliver_run_completed(stack, broken_id) == 202  # handled: a broken model is a decision, not a retry
     versions = {v["run_id"]: v for v in stack.model("bank")["versions"]}
     assert versions[broken_id]["decision"] == "refused" and "cannot be loaded" in versions[broken_id]["reason"]
     assert stack.model("bank")["production"]["run_id"] == original["run_id"]

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
-import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 import requests
@@ -18,18 +14,9 @@ import requests
 from cli import sample_data
 from devhost.process import wait_for
 from tests.integration.ml_stack import TERMINAL, features
-from tests.reliability.harness import Node
+from tests.reliability.harness import Node, clone_run, deliver_run_completed
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
-
-
-@pytest.fixture()
-def node(tmp_path: Path) -> Iterator[Node]:
-    running = Node(tmp_path)
-    try:
-        yield running
-    finally:
-        running.close()
 
 
 def test_storage_outage_loses_no_upload_and_is_reported(node: Node):
@@ -89,24 +76,12 @@ def test_an_older_run_completing_late_never_replaces_the_newer_champion(node: No
     first = stack.wait_final(stack.upload("bank/a.csv", sample_data.to_csv(sample_data.rows(400, seed=7))))
     assert first["state"] == "promoted"
     production = stack.model("bank")["production"]
-    db = sqlite3.connect(node.localstack / "state.db", isolation_level=None)
-    db.row_factory = sqlite3.Row
-    row = dict(db.execute("SELECT * FROM runs WHERE run_id=?", (production["run_id"],)).fetchone())
-    late_id = f"run_{uuid.uuid4().hex[:16]}"
+    created = stack.get(f"runs/{production['run_id']}")["created_at"]
     # The same model from a run that started a minute earlier but reports only now.
-    earlier = (datetime.fromisoformat(row["created_at"]) - timedelta(minutes=1)).isoformat(timespec="milliseconds")
-    row.update(run_id=late_id, seq=row["seq"] + 1, upload_id=None, idempotency_key=None, event_pending=0,
-               created_at=earlier)
-    columns, marks = ",".join(row), ",".join("?" * len(row))  # column names come from the table itself
-    db.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", tuple(row.values()))  # noqa: S608
-    event = {"id": f"late-{late_id}", "eventType": "Microsoft.MachineLearningServices.RunCompleted",
-             "subject": f"experiments/bank/runs/{late_id}", "eventTime": "2026-01-01T00:00:00Z",
-             "dataVersion": "2", "topic": "/local", "data": {"runId": late_id, "runType": "automl"}}
+    earlier = (datetime.fromisoformat(created) - timedelta(minutes=1)).isoformat(timespec="milliseconds")
+    late_id = clone_run(node, production["run_id"], created_at=earlier)
     for _ in range(3):  # delivered three times, as an at-least-once channel may
-        response = requests.post(f"{stack.host.url}/runtime/webhooks/eventgrid",
-                                 params={"functionName": "promote", "code": stack.host.eventgrid_key},
-                                 data=json.dumps([event]), headers={"aeg-event-type": "Notification"}, timeout=60)
-        assert response.status_code == 202
+        assert deliver_run_completed(stack, late_id) == 202
     versions = stack.model("bank")["versions"]
     late = [v for v in versions if v["run_id"] == late_id]
     assert len(late) == 1 and late[0]["decision"] == "rejected" and "older run" in late[0]["reason"]
