@@ -3,6 +3,7 @@
 import azure.functions as func
 
 from functions.batch import bp as batch_bp
+from functions.deploy import bp as deploy_bp
 from functions.docs import bp as docs_bp
 from functions.health import bp as health_bp
 from functions.ingest import bp as ingest_bp
@@ -12,5 +13,5 @@ from functions.score import bp as score_bp
 from functions.status import bp as status_bp
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-for blueprint in (batch_bp, docs_bp, health_bp, ingest_bp, promote_bp, runs_bp, score_bp, status_bp):
+for blueprint in (batch_bp, deploy_bp, docs_bp, health_bp, ingest_bp, promote_bp, runs_bp, score_bp, status_bp):
     app.register_functions(blueprint)

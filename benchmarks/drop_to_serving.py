@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import requests
@@ -46,6 +47,8 @@ def main() -> int:
                     break
                 time.sleep(0.1)
             status = requests.get(f"{host.url}/api/status", headers=headers, timeout=30).json()
+            run_id = (status["uploads"][0].get("run") or {}).get("run_id") or status["uploads"][0].get("run_id")
+            described = requests.get(f"{host.url}/api/runs/{run_id}", headers=headers, timeout=30).json()
         finally:
             host.stop()
             emulator.stop()
@@ -57,6 +60,13 @@ def main() -> int:
     print(f"Data: {source}; AutoML budget {budget}s")
     print(f"Upload -> first successful score by the new model: {delay:.1f} s "
           f"(target <= budget + 20 = {budget + 20} s); training steps: {run.get('progress')}")
+    deployment = described.get("deployment") or {}
+    steps = deployment.get("history", [])
+    if steps:  # from the decision (the message queued) to the last recorded step ("<time> <step> -> <next>")
+        queued = datetime.fromisoformat(deployment["created_at"])
+        done = datetime.fromisoformat(steps[-1].split(" ", 1)[0])
+        print(f"Decision -> deployed, through the deployments queue: {(done - queued).total_seconds():.2f} s "
+              f"({len(steps)} steps: {', '.join(line.split(' ', 1)[1] for line in steps)})")
     return 0
 
 

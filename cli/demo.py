@@ -157,7 +157,7 @@ def run(data: Path | None, model: str) -> int:
             uploaded = container.get_blob_client(blob_name).upload_blob(handle, overwrite=True,
                                                                         metadata={"target": "y"})
         upload_id = f"{blob_name}@{str(uploaded['etag']).strip(chr(34))}"
-        _say("Following the upload (validation, dataset registration, AutoML, registration, gate)")
+        _say("Following the upload (validation, dataset registration, AutoML, registration, gate, deployment)")
         upload = _follow(host, upload_id, timeout_s=900)
         _report(host, upload)
         scored = _score_two_rows(host, data) if _serving(host) else True

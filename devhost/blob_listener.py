@@ -33,6 +33,7 @@ from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
 from devhost.discovery import FunctionSpec, blob_path_parts
 from devhost.invoker import decode_trigger, invoke_sync
+from devhost.message_visibility import VisibilityKeeper
 from devhost.tracing import instrumentation
 
 log = logging.getLogger("devhost.blobs")
@@ -260,7 +261,7 @@ class BlobTriggerListener:
             }), "json"),
             "Metadata": Datum(json.dumps(dict(props.metadata or {})), "json"),
         })
-        keeper = _VisibilityKeeper(self.queue, message, self.visibility_timeout_s)
+        keeper = VisibilityKeeper(self.queue, message, self.visibility_timeout_s)
         try:
             invoke_sync(watch.spec, input_stream, trigger="blob",
                         trace_parent=(props.metadata or {}).get("traceparent", ""),
@@ -339,33 +340,3 @@ class BlobTriggerListener:
             if self._guarded(self.drain_once) == 0:
                 self._wake.wait(self.poll_interval_s)
                 self._wake.clear()
-
-
-class _VisibilityKeeper:
-    """Keeps a queue message invisible while its function runs, so no other host takes it."""
-
-    def __init__(self, queue: QueueClient, message: QueueMessage, timeout_s: int) -> None:
-        self.queue = queue
-        self.message = message
-        self.pop_receipt: str | None = message.pop_receipt
-        self._timeout_s = timeout_s
-        self._done = threading.Event()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._done.wait(self._timeout_s / 3):
-            with self._lock:
-                try:
-                    updated = self.queue.update_message(self.message, pop_receipt=self.pop_receipt,
-                                                        visibility_timeout=self._timeout_s, **QUIET)
-                    self.pop_receipt = updated.pop_receipt
-                except AzureError as error:
-                    log.warning("Could not extend a message's visibility: %s", error)
-
-    def stop(self) -> None:
-        self._done.set()
-        with self._lock:
-            pass
-        self._thread.join()

@@ -27,6 +27,8 @@ class HostConfig:
     max_dequeue_count: int = 5
     retry_delay_s: int = 0
     max_parallel_blobs: int = 4
+    max_polling_interval_s: int = 2
+    queue_batch_size: int = 4
 
     @classmethod
     def read(cls, path: Path) -> HostConfig:
@@ -40,6 +42,8 @@ class HostConfig:
             max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
             retry_delay_s=_seconds(queues.get("visibilityTimeout"), 0),
             max_parallel_blobs=int(extensions.get("blobs", {}).get("maxDegreeOfParallelism", 4)),
+            max_polling_interval_s=_seconds(queues.get("maxPollingInterval"), 60),
+            queue_batch_size=int(queues.get("batchSize", 16)),
         )
 
 

@@ -27,6 +27,7 @@ from devhost.config import HostConfig, load_local_settings
 from devhost.discovery import FunctionSpec, discover, load_app
 from devhost.http_server import build_app, presented_key
 from devhost.keys import HostKeys, load_or_create
+from devhost.queue_listener import QueueTriggerListener
 from shared.telemetry import configure as configure_telemetry
 from shared.telemetry import enabled as telemetry_enabled
 from shared.telemetry import flush as flush_telemetry
@@ -45,6 +46,7 @@ class Options:
     project_root: Path
     scan_interval: float
     background_triggers: bool
+    queue_visibility_s: int
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -57,9 +59,13 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--scan-interval", type=float, default=0.25, help="seconds between blob container scans")
     parser.add_argument("--no-background-triggers", action="store_true",
                         help="scan blobs only when POST /admin/host/blobs/scan asks (deterministic tests)")
+    parser.add_argument("--queue-visibility", type=int,
+                        default=int(os.environ.get("DEVHOST_QUEUE_VISIBILITY_S", "30")),
+                        help="seconds a received queue message stays hidden; a crashed invocation's message "
+                             "comes back after this")
     args = parser.parse_args(argv)
     return Options(args.app, args.host, args.port, args.state_dir.resolve(), Path.cwd(), args.scan_interval,
-                   not args.no_background_triggers)
+                   not args.no_background_triggers, args.queue_visibility)
 
 
 def ensure_storage(options: Options) -> azurite.Azurite | None:
@@ -85,15 +91,17 @@ def ensure_storage(options: Options) -> azurite.Azurite | None:
     return emulator
 
 
-def admin_routes(listener: BlobTriggerListener | None, specs: list[FunctionSpec], keys: HostKeys) -> list[Route]:
+def admin_routes(listener: BlobTriggerListener | None, queues: QueueTriggerListener | None, specs: list[FunctionSpec],
+                 keys: HostKeys) -> list[Route]:
     async def scan(request: Request) -> Response:
         if not keys.allows_admin(presented_key(request)):
             return JSONResponse({"error": "Unauthorized: the master key is required"}, status_code=401)
-        if listener is None:
-            return JSONResponse({"queued": 0, "handled": 0})
-        queued = await asyncio.to_thread(listener.scan_once)
-        handled = await asyncio.to_thread(listener.drain_once)
-        return JSONResponse({"queued": queued, "handled": handled})
+        queued = await asyncio.to_thread(listener.scan_once) if listener else 0
+        handled = await asyncio.to_thread(listener.drain_once) if listener else 0
+        messages = 0
+        for spec in queues.specs if queues else []:
+            messages += await asyncio.to_thread(queues.drain_once, spec) if queues else 0
+        return JSONResponse({"queued": queued, "handled": handled, "messages": messages})
 
     async def status(request: Request) -> Response:
         if not keys.allows_admin(presented_key(request)):
@@ -183,14 +191,24 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["DEVHOST_URL"] = f"http://{options.host}:{options.port}"
     os.environ["DEVHOST_EVENTGRID_KEY"] = keys.eventgrid
     listener: BlobTriggerListener | None = None
+    queues: QueueTriggerListener | None = None
     telemetry_server = local_telemetry(options)
     configure_telemetry(os.environ.get("OTEL_SERVICE_NAME", "function-app"))
     try:
         specs = discover(load_app(options.app))
+        conn = os.environ[STORAGE_SETTING]
+        # Few, quick retries: the listeners poll anyway, and an outage should show in the log at once.
+        retries: dict[str, Any] = {"retry_total": 1, "retry_backoff_factor": 0.2, "connection_timeout": 5}
+        if any(s.trigger_type == "queueTrigger" for s in specs):
+            queues = QueueTriggerListener(
+                QueueServiceClient.from_connection_string(conn, **retries), specs,
+                max_dequeue_count=config.max_dequeue_count, retry_delay_s=config.retry_delay_s,
+                visibility_timeout_s=options.queue_visibility_s, max_polling_interval_s=config.max_polling_interval_s,
+                batch_size=config.queue_batch_size)
+            queues.prepare()
+            if options.background_triggers:
+                queues.start()
         if any(s.trigger_type == "blobTrigger" for s in specs):
-            conn = os.environ[STORAGE_SETTING]
-            # Few, quick retries: the listener polls anyway, and an outage should show in the log at once.
-            retries: dict[str, Any] = {"retry_total": 1, "retry_backoff_factor": 0.2, "connection_timeout": 5}
             listener = BlobTriggerListener(
                 BlobServiceClient.from_connection_string(conn, **retries),
                 QueueServiceClient.from_connection_string(conn, **retries),
@@ -202,8 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             if options.background_triggers:
                 listener.start()
         app = build_app(specs, keys, config.route_prefix)
-        for route in [*admin_routes(listener, specs, keys), telemetry_page_route(options.state_dir / "telemetry.db",
-                                                                                 keys)]:
+        telemetry_route = telemetry_page_route(options.state_dir / "telemetry.db", keys)
+        for route in [*admin_routes(listener, queues, specs, keys), telemetry_route]:
             app.router.routes.append(route)
         print(_banner(options, specs, config, keys), flush=True)
         server = uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, http="httptools",
@@ -214,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if listener is not None:
             listener.stop()
+        if queues is not None:
+            queues.stop()
         if emulator is not None:
             emulator.stop()
         if telemetry_server is not None:

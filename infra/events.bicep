@@ -1,7 +1,7 @@
 // Event Grid subscriptions, deployed by infra/hooks/postdeploy.sh once the functions exist:
 // - BlobCreated in datasets/ (complete writes only) -> the ingest blob trigger (source=EventGrid);
 // - BlobCreated in scoring-input/ -> the batch_score blob trigger;
-// - RunCompleted / RunStatusChanged of AutoML runs -> the promote Event Grid function.
+// - RunCompleted / RunStatusChanged of this app's runs -> the promote Event Grid function.
 // Undeliverable events go to the eventgrid-deadletter container.
 param functionAppName string
 param storageName string
@@ -27,6 +27,9 @@ resource storageTopic 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' exis
 resource workspaceTopic 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' existing = {
   name: workspaceTopicName
 }
+
+// The event types and the tag the app sets on its jobs: one file, read by the promote handler too.
+var routing = loadJsonContent('../shared/run_events.json')
 
 var webhookBase = 'https://${app.properties.defaultHostName}/runtime/webhooks/blobs'
 var retry = { maxDeliveryAttempts: 30, eventTimeToLiveInMinutes: 1440 }
@@ -101,11 +104,12 @@ resource runs 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2024-06-01-pr
     }
     filter: {
       includedEventTypes: [
-        'Microsoft.MachineLearningServices.RunCompleted'
-        'Microsoft.MachineLearningServices.RunStatusChanged'
+        routing.eventTypes.completed
+        routing.eventTypes.statusChanged
       ]
-      // Trials and pipeline steps of other kinds are dropped here; the function checks the rest.
-      advancedFilters: [ { operatorType: 'StringIn', key: 'data.runType', values: [ 'automl' ] } ]
+      // Only runs carrying the app's tag (its pipeline jobs, and their AutoML node when the service copies the
+      // node's tags): runType is null for many run kinds, so it is not used. The function checks the rest.
+      advancedFilters: [ { operatorType: 'StringIn', key: routing.filterKey, values: [ routing.tagValue ] } ]
     }
     eventDeliverySchema: 'EventGridSchema'
     retryPolicy: retry

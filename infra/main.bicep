@@ -8,12 +8,41 @@ targetScope = 'subscription'
 @description('azd environment name; names and tags derive from it.')
 param environmentName string
 
-@minLength(1)
+// Regions that offer both Flex Consumption and Azure ML (as published when this was written).
+@allowed([
+  'australiaeast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'westeurope'
+  'westus2'
+  'westus3'
+])
 @description('Region of every resource.')
 param location string
 
-@description('Object id of the person running azd: gets data access to inspect uploads and models. Empty to skip.')
+@description('Object id of whoever runs azd: gets data access to inspect uploads and models. Empty to skip.')
 param principalId string = ''
+
+@allowed([ 'User', 'ServicePrincipal' ])
+@description('User for a person; ServicePrincipal when azd runs from CI.')
+param principalType string = 'User'
 
 @description('VM size of the AutoML compute cluster (scales to zero when idle).')
 param computeVmSize string = 'Standard_DS3_v2'
@@ -41,6 +70,7 @@ module resources 'modules/resources.bicep' = {
     tags: tags
     token: token
     principalId: principalId
+    principalType: principalType
     computeVmSize: computeVmSize
     computeMaxNodes: computeMaxNodes
     endpointInstanceType: endpointInstanceType

@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from shared.blob_records import JsonBlobs
+from shared.deployment_flow import DEPLOYMENTS_QUEUE
 from shared.ports import (
     DatasetRegistry,
     Deployer,
+    DeploymentQueue,
     Evaluator,
     ModelRegistry,
     ModelServer,
@@ -33,6 +36,8 @@ class Backend:
     deployer: Deployer
     promotions: PromotionLedger
     server: ModelServer
+    deploy_records: JsonBlobs  # deployment state machines and their leases (shared.deployment_flow)
+    deploy_queue: DeploymentQueue
     serving: ModelCache | None = None  # the local model cache (batch scoring and the OpenAPI examples use it)
     reports: RunReports | None = None  # an HTML report per run (local; Azure ML studio shows runs in Azure)
 
@@ -50,14 +55,17 @@ def build_backend(settings: Settings) -> Backend:
     from shared.local.report import LocalRunReports
     from shared.local.serving import LocalModelServer, ModelCache
     from shared.local.uploads import LocalUploadLog
+    from shared.storage import StorageDeploymentQueue, blob_service
 
     state = settings.state_dir
     registry = MlflowModelRegistry(state)
     datasets = LocalDatasetRegistry(state)
     cache = ModelCache(state, settings.drift_window_s, settings.drift_threshold, settings.drift_min_rows)
+    records = JsonBlobs(None, lambda: blob_service().get_container_client(settings.state_container))
     return Backend(datasets, LocalUploadLog(state), LocalTrainingPipeline(state), registry,
                    LocalEvaluator(), LocalDeployer(state, registry), LocalPromotionLedger(state),
-                   LocalModelServer(cache, settings.default_model), cache, LocalRunReports(state, datasets, registry))
+                   LocalModelServer(cache, settings.default_model), records,
+                   StorageDeploymentQueue(DEPLOYMENTS_QUEUE), cache, LocalRunReports(state, datasets, registry))
 
 
 @lru_cache(maxsize=1)

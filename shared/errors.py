@@ -24,6 +24,14 @@ class ArtifactUnusable(CoreError):
     """A registered model's files cannot be loaded or cannot predict: it must never serve."""
 
 
+class DeploymentFailed(CoreError):
+    """The platform could not deploy a model (its deployment ended failed): production keeps serving.
+
+    Unlike ArtifactUnusable, the model itself may be fine; unlike other errors, retrying the same
+    step will not help, so the deployment ends here with the reason recorded.
+    """
+
+
 class NotFound(CoreError):
     status_code = 404
 

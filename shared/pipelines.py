@@ -112,12 +112,19 @@ def start(name: str, params: RunParameters, backend: Backend, settings: Settings
 
 
 def describe_run(run: RunInfo, backend: Backend) -> dict[str, Any]:
-    """A run as the API shows it, with the promotion decision once there is one."""
+    """A run as the API shows it, with the promotion decision and the deployment's steps once there are some."""
     from dataclasses import asdict
+
+    from shared import deployment_flow
 
     body = asdict(run)
     body["Id"] = run.run_id
     body["decision"] = backend.promotions.decision(run.run_id)
+    deployment = deployment_flow.status(backend, run.run_id) if body["decision"] else None
+    body["deployment"] = None if deployment is None else {
+        "step": str(deployment.step), "slot": deployment.slot, "previous": deployment.previous,
+        "reason": deployment.reason, "history": deployment.history, "created_at": deployment.created_at,
+        "updated_at": deployment.updated_at}
     body["links"] = {"self": f"/api/runs/{run.run_id}", "cancel": f"/api/runs/{run.run_id}",
                      "report": f"/api/runs/{run.run_id}/report",
                      "models": "/api/models"}

@@ -6,6 +6,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.run_events import RunEvent
 from shared.schema import Schema
 from shared.scoring import ScoreRequest
 
@@ -101,9 +102,9 @@ class TrainingPipeline(abc.ABC):
     @abc.abstractmethod
     def list_runs(self, model_name: str | None = None, limit: int = 50) -> list[RunInfo]: ...
 
-    def run_for_event(self, data: dict[str, Any]) -> RunInfo | None:
-        """The run a run-completed event is about, or None when the event is not about one of ours."""
-        return self.get_run(str(data.get("runId", ""))) if data.get("runId") else None
+    def run_for_event(self, event: RunEvent) -> RunInfo | None:
+        """The run a run event is about, or None when the event is not about one of our runs."""
+        return self.get_run(event.run_id)
 
 
 class ModelRegistry(abc.ABC):
@@ -132,12 +133,50 @@ class Evaluator(abc.ABC):
 
 
 class Deployer(abc.ABC):
+    """Deploys a model in idempotent steps, each quick; ``shared.deployment_flow`` drives them from a queue.
+
+    Errors mean: ArtifactUnusable, the model cannot serve (refuse it); DeploymentFailed, the platform
+    gave up on it (record the failure); anything else is transient (the queue retries the step).
+    Production keeps serving in every case.
+    """
+
+    poll_interval_s: float = 0.0  # how long to wait before looking again at a step still in progress
+    max_polls: int = 120  # a step still in progress after this many looks has failed
+
     @abc.abstractmethod
-    def deploy(self, model: ModelVersion) -> None:
-        """Make ``model`` the one serving ``model.name``, atomically."""
+    def ensure_endpoint(self, model: ModelVersion) -> bool:
+        """Create ``model.name``'s endpoint if missing; True once it is ready to take deployments."""
+
+    @abc.abstractmethod
+    def begin(self, model: ModelVersion, slot: str | None) -> str:
+        """Start deploying ``model`` with no traffic on ``slot`` (chosen when None); returns the slot."""
+
+    @abc.abstractmethod
+    def ready(self, model: ModelVersion, slot: str) -> bool:
+        """True once the deployment on ``slot`` can answer; DeploymentFailed when it never will."""
+
+    @abc.abstractmethod
+    def smoke_test(self, model: ModelVersion, slot: str) -> None:
+        """Score the example row on ``slot`` alone; ArtifactUnusable when the model cannot."""
+
+    @abc.abstractmethod
+    def switch(self, model: ModelVersion, slot: str) -> tuple[bool, str | None]:
+        """Move all traffic to ``slot`` in one change; returns (done, what served before)."""
+
+    @abc.abstractmethod
+    def cleanup(self, model: ModelVersion, slot: str, previous: str | None) -> None:
+        """After the switch: keep ``previous`` for rollback or remove it, as configured."""
 
     @abc.abstractmethod
     def production(self, model_name: str) -> ModelVersion | None: ...
+
+
+class DeploymentQueue(abc.ABC):
+    """The storage queue that carries deployment steps (a queue trigger runs them)."""
+
+    @abc.abstractmethod
+    def send(self, message: str, delay_s: float) -> None:
+        """Enqueue ``message``, invisible for ``delay_s`` seconds."""
 
 
 class ModelServer(abc.ABC):

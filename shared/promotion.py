@@ -1,9 +1,10 @@
-"""A training run completed: register its best model and deploy it if it beats production.
+"""A training run completed: register its best model and, if it beats production, start its deployment.
 
 The champion is re-scored on the challenger's validation split, so both numbers
 come from the same rows. Each run is handled once (a ledger claim), so replayed
 or duplicated events do nothing twice, and a model from a run older than the
-serving one's never replaces it.
+serving one's never replaces it. The deployment itself runs from a queue
+(``shared.deployment_flow``): this returns within seconds, as Event Grid needs.
 """
 
 from __future__ import annotations
@@ -12,35 +13,41 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from shared import faults, metrics, telemetry
+from shared import deployment_flow, faults, metrics, telemetry
 from shared.backend import Backend
 from shared.errors import ArtifactUnusable
 from shared.ports import ModelVersion, RunInfo
+from shared.run_events import RUN_COMPLETED, RUN_STATUS_CHANGED, RunEvent
 
 log = logging.getLogger(__name__)
-RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
-# Azure ML reports failed or cancelled runs only as a status change.
-RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
-TERMINAL_STATUSES = ("failed", "canceled", "cancelled")
+__all__ = ["RUN_COMPLETED", "RUN_STATUS_CHANGED", "PromotionOutcome", "handle_run_completed"]
 
 
 @dataclass(frozen=True)
 class PromotionOutcome:
-    decision: str  # deployed, rejected, refused, failed, ignored, duplicate
+    decision: str  # deploying, rejected, refused, failed, ignored, duplicate
     detail: dict[str, Any]
 
 
+def _ignored(event: RunEvent, reason: str) -> PromotionOutcome:
+    """Say why, with what arrived: a real deployment shows in telemetry which events it dropped."""
+    log.info("Run event ignored: %s (runType %s, runTags %s)", reason, event.run_type, event.tags)
+    telemetry.event("RunEventIgnored", reason=reason, **event.describe())
+    return PromotionOutcome("ignored", {"reason": reason})
+
+
 def handle_run_completed(event_type: str, data: dict[str, Any], backend: Backend) -> PromotionOutcome:
-    terminal = event_type == RUN_STATUS_CHANGED and str(data.get("runStatus", "")).lower() in TERMINAL_STATUSES
-    if event_type != RUN_COMPLETED and not terminal:
-        return PromotionOutcome("ignored", {"reason": f"event type {event_type} ({data.get('runStatus', '')})"})
-    # Azure ML reports child runs and other experiments too: only our pipeline runs count.
-    run = backend.pipeline.run_for_event(data)
+    event = RunEvent.of(event_type, data)
+    why = event.not_for_us()
+    if why:
+        return _ignored(event, why)
+    # Our pipeline job's own event, or its AutoML node's; trials and other jobs of the app find no run.
+    run = backend.pipeline.run_for_event(event)
     if run is None:
-        return PromotionOutcome("ignored", {"reason": f"run {data.get('runId')!r} is not a pipeline run of this app"})
+        return _ignored(event, f"run {event.run_id!r} is neither a pipeline job of this app nor its AutoML node")
     run_id = run.run_id
     if not run.finished:
-        return PromotionOutcome("ignored", {"reason": f"run {run_id} is still {run.state}"})
+        return _ignored(event, f"run {run_id} is still {run.state}")
     if not backend.promotions.claim(run_id):
         log.info("RunCompleted for %s already handled: nothing to do", run_id)
         return PromotionOutcome("duplicate", {"run_id": run_id})
@@ -50,7 +57,7 @@ def handle_run_completed(event_type: str, data: dict[str, Any], backend: Backend
         backend.promotions.release(run_id)
         raise
     backend.promotions.finish(run_id, {"decision": outcome.decision, **outcome.detail})
-    if backend.reports is not None and outcome.decision in ("deployed", "rejected"):
+    if backend.reports is not None and outcome.decision == "rejected":
         try:
             with telemetry.span("report", attributes={"run.id": run_id}):
                 backend.reports.write(run, {"decision": outcome.decision, **outcome.detail})
@@ -86,23 +93,20 @@ def _decide(run: RunInfo, backend: Backend) -> PromotionOutcome:
         detail["challenger"] = challenger_score
         deploy, why = _gate(run, champion, challenger, challenger_score, backend, detail)
         detail["reason"] = why
-        if deploy:
-            with telemetry.span("deploy", attributes={"model": challenger.name, "version": challenger.version}):
-                backend.deployer.deploy(challenger)
     except ArtifactUnusable as unusable:
         return _refuse(run, challenger, str(unusable), backend, detail)
     if deploy:
-        backend.registry.tag(challenger, {"decision": "deployed", "decision_reason": why})
-        telemetry.event("ModelDeployed", model=challenger.name, version=challenger.version, run_id=run.run_id,
-                        challenger=challenger_score, champion=detail.get("champion"))
-    else:
-        backend.registry.tag(challenger, {"decision": "rejected", "decision_reason": why})
-        telemetry.event("ModelRejected", model=challenger.name, version=challenger.version, run_id=run.run_id,
-                        challenger=challenger_score, champion=detail.get("champion"), reason=why)
+        backend.registry.tag(challenger, {"decision": "deploying", "decision_reason": why})
+        if run.upload_id:
+            uploads.update(run.upload_id, state="deploying", reason=why, details={"decision": detail})
+        deployment_flow.start(backend, run, challenger, detail)
+        return PromotionOutcome("deploying", detail)
+    backend.registry.tag(challenger, {"decision": "rejected", "decision_reason": why})
+    telemetry.event("ModelRejected", model=challenger.name, version=challenger.version, run_id=run.run_id,
+                    challenger=challenger_score, champion=detail.get("champion"), reason=why)
     if run.upload_id:
-        uploads.update(run.upload_id, state="promoted" if deploy else "not_promoted", reason=why,
-                       details={"decision": detail})
-    return PromotionOutcome("deployed" if deploy else "rejected", detail)
+        uploads.update(run.upload_id, state="not_promoted", reason=why, details={"decision": detail})
+    return PromotionOutcome("rejected", detail)
 
 
 def _refuse(run: RunInfo, challenger: ModelVersion, reason: str, backend: Backend,

@@ -87,6 +87,8 @@ class Settings:
     """DRIFT_PSI_THRESHOLD: a feature whose population stability index reaches this has drifted."""
     drift_min_rows: int
     """DRIFT_MIN_ROWS: a window with fewer scored rows carries over to the next one."""
+    state_container: str
+    """STATE_CONTAINER: the container of the app's small state records (deployments, leases; runs in Azure)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -110,6 +112,7 @@ class Settings:
             drift_window_s=env_int("DRIFT_WINDOW_S", 300, 1),
             drift_threshold=env_float("DRIFT_PSI_THRESHOLD", 0.2, 0.001, 10.0),
             drift_min_rows=env_int("DRIFT_MIN_ROWS", 200, 1),
+            state_container=os.environ.get("STATE_CONTAINER", "pipeline-state"),
         )
 
 

@@ -87,6 +87,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ENDPOINT_SUFFIX', value: endpointSuffix }
         { name: 'ENDPOINT_INSTANCE_TYPE', value: endpointInstanceType }
         { name: 'ENDPOINT_AUTH_MODE', value: 'aad_token' }
+        // Endpoints pull their image and model with this identity (AcrPull and blob roles in roles.bicep),
+        // rather than a system identity whose roles the service would have to assign.
+        { name: 'ENDPOINT_IDENTITY_ID', value: identityId }
+        { name: 'DEPLOY_POLL_S', value: '20' }
         { name: 'STORAGE_ACCOUNT_NAME', value: storageName }
       ]
     }

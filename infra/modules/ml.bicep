@@ -1,10 +1,11 @@
-// Azure ML: the workspace (with its Key Vault and storage), a CPU cluster that scales to zero, and an
-// identity-based datastore over the app's dataset-versions container.
+// Azure ML: the workspace (with its Key Vault, storage and container registry), a CPU cluster that scales to
+// zero, and an identity-based datastore over the app's dataset-versions container.
 param location string
 param tags object
 param workspaceName string
 param storageName string
 param vaultName string
+param registryName string
 param appInsightsId string
 param identityId string
 param dataStorageName string
@@ -13,6 +14,8 @@ param computeMaxNodes int
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   // checkov:skip=CKV_AZURE_189:The firewall denies everything but trusted Azure services (the workspace is one); disabling the public endpoint outright needs a private endpoint and VNet.
+  // checkov:skip=CKV_AZURE_110:Purge protection would keep a deleted vault's name for the retention period, so `azd down --purge` then `azd up` in the same environment would fail; the vault holds only the workspace's own connection secrets.
+  // checkov:skip=CKV_AZURE_42:The same reason as CKV_AZURE_110: soft delete is on (7 days), purge protection is off on purpose.
   name: vaultName
   location: location
   tags: tags
@@ -22,7 +25,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: 7
-    enablePurgeProtection: true
+    // No purge protection: `azd down --purge` must be able to purge the vault, so that `azd up` can
+    // create it again under the same name in the same environment.
     publicNetworkAccess: 'Enabled'
     networkAcls: {
       bypass: 'AzureServices'
@@ -53,6 +57,28 @@ resource mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   }
 }
 
+// The workspace's own registry: the first MLflow (no-code) deployment builds its image here. Created with the
+// workspace, so no image build depends on a registry made on demand under a caller with too few rights.
+resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
+  // checkov:skip=CKV_AZURE_139:The workspace, its compute and the online endpoints pull over the public endpoint with Entra ID; closing it needs a private endpoint and a VNet.
+  // checkov:skip=CKV_AZURE_163:Vulnerability scanning is Microsoft Defender for Containers, a subscription-level plan.
+  // checkov:skip=CKV_AZURE_164:Content trust is a Premium feature; images here are built by Azure ML from the registered model.
+  // checkov:skip=CKV_AZURE_165:Geo-replication is a Premium feature and a cost choice.
+  // checkov:skip=CKV_AZURE_166:Quarantine is a Premium feature; only Azure ML pushes to this registry.
+  // checkov:skip=CKV_AZURE_167:Retention of untagged manifests is a Premium feature.
+  // checkov:skip=CKV_AZURE_233:Zone redundancy is a Premium feature and a cost choice.
+  // checkov:skip=CKV_AZURE_237:Dedicated data endpoints are a Premium feature.
+  name: registryName
+  location: location
+  tags: tags
+  sku: { name: 'Standard' }
+  properties: {
+    adminUserEnabled: false
+    anonymousPullEnabled: false
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
 resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' = {
   // checkov:skip=CKV_AZURE_243:A private endpoint needs a VNet the Function App (Flex Consumption) would have to join; access is by Entra ID and role assignments.
   name: workspaceName
@@ -64,6 +90,7 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' = {
     friendlyName: 'csv-to-endpoint'
     storageAccount: mlStorage.id
     keyVault: vault.id
+    containerRegistry: registry.id
     applicationInsights: appInsightsId
     // The workspace reaches its storage with its identity: the account needs no shared keys.
     systemDatastoresAuthMode: 'identity'
@@ -112,6 +139,7 @@ resource datastore 'Microsoft.MachineLearningServices/workspaces/datastores@2024
   }
 }
 
+output registryName string = registry.name
 output workspaceName string = workspace.name
 output workspaceId string = workspace.id
 output workspacePrincipalId string = workspace.identity.principalId

@@ -3,6 +3,7 @@ param location string
 param tags object
 param token string
 param principalId string
+param principalType string
 param computeVmSize string
 param computeMaxNodes int
 param endpointInstanceType string
@@ -14,6 +15,7 @@ var names = {
   logs: 'log-${token}'
   insights: 'appi-${token}'
   vault: 'kv-${token}'
+  registry: 'cr${token}'
   workspace: 'mlw-${token}'
   plan: 'plan-${token}'
   functionApp: 'func-${token}'
@@ -63,6 +65,7 @@ module ml 'ml.bicep' = {
     workspaceName: names.workspace
     storageName: names.mlStorage
     vaultName: names.vault
+    registryName: names.registry
     appInsightsId: monitoring.outputs.insightsId
     identityId: identity.id
     dataStorageName: storage.outputs.name
@@ -98,6 +101,8 @@ module roles 'roles.bicep' = {
     identityPrincipalId: identity.properties.principalId
     workspacePrincipalId: ml.outputs.workspacePrincipalId
     userPrincipalId: principalId
+    userPrincipalType: principalType
+    registryName: ml.outputs.registryName
     storageName: storage.outputs.name
     mlStorageName: names.mlStorage
     workspaceName: ml.outputs.workspaceName

@@ -2,6 +2,9 @@
 param identityPrincipalId string
 param workspacePrincipalId string
 param userPrincipalId string
+@allowed([ 'User', 'ServicePrincipal' ])
+param userPrincipalType string
+param registryName string
 param storageName string
 param mlStorageName string
 param workspaceName string
@@ -14,6 +17,12 @@ var role = {
   queueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   azureMLDataScientist: 'f6c7c914-8db3-469d-8ca1-694a8f32e121'
   metricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d'
+  contributor: 'b24988ac-6180-42a0-ab88-20f7382dd24c'
+}
+
+resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' existing = {
+  name: registryName
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -44,7 +53,7 @@ resource appBlobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// Blob triggers keep their poison messages in queues.
+// Blob triggers keep their poison messages in queues; the deployments queue carries the deployment steps.
 resource appQueues 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, identityPrincipalId, role.queueDataContributor)
   scope: storage
@@ -116,7 +125,7 @@ resource userBlobs 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!e
   scope: storage
   properties: {
     principalId: userPrincipalId
-    principalType: 'User'
+    principalType: userPrincipalType
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.blobDataContributor)
   }
 }
@@ -126,7 +135,29 @@ resource userWorkspace 'Microsoft.Authorization/roleAssignments@2022-04-01' = if
   scope: workspace
   properties: {
     principalId: userPrincipalId
-    principalType: 'User'
+    principalType: userPrincipalType
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.azureMLDataScientist)
+  }
+}
+
+// The workspace builds the deployment images in its registry (Azure ML asks for Contributor on it).
+resource workspaceRegistry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(registry.id, workspacePrincipalId, role.contributor)
+  scope: registry
+  properties: {
+    principalId: workspacePrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.contributor)
+  }
+}
+
+// The cluster and the online endpoints (same identity) pull their images.
+resource identityPullsImages 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(registry.id, identityPrincipalId, role.acrPull)
+  scope: registry
+  properties: {
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.acrPull)
   }
 }

@@ -55,6 +55,12 @@ class AzureSettings:
     """ENDPOINT_TIMEOUT_S: read timeout of one scoring call to the endpoint."""
     endpoint_retries: int
     """ENDPOINT_RETRIES: retries on 429/503 from the endpoint, with backoff."""
+    deploy_poll_s: int = 20
+    """DEPLOY_POLL_S: how long a deployment step still provisioning waits before it looks again."""
+    deploy_timeout_s: int = 45 * 60
+    """DEPLOY_TIMEOUT_S: a deployment step still provisioning after this long has failed."""
+    endpoint_identity_id: str = ""
+    """ENDPOINT_IDENTITY_ID: resource id of the user-assigned identity endpoints run as (empty: system-assigned)."""
 
     @classmethod
     def from_env(cls) -> AzureSettings:
@@ -77,6 +83,9 @@ class AzureSettings:
             keep_rollback=env_flag("ENDPOINT_KEEP_ROLLBACK", True),
             endpoint_timeout_s=env_float("ENDPOINT_TIMEOUT_S", 30, 0.1, 300),
             endpoint_retries=env_int("ENDPOINT_RETRIES", 3, 0, 10),
+            deploy_poll_s=env_int("DEPLOY_POLL_S", 20, 1, 600),
+            deploy_timeout_s=env_int("DEPLOY_TIMEOUT_S", 45 * 60, 60, 6 * 3600),
+            endpoint_identity_id=os.environ.get("ENDPOINT_IDENTITY_ID", "").strip(),
         )
 
     @classmethod

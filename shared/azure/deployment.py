@@ -18,14 +18,25 @@ from azure.core.exceptions import ResourceNotFoundError
 from shared import metrics
 from shared.azure import entities
 from shared.azure.config import AzureSettings
+from shared.errors import ArtifactUnusable, DeploymentFailed
 from shared.ports import DatasetRegistry, Deployer, Evaluator, ModelRegistry, ModelVersion, RunInfo
 from shared.schema import Schema
 
 log = logging.getLogger(__name__)
 
 
-class SmokeTestFailed(RuntimeError):
-    """The new deployment did not answer the example row; traffic stays where it was."""
+class SmokeTestFailed(ArtifactUnusable):
+    """The new deployment did not answer the example row: it is refused; traffic stays where it was."""
+
+
+def _provisioned(resource: Any, what: str) -> bool:
+    """True once ``provisioning_state`` is Succeeded; DeploymentFailed when it ended Failed or Canceled."""
+    raw = resource.provisioning_state
+    # The SDK gives endpoints an enum (EndpointProvisioningState) and deployments a plain string.
+    state = str(getattr(raw, "value", raw) or "").lower()
+    if state in ("failed", "canceled"):
+        raise DeploymentFailed(f"{what} ended {state}")
+    return state == "succeeded"
 
 
 def example_request(schema: Schema) -> dict[str, Any]:
@@ -41,32 +52,87 @@ def live_color(traffic: dict[str, int] | None) -> str | None:
 
 
 class AzureDeployer(Deployer):
+    """Each step sends at most one request and never waits on a long-running operation: the deployment
+    flow polls by re-enqueueing its message, so no call outlives a queue invocation."""
+
     def __init__(self, ml: Any, registry: ModelRegistry, datasets: DatasetRegistry, settings: AzureSettings) -> None:
         self.ml = ml
         self.registry = registry
         self.datasets = datasets
         self.settings = settings
+        self.poll_interval_s = float(settings.deploy_poll_s)
+        self.max_polls = max(1, settings.deploy_timeout_s // max(1, settings.deploy_poll_s))
 
-    def deploy(self, model: ModelVersion) -> None:
+    def ensure_endpoint(self, model: ModelVersion) -> bool:
+        endpoint = self._endpoint(entities.endpoint_name(self.settings, model.name))
+        if endpoint is None:
+            self.ml.online_endpoints.begin_create_or_update(entities.online_endpoint(self.settings, model.name))
+            return False
+        return _provisioned(endpoint, f"endpoint {endpoint.name}")
+
+    def begin(self, model: ModelVersion, slot: str | None) -> str:
         name = entities.endpoint_name(self.settings, model.name)
         endpoint = self._endpoint(name)
         if endpoint is None:
-            endpoint = self.ml.online_endpoints.begin_create_or_update(
-                entities.online_endpoint(self.settings, model.name)).result()
-        live = live_color(endpoint.traffic)
-        color = entities.other_color(live)
+            raise RuntimeError(f"endpoint {name} is gone")  # transient: the queue retries
         # The idle colour holds the previous rollback target: replace it (the one before last goes now).
-        deployment = entities.online_deployment(self.settings, model.name, color, model.version)
-        self.ml.online_deployments.begin_create_or_update(deployment).result()
-        self._smoke_test(name, color, model)
-        keep = self.settings.keep_rollback and live is not None
-        traffic = {color: 100, **({live: 0} if keep and live else {})}
-        self.ml.online_endpoints.begin_create_or_update(
-            entities.online_endpoint(self.settings, model.name, traffic)).result()
-        if live and not keep:
-            self.ml.online_deployments.begin_delete(name=live, endpoint_name=name).result()
-        log.info("Endpoint %s: %s (v%s) takes 100%% of traffic; previous: %s", name, color, model.version,
-                 f"{live} kept at 0% for rollback" if keep else (f"{live} deleted" if live else "none"))
+        color = slot or entities.other_color(live_color(endpoint.traffic))
+        existing = self._deployment(name, color)
+        if existing is None or entities.deployed_version(existing) != model.version:
+            self.ml.online_deployments.begin_create_or_update(
+                entities.online_deployment(self.settings, model.name, color, model.version))
+        return color
+
+    def ready(self, model: ModelVersion, slot: str) -> bool:
+        name = entities.endpoint_name(self.settings, model.name)
+        deployment = self._deployment(name, slot)
+        if deployment is None:
+            raise RuntimeError(f"deployment {name}/{slot} is not there yet")  # transient: the queue retries
+        return _provisioned(deployment, f"deployment {name}/{slot}")
+
+    def smoke_test(self, model: ModelVersion, slot: str) -> None:
+        dataset = self.datasets.get(model.dataset_name, model.dataset_version or None)
+        if dataset is None:
+            raise SmokeTestFailed(f"no dataset {model.dataset_name} v{model.dataset_version} for the example row")
+        endpoint = entities.endpoint_name(self.settings, model.name)
+        handle, path = tempfile.mkstemp(suffix=".json")
+        try:
+            with os.fdopen(handle, "w") as request_file:
+                json.dump(example_request(dataset.schema), request_file)
+            answer = self.ml.online_endpoints.invoke(endpoint_name=endpoint, deployment_name=slot,
+                                                     request_file=path)
+        finally:
+            os.unlink(path)
+        try:
+            predictions = json.loads(answer)
+        except (TypeError, ValueError):
+            raise SmokeTestFailed(f"deployment {slot} answered the example row with {answer!r}") from None
+        if not isinstance(predictions, list) or len(predictions) != 1:
+            raise SmokeTestFailed(f"deployment {slot} answered the example row with {predictions!r}")
+
+    def switch(self, model: ModelVersion, slot: str) -> tuple[bool, str | None]:
+        name = entities.endpoint_name(self.settings, model.name)
+        endpoint = self._endpoint(name)
+        if endpoint is None:
+            raise RuntimeError(f"endpoint {name} is gone")
+        traffic = dict(endpoint.traffic or {})
+        if traffic.get(slot) == 100:  # the change was sent: done once the endpoint has applied it
+            return _provisioned(endpoint, f"endpoint {name}"), None
+        live = live_color(traffic)
+        keep = self.settings.keep_rollback and live is not None and live != slot
+        # One update moves all traffic: there is never a moment with two live colours.
+        self.ml.online_endpoints.begin_create_or_update(entities.online_endpoint(
+            self.settings, model.name, {slot: 100, **({live: 0} if keep and live else {})}))
+        log.info("Endpoint %s: %s (v%s) takes 100%% of traffic; previous: %s", name, slot, model.version,
+                 live or "none")
+        return False, live if live != slot else None
+
+    def cleanup(self, model: ModelVersion, slot: str, previous: str | None) -> None:
+        if not previous or previous == slot or self.settings.keep_rollback:
+            return  # kept at 0% for rollback until the next deployment replaces it
+        name = entities.endpoint_name(self.settings, model.name)
+        if self._deployment(name, previous) is not None:
+            self.ml.online_deployments.begin_delete(name=previous, endpoint_name=name)
 
     def _endpoint(self, name: str) -> Any | None:
         try:
@@ -74,24 +140,11 @@ class AzureDeployer(Deployer):
         except ResourceNotFoundError:
             return None
 
-    def _smoke_test(self, endpoint: str, color: str, model: ModelVersion) -> None:
-        dataset = self.datasets.get(model.dataset_name, model.dataset_version or None)
-        if dataset is None:
-            raise SmokeTestFailed(f"no dataset {model.dataset_name} v{model.dataset_version} for the example row")
-        handle, path = tempfile.mkstemp(suffix=".json")
+    def _deployment(self, endpoint: str, name: str) -> Any | None:
         try:
-            with os.fdopen(handle, "w") as request_file:
-                json.dump(example_request(dataset.schema), request_file)
-            answer = self.ml.online_endpoints.invoke(endpoint_name=endpoint, deployment_name=color,
-                                                     request_file=path)
-        finally:
-            os.unlink(path)
-        try:
-            predictions = json.loads(answer)
-        except (TypeError, ValueError):
-            raise SmokeTestFailed(f"deployment {color} answered the example row with {answer!r}") from None
-        if not isinstance(predictions, list) or len(predictions) != 1:
-            raise SmokeTestFailed(f"deployment {color} answered the example row with {predictions!r}")
+            return self.ml.online_deployments.get(name=name, endpoint_name=endpoint)
+        except ResourceNotFoundError:
+            return None
 
     def production(self, model_name: str) -> ModelVersion | None:
         endpoint = self._endpoint(entities.endpoint_name(self.settings, model_name))

@@ -18,6 +18,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared.azure.blobstore import BlobStore
 from shared.azure.state import JsonBlobs
+from shared.ports import DeploymentQueue
 
 
 @dataclass
@@ -128,6 +129,7 @@ class _OnlineEndpoints(_Operations):
     def begin_create_or_update(self, endpoint: Any, **_: Any) -> _Done:
         self._record("begin_create_or_update", endpoint=endpoint)
         view = SimpleNamespace(name=endpoint.name, traffic=dict(endpoint.traffic or {}), tags=dict(endpoint.tags),
+                               provisioning_state="Succeeded",
                                auth_mode=endpoint.auth_mode,
                                scoring_uri=f"{self.workspace.scoring_base}/{endpoint.name}/score")
         self.workspace.endpoint_views[endpoint.name] = view
@@ -153,6 +155,7 @@ class _OnlineDeployments(_Operations):
     def begin_create_or_update(self, deployment: Any, **_: Any) -> _Done:
         self._record("begin_create_or_update", deployment=deployment)
         view = SimpleNamespace(name=deployment.name, endpoint_name=deployment.endpoint_name,
+                               provisioning_state="Succeeded",
                                model=deployment.model, tags=dict(deployment.tags or {}))
         self.workspace.deployment_views[(deployment.endpoint_name, deployment.name)] = view
         return _Done(view)
@@ -185,6 +188,7 @@ class InMemoryWorkspace:
         self.model_versions: dict[tuple[str, str], Any] = {}
         self.endpoint_views: dict[str, Any] = {}
         self.deployment_views: dict[tuple[str, str], Any] = {}
+        self.node_events: dict[str, dict[str, Any]] = {}  # the AutoML node's RunCompleted data, per pipeline job
         self.data = _Data(self, "data")
         self.jobs = _Jobs(self, "jobs")
         self.batch_endpoints = _BatchEndpoints(self, "batch_endpoints")
@@ -198,25 +202,70 @@ class InMemoryWorkspace:
 
     def complete_run(self, run_id: str, score: float = 0.91, algorithm: str = "LightGBM",
                      status: str = "Completed") -> dict[str, Any]:
-        """Play Azure ML finishing pipeline job ``run_id``; returns the AutoML parent's RunCompleted event data."""
+        """Play Azure ML finishing pipeline job ``run_id``; returns the pipeline job's own RunCompleted data.
+
+        Children look as run history gives them to the SDK: generic ``base`` jobs, told apart by tags,
+        properties and display name only.
+        """
         node = f"{run_id}_automl"
         best = f"{node}_3"
         pipeline = self.job_views[run_id]
         pipeline.status = status
-        node_tags = {**pipeline.tags, "automl_best_child_run_id": best} if status == "Completed" else pipeline.tags
+        node_tags = {**pipeline.tags, "node": "automl"}
+        if status == "Completed":
+            node_tags["automl_best_child_run_id"] = best
         failure = {} if status == "Completed" else {"azureml.failure_reason": "UserError: no trial finished"}
-        self.job_views[node] = SimpleNamespace(name=node, type="automl", status=status, tags=node_tags,
-                                               properties=failure, studio_url="", creation_context=None,
-                                               parent=run_id)
-        self.job_views[best] = SimpleNamespace(name=best, type="command", status=status, tags={},
-                                               properties={"score": str(score), "run_algorithm": algorithm},
+        self.job_views[node] = SimpleNamespace(name=node, type="base", display_name="automl", status=status,
+                                               tags=node_tags, properties={"runTemplate": "AutoML", **failure},
+                                               studio_url="", creation_context=None, parent=run_id)
+        self.job_views[best] = SimpleNamespace(name=best, type="base", display_name="trial 3", status=status,
+                                               tags={}, properties={"score": str(score), "run_algorithm": algorithm,
+                                                                    "runTemplate": "automl_child"},
                                                studio_url="", creation_context=None, parent=node)
+        self.node_events[run_id] = {
+            "experimentId": "6a2a8e3f-0000-0000-0000-000000000000", "experimentName": pipeline.tags["model"],
+            "runId": node, "runType": None, "runTags": node_tags,
+            "runProperties": {"azureml.pipelinerunid": run_id, **failure}}
         return {"experimentId": "6a2a8e3f-0000-0000-0000-000000000000", "experimentName": pipeline.tags["model"],
-                "runId": node, "runType": "automl", "runTags": node_tags,
-                "runProperties": {"azureml.pipelinerunid": run_id, **failure}}
+                "runId": run_id, "runType": "azureml.PipelineRun", "runTags": dict(pipeline.tags),
+                "runProperties": {"azureml.runsource": "azureml.PipelineRun", **failure}}
 
     def last(self, operation: str) -> dict[str, Any]:
         return next(c.args for c in reversed(self.calls) if c.operation == operation)
+
+
+class InMemoryQueue(DeploymentQueue):
+    """The deployments queue as a list: ``drain`` runs its messages the way the queue trigger would."""
+
+    def __init__(self, max_tries: int = 5) -> None:
+        self.messages: list[tuple[str, float, int]] = []  # text, delay, tries so far
+        self.poison: list[str] = []
+        self.max_tries = max_tries
+
+    def send(self, message: str, delay_s: float) -> None:
+        self.messages.append((message, delay_s, 0))
+
+    def drain(self, backend: Any, limit: int = 100) -> list[str]:
+        """Run every queued message, delays ignored, until none is left; returns each outcome.
+
+        A message whose step raises is tried again, as the queue would, and after
+        ``max_tries`` goes to the poison list, whose handler records the failure.
+        """
+        from shared.deployment_flow import DeployMessage, advance, fail_poisoned
+
+        outcomes: list[str] = []
+        while self.messages and len(outcomes) < limit:
+            text, delay, tries = self.messages.pop(0)
+            try:
+                outcomes.append(advance(backend, DeployMessage.decode(text)))
+            except Exception as error:
+                outcomes.append(f"error: {type(error).__name__}")
+                if tries + 1 < self.max_tries:
+                    self.messages.insert(0, (text, delay, tries + 1))
+                else:
+                    self.poison.append(text)
+                    fail_poisoned(backend, DeployMessage.decode(text), self.max_tries)
+        return outcomes
 
 
 class RecordingStore(BlobStore):
@@ -252,11 +301,11 @@ class InMemoryRecords(JsonBlobs):
         self.records[path] = (copy.deepcopy(body), self._stamp())
         return True
 
-    def replace(self, path: str, body: dict[str, Any], etag: str) -> bool:
+    def replace(self, path: str, body: dict[str, Any], etag: str) -> str | None:
         if path not in self.records or self.records[path][1] != etag:
-            return False
+            return None
         self.records[path] = (copy.deepcopy(body), self._stamp())
-        return True
+        return self.records[path][1]
 
     def delete(self, path: str) -> None:
         self.records.pop(path, None)

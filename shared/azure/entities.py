@@ -12,14 +12,23 @@ from typing import Any, cast
 
 from azure.ai.ml import Input, Output, automl, dsl
 from azure.ai.ml.constants import AssetTypes
-from azure.ai.ml.entities import Data, ManagedOnlineDeployment, ManagedOnlineEndpoint, Model, PipelineJob
+from azure.ai.ml.entities import (
+    Data,
+    IdentityConfiguration,
+    ManagedIdentityConfiguration,
+    ManagedOnlineDeployment,
+    ManagedOnlineEndpoint,
+    Model,
+    PipelineJob,
+)
 
 from shared import metrics
 from shared.azure.config import AzureSettings
 from shared.errors import BadRequest
 from shared.ports import TrainingRequest
+from shared.run_events import APP_TAG
 
-APP_TAG = "csv-to-endpoint"  # every job, asset and endpoint this app creates carries app=<this>
+AUTOML_NODE = "automl"  # the AutoML node's name in the pipeline: its run's display name
 MLFLOW_MODEL_OUTPUT = "outputs/mlflow-model"
 DEPLOYMENT_COLORS = ("blue", "green")
 TABLE_FILE = "MLTable"
@@ -112,7 +121,9 @@ def training_job(settings: AzureSettings, request: TrainingRequest, name: str, t
         search.set_limits(timeout_minutes=budget_minutes, max_trials=settings.max_trials,
                         enable_early_termination=True)
         search.set_training(enable_onnx_compatible_models=settings.onnx_compatible)
-        search.tags = dict(tags)  # the AutoML parent carries them too: its RunCompleted event is the one we act on
+        search.name = AUTOML_NODE
+        # Our own marks on the node, so its run is found among the pipeline's children by what we set.
+        search.tags = {**tags, "node": AUTOML_NODE}
         return {"best_model": search.outputs.best_model}
 
     job = cast(PipelineJob, automl_classification(training_data=Input(type=AssetTypes.MLTABLE, path=table_uri)))
@@ -142,10 +153,14 @@ def endpoint_name(settings: AzureSettings, model_name: str) -> str:
 
 def online_endpoint(settings: AzureSettings, model_name: str, traffic: dict[str, int] | None = None
                     ) -> ManagedOnlineEndpoint:
+    identity = None
+    if settings.endpoint_identity_id:  # pulls the image and the model with roles infra/ granted, not by assignment
+        identity = IdentityConfiguration(type="user_assigned", user_assigned_identities=[
+            ManagedIdentityConfiguration(resource_id=settings.endpoint_identity_id)])
     return ManagedOnlineEndpoint(
         name=endpoint_name(settings, model_name), auth_mode=settings.auth_mode,
         description=f"Serves the production model for datasets/{model_name}/",
-        tags={"app": APP_TAG, "model": model_name}, traffic=traffic or {})
+        tags={"app": APP_TAG, "model": model_name}, traffic=traffic or {}, identity=identity)
 
 
 def online_deployment(settings: AzureSettings, model_name: str, color: str, model_version: str
@@ -154,8 +169,31 @@ def online_deployment(settings: AzureSettings, model_name: str, color: str, mode
     return ManagedOnlineDeployment(
         name=color, endpoint_name=endpoint_name(settings, model_name),
         model=f"azureml:{asset_name(model_name)}:{model_version}", instance_type=settings.instance_type,
-        instance_count=settings.instance_count, app_insights_enabled=True,
+        # Off: the deployment's own Application Insights logging authenticates with an instrumentation key,
+        # and the app's Application Insights accepts Entra ID only. The app records every scoring call itself.
+        instance_count=settings.instance_count, app_insights_enabled=False,
         tags={"app": APP_TAG, "model_version": model_version})
+
+
+def find_automl_node(children: list[Any]) -> Any | None:
+    """The AutoML run among a pipeline job's children, by what is certain.
+
+    Run history gives every child the generic type ``base``, so the type says
+    nothing. In order: our ``node`` tag, the node's name (the child run's display
+    name), AutoML's own marks on its parent run (the best-child tag, the
+    ``AutoML`` run template), and finally the pipeline's only child.
+    """
+    checks = (
+        lambda c: (c.tags or {}).get("node") == AUTOML_NODE,
+        lambda c: c.display_name == AUTOML_NODE,
+        lambda c: "automl_best_child_run_id" in (c.tags or {})
+        or str((c.properties or {}).get("runTemplate", "")).lower() == "automl",
+    )
+    for check in checks:
+        found = [c for c in children if check(c)]
+        if len(found) == 1:
+            return found[0]
+    return children[0] if len(children) == 1 else None
 
 
 def other_color(color: str | None) -> str:

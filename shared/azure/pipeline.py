@@ -22,6 +22,7 @@ from shared.azure.blobstore import BlobStore
 from shared.azure.config import AzureSettings
 from shared.azure.state import JsonBlobs
 from shared.ports import RunInfo, TrainingPipeline, TrainingRequest
+from shared.run_events import RunEvent
 
 # Azure ML job statuses -> the states the API shows.
 STATES = {
@@ -108,21 +109,20 @@ class AzureTrainingPipeline(TrainingPipeline):
         chosen = [r for r in records if not model_name or r.get("model") == model_name][:limit]
         return [self._to_run(r, None) for r in chosen]
 
-    def run_for_event(self, data: dict[str, Any]) -> RunInfo | None:
-        """Only the AutoML parent inside one of our pipeline jobs counts; its trials and other jobs do not."""
-        if str(data.get("runType", "")).lower() != "automl":
+    def run_for_event(self, event: RunEvent) -> RunInfo | None:
+        """The pipeline job's own event (its runId is the job name we chose), or its AutoML node's event
+        when the service copies the node's tags onto the run; trials and other jobs give None."""
+        if self.records.get(f"runs/{event.run_id}.json") is not None:
+            return self.get_run(event.run_id)
+        pipeline_job = event.tags.get("pipeline_job") or event.properties.get("azureml.pipelinerunid")
+        if not pipeline_job or pipeline_job == event.run_id:
             return None
-        tags = data.get("runTags") or {}
-        properties = data.get("runProperties") or {}
-        pipeline_job = tags.get("pipeline_job") or properties.get("azureml.pipelinerunid")
-        if not pipeline_job:
-            return None
-        node = self.automl_node(str(pipeline_job))
-        if node is None or node.name != data.get("runId"):
-            return None  # a trial or the setup run of the AutoML job, not the parent itself
         found = self.records.get(f"runs/{pipeline_job}.json")
         if found is None:
             return None
+        node = self.automl_node(pipeline_job)
+        if node is None or node.name != event.run_id:
+            return None  # a trial or the setup run of the AutoML job, not the node itself
         run = self._to_run(found[0], None)
         self._add_result(run, node)
         return run
@@ -130,12 +130,10 @@ class AzureTrainingPipeline(TrainingPipeline):
     def automl_node(self, run_id: str) -> Any | None:
         """The AutoML job inside our pipeline job (the parent whose children are the trials)."""
         try:
-            for child in self.ml.jobs.list(parent_job_name=run_id):
-                if child.type == "automl":
-                    return child
+            children = list(self.ml.jobs.list(parent_job_name=run_id))
         except ResourceNotFoundError:
             return None
-        return None
+        return entities.find_automl_node(children)
 
     @staticmethod
     def _to_run(record: dict[str, Any], job: Any | None) -> RunInfo:

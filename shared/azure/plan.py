@@ -1,7 +1,7 @@
 """What the Azure backend would do for one upload, worked out by running it against an in-memory workspace.
 
-The same ``ingest`` and ``handle_run_completed`` that run in the Function App
-drive the Azure ports here; only ``MLClient`` and the storage writes are
+The same ``ingest``, ``handle_run_completed`` and deployment steps that run in
+the Function App drive the Azure ports here; only ``MLClient`` and the storage writes are
 stood in for, and every call they receive is kept, in order, with the REST
 body Azure ML would get.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.azure.config import AzureSettings
-from shared.azure.dry_run import Call, InMemoryRecords, InMemoryWorkspace, RecordingStore, rest_form
+from shared.azure.dry_run import Call, InMemoryQueue, InMemoryRecords, InMemoryWorkspace, RecordingStore, rest_form
 from shared.azure.wiring import assemble
 from shared.ingest import IngestOutcome, Upload, ingest
 from shared.promotion import RUN_COMPLETED, PromotionOutcome, handle_run_completed
@@ -30,14 +30,15 @@ class Plan:
 
 def plan_upload(content: bytes, blob_path: str, metadata: dict[str, str], settings: Settings,
                 azure: AzureSettings, assumed_score: float = 0.91) -> Plan:
-    workspace, store, records = InMemoryWorkspace(), RecordingStore(), InMemoryRecords()
-    backend = assemble(settings, azure, workspace, store, records, credential=None)
+    workspace, store, records, queue = InMemoryWorkspace(), RecordingStore(), InMemoryRecords(), InMemoryQueue()
+    backend = assemble(settings, azure, workspace, store, records, credential=None, queue=queue)
     uri = f"https://<storage-account>.blob.core.windows.net/{settings.datasets_container}/{blob_path}"
     outcome = ingest(Upload(blob_path, uri, content, metadata, '"0x8DC0000000000"'), backend, settings)
     if outcome.state != "training" or outcome.run_id is None:
         return Plan(outcome, None, workspace.calls, store.blobs, None)
     event = workspace.complete_run(outcome.run_id, score=assumed_score)
     promotion = handle_run_completed(RUN_COMPLETED, event, backend)
+    queue.drain(backend)  # the deployment the queue trigger would drive, step by step
     return Plan(outcome, promotion, workspace.calls, store.blobs, event)
 
 

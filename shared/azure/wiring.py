@@ -14,7 +14,10 @@ from shared.azure.registry import AzureModelRegistry
 from shared.azure.serving import EndpointModelServer
 from shared.azure.state import BlobPromotionLedger, BlobUploadLog, JsonBlobs
 from shared.backend import Backend
+from shared.deployment_flow import DEPLOYMENTS_QUEUE
+from shared.ports import DeploymentQueue
 from shared.settings import Settings
+from shared.storage import StorageDeploymentQueue
 
 
 def ml_client(azure: AzureSettings, credential: Any) -> Any:
@@ -24,7 +27,7 @@ def ml_client(azure: AzureSettings, credential: Any) -> Any:
 
 
 def assemble(settings: Settings, azure: AzureSettings, ml: Any, store: BlobStore, state: JsonBlobs, credential: Any,
-             client: EndpointClient | None = None) -> Backend:
+             client: EndpointClient | None = None, queue: DeploymentQueue | None = None) -> Backend:
     """Every Azure port over the given clients; tests and ``cli plan`` pass an in-memory ``ml``."""
     datasets = AzureDatasetRegistry(ml, store, azure)
     registry = AzureModelRegistry(ml)
@@ -33,7 +36,8 @@ def assemble(settings: Settings, azure: AzureSettings, ml: Any, store: BlobStore
                                       retries=azure.endpoint_retries)
     server = EndpointModelServer(ml, deployer, datasets, client, azure, settings.default_model, credential)
     return Backend(datasets, BlobUploadLog(state), AzureTrainingPipeline(ml, store, state, azure), registry,
-                   AzureEvaluator(), deployer, BlobPromotionLedger(state), server)
+                   AzureEvaluator(), deployer, BlobPromotionLedger(state), server, state,
+                   queue or StorageDeploymentQueue(DEPLOYMENTS_QUEUE))
 
 
 def build_azure_backend(settings: Settings) -> Backend:

@@ -37,23 +37,51 @@ def read_pointer(state_dir: Path, model_name: str) -> ModelVersion | None:
 
 
 class LocalDeployer(Deployer):
+    """One slot per model version: staged beside the pointer, checked, then swapped in with one rename."""
+
     def __init__(self, state_dir: Path, registry: MlflowModelRegistry) -> None:
         self.state_dir = state_dir
         self.registry = registry
 
-    def deploy(self, model: ModelVersion) -> None:
+    def _staged(self, model: ModelVersion) -> Path:
+        return deployments_dir(self.state_dir) / f".{model.name}.v{model.version}.staged"
+
+    def ensure_endpoint(self, model: ModelVersion) -> bool:
+        deployments_dir(self.state_dir).mkdir(parents=True, exist_ok=True)
+        return True  # the local host serves every model from its pointer file
+
+    def begin(self, model: ModelVersion, slot: str | None) -> str:
+        load_checked(model)  # a model whose files do not load is refused before anything is staged
+        staged = self._staged(model)
+        temporary = staged.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(asdict(model)))
+        os.replace(temporary, staged)
+        faults.crash_point("deploy.staged")
+        return f"v{model.version}"
+
+    def ready(self, model: ModelVersion, slot: str) -> bool:
+        return True
+
+    def smoke_test(self, model: ModelVersion, slot: str) -> None:
         loaded = load_checked(model)
         try:  # refuse what cannot predict its own example row
             loaded.predict_proba(artifacts.columns_from_frame(pd.DataFrame([loaded.meta["example"]]), loaded.meta))
         except Exception as error:
             raise ArtifactUnusable(f"v{model.version} cannot predict its example row: {error}") from error
-        folder = deployments_dir(self.state_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        staged = folder / f".{model.name}.{os.getpid()}.tmp"
-        staged.write_text(json.dumps(asdict(model)))
-        faults.crash_point("deploy.staged")
-        os.replace(staged, folder / f"{model.name}.json")
+
+    def switch(self, model: ModelVersion, slot: str) -> tuple[bool, str | None]:
+        current = read_pointer(self.state_dir, model.name)
+        previous = f"v{current.version}" if current is not None else None
+        staged = self._staged(model)
+        if staged.exists():
+            os.replace(staged, deployments_dir(self.state_dir) / f"{model.name}.json")
+        elif current is None or current.version != model.version:
+            raise FileNotFoundError(f"{staged} is gone and v{model.version} does not serve")  # retried from a copy
         self.registry.set_alias(model, PRODUCTION_ALIAS)
+        return True, previous if previous != slot else None
+
+    def cleanup(self, model: ModelVersion, slot: str, previous: str | None) -> None:
+        """Earlier versions stay registered: rolling back is deploying one again."""
 
     def production(self, model_name: str) -> ModelVersion | None:
         return read_pointer(self.state_dir, model_name)

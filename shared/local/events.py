@@ -11,9 +11,9 @@ from typing import Any
 import requests
 
 from shared.ports import RunInfo
+from shared.run_events import APP_TAG, APP_TAG_KEY, RUN_COMPLETED
 
 log = logging.getLogger(__name__)
-RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
 LOCAL_WORKSPACE = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local"
                    "/providers/Microsoft.MachineLearningServices/workspaces/local")
 
@@ -32,8 +32,9 @@ def run_completed_event(run: RunInfo, trace_parent: str = "") -> dict[str, Any]:
             "experimentId": experiment_id,
             "experimentName": run.model_name,
             "runId": run.run_id,
-            "runType": "automl",
-            "runTags": {"model_name": run.model_name, "dataset": f"{run.dataset_name}:{run.dataset_version}",
+            "runType": None,  # as Azure ML reports many run kinds: routing never relies on it
+            "runTags": {APP_TAG_KEY: APP_TAG, "model_name": run.model_name,
+                        "dataset": f"{run.dataset_name}:{run.dataset_version}",
                         "upload_id": run.upload_id or "", "traceparent": trace_parent},
             "runProperties": {"runStatus": "Completed" if run.state == "completed" else "Failed",
                               "primary_metric": run.metric},

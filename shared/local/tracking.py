@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+_opened: set[str] = set()
+_opening = threading.Lock()
 
 
 def tracking_uri(state_dir: Path) -> str:
@@ -22,7 +26,32 @@ def configure(state_dir: Path) -> Any:
 
     mlflow.set_tracking_uri(tracking_uri(state_dir))
     mlflow.set_registry_uri(tracking_uri(state_dir))
+    _open_stores(mlflow, state_dir)
     return mlflow
+
+
+def _open_stores(mlflow: Any, state_dir: Path) -> None:
+    """Open MLflow's stores once per process, one process at a time.
+
+    Opening a store creates or migrates its tables; two processes (the host's
+    deployment steps and a training child) doing it at the same moment on the
+    same file fail with "table ... already exists". MLflow caches the opened
+    stores, so the lock is taken once per process.
+    """
+    uri = tracking_uri(state_dir)
+    with _opening:
+        if uri in _opened:
+            return
+        state_dir.mkdir(parents=True, exist_ok=True)
+        with open(state_dir / "mlflow.db.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+                client.search_experiments(max_results=1)
+                client.search_registered_models(max_results=1)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        _opened.add(uri)
 
 
 def experiment_id(mlflow: Any, state_dir: Path, name: str) -> str:

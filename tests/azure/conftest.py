@@ -11,7 +11,7 @@ import pytest
 
 from cli import sample_data
 from shared.azure.config import AzureSettings
-from shared.azure.dry_run import InMemoryRecords, InMemoryWorkspace, RecordingStore
+from shared.azure.dry_run import InMemoryQueue, InMemoryRecords, InMemoryWorkspace, RecordingStore
 from shared.azure.wiring import assemble
 from shared.backend import Backend
 from shared.ingest import Upload, ingest
@@ -26,6 +26,7 @@ class AzureStack:
     records: InMemoryRecords
     settings: Settings
     azure: AzureSettings
+    queue: InMemoryQueue
 
     def upload(self, content: bytes, path: str = "bank/jan.csv", etag: str = '"0x1"',
                metadata: dict[str, str] | None = None) -> str:
@@ -46,9 +47,9 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AzureStack:
     monkeypatch.setenv("LOCAL_STATE_DIR", str(tmp_path / "unused"))
     settings = Settings.from_env()
     azure = replace(AzureSettings.example(), endpoint_suffix="x7k2")
-    workspace, store, records = InMemoryWorkspace(), RecordingStore(), InMemoryRecords()
-    backend = assemble(settings, azure, workspace, store, records, credential=None)
-    return AzureStack(backend, workspace, store, records, settings, azure)
+    workspace, store, records, queue = InMemoryWorkspace(), RecordingStore(), InMemoryRecords(), InMemoryQueue()
+    backend = assemble(settings, azure, workspace, store, records, credential=None, queue=queue)
+    return AzureStack(backend, workspace, store, records, settings, azure, queue)
 
 
 @lru_cache(maxsize=1)
@@ -58,3 +59,51 @@ def declared_functions() -> dict[str, Any]:
     from devhost.discovery import functions_of
 
     return {str(f.get_function_name()): f for f in functions_of(function_app.app)}
+
+
+IDENTITY_ID = ("/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/test-rg/providers/"
+               "Microsoft.ManagedIdentity/userAssignedIdentities/id-test")
+
+
+@dataclass
+class SdkStack:
+    """The Azure backend over the real MLClient, whose requests a local stand-in of the REST service answers."""
+
+    backend: Backend
+    service: Any  # tests.azure.rest_workspace.RestWorkspace
+    ml: Any
+    queue: InMemoryQueue
+    records: InMemoryRecords
+    settings: Settings
+
+    def upload(self, content: bytes, path: str = "bank/jan.csv", etag: str = '"0x1"',
+               metadata: dict[str, str] | None = None) -> str:
+        outcome = ingest(Upload(path, f"https://acct.blob.core.windows.net/datasets/{path}", content,
+                                metadata or {}, etag), self.backend, self.settings)
+        assert outcome.state == "training", outcome
+        assert outcome.run_id
+        return outcome.run_id
+
+    def deploy_until_done(self, rounds: int = 10) -> list[str]:
+        """Run the deployment queue; between rounds Azure finishes whatever it was provisioning."""
+        outcomes: list[str] = []
+        for _ in range(rounds):
+            outcomes += self.queue.drain(self.backend, limit=1)
+            if not self.queue.messages:
+                break
+            self.service.provision_all()
+        return outcomes
+
+
+@pytest.fixture()
+def sdk_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SdkStack:
+    from tests.azure.rest_workspace import RestWorkspace, ml_client
+
+    monkeypatch.setenv("LOCAL_STATE_DIR", str(tmp_path / "unused"))
+    settings = Settings.from_env()
+    azure = replace(AzureSettings.example(), endpoint_suffix="x7k2", endpoint_identity_id=IDENTITY_ID)
+    service = RestWorkspace()
+    ml = ml_client(service)
+    records, queue = InMemoryRecords(), InMemoryQueue()
+    backend = assemble(settings, azure, ml, RecordingStore(), records, credential=None, queue=queue)
+    return SdkStack(backend, service, ml, queue, records, settings)

@@ -140,7 +140,8 @@ def deployed_stack(stack: AzureStack, endpoint: FakeEndpoint) -> tuple[Any, Toke
     stack.workspace.scoring_base = endpoint.url
     run_id = stack.upload(sample_csv())
     assert handle_run_completed(RUN_COMPLETED, stack.workspace.complete_run(run_id), stack.backend).decision \
-        == "deployed"
+        == "deploying"
+    assert stack.queue.drain(stack.backend)[-1] == "done"
     token = Token()
     server = stack.backend.server
     assert isinstance(server, EndpointModelServer)

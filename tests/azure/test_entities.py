@@ -90,7 +90,7 @@ def test_the_endpoint_and_its_deployments(stack: AzureStack):
     assert deployment["properties"]["model"] == "azureml:bank:4"
     assert deployment["properties"]["instanceType"] == "Standard_DS3_v2"
     assert deployment["properties"]["endpointComputeType"] == "Managed"
-    assert deployment["properties"]["appInsightsEnabled"] is True
+    assert deployment["properties"]["appInsightsEnabled"] is False  # key-based logging is off (Entra ID only)
     assert deployment["sku"]["capacity"] == 1
 
 

@@ -61,7 +61,7 @@ def test_event_subscriptions_point_at_functions_that_exist():
     targets |= set(re.findall(r"/functions/(\w+)'", events))
     declared = set(declared_functions())
     assert targets == {"ingest", "batch_score", "promote"} and targets <= declared
-    assert "'Microsoft.MachineLearningServices.RunCompleted'" in events
+    assert "routing.eventTypes.completed" in events and "routing.eventTypes.statusChanged" in events
     assert "subjectBeginsWith: '/blobServices/default/containers/datasets/blobs/'" in events
     assert "'PutBlob', 'PutBlockList', 'FlushWithClose'" in events  # complete writes only
     assert entities.APP_TAG == "csv-to-endpoint"

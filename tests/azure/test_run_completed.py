@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from shared.azure.deployment import SmokeTestFailed
 from shared.promotion import RUN_COMPLETED, RUN_STATUS_CHANGED, handle_run_completed
 from tests.azure.conftest import AzureStack, declared_functions, sample_csv
 
-DEPLOY = ["models.create_or_update", "online_endpoints.begin_create_or_update",
+# Register, tag "deploying", then the queued steps: endpoint, deployment at 0%, smoke test, traffic, tag "deployed".
+DEPLOY = ["models.create_or_update", "models.create_or_update", "online_endpoints.begin_create_or_update",
           "online_deployments.begin_create_or_update", "online_endpoints.invoke",
           "online_endpoints.begin_create_or_update", "models.create_or_update"]
-REDEPLOY = [c for i, c in enumerate(DEPLOY) if i != 1]  # the endpoint exists: no create
+REDEPLOY = [c for i, c in enumerate(DEPLOY) if i != 2]  # the endpoint exists: no create
 
 
 def train(stack: AzureStack, score: float, seed: int, etag: str) -> tuple[str, dict]:
@@ -20,9 +20,16 @@ def train(stack: AzureStack, score: float, seed: int, etag: str) -> tuple[str, d
 
 
 def after(stack: AzureStack, event_type: str, data: dict) -> tuple[str, list[str]]:
+    """Deliver the event, then run the deployment queue it filled; the decision is the final one."""
     before = len(stack.workspace.calls)
     outcome = handle_run_completed(event_type, data, stack.backend)
-    return outcome.decision, [c.operation for c in stack.workspace.calls[before:]]
+    decision = outcome.decision
+    if decision == "deploying":
+        stack.queue.drain(stack.backend)
+        final = stack.backend.promotions.decision(outcome.detail["run_id"])
+        assert final is not None
+        decision = final["decision"]
+    return decision, [c.operation for c in stack.workspace.calls[before:]]
 
 
 def traffic(stack: AzureStack) -> dict[str, int]:
@@ -51,7 +58,7 @@ def test_the_automl_parent_registers_and_deploys_blue_green_with_a_smoke_test(st
     run_id, event = train(stack, 0.91, 1, '"a"')
     decision, calls = after(stack, RUN_COMPLETED, event)
     assert decision == "deployed" and calls == DEPLOY
-    model = stack.workspace.calls[-6].args["model"]
+    model = stack.workspace.calls[-7].args["model"]
     assert model.path == f"azureml://jobs/{run_id}_automl_3/outputs/artifacts/outputs/mlflow-model/"
     assert model.tags["pipeline_run_id"] == run_id and model.tags["metric.accuracy"] == "0.91"
     smoke = stack.workspace.calls[-3].args
@@ -85,15 +92,16 @@ def test_a_worse_model_is_registered_but_not_deployed(stack: AzureStack):
     assert upload_state(stack, '"b"')["state"] == "not_promoted"
 
 
-def test_child_runs_the_pipeline_itself_and_other_experiments_are_ignored(stack: AzureStack):
-    run_id, parent = train(stack, 0.91, 1, '"a"')
-    trial = {**parent, "runId": f"{run_id}_automl_3", "runTags": {}, "runProperties": {}}
-    trial_with_type = {**trial, "runType": "automl"}  # even when a trial reports the AutoML run type
-    pipeline = {**parent, "runId": run_id, "runType": "azureml.PipelineRun"}
-    foreign = {"runId": "someone-elses-run", "runType": "automl", "runTags": {}, "runProperties": {}}
-    for data in (trial, trial_with_type, pipeline, foreign):
+def test_trials_and_other_experiments_are_ignored_and_say_why(stack: AzureStack):
+    run_id, pipeline = train(stack, 0.91, 1, '"a"')
+    node = stack.workspace.node_events[run_id]
+    trial = {**node, "runId": f"{run_id}_automl_3", "runProperties": {"azureml.pipelinerunid": run_id}}
+    untagged_trial = {**trial, "runTags": {}}
+    foreign = {"runId": "someone-elses-run", "runType": "automl", "runTags": {"app": "another-app"},
+               "runProperties": {}}
+    for data in (trial, untagged_trial, foreign):
         assert after(stack, RUN_COMPLETED, data) == ("ignored", [])
-    assert after(stack, "Microsoft.MachineLearningServices.ModelRegistered", parent) == ("ignored", [])
+    assert after(stack, "Microsoft.MachineLearningServices.ModelRegistered", pipeline) == ("ignored", [])
 
 
 def test_replayed_and_duplicated_events_do_nothing_twice(stack: AzureStack):
@@ -101,7 +109,7 @@ def test_replayed_and_duplicated_events_do_nothing_twice(stack: AzureStack):
     assert after(stack, RUN_COMPLETED, event)[0] == "deployed"
     for _ in range(3):
         assert after(stack, RUN_COMPLETED, event) == ("duplicate", [])
-    assert stack.workspace.operations("models.create_or_update") == ["models.create_or_update"] * 2
+    assert stack.workspace.operations("models.create_or_update") == ["models.create_or_update"] * 3
 
 
 def test_an_older_run_finishing_after_a_newer_one_never_replaces_it(stack: AzureStack):
@@ -125,17 +133,52 @@ def test_a_failed_run_marks_the_upload_and_registers_nothing(stack: AzureStack):
     assert upload["state"] == "failed" and "no trial finished" in upload["reason"]
 
 
-def test_a_failed_smoke_test_keeps_production_and_lets_a_redelivery_retry(stack: AzureStack):
+def test_a_failed_smoke_test_refuses_the_model_and_production_keeps_serving(stack: AzureStack):
     after(stack, RUN_COMPLETED, train(stack, 0.90, 1, '"a"')[1])
     _, event = train(stack, 0.95, 2, '"b"')
     stack.workspace.invoke_answer = "<html>upstream error</html>"
-    with pytest.raises(SmokeTestFailed):
-        handle_run_completed(RUN_COMPLETED, event, stack.backend)
+    decision, calls = after(stack, RUN_COMPLETED, event)
+    assert decision == "refused" and "online_endpoints.invoke" in calls
     assert traffic(stack) == {"blue": 100}  # green was created but never took traffic
-    stack.workspace.invoke_answer = '["yes"]'
-    assert after(stack, RUN_COMPLETED, event)[0] == "deployed"  # the claim was released
+    assert production_of(stack).version == "1"
+    assert upload_state(stack, '"b"')["state"] == "not_promoted"
+    assert stack.workspace.model_versions[("bank", "2")].tags["decision"] == "refused"
+
+
+def test_a_transient_error_is_retried_by_the_queue_and_the_deployment_resumes(stack: AzureStack):
+    after(stack, RUN_COMPLETED, train(stack, 0.90, 1, '"a"')[1])
+    _, event = train(stack, 0.95, 2, '"b"')
+    invoke = stack.workspace.online_endpoints.invoke
+    failures = iter([ConnectionError("endpoint unreachable")])
+
+    def flaky(endpoint_name: str, **kwargs):
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return invoke(endpoint_name, **kwargs)
+
+    stack.workspace.online_endpoints.invoke = flaky  # type: ignore[method-assign]
+    assert after(stack, RUN_COMPLETED, event)[0] == "deployed"
     assert traffic(stack) == {"green": 100, "blue": 0}
-    assert len(stack.backend.registry.list_versions("bank")) == 2  # the retry reused the registered model
+    # The retried message resumed at the smoke test: one deployment create, no second endpoint update.
+    assert stack.workspace.operations("online_deployments.begin_create_or_update") == [
+        "online_deployments.begin_create_or_update"] * 2
+    assert stack.queue.poison == []
+
+
+def test_a_message_failing_five_times_is_poisoned_and_the_upload_says_so(stack: AzureStack):
+    after(stack, RUN_COMPLETED, train(stack, 0.90, 1, '"a"')[1])
+    _, event = train(stack, 0.95, 2, '"b"')
+
+    def down(endpoint_name: str, **kwargs):
+        raise ConnectionError("endpoint unreachable")
+
+    stack.workspace.online_endpoints.invoke = down  # type: ignore[method-assign]
+    decision, _ = after(stack, RUN_COMPLETED, event)
+    assert decision == "failed" and len(stack.queue.poison) == 1
+    assert traffic(stack) == {"blue": 100}
+    state = upload_state(stack, '"b"')
+    assert state["state"] == "failed" and "after 5 tries" in state["reason"]
 
 
 def test_runs_are_idempotent_cancellable_and_show_azure_progress(stack: AzureStack):
@@ -212,6 +255,7 @@ def test_the_promote_function_hands_azure_events_to_the_core(stack: AzureStack, 
                                 subject=f"experiments/x/runs/{data['runId']}", event_type=RUN_COMPLETED,
                                 event_time=None, data_version="2")
     promote.get_user_function()(event)
+    assert stack.queue.drain(stack.backend)[-1] == "done"
     assert traffic(stack) == {"blue": 100}
     assert upload_state(stack, '"a"')["state"] == "promoted"
 
@@ -230,3 +274,30 @@ def test_without_rollback_the_previous_deployment_is_deleted_after_the_swap(stac
     assert stack.workspace.last("online_deployments.begin_delete") == {"name": "blue", "endpoint_name": "bank-x7k2"}
     assert traffic(stack) == {"green": 100}
     assert set(stack.workspace.deployment_views) == {("bank-x7k2", "green")}
+
+
+def test_one_deployment_per_model_at_a_time_and_an_expired_lease_is_taken_over(stack: AzureStack):
+    import time
+
+    from shared import deployment_flow
+    from shared.deployment_flow import LEASE_WAIT_S, DeployMessage
+
+    after(stack, RUN_COMPLETED, train(stack, 0.90, 1, '"a"')[1])
+    run_b, event_b = train(stack, 0.93, 2, '"b"')
+    run_c, event_c = train(stack, 0.95, 3, '"c"')
+    assert handle_run_completed(RUN_COMPLETED, event_b, stack.backend).decision == "deploying"
+    assert handle_run_completed(RUN_COMPLETED, event_c, stack.backend).decision == "deploying"
+    # Run b's deployment is under way on another machine: its lease is live and its record not final.
+    lease = {"run_id": run_b, "owner": "another-host:1", "until": time.time() + 600}
+    stack.records.records["deployment-leases/bank.json"] = (lease, '"lease"')
+    stack.queue.messages.clear()
+    assert deployment_flow.advance(stack.backend, DeployMessage(run_c, 0)) == \
+        "waiting for another deployment of the model"
+    assert stack.queue.messages == [(DeployMessage(run_c, 0).encode(), LEASE_WAIT_S, 0)]  # looks again later
+    record_c = deployment_flow.status(stack.backend, run_c)
+    assert record_c is not None and record_c.step == "endpoint"  # nothing done meanwhile
+    # That machine died: its lease ran out. Run c takes it over and deploys.
+    stack.records.records["deployment-leases/bank.json"] = ({**lease, "until": time.time() - 1}, '"lease"')
+    assert stack.queue.drain(stack.backend)[-1] == "done"
+    assert production_of(stack).run_id == run_c
+    assert "deployment-leases/bank.json" not in stack.records.records  # released when done

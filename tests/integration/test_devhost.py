@@ -41,8 +41,8 @@ def _upload(blobs: BlobServiceClient, name: str, data: bytes, metadata: dict[str
 
 def test_blob_upload_invokes_function_once_with_a_real_input_stream(host, blob_service, calls_log):
     _upload(blob_service, "a.csv", b"x,y\n1,2\n", {"target": "y"})
-    assert host.scan() == {"queued": 1, "handled": 1}
-    assert host.scan() == {"queued": 0, "handled": 0}
+    assert host.scan() == {"queued": 1, "handled": 1, "messages": 0}
+    assert host.scan() == {"queued": 0, "handled": 0, "messages": 0}
     [call] = _calls(calls_log)
     assert call["name"] == "uploads/a.csv"
     assert call["length"] == 8
@@ -173,7 +173,7 @@ def test_two_hosts_on_one_storage_never_both_process_a_blob(tmp_path, azurite_co
             _upload(blob_service, name, name.encode())
         wait_for(lambda: len(_calls(calls_log)) >= len(names), timeout=120, what="all blobs processed")
         for process in hosts:  # a few more scans on both hosts find nothing left to do
-            assert process.scan() == {"queued": 0, "handled": 0}
+            assert process.scan() == {"queued": 0, "handled": 0, "messages": 0}
     finally:
         for process in hosts:
             process.stop()
@@ -199,3 +199,32 @@ def test_nothing_is_exported_when_telemetry_is_off(state_dir, azurite_conn):
     assert requests.post(f"{process.url}/v2.1/track", json=[], timeout=5).status_code == 404  # no local endpoint
     process.stop()
     assert not (state_dir / "telemetry.db").exists()
+
+
+def _send(queue_service: QueueServiceClient, queue: str, text: str) -> None:
+    from azure.storage.queue import TextBase64EncodePolicy
+
+    client = queue_service.get_queue_client(queue, message_encode_policy=TextBase64EncodePolicy())
+    client.send_message(text)
+
+
+def test_queue_message_invokes_its_function_once_then_is_deleted(host, queue_service, calls_log):
+    _send(queue_service, "work-items", "hello")
+    assert host.scan()["messages"] == 1
+    assert host.scan()["messages"] == 0
+    [call] = _calls(calls_log, "on_message")
+    assert call["body"] == "hello" and call["dequeue_count"] == 1
+    assert queue_service.get_queue_client("work-items").get_queue_properties().approximate_message_count == 0
+
+
+def test_failing_queue_message_is_tried_five_times_then_poisoned(host, queue_service, calls_log):
+    _send(queue_service, "work-items", "fail please")
+    wait_for(lambda: host.scan()["messages"] == 0 and len(_calls(calls_log, "on_message")) >= 5,
+             timeout=60, what="five tries")
+    attempts = _calls(calls_log, "on_message")
+    assert [a["dequeue_count"] for a in attempts] == [1, 2, 3, 4, 5]
+    from azure.storage.queue import TextBase64DecodePolicy
+
+    poison = queue_service.get_queue_client("work-items-poison", message_decode_policy=TextBase64DecodePolicy())
+    assert [m.content for m in poison.receive_messages()] == ["fail please"]
+    assert "moved to work-items-poison" in host.log_text()

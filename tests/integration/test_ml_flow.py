@@ -17,6 +17,7 @@ import requests
 
 from cli import sample_data
 from devhost.process import wait_for
+from shared.run_events import APP_TAG, APP_TAG_KEY
 from tests.integration.ml_stack import Stack, features, running_stack
 
 pytestmark = pytest.mark.integration
@@ -116,8 +117,8 @@ def test_a_replayed_run_completed_event_does_nothing_twice(stack: Stack):
     event = {"id": "replay-1", "eventType": "Microsoft.MachineLearningServices.RunCompleted",
              "subject": f"experiments/x/runs/{run['run_id']}", "eventTime": "2026-01-01T00:00:00Z",
              "dataVersion": "2", "topic": "/local",
-             "data": {"runId": run["run_id"], "experimentName": "bank", "runType": "automl", "runTags": {},
-                      "runProperties": {}}}
+             "data": {"runId": run["run_id"], "experimentName": "bank", "runType": None,
+                      "runTags": {APP_TAG_KEY: APP_TAG}, "runProperties": {}}}
     before = stack.model("bank")
     for _ in range(2):
         response = requests.post(f"{stack.host.url}/runtime/webhooks/eventgrid",
@@ -176,7 +177,7 @@ def test_one_operation_links_upload_training_and_promotion_in_the_telemetry(stac
     assert events["TrainingCompleted"]["metric"] == "accuracy" and events["TrainingCompleted"]["best_learner"]
     assert events["ModelDeployed"]["version"] == "1"
     dependencies = {r["name"] for r in rows if r["type"] == "RemoteDependency"}
-    assert {"registry.register", "deploy"} <= dependencies
+    assert {"registry.register", "deployment", "deploy smoke", "deploy switch"} <= dependencies
 
     stack.score(features(sample_data.rows(1)), probabilities=True)
 

@@ -16,6 +16,7 @@ from azure.storage.blob import BlobServiceClient
 
 from devhost import azurite
 from devhost.process import HostProcess, start_azurite, wait_for
+from shared.run_events import APP_TAG, APP_TAG_KEY
 from tests.integration.ml_stack import Stack
 
 
@@ -49,7 +50,9 @@ class Node:
         self.emulator = start_azurite(root / "azurite")
         self.port = azurite.free_port()
         self.env = {"LOCAL_STATE_DIR": str(self.localstack), "AUTOML_TIME_BUDGET_S": "3",
-                    "TRAINING_WORKER_IDLE_S": "30", "TELEMETRY_ENABLED": "false", **env}
+                    "TRAINING_WORKER_IDLE_S": "30", "TELEMETRY_ENABLED": "false",
+                    # A killed host's queue message comes back this soon (the Functions host: minutes).
+                    "DEVHOST_QUEUE_VISIBILITY_S": "2", **env}
         self.blobs = BlobServiceClient.from_connection_string(self.emulator.connection_string)
         self.container = self.blobs.get_container_client("datasets")
         if not self.container.exists():
@@ -102,7 +105,8 @@ def deliver_run_completed(stack: Stack, run_id: str) -> int:
     """Post RunCompleted for ``run_id`` to the promote function, as Event Grid would; returns the status."""
     event = {"id": f"completed-{run_id}", "eventType": "Microsoft.MachineLearningServices.RunCompleted",
              "subject": f"experiments/x/runs/{run_id}", "eventTime": "2026-01-01T00:00:00Z",
-             "dataVersion": "2", "topic": "/local", "data": {"runId": run_id, "runType": "automl"}}
+             "dataVersion": "2", "topic": "/local",
+             "data": {"runId": run_id, "runType": None, "runTags": {APP_TAG_KEY: APP_TAG}}}
     response = requests.post(f"{stack.host.url}/runtime/webhooks/eventgrid",
                              params={"functionName": "promote", "code": stack.host.eventgrid_key},
                              data=json.dumps([event]), headers={"aeg-event-type": "Notification"}, timeout=60)

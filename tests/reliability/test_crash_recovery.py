@@ -56,16 +56,38 @@ def test_killed_during_training(node: Node):
     assert_done_exactly_once(stack, upload_id)  # the first use after restart starts a worker, which re-queues it
 
 
-@pytest.mark.parametrize("point", ["promote.registered", "deploy.staged"])
-def test_killed_during_promotion(node: Node, point: str):
+# Every point where a promotion or a deployment step can be cut short: in the Event Grid handler, right after
+# the deployment was queued, and after each step of the queue-driven state machine has been recorded.
+DEPLOY_POINTS = ["promote.registered", "deploy.queued", "deploy.staged", "deploy.endpoint", "deploy.create",
+                 "deploy.wait", "deploy.smoke", "deploy.switch", "deploy.cleanup"]
+
+
+@pytest.mark.parametrize("point", DEPLOY_POINTS)
+def test_killed_during_promotion_or_deployment(node: Node, point: str):
     stack = node.start(faults=point)
     upload_id = stack.upload("bank/a.csv", CSV)
     node.wait_crashed(timeout=240)
     pointer = node.localstack / "deployments" / "bank.json"
-    assert not pointer.exists()  # a deployment cut short never serves: the pointer moves last, atomically
-    stack = node.start()  # the worker is still delivering RunCompleted; the dead handler's claim is taken over
+    if pointer.exists():  # only once the switch happened, and then whole: the pointer moves in one rename
+        assert json.loads(pointer.read_text())["version"] == "1"
+        assert point in ("deploy.switch", "deploy.cleanup")
+    stack = node.start()  # the dead handler's claim and lease are taken over; the queue message comes back
     assert_done_exactly_once(stack, upload_id)
     assert json.loads(pointer.read_text())["name"] == "bank"
+
+
+def test_a_deployment_step_failing_five_times_is_poisoned_and_never_serves(node: Node):
+    stack = node.start(faults="fail:deploy.smoke.start")
+    upload_id = stack.upload("bank/a.csv", CSV)
+    record = stack.wait_final(upload_id)
+    assert record["state"] == "failed" and "after 5 tries" in record["reason"], record
+    log = stack.host.log_text()
+    assert log.count("fault injected at deploy.smoke.start") == 5
+    assert "moved to deployments-poison" in log
+    assert not (node.localstack / "deployments" / "bank.json").exists()
+    assert stack.score(features(sample_data.rows(1, seed=2))).status_code == 503  # nothing half-deployed serves
+    versions = stack.model("bank")["versions"]
+    assert [v["decision"] for v in versions] == ["failed"]
 
 
 def test_a_corrupt_model_is_refused_and_production_keeps_serving(node: Node):

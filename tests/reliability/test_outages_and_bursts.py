@@ -66,7 +66,7 @@ def test_twenty_uploads_to_three_models_in_a_second(node: Node):
         trained = sorted((r for r in runs if r["state"] == "completed"), key=lambda r: r["created_at"])
         assert {r["upload_id"] for r in runs} == set(ids)  # one run per upload, none lost, none doubled
         for record in (records[i] for i in ids[:-1]):
-            assert record["state"] in ("promoted", "not_promoted", "superseded"), record
+            assert record["state"] in ("promoted", "not_promoted", "superseded"), (record["state"], record["reason"])
         versions = stack.model(model)["versions"]
         assert len({v["run_id"] for v in versions}) == len(versions) == len(trained)
 

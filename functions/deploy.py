@@ -1,0 +1,36 @@
+"""The deployment queue: each message advances one model's deployment as far as it can go without waiting."""
+
+import logging
+
+import azure.functions as func
+
+from shared import deployment_flow
+from shared.backend import get_backend
+from shared.deployment_flow import DEPLOYMENTS_QUEUE, DeployMessage
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+
+@bp.queue_trigger(arg_name="message", queue_name=DEPLOYMENTS_QUEUE, connection="AzureWebJobsStorage")
+def deploy(message: func.QueueMessage) -> None:
+    try:
+        request = DeployMessage.decode(message.get_body().decode())
+    except ValueError:
+        log.error("Dropping an unreadable deployment message %s", message.id)
+        return
+    # An error propagates: the host makes the message visible again, and after the last try poisons it.
+    outcome = deployment_flow.advance(get_backend(), request)
+    log.info("Deployment of run %s (try %s): %s", request.run_id, message.dequeue_count, outcome)
+
+
+@bp.queue_trigger(arg_name="message", queue_name=f"{DEPLOYMENTS_QUEUE}-poison", connection="AzureWebJobsStorage")
+def deploy_poisoned(message: func.QueueMessage) -> None:
+    """The host gave up on a deployment message: record the failure so the upload's status says so."""
+    try:
+        request = DeployMessage.decode(message.get_body().decode())
+    except ValueError:
+        log.error("Unreadable poison message %s", message.id)
+        return
+    deployment_flow.fail_poisoned(get_backend(), request, tries=5)
+    log.error("Deployment of run %s failed for good: its message was poisoned", request.run_id)

@@ -1,0 +1,325 @@
+"""Deployment as a resumable state machine, driven by storage queue messages.
+
+The promote handler only decides: it starts a deployment here and returns
+within seconds (Event Grid stops waiting after about 30 s). Each queue message
+says "advance the deployment of run R"; the durable record says where that
+deployment stands, so a message delivered twice, late, or after a crash
+resumes at the recorded step. A step that must wait (an endpoint or a
+deployment still provisioning) re-enqueues a message with a visibility delay
+instead of blocking. Steps that need no wait run back to back in one call.
+
+One deployment per model runs at a time, under a lease that the worker renews
+at every step; a lease whose owner died (same machine, process gone) or that
+was not renewed in time is taken over, so a dead worker never blocks a model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from shared import faults, telemetry
+from shared.errors import ArtifactUnusable, DeploymentFailed
+from shared.ports import ModelVersion, RunInfo
+
+if TYPE_CHECKING:
+    from shared.backend import Backend
+
+log = logging.getLogger(__name__)
+
+DEPLOYMENTS_QUEUE = "deployments"  # the queue trigger's queue; the host moves failures to <queue>-poison
+LEASE_TTL_S = 15 * 60  # a lease not renewed for this long belongs to a dead worker
+LEASE_WAIT_S = 30.0  # how soon a message waiting for another deployment of the model looks again
+
+
+class Step(StrEnum):
+    ENDPOINT = "endpoint"  # the model's endpoint exists and is ready
+    CREATE = "create"  # the new model is being deployed beside the serving one, with no traffic
+    WAIT = "wait"  # until that deployment is ready
+    SMOKE = "smoke"  # it answers the example row
+    SWITCH = "switch"  # all traffic moves to it, in one change
+    CLEANUP = "cleanup"  # the previous deployment is kept for rollback or removed
+    DONE = "done"
+    REFUSED = "refused"  # the model cannot serve (its smoke test failed): production unchanged
+    FAILED = "failed"  # the platform could not deploy it: production unchanged
+    SUPERSEDED = "superseded"  # a model from a newer run went to production first
+
+
+FINAL = frozenset({Step.DONE, Step.REFUSED, Step.FAILED, Step.SUPERSEDED})
+
+
+@dataclass
+class DeploymentRecord:
+    run_id: str
+    model: ModelVersion
+    run_created_at: str
+    upload_id: str | None
+    detail: dict[str, Any]  # the promotion decision that started it
+    step: Step = Step.ENDPOINT
+    seq: int = 0  # messages older than this are stale copies
+    slot: str = ""  # where the new model is deployed (a colour in Azure)
+    previous: str = ""  # what served before the switch
+    polls: int = 0  # waits spent in the current step
+    reason: str = ""
+    history: list[str] = field(default_factory=list)
+    traceparent: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "step": str(self.step)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DeploymentRecord:
+        fields = dict(data)
+        fields["model"] = ModelVersion(**fields["model"])
+        fields["step"] = Step(fields["step"])
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class DeployMessage:
+    run_id: str
+    seq: int
+    traceparent: str = ""  # the upload's operation: queue messages carry no trace context of their own
+
+    def encode(self) -> str:
+        return json.dumps({"run_id": self.run_id, "seq": self.seq, "traceparent": self.traceparent})
+
+    @classmethod
+    def decode(cls, text: str) -> DeployMessage:
+        data = json.loads(text)
+        if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
+            raise ValueError(f"not a deployment message: {text[:200]!r}")
+        return cls(data["run_id"], int(data.get("seq", 0)), str(data.get("traceparent") or ""))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _record_path(run_id: str) -> str:
+    return f"deployments/{run_id.replace('/', '%2F')}.json"
+
+
+def _lease_path(model_name: str) -> str:
+    return f"deployment-leases/{model_name.replace('/', '%2F')}.json"
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_gone(owner: str) -> bool:
+    """True when the owner ran on this machine and its process has exited."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def start(backend: Backend, run: RunInfo, model: ModelVersion, detail: dict[str, Any]) -> None:
+    """Record the deployment and queue its first message; a repeat (same run) queues nothing new."""
+    record = DeploymentRecord(run.run_id, model, run.created_at, run.upload_id, detail,
+                              traceparent=telemetry.current_traceparent(), created_at=_now(), updated_at=_now())
+    created = backend.deploy_records.create(_record_path(run.run_id), record.to_json())
+    if created:
+        backend.deploy_queue.send(DeployMessage(run.run_id, 0, record.traceparent).encode(), 0)
+        faults.crash_point("deploy.queued")
+    telemetry.event("DeploymentStarted", run_id=run.run_id, model=model.name, version=model.version)
+
+
+def status(backend: Backend, run_id: str) -> DeploymentRecord | None:
+    found = backend.deploy_records.get(_record_path(run_id))
+    return DeploymentRecord.from_json(found[0]) if found else None
+
+
+def advance(backend: Backend, message: DeployMessage) -> str:
+    """Run the deployment of ``message.run_id`` as far as it goes without waiting; returns what happened.
+
+    Errors other than a refusal or a platform failure propagate, so the queue
+    retries the message (and moves it to the poison queue after the last try).
+    """
+    path = _record_path(message.run_id)
+    found = backend.deploy_records.get(path)
+    if found is None:
+        log.warning("No deployment record for run %s: dropping the message", message.run_id)
+        return "unknown"
+    record, etag = DeploymentRecord.from_json(found[0]), found[1]
+    if record.step in FINAL:
+        return "finished"
+    if message.seq < record.seq:
+        return "stale"
+    if not _take_lease(backend, record):
+        backend.deploy_queue.send(message.encode(), LEASE_WAIT_S)
+        return "waiting for another deployment of the model"
+    with telemetry.span("deployment", traceparent=record.traceparent,
+                        attributes={"model": record.model.name, "run.id": record.run_id}):
+        return _advance(backend, message, path, record, etag)
+
+
+def _advance(backend: Backend, message: DeployMessage, path: str, record: DeploymentRecord, etag: str) -> str:
+    deployer = backend.deployer
+    while record.step not in FINAL:
+        step = record.step
+        with telemetry.span(f"deploy {step}", attributes={"model": record.model.name,
+                                                          "version": record.model.version, "run.id": record.run_id}):
+            next_step, wait = _run_step(backend, record)
+        if wait:
+            record.polls += 1
+            if record.polls > deployer.max_polls:
+                next_step, record.reason = Step.FAILED, f"{step} did not finish after {record.polls - 1} polls"
+            else:
+                record.seq = message.seq + 1
+                backend.deploy_queue.send(DeployMessage(record.run_id, record.seq, record.traceparent).encode(),
+                                          deployer.poll_interval_s)
+                new_etag = _save(backend, path, record, etag)
+                return "polling" if new_etag else "conflict"
+        if next_step in FINAL:
+            _finish(backend, record, next_step)  # idempotent: a crash before the save repeats it harmlessly
+        record.polls = 0 if next_step != step else record.polls
+        record.history.append(f"{_now()} {step} -> {next_step}")
+        record.step = next_step
+        new_etag = _save(backend, path, record, etag)
+        if new_etag is None:
+            return "conflict"  # another copy of the message advanced it; that one carries on
+        etag = new_etag
+        faults.crash_point(f"deploy.{step}")
+    _release_lease(backend, record)
+    return str(record.step)
+
+
+def _run_step(backend: Backend, record: DeploymentRecord) -> tuple[Step, bool]:
+    """Do ``record.step`` once; returns the next step and whether to wait and look again."""
+    deployer, model = backend.deployer, record.model
+    faults.crash_point(f"deploy.{record.step}.start")
+    try:
+        match record.step:
+            case Step.ENDPOINT:
+                return (Step.CREATE, False) if deployer.ensure_endpoint(model) else (Step.ENDPOINT, True)
+            case Step.CREATE:
+                record.slot = deployer.begin(model, record.slot or None)
+                return Step.WAIT, False
+            case Step.WAIT:
+                return (Step.SMOKE, False) if deployer.ready(model, record.slot) else (Step.WAIT, True)
+            case Step.SMOKE:
+                deployer.smoke_test(model, record.slot)
+                return Step.SWITCH, False
+            case Step.SWITCH:
+                if _newer_in_production(backend, record):
+                    return Step.SUPERSEDED, False
+                done, previous = deployer.switch(model, record.slot)
+                record.previous = record.previous or (previous or "")
+                return (Step.CLEANUP, False) if done else (Step.SWITCH, True)
+            case Step.CLEANUP:
+                deployer.cleanup(model, record.slot, record.previous or None)
+                return Step.DONE, False
+    except ArtifactUnusable as unusable:
+        record.reason = f"refused: {unusable}"
+        return Step.REFUSED, False
+    except DeploymentFailed as failure:
+        record.reason = f"deployment failed: {failure}"
+        return Step.FAILED, False
+    raise ValueError(f"no step {record.step}")
+
+
+def _newer_in_production(backend: Backend, record: DeploymentRecord) -> bool:
+    production = backend.deployer.production(record.model.name)
+    if production is None or production.run_id == record.run_id:
+        return False
+    serving_created = production.tags.get("run_created_at", "")
+    if serving_created and record.run_created_at and serving_created > record.run_created_at:
+        record.reason = f"production (v{production.version}) comes from a newer run"
+        return True
+    return False
+
+
+def _finish(backend: Backend, record: DeploymentRecord, step: Step) -> None:
+    model, detail = record.model, dict(record.detail)
+    if step == Step.DONE:
+        why = str(detail.get("reason", ""))
+        backend.registry.tag(model, {"decision": "deployed", "decision_reason": why[:500]})
+        telemetry.event("ModelDeployed", model=model.name, version=model.version, run_id=record.run_id,
+                        challenger=detail.get("challenger"), champion=detail.get("champion"), slot=record.slot)
+        decision = {"decision": "deployed", **detail}
+        state = "promoted"
+    else:
+        why = record.reason or str(step)
+        backend.registry.tag(model, {"decision": str(step), "decision_reason": why[:500]})
+        name = {Step.REFUSED: "ModelRefused", Step.FAILED: "DeploymentFailed"}.get(step, "ModelRejected")
+        telemetry.event(name, model=model.name, version=model.version, run_id=record.run_id, reason=why)
+        log.error("Deployment of %s v%s ended %s: %s", model.name, model.version, step, why)
+        decision = {"decision": str(step), **detail, "reason": why}
+        state = "failed" if step == Step.FAILED else "not_promoted"
+    if record.upload_id:
+        backend.uploads.update(record.upload_id, state=state, reason=decision["reason"],
+                               details={"decision": decision})
+    backend.promotions.finish(record.run_id, decision)
+    if backend.reports is not None and step == Step.DONE:
+        run = backend.pipeline.get_run(record.run_id)
+        if run is not None:
+            try:
+                backend.reports.write(run, decision)
+            except Exception:  # the report helps people; its failure must not undo or repeat a deployment
+                log.exception("Could not write the report of run %s", record.run_id)
+
+
+def fail_poisoned(backend: Backend, message: DeployMessage, tries: int) -> None:
+    """The queue gave up on a deployment message: record the failure; production keeps serving."""
+    path = _record_path(message.run_id)
+    found = backend.deploy_records.get(path)
+    if found is None:
+        return
+    record, etag = DeploymentRecord.from_json(found[0]), found[1]
+    if record.step in FINAL:
+        return
+    record.reason = f"gave up at step {record.step} after {tries} tries"
+    _finish(backend, record, Step.FAILED)
+    record.history.append(f"{_now()} {record.step} -> {Step.FAILED} (poison)")
+    record.step = Step.FAILED
+    _save(backend, path, record, etag)
+    _release_lease(backend, record)
+
+
+def _save(backend: Backend, path: str, record: DeploymentRecord, etag: str) -> str | None:
+    record.updated_at = _now()
+    return backend.deploy_records.replace(path, record.to_json(), etag)
+
+
+def _take_lease(backend: Backend, record: DeploymentRecord) -> bool:
+    """The model's deployment lease for this run: taken, renewed, or taken over from a dead or finished one."""
+    path = _lease_path(record.model.name)
+    mine = {"run_id": record.run_id, "owner": _owner(), "until": time.time() + LEASE_TTL_S}
+    if backend.deploy_records.create(path, mine):
+        return True
+    found = backend.deploy_records.get(path)
+    if found is None:
+        return backend.deploy_records.create(path, mine)
+    lease, etag = found
+    holder = str(lease.get("run_id", ""))
+    if holder != record.run_id and float(lease.get("until", 0)) > time.time() and not _owner_gone(
+            str(lease.get("owner", ""))):
+        other = status(backend, holder)
+        if other is not None and other.step not in FINAL:
+            return False
+    return backend.deploy_records.replace(path, mine, etag) is not None
+
+
+def _release_lease(backend: Backend, record: DeploymentRecord) -> None:
+    path = _lease_path(record.model.name)
+    found = backend.deploy_records.get(path)
+    if found is not None and found[0].get("run_id") == record.run_id:
+        backend.deploy_records.delete(path)

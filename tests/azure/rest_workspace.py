@@ -1,0 +1,397 @@
+"""Azure ML as REST, for the real ``MLClient``: an azure-core transport that answers like the service.
+
+The contract tests build a real ``azure.ai.ml.MLClient`` over this transport,
+so the SDK's own serializers shape every request and its deserializers read
+every answer. Each response body follows a published document:
+
+- ARM resources (jobs, data and model versions, online endpoints and
+  deployments): Azure/azure-rest-api-specs,
+  ``specification/machinelearningservices/resource-manager/Microsoft.MachineLearningServices/stable/2025-09-01``
+  and its ``examples/`` (``Job/PipelineJob/get.json``, ``Workspace/ModelVersion/createOrUpdate.json``,
+  ``Workspace/OnlineEndpoint/createOrUpdate.json``, ``OnlineDeployment/ManagedOnlineDeployment/get.json``,
+  ``Workspace/DataVersionBase/createOrUpdate.json``): ``{id, name, type, properties, systemData}``, with the
+  request's ``properties`` echoed back plus the read-only fields (``provisioningState``, ``scoringUri``).
+- Run history (children of a pipeline job, the AutoML best child): the ``Run`` and ``PaginatedRunList``
+  models of the SDK's own ``azure/ai/ml/_restclient/runhistory``; the service answers those for pipeline
+  child jobs, which the jobs endpoint returns with ``properties: null``.
+- Long-running operations: ARM's ``Azure-AsyncOperation`` header, answered ``{"status": "Succeeded"}``.
+
+Every request is kept (method, path, JSON body) so tests can check what the
+app sent, and its body against the spec's schema (``spec_schemas.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+import requests
+from azure.core.credentials import AccessToken, AccessTokenInfo
+from azure.core.pipeline._tools import is_rest
+from azure.core.pipeline.transport import HttpTransport
+from azure.core.pipeline.transport._requests_basic import RequestsTransportResponse
+from azure.core.rest._requests_basic import RestRequestsTransportResponse
+
+SUBSCRIPTION = "00000000-1111-2222-3333-444444444444"
+GROUP = "test-rg"
+WORKSPACE = "my-aml-workspace"
+REGION = "westeurope"
+ARM = "https://management.azure.com"
+RUN_HISTORY = f"https://{REGION}.api.azureml.ms"
+WS_PATH = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/Microsoft.MachineLearningServices"
+           f"/workspaces/{WORKSPACE}")
+SYSTEM_DATA = {"createdAt": "2026-01-01T12:34:56.999Z", "createdBy": "app", "createdByType": "ManagedIdentity",
+               "lastModifiedAt": "2026-01-01T12:34:56.999Z", "lastModifiedBy": "app",
+               "lastModifiedByType": "ManagedIdentity"}
+
+
+class FakeCredential:
+    """A token credential for the SDK (no Entra ID here): JWT-shaped, with the audience asked for, because
+    the SDK decodes the Azure ML token of a job submission and checks its audience."""
+
+    def __init__(self) -> None:
+        self.scopes: list[str] = []
+
+    def _token(self, scopes: tuple[str, ...]) -> str:
+        self.scopes.extend(scopes)
+        audience = scopes[0].removesuffix("/.default") if scopes else ""
+        claims = {"aud": audience, "tid": "33333333-4444-5555-6666-777777777777", "exp": 4_102_444_800}
+        return jwt.encode(claims, "contract-test-signing-key-of-32-bytes", algorithm="HS256")
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self._token(scopes), 4_102_444_800)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        return AccessTokenInfo(self._token(scopes), 4_102_444_800)
+
+
+@dataclass
+class Sent:
+    method: str
+    path: str
+    query: str
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def operation(self) -> str:
+        """The request with names reduced to their kind, e.g. ``PUT onlineEndpoints/{}``."""
+        tail = self.path.split(WS_PATH, 1)[-1].strip("/") if WS_PATH in self.path else self.path.strip("/")
+        prefix = "history/" if self.path.startswith("/history/") else ""
+        parts = tail.split("/")
+        kinds = [p if i % 2 == 0 or p in ("children", "cancel", "listKeys", "score") else "{}"
+                 for i, p in enumerate(parts)]
+        return f"{self.method} {prefix}{'/'.join(kinds)}"
+
+
+@dataclass
+class RestWorkspace:
+    """The service's state: what was created, and what the next answers should be."""
+
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # ARM JobBase resources
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # run history Run objects
+    data: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    models: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deployments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    sent: list[Sent] = field(default_factory=list)
+    scoring_answer: str = '["no"]'
+    new_resource_state: str = "Creating"  # the provisioningState a fresh PUT of an endpoint/deployment reports
+
+    def writes(self) -> list[str]:
+        return [s.operation for s in self.sent if s.method in ("PUT", "POST", "DELETE", "PATCH")]
+
+    def bodies(self, operation: str) -> list[Any]:
+        return [s.body for s in self.sent if s.operation == operation]
+
+    # ---- what Azure does on its own ------------------------------------------------
+    def provision_all(self, state: str = "Succeeded") -> None:
+        """Azure ML finishing every pending endpoint and deployment operation."""
+        for resource in [*self.endpoints.values(), *self.deployments.values()]:
+            resource["properties"]["provisioningState"] = state
+
+    def add_run(self, run_id: str, parent: str | None, status: str, *, display_name: str = "",
+                tags: dict[str, str] | None = None, properties: dict[str, str] | None = None,
+                experiment: str = "") -> dict[str, Any]:
+        """A run as run history stores it (``Run`` of the runhistory restclient)."""
+        run = {"runId": run_id, "parentRunId": parent, "rootRunId": parent or run_id, "status": status,
+               "displayName": display_name or run_id, "experimentId": "6a2a8e3f-0000-0000-0000-000000000000",
+               "runType": None, "tags": dict(tags or {}), "properties": dict(properties or {}),
+               "createdUtc": "2026-01-01T12:00:00.000Z", "startTimeUtc": "2026-01-01T12:00:05.000Z",
+               "endTimeUtc": "2026-01-01T12:40:00.000Z" if status in ("Completed", "Failed") else None,
+               "name": experiment or None}
+        self.runs[run_id] = run
+        return run
+
+    def finish_pipeline(self, job_name: str, *, score: float = 0.91, algorithm: str = "LightGBM",
+                        status: str = "Completed", node_tags: bool = True) -> dict[str, str]:
+        """Play Azure ML running pipeline job ``job_name`` to the end: its AutoML node (a child run with the
+        node's tags as the job definition gave them, unless ``node_tags`` is off) and the node's trials.
+        Returns the run ids: pipeline, node, best."""
+        job = self.jobs[job_name]
+        job["properties"]["status"] = status
+        node_name, node = next(iter(job["properties"]["jobs"].items()))
+        node_run, best = f"{job_name}_{node_name}_0", f"AutoML_{job_name[-8:]}_3"
+        failure = {} if status == "Completed" else {"azureml.failure_reason": "UserError: no trial finished"}
+        tags = dict(node.get("tags") or {}) if node_tags else {}
+        if status == "Completed":
+            tags["automl_best_child_run_id"] = best
+        self.add_run(node_run, job_name, status, display_name=node_name, tags=tags,
+                     properties={"runTemplate": "AutoML", "azureml.pipelinerunid": job_name, **failure})
+        for trial in range(4):
+            self.add_run(f"AutoML_{job_name[-8:]}_{trial}", node_run, status, tags={},
+                         properties={"runTemplate": "automl_child", "run_algorithm": algorithm,
+                                     "score": str(score - (0 if trial == 3 else 0.01 * (trial + 1)))})
+        return {"pipeline": job_name, "node": node_run, "best": best}
+
+    # ---- the transport's dispatch --------------------------------------------------
+    def answer(self, method: str, url: str, body: Any, headers: dict[str, str] | None = None
+               ) -> tuple[int, Any, dict[str, str]]:
+        parts = urlsplit(url)
+        self.sent.append(Sent(method, parts.path, parts.query, body, dict(headers or {})))
+        for pattern, verb, handler in self._routes():
+            match = re.fullmatch(pattern, parts.path)
+            if match and verb == method:
+                return handler(body, *match.groups())
+        return 404, _error("NotFound", f"no route for {method} {parts.path}"), {}
+
+    def _routes(self) -> list[tuple[str, str, Callable[..., tuple[int, Any, dict[str, str]]]]]:
+        ws = re.escape(WS_PATH)
+        history = (r"/history/v1\.0/subscriptions/[^/]+/resourceGroups/[^/]+/providers/"
+                   r"Microsoft\.MachineLearningServices/workspaces/[^/]+")
+        return [
+            (ws, "GET", self._workspace),
+            (r"/discovery/workspaces/([^/]+)", "GET", self._discovery),
+            (ws + r"/jobs/([^/]+)", "PUT", self._put_job),
+            (ws + r"/jobs/([^/]+)", "GET", self._get_job),
+            (ws + r"/jobs/([^/]+)/cancel", "POST", self._cancel_job),
+            (history + r"/runs/([^/]+)", "GET", self._get_run),
+            (history + r"/runs/([^/]+)/children", "GET", self._run_children),
+            (ws + r"/data/([^/]+)/versions/([^/]+)", "PUT", self._put_data),
+            (ws + r"/data/([^/]+)/versions/([^/]+)", "GET", self._get_data),
+            (ws + r"/data/([^/]+)/versions", "GET", self._list_data),
+            (ws + r"/data", "GET", self._data_containers),
+            (ws + r"/models/([^/]+)/versions/([^/]+)", "PUT", self._put_model),
+            (ws + r"/models/([^/]+)/versions/([^/]+)", "GET", self._get_model),
+            (ws + r"/models/([^/]+)/versions", "GET", self._list_models),
+            (ws + r"/models/([^/]+)", "GET", self._model_container),
+            (ws + r"/onlineEndpoints/([^/]+)", "PUT", self._put_endpoint),
+            (ws + r"/onlineEndpoints/([^/]+)", "GET", self._get_endpoint),
+            (ws + r"/onlineEndpoints", "GET", self._list_endpoints),
+            (ws + r"/onlineEndpoints/([^/]+)/listKeys", "POST", self._endpoint_keys),
+            (ws + r"/onlineEndpoints/([^/]+)/token", "POST", self._endpoint_token),
+            (ws + r"/onlineEndpoints/([^/]+)/deployments", "GET", self._list_deployments),
+            (ws + r"/onlineEndpoints/([^/]+)/deployments/([^/]+)", "PUT", self._put_deployment),
+            (ws + r"/onlineEndpoints/([^/]+)/deployments/([^/]+)", "GET", self._get_deployment),
+            (ws + r"/onlineEndpoints/([^/]+)/deployments/([^/]+)", "DELETE", self._delete_deployment),
+            (r"/operations/([^/]+)", "GET", self._operation),
+            (r"/score/([^/]+)", "POST", self._score),
+        ]
+
+    def _workspace(self, body: Any) -> tuple[int, Any, dict[str, str]]:
+        return 200, {"id": WS_PATH, "name": WORKSPACE, "type": "Microsoft.MachineLearningServices/workspaces",
+                     "location": REGION, "properties": {
+                         "discoveryUrl": f"{RUN_HISTORY}/discovery/workspaces/{WORKSPACE}",
+                         "mlFlowTrackingUri": f"azureml://{REGION}.api.azureml.ms/mlflow/v1.0{WS_PATH}",
+                         "workspaceId": "11111111-2222-3333-4444-555555555555"},
+                     "systemData": SYSTEM_DATA}, {}
+
+    def _discovery(self, body: Any, name: str) -> tuple[int, Any, dict[str, str]]:
+        return 200, {"api": RUN_HISTORY, "catalog": RUN_HISTORY, "experimentation": RUN_HISTORY,
+                     "history": RUN_HISTORY, "modelmanagement": RUN_HISTORY, "pipelines": RUN_HISTORY}, {}
+
+    def _arm(self, kind: str, path: str, name: str, properties: dict[str, Any], extra: dict[str, Any] | None = None
+             ) -> dict[str, Any]:
+        return {"id": f"{WS_PATH}/{path}", "name": name, "type": f"Microsoft.MachineLearningServices/workspaces/{kind}",
+                "properties": properties, "systemData": SYSTEM_DATA, **(extra or {})}
+
+    # jobs: ARM for the pipeline job itself, run history for its children (the SDK's documented split)
+    def _put_job(self, body: Any, name: str) -> tuple[int, Any, dict[str, str]]:
+        properties = copy.deepcopy(body["properties"])
+        properties.setdefault("status", "NotStarted")
+        properties.setdefault("services", {"Studio": {"endpoint": f"https://ml.azure.com/runs/{name}"}})
+        self.jobs[name] = self._arm("jobs", f"jobs/{name}", name, properties)
+        return 201, self.jobs[name], {}
+
+    def _get_job(self, body: Any, name: str) -> tuple[int, Any, dict[str, str]]:
+        if name in self.jobs:
+            return 200, self.jobs[name], {}
+        if name in self.runs:  # a pipeline child: the jobs endpoint has no properties for it
+            return 200, {"id": f"{WS_PATH}/jobs/{name}", "name": name, "type": "Microsoft.MachineLearningServices/"
+                         "workspaces/jobs", "properties": None, "systemData": SYSTEM_DATA}, {}
+        return 404, _error("UserError", f"job {name} not found"), {}
+
+    def _cancel_job(self, body: Any, name: str) -> tuple[int, Any, dict[str, str]]:
+        if name not in self.jobs:
+            return 404, _error("UserError", f"job {name} not found"), {}
+        self.jobs[name]["properties"]["status"] = "CancelRequested"
+        return 202, None, {"Location": f"{ARM}/operations/cancel-{name}"}
+
+    def _get_run(self, body: Any, run_id: str) -> tuple[int, Any, dict[str, str]]:
+        run = self.runs.get(run_id)
+        return (200, run, {}) if run else (404, _error("UserError", f"run {run_id} not found"), {})
+
+    def _run_children(self, body: Any, run_id: str) -> tuple[int, Any, dict[str, str]]:
+        return 200, {"value": [r for r in self.runs.values() if r["parentRunId"] == run_id], "nextLink": None}, {}
+
+    # assets
+    def _put_data(self, body: Any, name: str, version: str) -> tuple[int, Any, dict[str, str]]:
+        self.data[(name, version)] = self._arm("data/versions", f"data/{name}/versions/{version}", version,
+                                               copy.deepcopy(body["properties"]))
+        return 201, self.data[(name, version)], {}
+
+    def _get_data(self, body: Any, name: str, version: str) -> tuple[int, Any, dict[str, str]]:
+        found = self.data.get((name, version))
+        return (200, found, {}) if found else (404, _error("UserError", f"data {name}:{version} not found"), {})
+
+    def _list_data(self, body: Any, name: str) -> tuple[int, Any, dict[str, str]]:
+        return 200, {"value": [d for (n, _v), d in self.data.items() if n == name]}, {}
+
+    def _data_containers(self, body: Any) -> tuple[int, Any, dict[str, str]]:
+        names = sorted({n for (n, _v) in self.data})
+        return 200, {"value": [self._arm("data", f"data/{n}", n, {"dataType": "uri_file"}) for n in names]}, {}
+
+    def _put_model(self, body: Any, name: str, version: str) -> tuple[int, Any, dict[str, str]]:
+        properties = copy.deepcopy(body["properties"])
+        if properties.get("modelType") == "mlflow_model" and not properties.get("flavors"):
+            # The service reads the flavors from the MLmodel file it finds at modelUri.
+            properties["flavors"] = {"python_function": {"data": {"loader_module": "mlflow.sklearn"}}}
+        properties.setdefault("flavors", {})
+        self.models[(name, version)] = self._arm("models/versions", f"models/{name}/versions/{version}", version,
+                                                 properties)
+        return 201, self.models[(name, version)], {}
+
+    def _get_model(self, body: Any, name: str, version: str) -> tuple[int, Any, dict[str, str]]:
+        found = self.models.get((name, version))
+        return (200, found, {}) if found else (404, _error("UserError", f"model {name}:{version} not found"), {})
+
+    def _list_models(self, body: Any, name: str) -> tuple[int, Any, dict[str, str]]:
+        return 200, {"value": [m for (n, _v), m in self.models.items() if n == name]}, {}
+
+    def _model_container(self, body: Any, name: str) -> tuple[int, Any, dict[str, str]]:
+        versions = [int(v) for (n, v) in self.models if n == name and v.isdigit()]
+        if not versions:
+            return 404, _error("UserError", f"model {name} not found"), {}
+        return 200, self._arm("models", f"models/{name}", name,
+                              {"latestVersion": str(max(versions)), "nextVersion": str(max(versions) + 1)}), {}
+
+    # online endpoints and deployments: PUTs are long-running; the resource shows its provisioningState
+    def _put_endpoint(self, body: Any, name: str) -> tuple[int, Any, dict[str, str]]:
+        properties = copy.deepcopy(body["properties"])
+        existing = self.endpoints.get(name)
+        properties.update(provisioningState="Updating" if existing else self.new_resource_state,
+                          scoringUri=f"{ARM}/score/{name}", swaggerUri=f"{ARM}/score/{name}/swagger.json")
+        self.endpoints[name] = self._arm("onlineEndpoints", f"onlineEndpoints/{name}", name, properties,
+                                         {"location": body.get("location", REGION), "tags": body.get("tags", {}),
+                                          "identity": {"type": "SystemAssigned"}})
+        return 201, self.endpoints[name], {"Azure-AsyncOperation": f"{ARM}/operations/endpoint-{name}"}
+
+    def _get_endpoint(self, body: Any, name: str) -> tuple[int, Any, dict[str, str]]:
+        found = self.endpoints.get(name)
+        return (200, found, {}) if found else (404, _error("UserError", f"endpoint {name} not found"), {})
+
+    def _list_endpoints(self, body: Any) -> tuple[int, Any, dict[str, str]]:
+        return 200, {"value": list(self.endpoints.values())}, {}
+
+    def _endpoint_keys(self, body: Any, name: str) -> tuple[int, Any, dict[str, str]]:
+        return 200, {"primaryKey": f"key-of-{name}", "secondaryKey": f"other-key-of-{name}"}, {}
+
+    def _endpoint_token(self, body: Any, name: str) -> tuple[int, Any, dict[str, str]]:
+        return 200, {"accessToken": f"token-of-{name}", "expiryTimeUtc": 4_102_444_800, "refreshAfterTimeUtc":
+                     4_102_444_000, "tokenType": "Bearer"}, {}
+
+    def _put_deployment(self, body: Any, endpoint: str, name: str) -> tuple[int, Any, dict[str, str]]:
+        # The service fills in what the request left out, as the published get.json example shows.
+        properties = {"scaleSettings": {"scaleType": "Default"},
+                      "requestSettings": {"maxQueueWait": "PT0.5S", "requestTimeout": "PT5S",
+                                          "maxConcurrentRequestsPerInstance": 1},
+                      "livenessProbe": {"failureThreshold": 30, "successThreshold": 1, "timeout": "PT2S",
+                                        "period": "PT10S", "initialDelay": "PT10S"},
+                      "readinessProbe": {"failureThreshold": 30, "successThreshold": 1, "timeout": "PT2S",
+                                         "period": "PT10S", "initialDelay": "PT10S"},
+                      **copy.deepcopy(body["properties"]), "provisioningState": self.new_resource_state}
+        self.deployments[(endpoint, name)] = self._arm(
+            "onlineEndpoints/deployments", f"onlineEndpoints/{endpoint}/deployments/{name}", name, properties,
+            {"location": body.get("location", REGION), "tags": body.get("tags", {}), "sku": body.get("sku")})
+        return 201, self.deployments[(endpoint, name)], {
+            "Azure-AsyncOperation": f"{ARM}/operations/deployment-{endpoint}-{name}"}
+
+    def _list_deployments(self, body: Any, endpoint: str) -> tuple[int, Any, dict[str, str]]:
+        return 200, {"value": [d for (e, _n), d in self.deployments.items() if e == endpoint]}, {}
+
+    def _get_deployment(self, body: Any, endpoint: str, name: str) -> tuple[int, Any, dict[str, str]]:
+        found = self.deployments.get((endpoint, name))
+        return (200, found, {}) if found else (404, _error("UserError", f"deployment {name} not found"), {})
+
+    def _delete_deployment(self, body: Any, endpoint: str, name: str) -> tuple[int, Any, dict[str, str]]:
+        self.deployments.pop((endpoint, name), None)
+        return 202, None, {"Location": f"{ARM}/operations/delete-{endpoint}-{name}"}
+
+    def _operation(self, body: Any, operation: str) -> tuple[int, Any, dict[str, str]]:
+        return 200, {"status": "Succeeded"}, {}
+
+    def _score(self, body: Any, endpoint: str) -> tuple[int, Any, dict[str, str]]:
+        return 200, json.loads(self.scoring_answer), {}
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+class RestTransport(HttpTransport):
+    """Hands every request the SDK sends to ``RestWorkspace.answer`` instead of the network."""
+
+    def __init__(self, workspace: RestWorkspace) -> None:
+        self.workspace = workspace
+
+    def __enter__(self) -> RestTransport:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        return None
+
+    def open(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        raw = request.data if request.data is not None else getattr(request, "content", None)
+        if isinstance(raw, (bytes, bytearray)):
+            raw = raw.decode()
+        try:
+            body = json.loads(raw) if isinstance(raw, str) and raw else raw
+        except ValueError:
+            body = raw
+        status, answer, headers = self.workspace.answer(request.method, request.url, body,
+                                                        {k.lower(): v for k, v in request.headers.items()})
+        response = requests.Response()
+        response.status_code = status
+        response._content = b"" if answer is None else json.dumps(answer).encode()
+        response.raw = io.BytesIO(response._content)
+        response.headers.update({"content-type": "application/json", "x-ms-request-id": "contract-test",
+                                 "date": datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT"), **headers})
+        response.url = request.url
+        response.request = requests.Request(request.method, request.url).prepare()
+        if is_rest(request):  # the newer generated clients read answers through azure.core.rest
+            rest = RestRequestsTransportResponse(request=request, internal_response=response)
+            rest._content = response._content  # the whole body is here already: nothing to stream
+            return rest
+        return RequestsTransportResponse(request, response)
+
+
+def ml_client(workspace: RestWorkspace) -> Any:
+    """The real MLClient, talking to ``workspace`` through the transport."""
+    from azure.ai.ml import MLClient
+
+    return MLClient(FakeCredential(), SUBSCRIPTION, GROUP, WORKSPACE, transport=RestTransport(workspace),
+                    enable_telemetry=False, show_progress=False)

@@ -1,0 +1,260 @@
+"""The Azure backend through the real azure-ai-ml MLClient, against REST answers shaped as Azure publishes them.
+
+Here the SDK's own serializers build every request and its deserializers read
+every answer, so a wrong assumption about an entity's type or attribute fails
+(the service itself is played by ``rest_workspace``; no machine here reaches
+Azure). Each test names the published document its payloads follow; request
+bodies are checked against the spec's schema (``spec_schemas``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared import telemetry
+from shared.azure import entities
+from shared.promotion import RUN_COMPLETED, RUN_STATUS_CHANGED, handle_run_completed
+from shared.run_events import APP_TAG, FILTER_KEY
+from tests.azure.conftest import IDENTITY_ID, SdkStack, sample_csv
+from tests.azure.spec_schemas import check
+
+ENDPOINT = "bank-x7k2"
+
+
+def pipeline_event(stack: SdkStack, run_id: str, **changes: Any) -> dict[str, Any]:
+    """RunCompleted ``data`` for our pipeline job, per the Event Grid system event schema
+    (specification/eventgrid/data-plane/EventGridSystemEvents/Microsoft.MachineLearningServices,
+    MachineLearningServicesRunCompletedEventData): runType is null, as the published example shows."""
+    job = stack.service.jobs[run_id]
+    return {"experimentId": "0fa9dfaa-cba3-4fa7-b590-23e48548f5c1", "experimentName": "bank", "runId": run_id,
+            "runType": None, "runTags": dict(job["properties"]["tags"]),
+            "runProperties": {"azureml.runsource": "azureml.PipelineRun"}, **changes}
+
+
+def run_event(stack: SdkStack, run_id: str) -> dict[str, Any]:
+    """The RunCompleted data Azure ML would send for a run history run (node or trial)."""
+    run = stack.service.runs[run_id]
+    return {"experimentId": run["experimentId"], "experimentName": "bank", "runId": run_id,
+            "runType": run["runType"], "runTags": dict(run["tags"]), "runProperties": dict(run["properties"])}
+
+
+def trained(stack: SdkStack, seed: int = 1, etag: str = '"a"', score: float = 0.91, **finish: Any) -> str:
+    run_id = stack.upload(sample_csv(seed=seed), etag=etag)
+    stack.service.finish_pipeline(run_id, score=score, **finish)
+    return run_id
+
+
+def promoted(stack: SdkStack, seed: int, etag: str, score: float) -> str:
+    run_id = trained(stack, seed, etag, score)
+    assert handle_run_completed(RUN_COMPLETED, pipeline_event(stack, run_id), stack.backend).decision == "deploying"
+    assert stack.deploy_until_done()[-1] == "done"
+    return run_id
+
+
+def traffic(stack: SdkStack) -> dict[str, int]:
+    return dict(stack.service.endpoints[ENDPOINT]["properties"]["traffic"])
+
+
+def test_data_asset_create_sends_a_uri_file_version_over_the_datastore(sdk_stack: SdkStack):
+    """Workspace/DataVersionBase/createOrUpdate.json; DataVersionBaseResource."""
+    sdk_stack.upload(sample_csv())
+    [body] = sdk_stack.service.bodies("PUT data/{}/versions/{}")
+    check("DataVersionBaseResource", body)
+    properties = body["properties"]
+    assert properties["dataType"] == "uri_file"
+    assert properties["dataUri"].startswith("azureml://datastores/datasetversions/paths/bank/")
+    assert properties["tags"]["app"] == APP_TAG and properties["tags"]["sequence"] == "1"
+    again = sdk_stack.backend.datasets.get("bank")
+    assert again is not None and again.version == 1 and again.rows == 200  # read back through the SDK
+
+
+def test_pipeline_job_create_has_one_automl_node_carrying_our_marks(sdk_stack: SdkStack):
+    """Job/PipelineJob/createOrUpdate.json; JobBaseResource with jobType Pipeline."""
+    run_id = sdk_stack.upload(sample_csv(), metadata={"metric": "AUC_weighted"})
+    [body] = sdk_stack.service.bodies("PUT jobs/{}")
+    check("JobBaseResource/PipelineJob", body)
+    properties = body["properties"]
+    assert properties["jobType"] == "Pipeline" and properties["experimentName"] == "bank"
+    assert properties["tags"]["app"] == APP_TAG and properties["tags"]["pipeline_job"] == run_id
+    assert properties["inputs"]["training_data"] == {
+        "uri": f"azureml://datastores/datasetversions/paths/runs/{run_id}/", "jobInputType": "mltable"}
+    [(name, node)] = properties["jobs"].items()
+    assert name == node["name"] == entities.AUTOML_NODE
+    # The SDK writes the node's metric in its own snake case; the service maps it back.
+    assert (node["type"], node["task"], node["primary_metric"]) == ("automl", "classification", "auc_weighted")
+    assert node["tags"]["node"] == entities.AUTOML_NODE and node["tags"]["pipeline_job"] == run_id
+    assert node["limits"]["timeout_minutes"] >= 15  # AutoML's minimum experiment timeout
+
+
+def test_children_come_back_as_base_jobs_and_the_automl_node_is_still_found(sdk_stack: SdkStack):
+    """Run history children (runhistory Run / PaginatedRunList): the SDK types every child 'base'."""
+    run_id = trained(sdk_stack)
+    children = list(sdk_stack.ml.jobs.list(parent_job_name=run_id))
+    assert [c.type for c in children] == ["base"]  # a check on type == "automl" never matches
+    node = sdk_stack.backend.pipeline.automl_node(run_id)  # type: ignore[attr-defined]
+    assert node is not None and node.name == f"{run_id}_automl_0"
+
+
+def test_the_node_is_found_by_its_name_when_the_service_drops_its_tags(sdk_stack: SdkStack):
+    run_id = trained(sdk_stack, node_tags=False)
+    node = sdk_stack.backend.pipeline.automl_node(run_id)  # type: ignore[attr-defined]
+    assert node is not None and node.display_name == entities.AUTOML_NODE
+
+
+def test_best_child_lookup_reads_score_and_algorithm_through_run_history(sdk_stack: SdkStack):
+    """jobs/{best} answers properties:null for a pipeline child, so the SDK reads the run from run history."""
+    run_id = trained(sdk_stack, score=0.917, algorithm="XGBoostClassifier")
+    run = sdk_stack.backend.pipeline.get_run(run_id)
+    assert run is not None and run.state == "completed"
+    assert run.result["best_child_run_id"] == f"AutoML_{run_id[-8:]}_3"
+    assert run.result["primary_metric"] == {"name": "accuracy", "value": 0.917}
+    assert run.result["best_learner"] == "XGBoostClassifier"
+    assert any(s.operation == "GET history/runs/{}" for s in sdk_stack.service.sent)
+
+
+def test_the_pipeline_run_completed_event_registers_from_the_job_output_and_only_enqueues(sdk_stack: SdkStack):
+    """RunCompleted (Event Grid schema) -> Workspace/ModelVersion/createOrUpdate.json; ModelVersionResource."""
+    run_id = trained(sdk_stack)
+    before = len(sdk_stack.service.sent)
+    outcome = handle_run_completed(RUN_COMPLETED, pipeline_event(sdk_stack, run_id), sdk_stack.backend)
+    assert outcome.decision == "deploying"
+    writes = [s.operation for s in sdk_stack.service.sent[before:] if s.method != "GET"]
+    # Registered and tagged; nothing long-running inside the Event Grid call: the queue has the deployment.
+    assert writes == ["PUT models/{}/versions/{}", "PUT models/{}/versions/{}"]
+    assert len(sdk_stack.queue.messages) == 1
+    register = sdk_stack.service.bodies("PUT models/{}/versions/{}")[0]
+    check("ModelVersionResource", register)
+    assert register["properties"]["modelType"] == "mlflow_model"
+    assert register["properties"]["modelUri"] == (
+        f"azureml://jobs/AutoML_{run_id[-8:]}_3/outputs/artifacts/{entities.MLFLOW_MODEL_OUTPUT}/")
+    assert register["properties"]["tags"]["pipeline_run_id"] == run_id
+
+
+@pytest.mark.parametrize("casing", ["camelCase", "PascalCase"])
+def test_both_casings_of_the_event_data_are_read(sdk_stack: SdkStack, casing: str):
+    """The schema names the fields in camelCase; the published docs example shows them in PascalCase."""
+    run_id = trained(sdk_stack)
+    data = pipeline_event(sdk_stack, run_id)
+    if casing == "PascalCase":
+        data = {key[0].upper() + key[1:]: value for key, value in data.items()}
+    assert handle_run_completed(RUN_COMPLETED, data, sdk_stack.backend).decision == "deploying"
+
+
+def test_the_automl_node_event_counts_and_the_later_pipeline_event_is_a_duplicate(sdk_stack: SdkStack):
+    run_id = trained(sdk_stack)
+    node = run_event(sdk_stack, f"{run_id}_automl_0")
+    assert handle_run_completed(RUN_COMPLETED, node, sdk_stack.backend).decision == "deploying"
+    assert handle_run_completed(RUN_COMPLETED, pipeline_event(sdk_stack, run_id), sdk_stack.backend
+                                ).decision == "duplicate"
+
+
+def test_trials_foreign_runs_and_status_changes_are_ignored_and_reported(sdk_stack: SdkStack,
+                                                                         monkeypatch: pytest.MonkeyPatch):
+    events: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(telemetry, "event", lambda name, **props: events.append((name, props)))
+    run_id = trained(sdk_stack)
+    trial = {**run_event(sdk_stack, f"AutoML_{run_id[-8:]}_2"), "runTags": {"app": APP_TAG}}  # even if tagged
+    foreign = {"experimentId": "e", "experimentName": "other", "runId": "someone-elses", "runType": "automl",
+               "runTags": {}, "runProperties": {}}
+    running = {**pipeline_event(sdk_stack, run_id), "runStatus": "Running"}
+    before = len(sdk_stack.service.sent)
+    for event_type, data in ((RUN_COMPLETED, trial), (RUN_COMPLETED, foreign), (RUN_STATUS_CHANGED, running)):
+        assert handle_run_completed(event_type, data, sdk_stack.backend).decision == "ignored"
+    assert [s.method for s in sdk_stack.service.sent[before:] if s.method != "GET"] == []
+    ignored = [props for name, props in events if name == "RunEventIgnored"]
+    assert [p["run_id"] for p in ignored] == [trial["runId"], "someone-elses", run_id]
+    assert ignored[1]["run_type"] == "automl" and ignored[1]["run_tags"] == "{}"
+    assert "does not carry the tag" in ignored[1]["reason"]
+
+
+def test_a_failed_pipeline_marks_the_upload_and_registers_nothing(sdk_stack: SdkStack):
+    run_id = trained(sdk_stack, status="Failed")
+    sdk_stack.service.jobs[run_id]["properties"]["status"] = "Failed"
+    data = {**pipeline_event(sdk_stack, run_id), "runStatus": "Failed"}
+    outcome = handle_run_completed(RUN_STATUS_CHANGED, data, sdk_stack.backend)
+    assert outcome.decision == "failed" and "no trial finished" in outcome.detail["reason"]
+    assert sdk_stack.service.models == {}
+    record = sdk_stack.backend.uploads.get('bank/jan.csv@"a"')
+    assert record is not None and record["state"] == "failed"
+
+
+def test_deployment_steps_create_poll_smoke_test_and_switch_through_the_sdk(sdk_stack: SdkStack):
+    """Workspace/OnlineEndpoint/createOrUpdate.json, OnlineDeployment/ManagedOnlineDeployment/createOrUpdate.json,
+    get.json (provisioningState), the scoring URI, and the traffic update."""
+    run_id = trained(sdk_stack)
+    handle_run_completed(RUN_COMPLETED, pipeline_event(sdk_stack, run_id), sdk_stack.backend)
+    service = sdk_stack.service
+    assert sdk_stack.queue.drain(sdk_stack.backend, limit=1) == ["polling"]  # endpoint created, still Creating
+    assert sdk_stack.queue.drain(sdk_stack.backend, limit=1) == ["polling"]  # looked again: no second create
+    assert service.writes().count("PUT onlineEndpoints/{}") == 1
+    create = service.bodies("PUT onlineEndpoints/{}")[0]
+    check("OnlineEndpointTrackedResource", create)
+    assert create["properties"]["authMode"] == "AADToken" and create["properties"]["traffic"] == {}
+    assert create["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {IDENTITY_ID: {}}}
+    service.provision_all()
+    assert sdk_stack.queue.drain(sdk_stack.backend, limit=1) == ["polling"]  # blue created, Creating
+    [deployment] = service.bodies("PUT onlineEndpoints/{}/deployments/{}")
+    check("OnlineDeploymentTrackedResource/ManagedOnlineDeployment", deployment)
+    assert deployment["properties"]["endpointComputeType"] == "Managed"
+    assert deployment["properties"]["model"].endswith("/models/bank/versions/1")
+    assert deployment["properties"]["appInsightsEnabled"] is False  # no instrumentation key telemetry
+    assert traffic(sdk_stack) == {}  # no traffic while it is not tested
+    service.provision_all()
+    assert sdk_stack.queue.drain(sdk_stack.backend, limit=1) == ["polling"]  # smoke-tested, traffic sent
+    [smoke] = [s for s in service.sent if s.operation == "POST score/{}"]
+    assert smoke.headers["azureml-model-deployment"] == "blue"
+    assert len(smoke.body["input_data"]["data"]) == 1
+    switch = service.bodies("PUT onlineEndpoints/{}")[-1]
+    check("OnlineEndpointTrackedResource", switch)
+    assert switch["properties"]["traffic"] == {"blue": 100}
+    service.provision_all()
+    assert sdk_stack.queue.drain(sdk_stack.backend) == ["done"]
+    production = sdk_stack.backend.deployer.production("bank")
+    assert production is not None and production.version == "1"
+    record = sdk_stack.backend.uploads.get('bank/jan.csv@"a"')
+    assert record is not None and record["state"] == "promoted"
+
+
+def test_a_better_model_goes_to_the_idle_colour_and_takes_all_traffic_in_one_update(sdk_stack: SdkStack):
+    promoted(sdk_stack, 1, '"a"', 0.90)
+    promoted(sdk_stack, 2, '"b"', 0.95)
+    # The SDK strips 0% entries from the request: the kept colour is simply not named, and takes nothing.
+    assert traffic(sdk_stack) == {"green": 100}
+    switches = [b["properties"]["traffic"] for b in sdk_stack.service.bodies("PUT onlineEndpoints/{}")]
+    assert switches == [{}, {"blue": 100}, {"green": 100}]  # never two live colours
+    versions = {name: d["properties"]["model"].rsplit("/", 1)[-1]
+                for (_e, name), d in sdk_stack.service.deployments.items()}
+    assert versions == {"blue": "1", "green": "2"}
+
+
+def test_a_deployment_that_ends_failed_leaves_production_serving(sdk_stack: SdkStack):
+    promoted(sdk_stack, 1, '"a"', 0.90)
+    run_id = trained(sdk_stack, 2, '"b"', 0.95)
+    handle_run_completed(RUN_COMPLETED, pipeline_event(sdk_stack, run_id), sdk_stack.backend)
+    assert sdk_stack.queue.drain(sdk_stack.backend, limit=1) == ["polling"]  # green Creating
+    sdk_stack.service.provision_all("Failed")
+    assert sdk_stack.queue.drain(sdk_stack.backend) == ["failed"]
+    assert traffic(sdk_stack) == {"blue": 100}
+    record = sdk_stack.backend.uploads.get('bank/jan.csv@"b"')
+    assert record is not None and record["state"] == "failed" and "ended failed" in record["reason"]
+
+
+def test_cancel_posts_to_the_job(sdk_stack: SdkStack):
+    """Job/cancel.json."""
+    run_id = sdk_stack.upload(sample_csv())
+    cancelled = sdk_stack.backend.pipeline.cancel(run_id)
+    assert cancelled is not None and cancelled.state == "cancelled"
+    assert "POST jobs/{}/cancel" in sdk_stack.service.writes()
+    assert sdk_stack.service.jobs[run_id]["properties"]["status"] == "CancelRequested"
+
+
+def test_the_event_grid_filter_and_the_handler_read_one_definition():
+    from pathlib import Path
+
+    bicep = (Path(__file__).resolve().parents[2] / "infra" / "events.bicep").read_text()
+    assert "loadJsonContent('../shared/run_events.json')" in bicep
+    assert "routing.filterKey" in bicep and "routing.tagValue" in bicep
+    assert "data.runType" not in bicep  # the service leaves it null for many run kinds
+    assert FILTER_KEY == "data.runTags.app"
