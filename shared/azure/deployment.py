@@ -73,8 +73,8 @@ class AzureDeployer(Deployer):
     def begin(self, model: ModelVersion, slot: str | None) -> str:
         name = entities.endpoint_name(self.settings, model.name)
         endpoint = self._endpoint(name)
-        if endpoint is None:
-            raise RuntimeError(f"endpoint {name} is gone")  # transient: the queue retries
+        if endpoint is None or not _provisioned(endpoint, f"endpoint {name}"):
+            raise RuntimeError(f"endpoint {name} is gone or busy")  # transient: the queue retries
         # The idle colour holds the previous rollback target: replace it (the one before last goes now).
         color = slot or entities.other_color(live_color(endpoint.traffic))
         existing = self._deployment(name, color)
@@ -118,6 +118,8 @@ class AzureDeployer(Deployer):
         traffic = dict(endpoint.traffic or {})
         if traffic.get(slot) == 100:  # the change was sent: done once the endpoint has applied it
             return _provisioned(endpoint, f"endpoint {name}"), None
+        if not _provisioned(endpoint, f"endpoint {name}"):
+            return False, None  # still applying an earlier change: an update now would be refused (409)
         live = live_color(traffic)
         keep = self.settings.keep_rollback and live is not None and live != slot
         # One update moves all traffic: there is never a moment with two live colours.

@@ -258,3 +258,19 @@ def test_the_event_grid_filter_and_the_handler_read_one_definition():
     assert "routing.filterKey" in bicep and "routing.tagValue" in bicep
     assert "data.runType" not in bicep  # the service leaves it null for many run kinds
     assert FILTER_KEY == "data.runTags.app"
+
+
+def test_traffic_moves_only_once_the_endpoint_is_idle(sdk_stack: SdkStack):
+    """A traffic update sent while the endpoint applies another change is refused (409) by the service."""
+    run_id = trained(sdk_stack)
+    handle_run_completed(RUN_COMPLETED, pipeline_event(sdk_stack, run_id), sdk_stack.backend)
+    for _ in range(2):  # the endpoint, then blue, each provisioned by Azure in between
+        sdk_stack.queue.drain(sdk_stack.backend, limit=1)
+        sdk_stack.service.provision_all()
+    sdk_stack.service.endpoints[ENDPOINT]["properties"]["provisioningState"] = "Updating"
+    puts = sdk_stack.service.writes().count("PUT onlineEndpoints/{}")
+    assert sdk_stack.queue.drain(sdk_stack.backend, limit=1) == ["polling"]  # smoke-tested, switch waits
+    assert sdk_stack.service.writes().count("PUT onlineEndpoints/{}") == puts
+    sdk_stack.service.provision_all()
+    assert sdk_stack.deploy_until_done()[-1] == "done"
+    assert traffic(sdk_stack) == {"blue": 100}
