@@ -61,8 +61,8 @@ def parse_args(argv: list[str] | None) -> Options:
                         help="scan blobs only when POST /admin/host/blobs/scan asks (deterministic tests)")
     parser.add_argument("--queue-visibility", type=int,
                         default=int(os.environ.get("DEVHOST_QUEUE_VISIBILITY_S", "30")),
-                        help="seconds a received queue message stays hidden; a crashed invocation's message "
-                             "comes back after this")
+                        help="seconds a received queue or blob-trigger message stays hidden; a crashed "
+                             "invocation's message comes back after this")
     args = parser.parse_args(argv)
     return Options(args.app, args.host, args.port, args.state_dir.resolve(), Path.cwd(), args.scan_interval,
                    not args.no_background_triggers, args.queue_visibility)
@@ -214,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                 QueueServiceClient.from_connection_string(conn, **retries),
                 specs, os.environ.get("AzureFunctionsWebHost__hostid", "localdevhost"),
                 max_dequeue_count=config.max_dequeue_count, retry_delay_s=config.retry_delay_s,
+                visibility_timeout_s=options.queue_visibility_s,
                 max_parallel=config.max_parallel_blobs, poll_interval_s=options.scan_interval,
             )
             listener.prepare()

@@ -63,7 +63,8 @@ class DeploymentRecord:
     upload_id: str | None
     detail: dict[str, Any]  # the promotion decision that started it
     step: Step = Step.ENDPOINT
-    seq: int = 0  # messages older than this are stale copies
+    seq: int = 0  # the sequence number of the message that carries the current step; older ones are stale
+    sent: bool = True  # whether that message was queued (False only between the two writes of a hand-over)
     slot: str = ""  # where the new model is deployed (a colour in Azure)
     previous: str = ""  # what served before the switch
     polls: int = 0  # waits spent in the current step
@@ -148,10 +149,12 @@ def status(backend: Backend, run_id: str) -> DeploymentRecord | None:
 
 
 def advance(backend: Backend, message: DeployMessage) -> str:
-    """Run the deployment of ``message.run_id`` as far as it goes without waiting; returns what happened.
+    """Run the current step of ``message.run_id``'s deployment, then hand over to the next message.
 
-    Errors other than a refusal or a platform failure propagate, so the queue
-    retries the message (and moves it to the poison queue after the last try).
+    One message carries one step (or one look at a step still in progress), so
+    the queue's tries count the failures of that step alone. Errors other than
+    a refusal or a platform failure propagate: the queue retries the message
+    and, after the last try, moves it to the poison queue.
     """
     path = _record_path(message.run_id)
     found = backend.deploy_records.get(path)
@@ -162,44 +165,65 @@ def advance(backend: Backend, message: DeployMessage) -> str:
     if record.step in FINAL:
         return "finished"
     if message.seq < record.seq:
-        return "stale"
+        if record.sent or message.seq != record.seq - 1:
+            return "stale"  # a copy of a message whose step is done; its successor carries on
+        # The step was recorded but its successor never queued (a crash in between): queue it now.
+        backend.deploy_queue.send(DeployMessage(record.run_id, record.seq, record.traceparent).encode(), 0)
+        record.sent = True
+        _save(backend, path, record, etag)
+        return "resent"
     if not _take_lease(backend, record):
         backend.deploy_queue.send(message.encode(), LEASE_WAIT_S)
         return "waiting for another deployment of the model"
     with telemetry.span("deployment", traceparent=record.traceparent,
                         attributes={"model": record.model.name, "run.id": record.run_id}):
-        return _advance(backend, message, path, record, etag)
+        return _advance(backend, path, record, etag)
 
 
-def _advance(backend: Backend, message: DeployMessage, path: str, record: DeploymentRecord, etag: str) -> str:
+def _advance(backend: Backend, path: str, record: DeploymentRecord, etag: str) -> str:
     deployer = backend.deployer
-    while record.step not in FINAL:
-        step = record.step
-        with telemetry.span(f"deploy {step}", attributes={"model": record.model.name,
-                                                          "version": record.model.version, "run.id": record.run_id}):
-            next_step, wait = _run_step(backend, record)
-        if wait:
-            record.polls += 1
-            if record.polls > deployer.max_polls:
-                next_step, record.reason = Step.FAILED, f"{step} did not finish after {record.polls - 1} polls"
-            else:
-                record.seq = message.seq + 1
-                backend.deploy_queue.send(DeployMessage(record.run_id, record.seq, record.traceparent).encode(),
-                                          deployer.poll_interval_s)
-                new_etag = _save(backend, path, record, etag)
-                return "polling" if new_etag else "conflict"
-        if next_step in FINAL:
-            _finish(backend, record, next_step)  # idempotent: a crash before the save repeats it harmlessly
-        record.polls = 0 if next_step != step else record.polls
-        record.history.append(f"{_now()} {step} -> {next_step}")
-        record.step = next_step
-        new_etag = _save(backend, path, record, etag)
-        if new_etag is None:
-            return "conflict"  # another copy of the message advanced it; that one carries on
-        etag = new_etag
-        faults.crash_point(f"deploy.{step}")
-    _release_lease(backend, record)
-    return str(record.step)
+    step = record.step
+    with telemetry.span(f"deploy {step}", attributes={"model": record.model.name,
+                                                      "version": record.model.version, "run.id": record.run_id}):
+        next_step, wait = _run_step(backend, record)
+    if wait:
+        record.polls += 1
+        if record.polls <= deployer.max_polls:
+            sent = _send_next(backend, path, record, etag, deployer.poll_interval_s)
+            return "polling" if sent else "conflict"
+        next_step, record.reason = Step.FAILED, f"{step} did not finish after {record.polls - 1} polls"
+    if next_step in FINAL:
+        _finish(backend, record, next_step)  # idempotent: a crash before the save repeats it harmlessly
+    record.polls = 0
+    record.history.append(f"{_now()} {step} -> {next_step}")
+    record.step = next_step
+    if next_step in FINAL:
+        if _save(backend, path, record, etag) is None:
+            return "conflict"
+        faults.crash_point(f"deploy.{step}")  # a lease left behind is taken over: its deployment is final
+        _release_lease(backend, record)
+        return str(next_step)
+    if not _send_next(backend, path, record, etag, 0):
+        return "conflict"  # another copy of the message advanced it; that one carries on
+    faults.crash_point(f"deploy.{step}")
+    return f"{step} -> {next_step}"
+
+
+def _send_next(backend: Backend, path: str, record: DeploymentRecord, etag: str, delay_s: float) -> bool:
+    """Record the step with a new sequence number, then queue its message, then mark it queued.
+
+    A crash after the first write leaves ``sent`` false: the old message, when
+    it comes back, queues the successor instead (see ``advance``).
+    """
+    record.seq += 1
+    record.sent = False
+    new_etag = _save(backend, path, record, etag)
+    if new_etag is None:
+        return False
+    backend.deploy_queue.send(DeployMessage(record.run_id, record.seq, record.traceparent).encode(), delay_s)
+    record.sent = True
+    _save(backend, path, record, new_etag)  # if this write is lost, the successor is simply queued twice
+    return True
 
 
 def _run_step(backend: Backend, record: DeploymentRecord) -> tuple[Step, bool]:

@@ -31,6 +31,12 @@ var containers = [
   'deployment-package'
 ]
 
+// The deployment steps' queue and the queue the Functions host moves them to after 5 failed tries.
+var queueNames = [
+  'deployments'
+  'deployments-poison'
+]
+
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: names.identity
   location: location
@@ -44,6 +50,7 @@ module storage 'storage.bicep' = {
     location: location
     tags: tags
     containers: containers
+    queueNames: queueNames
   }
 }
 

@@ -3,6 +3,7 @@ param name string
 param location string
 param tags object
 param containers array
+param queueNames array
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35:Flex Consumption without VNet integration and Event Grid reach the account over its public endpoint; every request is authorised by Entra ID (shared keys are off). Add a VNet and private endpoints to close it.
@@ -47,6 +48,11 @@ resource queues 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
   parent: account
   name: 'default'
 }
+
+resource queueSet 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [for queue in queueNames: {
+  parent: queues
+  name: queue
+}]
 
 output name string = account.name
 output id string = account.id

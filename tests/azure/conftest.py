@@ -84,11 +84,20 @@ class SdkStack:
         assert outcome.run_id
         return outcome.run_id
 
+    def run_until_waiting(self, limit: int = 20) -> list[str]:
+        """Run deployment messages until one waits on Azure (``polling``) or the deployment ends."""
+        outcomes: list[str] = []
+        while self.queue.messages and len(outcomes) < limit:
+            outcomes += self.queue.drain(self.backend, limit=1)
+            if outcomes[-1] == "polling" or " -> " not in outcomes[-1]:
+                break
+        return outcomes
+
     def deploy_until_done(self, rounds: int = 10) -> list[str]:
         """Run the deployment queue; between rounds Azure finishes whatever it was provisioning."""
         outcomes: list[str] = []
         for _ in range(rounds):
-            outcomes += self.queue.drain(self.backend, limit=1)
+            outcomes += self.run_until_waiting()
             if not self.queue.messages:
                 break
             self.service.provision_all()

@@ -91,3 +91,16 @@ def test_the_function_app_imports_without_the_local_ml_engine():
     azure = (ROOT / "requirements.txt").read_text()
     for package in ("flaml", "lightgbm", "mlflow", "onnxruntime", "uvicorn"):
         assert package in local_only and package not in azure
+
+
+def test_the_deployment_queues_exist_and_the_app_may_use_them():
+    from shared.deployment_flow import DEPLOYMENTS_QUEUE
+
+    resources = (INFRA / "modules" / "resources.bicep").read_text()
+    assert f"'{DEPLOYMENTS_QUEUE}'" in resources and f"'{DEPLOYMENTS_QUEUE}-poison'" in resources
+    roles = (INFRA / "modules" / "roles.bicep").read_text()
+    assert "queueDataContributor" in roles
+    app = (INFRA / "modules" / "functionapp.bicep").read_text()
+    assert "AzureWebJobsStorage__queueServiceUri" in app  # the queue trigger's identity-based connection
+    declared = declared_functions()
+    assert {"deploy", "deploy_poisoned"} <= set(declared)

@@ -301,3 +301,27 @@ def test_one_deployment_per_model_at_a_time_and_an_expired_lease_is_taken_over(s
     assert stack.queue.drain(stack.backend)[-1] == "done"
     assert production_of(stack).run_id == run_c
     assert "deployment-leases/bank.json" not in stack.records.records  # released when done
+
+
+def test_a_step_recorded_but_never_handed_over_is_handed_over_by_the_old_message(stack: AzureStack):
+    """A crash between recording a step and queueing its message: the old message, back from the queue,
+    queues the successor; once queued, older copies are dropped."""
+    from shared import deployment_flow
+    from shared.deployment_flow import DeployMessage
+
+    run_id, event = train(stack, 0.91, 1, '"a"')
+    handle_run_completed(RUN_COMPLETED, event, stack.backend)
+    outcomes = []
+    while "endpoint -> create" not in outcomes:  # the endpoint is created, then found ready
+        first = stack.queue.messages.pop(0)[0]
+        outcomes.append(deployment_flow.advance(stack.backend, DeployMessage.decode(first)))
+    assert outcomes == ["polling", "endpoint -> create"]
+    stack.queue.messages.clear()  # as if the process died before queueing the successor...
+    path = f"deployments/{run_id}.json"
+    body, etag = stack.records.records[path]
+    stack.records.records[path] = ({**body, "sent": False}, etag)  # ...and before marking it queued
+    assert deployment_flow.advance(stack.backend, DeployMessage.decode(first)) == "resent"
+    assert [DeployMessage.decode(m).seq for m, _d, _t in stack.queue.messages] == [body["seq"]]
+    assert deployment_flow.advance(stack.backend, DeployMessage.decode(first)) == "stale"  # now it is a copy
+    assert stack.queue.drain(stack.backend)[-1] == "done"
+    assert production_of(stack).run_id == run_id

@@ -186,15 +186,15 @@ def test_deployment_steps_create_poll_smoke_test_and_switch_through_the_sdk(sdk_
     run_id = trained(sdk_stack)
     handle_run_completed(RUN_COMPLETED, pipeline_event(sdk_stack, run_id), sdk_stack.backend)
     service = sdk_stack.service
-    assert sdk_stack.queue.drain(sdk_stack.backend, limit=1) == ["polling"]  # endpoint created, still Creating
-    assert sdk_stack.queue.drain(sdk_stack.backend, limit=1) == ["polling"]  # looked again: no second create
+    assert sdk_stack.run_until_waiting() == ["polling"]  # endpoint created, still Creating
+    assert sdk_stack.run_until_waiting() == ["polling"]  # looked again: no second create
     assert service.writes().count("PUT onlineEndpoints/{}") == 1
     create = service.bodies("PUT onlineEndpoints/{}")[0]
     check("OnlineEndpointTrackedResource", create)
     assert create["properties"]["authMode"] == "AADToken" and create["properties"]["traffic"] == {}
     assert create["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {IDENTITY_ID: {}}}
     service.provision_all()
-    assert sdk_stack.queue.drain(sdk_stack.backend, limit=1) == ["polling"]  # blue created, Creating
+    assert sdk_stack.run_until_waiting() == ["endpoint -> create", "create -> wait", "polling"]  # blue Creating
     [deployment] = service.bodies("PUT onlineEndpoints/{}/deployments/{}")
     check("OnlineDeploymentTrackedResource/ManagedOnlineDeployment", deployment)
     assert deployment["properties"]["endpointComputeType"] == "Managed"
@@ -202,7 +202,7 @@ def test_deployment_steps_create_poll_smoke_test_and_switch_through_the_sdk(sdk_
     assert deployment["properties"]["appInsightsEnabled"] is False  # no instrumentation key telemetry
     assert traffic(sdk_stack) == {}  # no traffic while it is not tested
     service.provision_all()
-    assert sdk_stack.queue.drain(sdk_stack.backend, limit=1) == ["polling"]  # smoke-tested, traffic sent
+    assert sdk_stack.run_until_waiting() == ["wait -> smoke", "smoke -> switch", "polling"]  # traffic sent
     [smoke] = [s for s in service.sent if s.operation == "POST score/{}"]
     assert smoke.headers["azureml-model-deployment"] == "blue"
     assert len(smoke.body["input_data"]["data"]) == 1
@@ -210,7 +210,7 @@ def test_deployment_steps_create_poll_smoke_test_and_switch_through_the_sdk(sdk_
     check("OnlineEndpointTrackedResource", switch)
     assert switch["properties"]["traffic"] == {"blue": 100}
     service.provision_all()
-    assert sdk_stack.queue.drain(sdk_stack.backend) == ["done"]
+    assert sdk_stack.run_until_waiting() == ["switch -> cleanup", "done"]
     production = sdk_stack.backend.deployer.production("bank")
     assert production is not None and production.version == "1"
     record = sdk_stack.backend.uploads.get('bank/jan.csv@"a"')
@@ -233,9 +233,9 @@ def test_a_deployment_that_ends_failed_leaves_production_serving(sdk_stack: SdkS
     promoted(sdk_stack, 1, '"a"', 0.90)
     run_id = trained(sdk_stack, 2, '"b"', 0.95)
     handle_run_completed(RUN_COMPLETED, pipeline_event(sdk_stack, run_id), sdk_stack.backend)
-    assert sdk_stack.queue.drain(sdk_stack.backend, limit=1) == ["polling"]  # green Creating
+    assert sdk_stack.run_until_waiting()[-1] == "polling"  # green Creating
     sdk_stack.service.provision_all("Failed")
-    assert sdk_stack.queue.drain(sdk_stack.backend) == ["failed"]
+    assert sdk_stack.run_until_waiting() == ["failed"]
     assert traffic(sdk_stack) == {"blue": 100}
     record = sdk_stack.backend.uploads.get('bank/jan.csv@"b"')
     assert record is not None and record["state"] == "failed" and "ended failed" in record["reason"]
@@ -265,11 +265,11 @@ def test_traffic_moves_only_once_the_endpoint_is_idle(sdk_stack: SdkStack):
     run_id = trained(sdk_stack)
     handle_run_completed(RUN_COMPLETED, pipeline_event(sdk_stack, run_id), sdk_stack.backend)
     for _ in range(2):  # the endpoint, then blue, each provisioned by Azure in between
-        sdk_stack.queue.drain(sdk_stack.backend, limit=1)
+        sdk_stack.run_until_waiting()
         sdk_stack.service.provision_all()
     sdk_stack.service.endpoints[ENDPOINT]["properties"]["provisioningState"] = "Updating"
     puts = sdk_stack.service.writes().count("PUT onlineEndpoints/{}")
-    assert sdk_stack.queue.drain(sdk_stack.backend, limit=1) == ["polling"]  # smoke-tested, switch waits
+    assert sdk_stack.run_until_waiting() == ["wait -> smoke", "smoke -> switch", "polling"]  # switch waits
     assert sdk_stack.service.writes().count("PUT onlineEndpoints/{}") == puts
     sdk_stack.service.provision_all()
     assert sdk_stack.deploy_until_done()[-1] == "done"

@@ -62,7 +62,7 @@ class Node:
     def start(self, faults: str = "", **env: str) -> Stack:
         extra = {"FAULTS": faults} if faults else {}
         self.host = HostProcess(self.root / "state", self.emulator.connection_string, background=True,
-                                env={**self.env, **env, **extra}, port=self.port)
+                                env={**self.env, **env, **extra}, port=self.port, may_exit_early=bool(faults))
         return Stack(self.host, self.container)
 
     def wait_crashed(self, timeout: float = 180) -> None:

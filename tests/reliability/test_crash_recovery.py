@@ -56,22 +56,31 @@ def test_killed_during_training(node: Node):
     assert_done_exactly_once(stack, upload_id)  # the first use after restart starts a worker, which re-queues it
 
 
-# Every point where a promotion or a deployment step can be cut short: in the Event Grid handler, right after
-# the deployment was queued, and after each step of the queue-driven state machine has been recorded.
-DEPLOY_POINTS = ["promote.registered", "deploy.queued", "deploy.staged", "deploy.endpoint", "deploy.create",
+# Every point where a promotion or a deployment step can be cut short, in the order the flow reaches them: in the
+# Event Grid handler, right after the deployment was queued, and after each recorded step of the queue-driven
+# state machine (deploy.staged is inside the create step, before it is recorded).
+DEPLOY_POINTS = ["promote.registered", "deploy.queued", "deploy.endpoint", "deploy.staged", "deploy.create",
                  "deploy.wait", "deploy.smoke", "deploy.switch", "deploy.cleanup"]
 
 
-@pytest.mark.parametrize("point", DEPLOY_POINTS)
-def test_killed_during_promotion_or_deployment(node: Node, point: str):
-    stack = node.start(faults=point)
-    upload_id = stack.upload("bank/a.csv", CSV)
-    node.wait_crashed(timeout=240)
+def test_killed_at_every_promotion_and_deployment_step_in_turn(node: Node):
+    """One upload's promotion and deployment, with the host SIGKILLed at each step and restarted each time
+    with the next point armed: it resumes from the recorded step every time and ends promoted once."""
     pointer = node.localstack / "deployments" / "bank.json"
-    if pointer.exists():  # only once the switch happened, and then whole: the pointer moves in one rename
-        assert json.loads(pointer.read_text())["version"] == "1"
-        assert point in ("deploy.switch", "deploy.cleanup")
-    stack = node.start()  # the dead handler's claim and lease are taken over; the queue message comes back
+    stack = node.start(faults=DEPLOY_POINTS[0])
+    upload_id = stack.upload("bank/a.csv", CSV)
+    for point, following in zip(DEPLOY_POINTS, [*DEPLOY_POINTS[1:], ""], strict=True):
+        try:
+            node.wait_crashed(timeout=60)
+        except TimeoutError:
+            print(stack.host.log_text()[-8000:])
+            raise
+        assert stack.host.log_text().count(f"Fault injected at {point}:") == 1
+        if pointer.exists():  # only once the switch happened, and then whole: the pointer moves in one rename
+            assert json.loads(pointer.read_text())["version"] == "1"
+            assert DEPLOY_POINTS.index(point) >= DEPLOY_POINTS.index("deploy.switch"), point
+        # The dead handler's claim and lease are taken over; the queue message comes back.
+        stack = node.start(faults=following)
     assert_done_exactly_once(stack, upload_id)
     assert json.loads(pointer.read_text())["name"] == "bank"
 
