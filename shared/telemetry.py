@@ -75,10 +75,17 @@ def flush() -> None:
         handler.flush()
 
 
+# Attributes every LogRecord has: an event property with one of these names would make logging raise.
+_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
 def event(name: str, **properties: Any) -> None:
-    """A custom event (Application Insights customEvents): a log record with the event name attribute."""
-    clean = {k: v if isinstance(v, (str, int, float, bool)) else str(v) for k, v in properties.items()
-             if v is not None}
+    """A custom event (Application Insights customEvents): a log record with the event name attribute.
+
+    Properties named like a LogRecord attribute (``message``, ``name``, ...) are sent as ``event_<name>``.
+    """
+    clean = {f"event_{k}" if k in _RESERVED else k: v if isinstance(v, (str, int, float, bool)) else str(v)
+             for k, v in properties.items() if v is not None}
     log.info("%s %s", name, " ".join(f"{k}={v}" for k, v in clean.items()),
              extra={"microsoft.custom_event.name": name, **clean})
 

@@ -36,3 +36,17 @@ def test_switched_off_it_exports_nothing(calls: list[dict], monkeypatch: pytest.
     monkeypatch.setenv("TELEMETRY_ENABLED", "false")
     assert not telemetry.configure("function-app")
     assert calls == []
+
+
+def test_event_properties_named_like_log_record_fields_are_kept_under_another_name(caplog: pytest.LogCaptureFixture):
+    """A data guardrail's ``message`` once made logging raise, failing the first ingest of every such file."""
+    import logging
+
+    from shared import telemetry
+
+    with caplog.at_level(logging.INFO, logger="pipeline.events"):
+        telemetry.event("DataGuardrail", message="imbalanced", module="m", levelname="x", check="class_balance")
+    [record] = [r for r in caplog.records if getattr(r, "microsoft.custom_event.name", None) == "DataGuardrail"]
+    assert record.event_message == "imbalanced" and record.event_module == "m"  # type: ignore[attr-defined]
+    assert record.check == "class_balance"  # type: ignore[attr-defined]
+    assert record.levelname == "INFO"
