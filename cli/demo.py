@@ -18,10 +18,11 @@ from azure.storage.blob import BlobServiceClient
 from cli import sample_data
 from devhost import azurite
 from devhost.process import ROOT, HostProcess
+from shared.upload_states import UploadState, is_final
 
 PUBLIC_DATA = ("https://automlsamplenotebookdata.blob.core.windows.net/automl-sample-notebook-data/"
                "bankmarketing_train.csv")
-TERMINAL = ("promoted", "not_promoted", "rejected", "duplicate", "failed", "superseded")
+TERMINAL = tuple(str(state) for state in UploadState if is_final(state))
 
 
 def _say(message: str) -> None:

@@ -7,14 +7,16 @@ host retries the blob.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared import dataset_validation, faults, guardrails, naming, pipelines, telemetry
+from shared import dataset_validation, faults, guardrails, metrics, naming, pipelines, telemetry
 from shared.backend import Backend
 from shared.errors import DatasetRejected
 from shared.settings import Settings
+from shared.upload_states import UploadState
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +45,21 @@ class Upload:
         return f"{stamp}#{self.blob_path}"
 
 
+def dataset_key(content_hash: str, target: str) -> str:
+    """What makes a dataset version: the bytes and the target they are read with."""
+    return hashlib.sha256(f"{content_hash}\n{target}".encode()).hexdigest()
+
+
+def _metric_name(name: str) -> str:
+    try:
+        return metrics.resolve(name).name
+    except ValueError:
+        return name
+
+
 @dataclass(frozen=True)
 class IngestOutcome:
-    state: str  # rejected, duplicate, training
+    state: str  # rejected, duplicate, training; for a replayed upload, whatever state it has reached
     reason: str | None = None
     dataset_version: int | None = None
     run_id: str | None = None
@@ -53,6 +67,13 @@ class IngestOutcome:
 
 def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcome:
     uploads = backend.uploads
+    seen = uploads.get(upload.upload_id)
+    if seen is not None and seen["state"] != UploadState.RECEIVED:
+        # The same blob version again (Event Grid delivers at least once): its outcome stands.
+        log.info("Upload %s delivered again: it is already %s", upload.upload_id, seen["state"])
+        telemetry.event("UploadReplayed", upload_id=upload.upload_id, state=seen["state"])
+        return IngestOutcome(seen["state"], reason=seen.get("reason"), dataset_version=seen.get("dataset_version"),
+                             run_id=seen.get("run_id"))
     uploads.update(upload.upload_id, blob=upload.blob_path, state="received",
                    details={"bytes": len(upload.content), "uri": upload.uri})
     telemetry.event("UploadReceived", upload_id=upload.upload_id, bytes=len(upload.content))
@@ -74,7 +95,9 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
         return IngestOutcome("rejected", reason=reason)
     with telemetry.span("guardrails", attributes={"rows": validated.rows}):
         findings = guardrails.evaluate(validated.frame, spec.target, spec.excluded_columns)
-    dataset, created = backend.datasets.register(spec.model_name, upload.content, validated.content_hash,
+    # A dataset version is the content read with one target: the same bytes with another target are another one.
+    version_key = dataset_key(validated.content_hash, spec.target)
+    dataset, created = backend.datasets.register(spec.model_name, upload.content, version_key,
                                                  validated.schema, validated.rows, upload.uri, findings)
     faults.crash_point("ingest.registered")
     details = {"rows": validated.rows, "columns": len(validated.schema.columns), "target": spec.target,
@@ -85,11 +108,16 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
             telemetry.event("DataGuardrail", upload_id=upload.upload_id, dataset=dataset.name,
                             version=dataset.version, check=finding["check"], severity=finding["severity"],
                             message=finding["message"])
-    # A version registered before a crash may never have been trained: then train it now.
-    trained = not created and any(r.dataset_version == dataset.version
-                                  for r in backend.pipeline.list_runs(spec.model_name, limit=1000))
+    # Nothing new to train only when another upload already trained this version the same way (metric,
+    # excluded columns). A version registered before a crash may never have been trained: then train it now.
+    metric = metrics.resolve(spec.metric).name
+    trained = not created and any(
+        r.dataset_version == dataset.version and r.upload_id != upload.upload_id
+        and _metric_name(r.metric) == metric and set(r.excluded_columns) == set(spec.excluded_columns)
+        for r in backend.pipeline.list_runs(spec.model_name, limit=1000))
     if trained:
-        reason = f"same content as dataset {dataset.name} v{dataset.version}: nothing new to train"
+        reason = (f"same content as dataset {dataset.name} v{dataset.version}, with the same target, metric "
+                  "and excluded columns: nothing new to train")
         uploads.update(upload.upload_id, state="duplicate", reason=reason, dataset_version=dataset.version,
                        details=details)
         telemetry.event("DatasetDuplicate", upload_id=upload.upload_id, dataset=dataset.name,

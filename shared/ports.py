@@ -54,6 +54,7 @@ class RunInfo:
     error: str | None = None
     created_at: str = ""
     updated_at: str = ""
+    excluded_columns: tuple[str, ...] = ()  # columns the run left out of training
 
     @property
     def finished(self) -> bool:
@@ -206,8 +207,11 @@ class UploadLog(abc.ABC):
     """What happened to each upload, for the status API and the CLI."""
 
     @abc.abstractmethod
-    def update(self, upload_id: str, **fields: Any) -> None:
-        """Create or update the record; ``details`` merges into the existing details."""
+    def update(self, upload_id: str, **fields: Any) -> bool:
+        """Create or update the record; ``details`` merges into the existing details.
+
+        A ``state`` that would move the record back (``shared.upload_states``) changes nothing: False.
+        """
 
     @abc.abstractmethod
     def get(self, upload_id: str) -> dict[str, Any] | None: ...

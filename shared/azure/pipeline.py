@@ -142,7 +142,8 @@ class AzureTrainingPipeline(TrainingPipeline):
             dataset_version=int(record.get("dataset_version", "0") or 0), metric=record.get("metric", ""),
             state=state_of(job.status) if job is not None else record.get("state", "queued"),
             upload_id=record.get("upload_id") or None, pipeline=record.get("pipeline", ""),
-            created_at=record.get("created_at", ""), updated_at=record.get("created_at", ""))
+            created_at=record.get("created_at", ""), updated_at=record.get("created_at", ""),
+            excluded_columns=tuple(c for c in str(record.get("excluded_columns", "")).split(",") if c))
         run.progress = {"step": "automl", "budget_s": int(record.get("time_budget_s", "0") or 0)}
         if job is not None:
             run.progress.update(azure_status=job.status, studio_url=getattr(job, "studio_url", None))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.blob_records import JsonBlobs
 from shared.ports import PromotionLedger, UploadLog
+from shared.upload_states import may_move
+
+log = logging.getLogger(__name__)
 
 # A claim older than this was left by a crashed handler and may be taken over. Handling a RunCompleted
 # takes seconds (the deployment runs from a queue), so a short lease frees a dead claim quickly.
@@ -29,15 +33,23 @@ class BlobUploadLog(UploadLog):
     def __init__(self, blobs: JsonBlobs) -> None:
         self.blobs = blobs
 
-    def update(self, upload_id: str, **fields: Any) -> None:
+    def update(self, upload_id: str, **fields: Any) -> bool:
         extra = fields.pop("details", {})
+        refused: list[str] = []
 
         def change(current: dict[str, Any] | None) -> dict[str, Any]:
+            refused.clear()
+            if current is not None and "state" in fields and not may_move(current.get("state"), fields["state"]):
+                refused.append(str(current.get("state")))
+                return current  # written back unchanged
             record = current or {"upload_id": upload_id, "state": "received", "created_at": _now(), "details": {}}
             record.update(fields, details={**record.get("details", {}), **extra}, updated_at=_now())
             return record
 
         self.blobs.update(f"uploads/{_key(upload_id)}.json", change)
+        if refused:
+            log.warning("Upload %s stays %s: %s would move it back", upload_id, refused[0], fields["state"])
+        return not refused
 
     def get(self, upload_id: str) -> dict[str, Any] | None:
         found = self.blobs.get(f"uploads/{_key(upload_id)}.json")

@@ -23,7 +23,8 @@ def row_to_run(row: sqlite3.Row) -> RunInfo:
                    dataset_version=row["dataset_version"], metric=row["metric"], state=row["state"],
                    upload_id=row["upload_id"], pipeline=row["pipeline"], progress=json.loads(row["progress_json"]),
                    result=json.loads(row["result_json"]), error=row["error"], created_at=row["created_at"],
-                   updated_at=row["updated_at"])
+                   updated_at=row["updated_at"],
+                   excluded_columns=tuple(json.loads(row["request_json"]).get("excluded_columns") or ()))
 
 
 def worker_lock_path(state_dir: Path) -> Path:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from shared.local.db import connect, now
 from shared.ports import UploadLog
+from shared.upload_states import may_move
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ("blob", "model_name", "state", "reason", "dataset_version", "run_id")
 
@@ -23,7 +27,7 @@ class LocalUploadLog(UploadLog):
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
 
-    def update(self, upload_id: str, **fields: Any) -> None:
+    def update(self, upload_id: str, **fields: Any) -> bool:
         unknown = set(fields) - {*COLUMNS, "details"}
         if unknown:
             raise ValueError(f"unknown upload fields: {sorted(unknown)}")
@@ -31,7 +35,11 @@ class LocalUploadLog(UploadLog):
         stamp = now()
         db.execute("BEGIN IMMEDIATE")
         try:
-            row = db.execute("SELECT details_json FROM uploads WHERE upload_id=?", (upload_id,)).fetchone()
+            row = db.execute("SELECT state, details_json FROM uploads WHERE upload_id=?", (upload_id,)).fetchone()
+            if "state" in fields and not may_move(row["state"] if row else None, fields["state"]):
+                db.execute("ROLLBACK")
+                log.warning("Upload %s stays %s: %s would move it back", upload_id, row["state"], fields["state"])
+                return False
             details = json.loads(row["details_json"]) if row else {}
             details.update(fields.pop("details", {}))
             if row is None:
@@ -44,6 +52,7 @@ class LocalUploadLog(UploadLog):
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        return True
 
     def get(self, upload_id: str) -> dict[str, Any] | None:
         row = connect(self.state_dir).execute("SELECT * FROM uploads WHERE upload_id=?", (upload_id,)).fetchone()

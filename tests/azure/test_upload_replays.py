@@ -1,0 +1,99 @@
+"""Replayed uploads keep their outcome, states only move forward, and new metadata on the same bytes trains.
+
+The core's ingest over the Azure ports (in-memory stand-ins, no FLAML): fast, and the same code runs in Azure,
+where blob events arrive at least once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.ingest import Upload, ingest
+from shared.local.uploads import LocalUploadLog
+from shared.ports import UploadLog
+from shared.promotion import RUN_COMPLETED, handle_run_completed
+from shared.upload_states import may_move
+from tests.azure.conftest import AzureStack, sample_csv
+
+URI = "https://acct.blob.core.windows.net/datasets/"
+
+
+def again(stack: AzureStack, path: str = "bank/jan.csv", etag: str = '"0x1"', metadata: dict | None = None,
+          content: bytes | None = None):
+    return ingest(Upload(path, URI + path, sample_csv() if content is None else content, metadata or {}, etag),
+                  stack.backend, stack.settings)
+
+
+def jobs(stack: AzureStack) -> int:
+    return len(stack.workspace.operations("jobs.create_or_update"))
+
+
+def test_a_replay_while_training_is_still_training_with_the_same_run(stack: AzureStack):
+    run_id = stack.upload(sample_csv())
+    replay = again(stack)
+    assert (replay.state, replay.run_id) == ("training", run_id)
+    assert jobs(stack) == 1
+    record = stack.backend.uploads.get('bank/jan.csv@"0x1"')
+    assert record is not None and record["state"] == "training"
+
+
+def test_a_replay_after_promotion_stays_promoted_and_submits_nothing(stack: AzureStack):
+    run_id = stack.upload(sample_csv())
+    handle_run_completed(RUN_COMPLETED, stack.workspace.complete_run(run_id), stack.backend)
+    assert stack.queue.drain(stack.backend)[-1] == "done"
+    replay = again(stack)
+    assert (replay.state, replay.run_id) == ("promoted", run_id)
+    assert jobs(stack) == 1
+    record = stack.backend.uploads.get('bank/jan.csv@"0x1"')
+    assert record is not None and record["state"] == "promoted"
+
+
+def test_an_upload_cut_short_after_submitting_is_not_a_duplicate_of_itself(stack: AzureStack):
+    """A crash after the run was submitted but before the record said so: the retry finds its own run."""
+    run_id = stack.upload(sample_csv())
+    path = 'uploads/bank%2Fjan.csv@"0x1".json'
+    body, etag = stack.records.records[path]
+    stack.records.records[path] = ({**body, "state": "received"}, etag)  # as the crash left it
+    retry = again(stack)
+    assert (retry.state, retry.run_id) == ("training", run_id)  # the idempotent submit gives the same run
+    assert jobs(stack) == 1
+
+
+@pytest.mark.parametrize("metadata", [{"metric": "AUC_weighted"}, {"exclude": "duration"}, {"target": "loan"}])
+def test_the_same_bytes_with_other_metadata_train_again(stack: AzureStack, metadata: dict[str, str]):
+    stack.upload(sample_csv())
+    other = again(stack, "bank/feb.csv", '"0x2"', metadata)
+    assert other.state == "training" and jobs(stack) == 2
+    run = stack.backend.pipeline.get_run(str(other.run_id))
+    assert run is not None
+    if "target" in metadata:  # another target is another dataset version, read with that target
+        dataset = stack.backend.datasets.get("bank", run.dataset_version)
+        assert dataset is not None and dataset.version == 2 and dataset.schema.target == "loan"
+    same = again(stack, "bank/mar.csv", '"0x3"', metadata)
+    assert same.state == "duplicate" and jobs(stack) == 2  # the same bytes trained the same way: nothing new
+
+
+def logs(tmp_path: Path, stack: AzureStack) -> list[UploadLog]:
+    return [stack.backend.uploads, LocalUploadLog(tmp_path / "local")]
+
+
+def test_states_only_move_forward_in_both_upload_logs(tmp_path: Path, stack: AzureStack):
+    for uploads in logs(tmp_path, stack):
+        assert uploads.update("u1", state="received", blob="a.csv")
+        assert uploads.update("u1", state="training", run_id="r1")
+        assert uploads.update("u1", state="deploying")
+        assert uploads.update("u1", state="promoted", reason="better")
+        for backwards in ("received", "training", "deploying", "duplicate", "rejected"):
+            assert not uploads.update("u1", state=backwards, reason="stale")
+        record = uploads.get("u1")
+        assert record is not None and (record["state"], record["reason"]) == ("promoted", "better")
+        assert uploads.update("u1", details={"note": "kept"})  # fields without a state still merge
+
+
+def test_the_rule_itself():
+    assert may_move(None, "received") and may_move("received", "training") and may_move("training", "failed")
+    assert may_move("training", "superseded") and may_move("deploying", "not_promoted")
+    assert not may_move("superseded", "training")  # a run superseded before ingest said "training"
+    assert not may_move("promoted", "received") and not may_move("failed", "promoted")
