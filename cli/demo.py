@@ -73,8 +73,10 @@ def _follow(host: HostProcess, upload_id: str, timeout_s: float) -> dict[str, An
             progress = (upload.get("run") or {}).get("progress") or {}
             line = f"{upload['state']}"
             if upload["state"] == "training" and progress:
-                line += (f": {progress.get('step')}, {progress.get('trials', 0)} trials, "
-                         f"{progress.get('elapsed_s', 0)}s of {progress.get('budget_s')}s budget")
+                line += f": {progress.get('step')}"
+                if progress.get("budget_s") is not None and progress.get("elapsed_s") is not None:
+                    line += (f", {progress.get('trials', 0)} trials, "
+                             f"{progress['elapsed_s']}s of {progress['budget_s']}s budget")
                 if progress.get("best_learner"):
                     line += f", best so far {progress['best_learner']} (cv log loss {progress['best_cv_log_loss']:.4f})"
             if line != last:

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ POISON_QUEUE = "webjobs-blobtrigger-poison"
 QUIET: dict[str, Any] = {"tracing_options": {"enabled": False}}
 # A receipt left "claimed" this long without its queue message is taken over.
 CLAIM_TIMEOUT_S = 60.0
+MAX_KNOWN_BLOBS = 100_000
 
 
 def normalise_etag(etag: str) -> str:
@@ -88,7 +90,9 @@ class BlobTriggerListener:
         self.queue: QueueClient = queue_service.get_queue_client(f"azure-webjobs-blobtrigger-{host_id}")
         self.poison: QueueClient = queue_service.get_queue_client(POISON_QUEUE)
         self.receipts = blob_service.get_container_client(HOSTS_CONTAINER)
-        self._known: set[tuple[str, str, str]] = set()
+        # Blob versions already claimed here: a cache that spares storage calls, bounded because a claim is
+        # also recorded by its receipt (a forgotten version is found claimed again, never processed twice).
+        self._known: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._pool = ThreadPoolExecutor(max_workers=max_parallel, thread_name_prefix="blob-fn")
         self._max_parallel = max_parallel
         self._stop = threading.Event()
@@ -123,8 +127,13 @@ class BlobTriggerListener:
                 if status == "claimed" and age > CLAIM_TIMEOUT_S:
                     # A host died between claiming and queueing: queue it now, once.
                     self._requeue_stale_claim(watch, receipt.name, normalise_etag(receipt.etag), blob_name, etag)
-                self._known.add((watch.spec.name, blob_name, etag))
+                self._remember((watch.spec.name, blob_name, etag))
         self._prepared = True
+
+    def _remember(self, key: tuple[str, str, str]) -> None:
+        self._known[key] = None
+        while len(self._known) > MAX_KNOWN_BLOBS:
+            self._known.popitem(last=False)
 
     def _receipt_prefix(self, watch: BlobWatch) -> str:
         return f"blobreceipts/{self.host_id}/{watch.spec.function_id}/"
@@ -157,7 +166,7 @@ class BlobTriggerListener:
                     continue
                 if self._claim(watch, blob.name, etag):
                     queued += 1
-                self._known.add(key)
+                self._remember(key)
         if queued:
             self._wake.set()
         return queued

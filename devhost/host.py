@@ -28,6 +28,7 @@ from devhost.discovery import FunctionSpec, discover, load_app
 from devhost.http_server import build_app, presented_key
 from devhost.keys import HostKeys, load_or_create
 from devhost.queue_listener import QueueTriggerListener
+from shared.settings import Settings
 from shared.telemetry import configure as configure_telemetry
 from shared.telemetry import enabled as telemetry_enabled
 from shared.telemetry import flush as flush_telemetry
@@ -163,6 +164,19 @@ def _banner(options: Options, specs: list[FunctionSpec], config: HostConfig, key
     return "\n".join(lines)
 
 
+def _stop_training_worker() -> None:
+    """The local training worker (and its forkserver) stops with the host; an interrupted run resumes at the
+    next start."""
+    settings = Settings.from_env()
+    if settings.backend != "local":
+        return
+    from shared.local.pipeline import stop_worker
+
+    pid = stop_worker(settings.state_dir)
+    if pid is not None:
+        log.info("Training worker %s stopped", pid)
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     # uvicorn re-raises the signal it caught once it has shut down; turning it into
     # SystemExit lets the finally block below stop the blob listener and Azurite.
@@ -184,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     invocations.addHandler(console)
     sys.path.insert(0, str(options.project_root))
     load_local_settings(options.project_root / "local.settings.json")
+    try:  # a bad setting stops the host here, with its name, rather than failing every invocation later
+        Settings.from_env()
+    except ValueError as error:
+        raise SystemExit(f"Cannot start: {error}") from None
     config = HostConfig.read(options.project_root / "host.json")
     keys = load_or_create(options.state_dir / "keys.json")
     emulator = ensure_storage(options)
@@ -235,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             listener.stop()
         if queues is not None:
             queues.stop()
+        _stop_training_worker()
         if emulator is not None:
             emulator.stop()
         if telemetry_server is not None:

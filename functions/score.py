@@ -28,6 +28,9 @@ def _respond(req: func.HttpRequest, name: str | None, version: ModelVersion | No
         telemetry.event("ScoringFailed", status=error.status_code, reason=str(error))
         return error_response(error)
     if result is None:
+        if name and get_backend().datasets.get(name) is None:  # the slow path only: nothing serves this name
+            return json_response({"error": f"no model named {name!r}: nothing was ever uploaded to "
+                                           f"datasets/{name}/"}, 404)
         return _not_deployed(name)
     if result.get("unseen_categories"):
         telemetry.event("UnseenCategories", model=result["model"]["name"], count=result["unseen_categories"])

@@ -145,9 +145,11 @@ class DriftMonitor:
 class DriftTracker:
     """Closes every monitor's window on a timer, in one daemon thread started on first use."""
 
-    def __init__(self, window_s: float, publish: Callable[[DriftMonitor, WindowSummary], None]) -> None:
+    def __init__(self, window_s: float, publish: Callable[[DriftMonitor, WindowSummary], None],
+                 max_monitors: int = 64) -> None:
         self.window_s = window_s
         self.publish = publish
+        self.max_monitors = max_monitors  # one per served model version; the oldest go first beyond this
         self.monitors: dict[str, DriftMonitor] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -157,6 +159,8 @@ class DriftTracker:
             found = self.monitors.get(key)
             if found is None:
                 found = self.monitors[key] = make()
+                while len(self.monitors) > self.max_monitors:
+                    self.monitors.pop(next(iter(self.monitors)))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="drift", daemon=True)
                 self._thread.start()

@@ -47,16 +47,23 @@ def env_flag(name: str, default: bool) -> bool:
     return default if not raw else raw not in ("0", "false", "no", "off")
 
 
+def _metric_setting(name: str, default: str) -> str:
+    """A primary metric, checked at start-up: a bad one would otherwise reject every upload later."""
+    from shared.metrics import resolve
+
+    raw = os.environ.get(name, "").strip() or default
+    try:
+        return resolve(raw).name
+    except ValueError as error:
+        raise ValueError(f"setting {name}={raw!r}: {error}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     backend: str
     """PIPELINE_BACKEND: ``local`` (embedded default) or ``azure``."""
     state_dir: Path
     """LOCAL_STATE_DIR: where the local backend keeps its registries and artefacts."""
-    storage_connection: str
-    """AzureWebJobsStorage: the storage account of the uploads."""
-    datasets_container: str
-    """DATASETS_CONTAINER: the container watched for uploads."""
     max_upload_bytes: int
     """MAX_UPLOAD_MB: uploads larger than this are rejected."""
     min_rows: int
@@ -95,13 +102,11 @@ class Settings:
         return cls(
             backend=env_choice("PIPELINE_BACKEND", "local", ("local", "azure")),
             state_dir=Path(os.environ.get("LOCAL_STATE_DIR", ".localstack")).resolve(),
-            storage_connection=os.environ.get("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
-            datasets_container=os.environ.get("DATASETS_CONTAINER", "datasets"),
             max_upload_bytes=env_int("MAX_UPLOAD_MB", 200, 1) * 1024 * 1024,
             min_rows=env_int("MIN_ROWS", 50, 1),
             time_budget_s=env_int("AUTOML_TIME_BUDGET_S", 60, 1),
             default_target=os.environ.get("DEFAULT_TARGET", "y"),
-            default_metric=os.environ.get("DEFAULT_METRIC", "accuracy"),
+            default_metric=_metric_setting("DEFAULT_METRIC", "accuracy"),
             host_url=os.environ.get("DEVHOST_URL", "http://127.0.0.1:7071").rstrip("/"),
             eventgrid_function=os.environ.get("RUN_EVENTS_FUNCTION", "promote"),
             worker_idle_s=env_int("TRAINING_WORKER_IDLE_S", 120, 1),

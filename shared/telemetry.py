@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -127,13 +128,20 @@ class _Tally:
 
     def __init__(self, name: str, description: str) -> None:
         self._counts: dict[tuple[tuple[str, str], ...], int] = {}
+        # Requests run on a thread pool: the read-add-write below must not interleave, or counts are lost.
+        self._lock = threading.Lock()
         _meter.create_observable_counter(name, callbacks=[self._observe], description=description)
 
     def add(self, amount: int, attributes: tuple[tuple[str, str], ...]) -> None:
-        self._counts[attributes] = self._counts.get(attributes, 0) + amount
+        with self._lock:
+            self._counts[attributes] = self._counts.get(attributes, 0) + amount
+
+    def totals(self) -> dict[tuple[tuple[str, str], ...], int]:
+        with self._lock:
+            return dict(self._counts)
 
     def _observe(self, options: Any) -> Iterator[metrics.Observation]:
-        for attributes, total in list(self._counts.items()):
+        for attributes, total in self.totals().items():
             yield metrics.Observation(total, dict(attributes))
 
 

@@ -33,3 +33,10 @@ def queue_service(azurite_conn: str) -> QueueServiceClient:
 @pytest.fixture()
 def state_dir(tmp_path: Path) -> Path:
     return tmp_path / "state"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything that starts Azurite and host processes is slow: ``pytest -m "not slow"`` is the fast loop."""
+    for item in items:
+        if item.get_closest_marker("integration") or item.get_closest_marker("reliability"):
+            item.add_marker(pytest.mark.slow)

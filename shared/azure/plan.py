@@ -32,7 +32,7 @@ def plan_upload(content: bytes, blob_path: str, metadata: dict[str, str], settin
                 azure: AzureSettings, assumed_score: float = 0.91) -> Plan:
     workspace, store, records, queue = InMemoryWorkspace(), RecordingStore(), InMemoryRecords(), InMemoryQueue()
     backend = assemble(settings, azure, workspace, store, records, credential=None, queue=queue)
-    uri = f"https://<storage-account>.blob.core.windows.net/{settings.datasets_container}/{blob_path}"
+    uri = f"https://<storage-account>.blob.core.windows.net/datasets/{blob_path}"
     outcome = ingest(Upload(blob_path, uri, content, metadata, '"0x8DC0000000000"'), backend, settings)
     if outcome.state != "training" or outcome.run_id is None:
         return Plan(outcome, None, workspace.calls, store.blobs, None)

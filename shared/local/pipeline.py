@@ -6,6 +6,7 @@ import fcntl
 import json
 import logging
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +30,25 @@ def row_to_run(row: sqlite3.Row) -> RunInfo:
 
 def worker_lock_path(state_dir: Path) -> Path:
     return state_dir / "worker.lock"
+
+
+def worker_pid_path(state_dir: Path) -> Path:
+    return state_dir / "worker.pid"
+
+
+def stop_worker(state_dir: Path) -> int | None:
+    """Stop the training worker of ``state_dir`` and its training processes (its session); returns its pid.
+
+    A run it was training is picked up again by the next worker, as after a crash.
+    """
+    if not worker_running(state_dir):
+        return None
+    try:
+        pid = int(worker_pid_path(state_dir).read_text().strip())
+        os.killpg(pid, signal.SIGTERM)  # the worker leads its own session: its forkserver children go too
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+    return pid
 
 
 def worker_running(state_dir: Path) -> bool:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.local.db import connect, now
-from shared.local.pipeline import row_to_run, worker_lock_path
+from shared.local.pipeline import row_to_run, worker_lock_path, worker_pid_path
 from shared.ports import RunInfo
 from shared.settings import Settings
 
@@ -316,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     except BlockingIOError:
         log.info("Another worker serves %s", state_dir)
         return 0
+    worker_pid_path(state_dir).write_text(str(os.getpid()))  # whoever stops the host stops this worker too
     Worker(state_dir, Settings.from_env()).serve()
     return 0
 

@@ -97,3 +97,27 @@ def test_the_rule_itself():
     assert may_move("training", "superseded") and may_move("deploying", "not_promoted")
     assert not may_move("superseded", "training")  # a run superseded before ingest said "training"
     assert not may_move("promoted", "received") and not may_move("failed", "promoted")
+
+
+def test_scoring_a_name_never_uploaded_is_404_and_a_known_model_not_deployed_yet_is_503(
+        stack: AzureStack, monkeypatch: pytest.MonkeyPatch):
+    import json
+
+    import azure.functions as func
+
+    from functions import score as module
+
+    monkeypatch.setattr(module, "get_backend", lambda: stack.backend)
+    stack.upload(sample_csv())  # bank has a dataset and a run, nothing deployed yet
+    score_model = module.score_model.build().get_user_function()
+
+    def answer(name: str) -> tuple[int, str]:
+        request = func.HttpRequest("POST", f"/api/models/{name}/score", route_params={"name": name},
+                                   body=json.dumps({"data": [{"age": 41}]}).encode(),
+                                   headers={"content-type": "application/json"})
+        response = score_model(request)
+        return response.status_code, json.loads(response.get_body())["error"]
+
+    assert answer("nothing")[0] == 404
+    status, error = answer("bank")
+    assert status == 503 and "no model is deployed" in error

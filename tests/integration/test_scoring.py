@@ -147,7 +147,8 @@ def test_named_and_versioned_routes(stack: Stack):
     versioned = post(stack, {"data": [ROW]}, path="models/bank/versions/1/score")
     assert versioned.status_code == 200 and versioned.json()["model"] == {"name": "bank", "version": "1"}
     assert post(stack, {"data": [ROW]}, path="models/bank/versions/99/score").status_code == 404
-    assert post(stack, {"data": [ROW]}, path="models/nothing/score").status_code == 503
+    unknown = post(stack, {"data": [ROW]}, path="models/nothing/score")  # never uploaded: not found, not "wait"
+    assert unknown.status_code == 404 and "nothing was ever uploaded" in unknown.json()["error"]
 
 
 def test_openapi_is_generated_from_the_deployed_signature(stack: Stack):

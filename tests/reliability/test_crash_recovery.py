@@ -120,3 +120,23 @@ def test_a_corrupt_model_is_refused_and_production_keeps_serving(node: Node):
     assert versions[broken_id]["decision"] == "refused" and "cannot be loaded" in versions[broken_id]["reason"]
     assert stack.model("bank")["production"]["run_id"] == original["run_id"]
     assert stack.score(features(sample_data.rows(1, seed=2))).status_code == 200
+
+
+def test_stopping_the_host_stops_its_training_worker_and_the_run_resumes_at_the_next_start(node: Node):
+    import signal
+
+    from tests.reliability.harness import processes_of
+
+    stack = node.start(AUTOML_TIME_BUDGET_S="20")
+    upload_id = stack.upload("bank/a.csv", CSV)
+
+    def training() -> bool:
+        runs = runs_of(stack, upload_id)
+        return bool(runs) and runs[0]["state"] == "running" and runs[0]["progress"].get("step") == "automl"
+
+    wait_for(training, timeout=120, what="training to start")
+    assert processes_of(node.localstack)
+    assert stack.host.stop(signal.SIGINT) in (0, -signal.SIGINT)  # Ctrl-C: a clean stop, not a kill
+    wait_for(lambda: not processes_of(node.localstack), timeout=30, what="the worker to stop with the host")
+    stack = node.start()
+    assert_done_exactly_once(stack, upload_id)

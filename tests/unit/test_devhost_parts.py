@@ -90,3 +90,15 @@ def test_the_app_declares_each_trigger_kind():
     assert {"httpTrigger", "blobTrigger", "eventGridTrigger"} <= kinds
     assert specs["ingest"].trigger["path"] == "datasets/{name}"
     assert specs["health"].trigger["authLevel"].lower() == "anonymous"
+
+
+def test_the_blob_listener_forgets_the_oldest_versions_beyond_its_bound(monkeypatch):
+    from unittest.mock import MagicMock
+
+    from devhost import blob_listener
+
+    monkeypatch.setattr(blob_listener, "MAX_KNOWN_BLOBS", 3)
+    listener = blob_listener.BlobTriggerListener(MagicMock(), MagicMock(), [], "host")
+    for index in range(5):
+        listener._remember(("ingest", f"b{index}.csv", "etag"))
+    assert list(listener._known) == [("ingest", f"b{index}.csv", "etag") for index in (2, 3, 4)]

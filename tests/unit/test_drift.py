@@ -72,3 +72,12 @@ def test_missing_values_and_unseen_categories_have_their_own_bins():
                                [{"name": "n", "kind": "number"}, {"name": "t", "kind": "text"}], 0.5)
     assert reference["features"]["n"]["shares"][-1] > 0.3  # the missing slot
     assert "(missing)" in reference["features"]["t"]["categories"]
+
+
+def test_the_tracker_keeps_a_bounded_number_of_monitors_dropping_the_oldest():
+    from shared.drift import DriftTracker
+
+    tracker = DriftTracker(3600, lambda monitor, summary: None, max_monitors=4)
+    made = [tracker.monitor(f"bank@{v}", lambda v=v: f"monitor {v}") for v in range(1, 7)]  # type: ignore[arg-type,misc]
+    assert made == [f"monitor {v}" for v in range(1, 7)]
+    assert list(tracker.monitors) == ["bank@3", "bank@4", "bank@5", "bank@6"]

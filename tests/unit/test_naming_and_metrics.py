@@ -42,3 +42,15 @@ def test_metrics_on_a_known_case():
     assert metrics.better(metrics.resolve("log_loss"), 0.2, 0.3)
     assert not metrics.better(metrics.resolve("accuracy"), 0.2, 0.3)
     assert metrics.better(metrics.resolve("accuracy"), 0.3, 0.3)  # a tie deploys the newer model
+
+
+def test_a_bad_default_metric_fails_at_start_up_with_the_variable_name(monkeypatch):
+    import pytest
+
+    from shared.settings import Settings
+
+    monkeypatch.setenv("DEFAULT_METRIC", "auc_weighted_please")
+    with pytest.raises(ValueError, match="DEFAULT_METRIC"):
+        Settings.from_env()
+    monkeypatch.setenv("DEFAULT_METRIC", "AUC_weighted")
+    assert Settings.from_env().default_metric == "AUC_weighted"

@@ -50,3 +50,29 @@ def test_event_properties_named_like_log_record_fields_are_kept_under_another_na
     assert record.event_message == "imbalanced" and record.event_module == "m"  # type: ignore[attr-defined]
     assert record.check == "class_balance"  # type: ignore[attr-defined]
     assert record.levelname == "INFO"
+
+
+def test_counts_added_from_many_threads_are_all_kept():
+    import sys
+    import threading
+
+    from shared.telemetry import _Tally
+
+    tally = _Tally("test.concurrent.counter", "counts from many threads")
+    key = (("model", "bank"),)
+
+    def add_many() -> None:
+        for _ in range(20_000):
+            tally.add(1, key)
+
+    threads = [threading.Thread(target=add_many) for _ in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, as a busy thread pool does: unguarded adds lose counts
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert tally.totals() == {key: 160_000}
