@@ -12,12 +12,18 @@ bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
 
-@bp.queue_trigger(arg_name="message", queue_name=DEPLOYMENTS_QUEUE, connection="AzureWebJobsStorage")
-def deploy(message: func.QueueMessage) -> None:
+def _decoded(message: func.QueueMessage) -> DeployMessage | None:
     try:
-        request = DeployMessage.decode(message.get_body().decode())
+        return DeployMessage.decode(message.get_body().decode())
     except ValueError:
         log.error("Dropping an unreadable deployment message %s", message.id)
+        return None
+
+
+@bp.queue_trigger(arg_name="message", queue_name=DEPLOYMENTS_QUEUE, connection="AzureWebJobsStorage")
+def deploy(message: func.QueueMessage) -> None:
+    request = _decoded(message)
+    if request is None:
         return
     # An error propagates: the host makes the message visible again, and after the last try poisons it.
     outcome = deployment_flow.advance(get_backend(), request)
@@ -27,10 +33,8 @@ def deploy(message: func.QueueMessage) -> None:
 @bp.queue_trigger(arg_name="message", queue_name=f"{DEPLOYMENTS_QUEUE}-poison", connection="AzureWebJobsStorage")
 def deploy_poisoned(message: func.QueueMessage) -> None:
     """The host gave up on a deployment message: record the failure so the upload's status says so."""
-    try:
-        request = DeployMessage.decode(message.get_body().decode())
-    except ValueError:
-        log.error("Unreadable poison message %s", message.id)
+    request = _decoded(message)
+    if request is None:
         return
     deployment_flow.fail_poisoned(get_backend(), request, tries=5)
     log.error("Deployment of run %s failed for good: its message was poisoned", request.run_id)

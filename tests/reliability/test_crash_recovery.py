@@ -31,6 +31,14 @@ def assert_done_exactly_once(stack: Stack, upload_id: str) -> None:
     assert answer.status_code == 200 and answer.json()["model"]["version"] == versions[0]["version"]
 
 
+def wait_until_training(stack: Stack, upload_id: str) -> None:
+    def training() -> bool:
+        runs = runs_of(stack, upload_id)
+        return bool(runs) and runs[0]["state"] == "running" and runs[0]["progress"].get("step") == "automl"
+
+    wait_for(training, timeout=120, what="training to start")
+
+
 def test_killed_during_ingest(node: Node):
     stack = node.start(faults="ingest.registered")
     upload_id = stack.upload("bank/a.csv", CSV)
@@ -44,12 +52,7 @@ def test_killed_during_ingest(node: Node):
 def test_killed_during_training(node: Node):
     stack = node.start(AUTOML_TIME_BUDGET_S="20")
     upload_id = stack.upload("bank/a.csv", CSV)
-
-    def training() -> bool:
-        runs = runs_of(stack, upload_id)
-        return bool(runs) and runs[0]["state"] == "running" and runs[0]["progress"].get("step") == "automl"
-
-    wait_for(training, timeout=120, what="training to start")
+    wait_until_training(stack, upload_id)
     node.kill()  # the machine goes down: host, worker and the training process together
     assert kill_workers(node.localstack) >= 1
     stack = node.start()
@@ -129,12 +132,7 @@ def test_stopping_the_host_stops_its_training_worker_and_the_run_resumes_at_the_
 
     stack = node.start(AUTOML_TIME_BUDGET_S="20")
     upload_id = stack.upload("bank/a.csv", CSV)
-
-    def training() -> bool:
-        runs = runs_of(stack, upload_id)
-        return bool(runs) and runs[0]["state"] == "running" and runs[0]["progress"].get("step") == "automl"
-
-    wait_for(training, timeout=120, what="training to start")
+    wait_until_training(stack, upload_id)
     assert processes_of(node.localstack)
     assert stack.host.stop(signal.SIGINT) in (0, -signal.SIGINT)  # Ctrl-C: a clean stop, not a kill
     wait_for(lambda: not processes_of(node.localstack), timeout=30, what="the worker to stop with the host")
