@@ -21,6 +21,7 @@ from benchmarks.common import dataset_bytes, holdout
 from shared import metrics
 from shared.dataset_validation import validate
 from shared.local import artifacts, automl
+from shared.model_contract import columns_from_frame
 from shared.settings import Settings
 
 
@@ -45,7 +46,7 @@ def main() -> int:
         outcome = automl.train(train, schema, "accuracy", budget, Path(tmp))
         ours_s = time.perf_counter() - started
         served = artifacts.load(tmp)  # the deployed artefact itself (ONNX), not the in-memory model
-        proba = served.predict_proba(artifacts.columns_from_frame(test, served.meta))
+        proba = served.predict_proba(columns_from_frame(test, served.signature))
         rows.append(("this project (deployed artefact)", *judge(y_test, proba, outcome.classes, outcome.threshold),
                      ours_s, f"{outcome.best_learner}, {len(outcome.trials)} trials, t={outcome.threshold}"))
 

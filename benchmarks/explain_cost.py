@@ -17,6 +17,7 @@ import pandas as pd
 from cli import sample_data
 from shared.dataset_validation import validate
 from shared.local import artifacts, automl
+from shared.model_contract import columns_from_frame
 
 
 def per_call_ms(call: object, repeat: int) -> float:
@@ -37,7 +38,7 @@ def main() -> int:
             rows = pd.read_csv(Path(folder) / "validation.csv")
             timings = []
             for count in (1, 100):
-                columns = artifacts.columns_from_frame(rows.head(count), model.meta)
+                columns = columns_from_frame(rows.head(count), model.signature)
                 labels = model.labels(model.predict_proba(columns))
                 model.explain(columns, labels)  # loads the native model once
                 timings += [per_call_ms(lambda m=model, c=columns: m.predict_proba(c), 200),

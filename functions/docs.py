@@ -22,13 +22,7 @@ def _assets_dir() -> Path:
 
 @bp.route(route="swagger.json", methods=["GET"])
 def swagger(req: func.HttpRequest) -> func.HttpResponse:
-    serving = get_backend().serving
-    deployed = {}
-    if serving is not None:  # the local backend documents each deployed model's own columns
-        for name in serving.deployed_names():
-            served = serving.get(name)
-            if served is not None:
-                deployed[name] = served.model.meta
+    deployed = get_backend().server.deployed()
     default = get_settings().default_model or next(iter(deployed), None)
     return json_response(openapi.document(deployed, default))
 

@@ -3,7 +3,7 @@ import azure.functions as func
 from functions.http_util import error_response, json_response
 from shared import pipelines
 from shared.backend import get_backend
-from shared.errors import CoreError
+from shared.errors import CoreError, NotSupported
 from shared.settings import get_settings
 
 bp = func.Blueprint()
@@ -49,12 +49,14 @@ def get_run(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="runs/{run_id}/report", methods=["GET"])
 def run_report(req: func.HttpRequest) -> func.HttpResponse:
-    reports = get_backend().reports
-    page = reports.html(req.route_params["run_id"]) if reports is not None else None
+    run_id = req.route_params["run_id"]
+    try:
+        page = get_backend().reports.html(run_id)
+    except NotSupported as error:
+        return error_response(error)
     if page is None:
-        return json_response({"error": f"no report for run {req.route_params['run_id']!r} (reports are written "
-                                       "when a local run is promoted; in Azure, open the run in Azure ML studio)"},
-                             404)
+        return json_response({"error": f"no report for run {run_id!r}: reports are written once the run's "
+                                       "model is decided"}, 404)
     return func.HttpResponse(page, status_code=200, mimetype="text/html")
 
 

@@ -1,8 +1,9 @@
 import azure.functions as func
 
-from functions.http_util import json_response
+from functions.http_util import error_response, json_response
 from shared import status as status_view
 from shared.backend import get_backend
+from shared.errors import NotSupported
 
 bp = func.Blueprint()
 
@@ -20,10 +21,12 @@ def models(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="models/{name}/drift", methods=["GET"])
 def drift(req: func.HttpRequest) -> func.HttpResponse:
-    serving = get_backend().serving
     name = req.route_params["name"]
-    summary = serving.drift_summary(name) if serving is not None else None
+    try:
+        summary = get_backend().server.drift_summary(name)
+    except NotSupported as error:
+        return error_response(error)
     if summary is None:
-        return json_response({"error": f"no drift monitoring for {name!r}: no model in production here, or it has "
-                                       "not scored yet (in Azure, use Azure ML model monitoring)"}, 404)
+        return json_response({"error": f"no drift window for {name!r} yet: no model in production, or it has "
+                                       "not scored enough rows"}, 404)
     return json_response(summary)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from shared.blob_records import JsonBlobs
 from shared.deployment_flow import DEPLOYMENTS_QUEUE
@@ -22,9 +21,6 @@ from shared.ports import (
 )
 from shared.settings import Settings, get_settings
 
-if TYPE_CHECKING:
-    from shared.local.serving import ModelCache
-
 
 @dataclass(frozen=True)
 class Backend:
@@ -38,8 +34,7 @@ class Backend:
     server: ModelServer
     deploy_records: JsonBlobs  # deployment state machines and their leases (shared.deployment_flow)
     deploy_queue: DeploymentQueue
-    serving: ModelCache | None = None  # the local model cache (batch scoring and the OpenAPI examples use it)
-    reports: RunReports | None = None  # an HTML report per run (local; Azure ML studio shows runs in Azure)
+    reports: RunReports
 
 
 def build_backend(settings: Settings) -> Backend:
@@ -65,7 +60,7 @@ def build_backend(settings: Settings) -> Backend:
     return Backend(datasets, LocalUploadLog(state), LocalTrainingPipeline(state), registry,
                    LocalEvaluator(), LocalDeployer(state, registry), LocalPromotionLedger(state),
                    LocalModelServer(cache, settings.default_model), records,
-                   StorageDeploymentQueue(DEPLOYMENTS_QUEUE), cache, LocalRunReports(state, datasets, registry))
+                   StorageDeploymentQueue(DEPLOYMENTS_QUEUE), LocalRunReports(state, datasets, registry))
 
 
 @lru_cache(maxsize=1)

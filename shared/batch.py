@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import abc
 import io
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, TypedDict
 
 import pandas as pd
 
-from shared.errors import DatasetRejected
-from shared.local import artifacts
+from shared import telemetry
+from shared.errors import DatasetRejected, NotSupported
+from shared.model_contract import ServedModel, columns_from_frame
+
+if TYPE_CHECKING:
+    from shared.ports import ModelServer
+
+OUTPUT_CONTAINER = "scoring-output"
+
+
+class BatchSummary(TypedDict):
+    rows: int
+    chunks: int
+    predictions: dict[str, int]
+    model: dict[str, str]
+    values_not_numeric: int  # numeric cells that were not numbers, scored as missing
+    seconds: float
+    rows_per_second: int | None
 
 
 def _delimiter(head: bytes) -> str:
@@ -19,27 +37,28 @@ def _delimiter(head: bytes) -> str:
     return ";" if first.count(b";") > first.count(b",") else ","
 
 
-def score_csv(content: bytes, served: Any, chunk_rows: int, write: Callable[[bytes], None]) -> dict[str, Any]:
+def score_csv(content: bytes, served: ServedModel, chunk_rows: int, write: Callable[[bytes], None]
+              ) -> BatchSummary:
     """Score every row of ``content``; ``write`` receives the output CSV piece by piece."""
     started = time.perf_counter()
-    meta = served.model.meta
-    needed = [f["name"] for f in meta["features"]]
+    signature = served.signature
+    needed = signature.names
+    numeric = list(signature.numeric)
     reader = pd.read_csv(io.BytesIO(content), sep=_delimiter(content[:65536]), chunksize=chunk_rows,
                          encoding="utf-8-sig", low_memory=False)
     counts: Counter[str] = Counter()
     rows = chunks = coerced = 0
-    classes = served.model.classes
+    classes = signature.classes
     for chunk in reader:
         if chunks == 0:
             missing = [name for name in needed if name not in chunk.columns]
             if missing:
                 raise DatasetRejected(f"the file lacks the model's column(s): {', '.join(missing)}", "missing_columns")
-        numeric = [f["name"] for f in meta["features"] if f["kind"] in ("integer", "number")]
         before = int(chunk[numeric].notna().sum().sum())
-        columns = artifacts.columns_from_frame(chunk, meta)
+        columns = columns_from_frame(chunk, signature)
         coerced += before - sum(int((~pd.isna(columns[n])).sum()) for n in numeric)
-        proba = served.model.predict_proba(columns)
-        labels = served.model.labels(proba)
+        proba = served.predict_proba(columns)
+        labels = served.labels(proba)
         chunk["prediction"] = labels
         for index, name in enumerate(classes):
             chunk[f"probability_{name}"] = proba[:, index].round(6)
@@ -49,6 +68,51 @@ def score_csv(content: bytes, served: Any, chunk_rows: int, write: Callable[[byt
         chunks += 1
     seconds = time.perf_counter() - started
     return {"rows": rows, "chunks": chunks, "predictions": dict(counts),
-            "model": {"name": served.version.name, "version": served.version.version},
+            "model": {"name": served.name, "version": served.version},
             "values_not_numeric": coerced, "seconds": round(seconds, 3),
             "rows_per_second": round(rows / seconds) if seconds else None}
+
+
+class BatchOutputs(abc.ABC):
+    """Where a dropped file's results go (the ``scoring-output`` container)."""
+
+    @abc.abstractmethod
+    def write_json(self, name: str, body: dict[str, object]) -> None: ...
+
+    @abc.abstractmethod
+    def csv_writer(self, name: str) -> tuple[Callable[[bytes], None], Callable[[], None]]:
+        """(write a piece, commit): nothing is visible under ``name`` until the commit."""
+
+
+def score_drop(server: ModelServer, blob_path: str, content: bytes, chunk_rows: int, outputs: BatchOutputs
+               ) -> dict[str, object]:
+    """Score a file dropped at ``scoring-input/<model>/<file>.csv`` (or at the top: the default model).
+
+    Writes ``<file>.scored.csv`` and ``<file>.summary.json``, or ``<file>.error.json`` saying why not.
+    Failures are not retried: nothing changes until a model is deployed; the input stays where it is.
+    """
+    path = PurePosixPath(blob_path)
+    model = path.parts[0] if len(path.parts) > 1 else server.default_model() or ""
+    base = str(path.with_suffix(""))
+    write, commit = outputs.csv_writer(f"{base}.scored.csv")
+    try:
+        summary = server.score_file(model, content, chunk_rows, write) if model else None
+    except NotSupported as error:
+        return _failed(outputs, base, str(error))
+    except DatasetRejected as rejected:
+        telemetry.event("BatchRejected", blob=str(path), reason=rejected.reason)
+        return _failed(outputs, base, rejected.reason)
+    if summary is None:
+        return _failed(outputs, base, f"no model is deployed for {model or 'any model'}")
+    commit()
+    result: dict[str, object] = {**summary, "input": str(path), "output": f"{OUTPUT_CONTAINER}/{base}.scored.csv"}
+    outputs.write_json(f"{base}.summary.json", result)
+    telemetry.event("BatchScored", blob=str(path), rows=summary["rows"], model=model,
+                    rows_per_second=summary["rows_per_second"])
+    return result
+
+
+def _failed(outputs: BatchOutputs, base: str, reason: str) -> dict[str, object]:
+    body: dict[str, object] = {"error": reason}
+    outputs.write_json(f"{base}.error.json", body)
+    return body

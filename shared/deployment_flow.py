@@ -292,7 +292,7 @@ def _finish(backend: Backend, record: DeploymentRecord, step: Step) -> None:
         backend.uploads.update(record.upload_id, state=state, reason=decision["reason"],
                                details={"decision": decision})
     backend.promotions.finish(record.run_id, decision)
-    if backend.reports is not None and step == Step.DONE:
+    if step == Step.DONE:
         run = backend.pipeline.get_run(record.run_id)
         if run is not None:
             try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+
+from shared.model_contract import Columns
+from shared.schema import Column
 
 log = logging.getLogger(__name__)
 BINS = 10
@@ -32,13 +35,13 @@ EPSILON = 1e-4
 MAX_BUFFERED_REQUESTS = 20_000  # beyond this a window keeps the first ones: bounded memory under any load
 
 
-def baseline(frame: pd.DataFrame, features: list[dict[str, Any]], positive_rate: float) -> dict[str, Any]:
+def baseline(frame: pd.DataFrame, features: Sequence[Column], positive_rate: float) -> dict[str, Any]:
     """Each feature's training distribution: bin edges (numbers) or categories, with their shares."""
     out: dict[str, Any] = {"positive_rate": positive_rate, "rows": len(frame), "features": {}}
     for feature in features:
-        name = feature["name"]
+        name = feature.name
         values = frame[name]
-        if feature["kind"] in ("integer", "number"):
+        if feature.is_numeric:
             numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
             present = numbers[~np.isnan(numbers)]
             edges: NDArray[np.float64] = (np.unique(np.quantile(present, np.linspace(0, 1, BINS + 1)[1:-1]))
@@ -91,11 +94,11 @@ class DriftMonitor:
         self.positive = positive
         self.threshold = threshold
         self.min_rows = min_rows
-        self._buffer: list[tuple[dict[str, NDArray[Any]], list[str]]] = []
+        self._buffer: list[tuple[Columns, list[str]]] = []
         self._since = datetime.now(UTC)
         self.last: WindowSummary | None = None
 
-    def observe(self, columns: dict[str, NDArray[Any]], labels: list[str]) -> None:
+    def observe(self, columns: Columns, labels: list[str]) -> None:
         if len(self._buffer) < MAX_BUFFERED_REQUESTS:
             self._buffer.append((columns, labels))
 

@@ -56,6 +56,12 @@ class UnsupportedMediaType(BadRequest):
     status_code = 415
 
 
+class NotSupported(CoreError):
+    """This backend does not offer the capability; the message says what to use instead."""
+
+    status_code = 501
+
+
 class BadGateway(CoreError):
     """A service behind this one (e.g. the online endpoint) answered with something unusable."""
 

@@ -4,24 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.model_contract import ModelSignature
+
 KEY: list[dict[str, list[str]]] = [{"functionKey": []}]
 
 
-def _row_schema(meta: dict[str, Any]) -> dict[str, Any]:
+def _row_schema(signature: ModelSignature) -> dict[str, Any]:
     properties: dict[str, Any] = {}
-    for feature in meta["features"]:
-        if feature["kind"] in ("integer", "number"):
-            properties[feature["name"]] = {"type": [feature["kind"], "null"]}
+    for feature in signature.features:
+        if feature.is_numeric:
+            properties[feature.name] = {"type": [feature.kind, "null"]}
         else:
-            seen = feature["categories"][:50]
-            properties[feature["name"]] = {
+            seen = list(feature.categories[:50])
+            properties[feature.name] = {
                 "type": ["string", "null"],
                 "description": "Categories seen in training: " + ", ".join(seen)
-                + (" ..." if len(feature["categories"]) > 50 else "") + " (others are accepted and counted)",
+                + (" ..." if len(feature.categories) > 50 else "") + " (others are accepted and counted)",
                 "examples": seen[:3],
             }
     required = list(properties)
-    for name in meta.get("ignored_columns", []):
+    for name in sorted(signature.ignored):
         properties[name] = {"description": "excluded from training: accepted and ignored"}
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
@@ -38,9 +40,9 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _score_operation(model: str, meta: dict[str, Any] | None, summary: str) -> dict[str, Any]:
-    row = {"$ref": f"#/components/schemas/{_row_name(model)}"} if meta else {"type": "object"}
-    example_row = dict((meta or {}).get("example", {}))
+def _score_operation(model: str, signature: ModelSignature | None, summary: str) -> dict[str, Any]:
+    row = {"$ref": f"#/components/schemas/{_row_name(model)}"} if signature else {"type": "object"}
+    example_row = dict(signature.example) if signature else {}
     body = {
         "oneOf": [
             {"type": "object", "required": ["data"], "properties": {
@@ -85,10 +87,10 @@ def _row_name(model: str) -> str:
     return "Row_" + "".join(ch if ch.isalnum() else "_" for ch in model)
 
 
-def document(deployed: dict[str, dict[str, Any]], default_model: str | None,
+def document(deployed: dict[str, ModelSignature], default_model: str | None,
              server_url: str = "/api") -> dict[str, Any]:
-    """``deployed`` maps model name -> its model_meta (features, classes, example)."""
-    default_meta = deployed.get(default_model or "")
+    """``deployed`` maps each model in production to its signature."""
+    default_signature = deployed.get(default_model or "")
     schemas: dict[str, Any] = {
         "Error": {"type": "object", "required": ["error"], "properties": {
             "error": {"type": "string"},
@@ -108,18 +110,18 @@ def document(deployed: dict[str, dict[str, Any]], default_model: str | None,
                                  "base": {"type": "number"},
                                  "contributions": {"type": "object", "additionalProperties": {"type": "number"}}}}}}},
     }
-    for name, meta in deployed.items():
-        schemas[_row_name(name)] = _row_schema(meta)
+    for name, signature in deployed.items():
+        schemas[_row_name(name)] = _row_schema(signature)
     name_param: dict[str, Any] = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
     if deployed:
         name_param["schema"]["enum"] = sorted(deployed)
     run_param = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
     version_param = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
     paths: dict[str, Any] = {
-        "/score": {"post": _score_operation(default_model or "", default_meta,
+        "/score": {"post": _score_operation(default_model or "", default_signature,
                                             f"Score rows with the default model ({default_model or 'none yet'})")},
         "/models/{name}/score": {"post": _with_params(
-            _score_operation(default_model or "", default_meta, "Score rows with the named model in production"),
+            _score_operation(default_model or "", default_signature, "Score rows with the named model in production"),
             name_param)},
         "/models/{name}/versions/{version}/score": {"post": _with_params(
             _score_operation("", None, "Score rows with a registered version"), name_param, version_param)},

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from shared.model_contract import ModelSignature
 from shared.run_events import RunEvent
 from shared.schema import Schema
-from shared.scoring import ScoreRequest
+from shared.scoring import ScoreRequest, ScoreResult
+
+if TYPE_CHECKING:
+    from shared.batch import BatchSummary
 
 
 @dataclass(frozen=True)
@@ -189,18 +194,39 @@ class ModelServer(abc.ABC):
 
     @abc.abstractmethod
     def score(self, model_name: str, request: ScoreRequest, version: ModelVersion | None = None
-              ) -> dict[str, Any] | None:
+              ) -> ScoreResult | None:
         """The predictions, or None when nothing serves ``model_name``; bad rows raise BadRequest."""
+
+    @abc.abstractmethod
+    def deployed(self) -> dict[str, ModelSignature]:
+        """Each model in production and its signature (the OpenAPI document's row schemas)."""
+
+    @abc.abstractmethod
+    def drift_summary(self, model_name: str) -> dict[str, object] | None:
+        """The last closed drift window of ``model_name`` in production, or None before it has one.
+
+        NotSupported where the platform monitors drift itself.
+        """
+
+    @abc.abstractmethod
+    def score_file(self, model_name: str, content: bytes, chunk_rows: int, write: Callable[[bytes], None]
+                   ) -> BatchSummary | None:
+        """Score a whole CSV in chunks, the scored CSV to ``write``; None when nothing serves ``model_name``.
+
+        DatasetRejected when the file does not fit the model; NotSupported where bulk scoring belongs elsewhere.
+        """
 
 
 class RunReports(abc.ABC):
-    """A human-readable report per run (charts, leaderboard, decision), where the backend can make one."""
+    """A human-readable report per run (charts, leaderboard, decision)."""
 
     @abc.abstractmethod
-    def write(self, run: RunInfo, decision: dict[str, Any]) -> None: ...
+    def write(self, run: RunInfo, decision: dict[str, Any]) -> None:
+        """Write or rewrite ``run``'s report once its decision is known."""
 
     @abc.abstractmethod
-    def html(self, run_id: str) -> str | None: ...
+    def html(self, run_id: str) -> str | None:
+        """The report, or None when ``run_id`` has none; NotSupported where the platform shows runs itself."""
 
 
 class UploadLog(abc.ABC):

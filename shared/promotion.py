@@ -57,7 +57,7 @@ def handle_run_completed(event_type: str, data: dict[str, Any], backend: Backend
         backend.promotions.release(run_id)
         raise
     backend.promotions.finish(run_id, {"decision": outcome.decision, **outcome.detail})
-    if backend.reports is not None and outcome.decision == "rejected":
+    if outcome.decision == "rejected":
         try:
             with telemetry.span("report", attributes={"run.id": run_id}):
                 backend.reports.write(run, {"decision": outcome.decision, **outcome.detail})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 MAX_CATEGORIES = 1000
@@ -18,6 +19,11 @@ class Column:
     @property
     def is_numeric(self) -> bool:
         return self.kind in ("integer", "number")
+
+    @cached_property
+    def known(self) -> frozenset[str]:
+        """The categories as a set, built once per column (scoring counts unseen ones per request)."""
+        return frozenset(self.categories)
 
 
 @dataclass(frozen=True)

@@ -10,19 +10,34 @@ import json
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import NotRequired, TypedDict
 
 import numpy as np
 
 from shared import telemetry
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from shared.model_contract import Columns, ModelSignature, ServedModel
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+Row = dict[str, object]
+
+
+class ModelRef(TypedDict):
+    name: str
+    version: str
+
+
+class ScoreResult(TypedDict):
+    result: list[str]
+    model: ModelRef
+    probabilities: NotRequired[list[dict[str, float]]]
+    explanations: NotRequired[list[dict[str, object]]]
+    unseen_categories: NotRequired[int]
 
 
 @dataclass(frozen=True)
 class ScoreRequest:
-    rows: list[dict[str, Any]]
+    rows: list[Row]
     probabilities: bool
     explain: bool = False
 
@@ -41,10 +56,12 @@ def parse_request(body: bytes, *, max_rows: int, max_bytes: int, content_type: s
         raise BadRequest("the body is not valid JSON; send {\"data\": [{column: value, ...}]}") from None
     if not isinstance(payload, dict):
         raise BadRequest("the body must be a JSON object: {\"data\": [{column: value, ...}]}")
+    rows: list[Row]
     if "data" in payload:
-        rows = payload["data"]
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        data = payload["data"]
+        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise BadRequest("'data' must be a list of objects, one per row")
+        rows = data
     elif "input_data" in payload:
         rows = _split_form(payload["input_data"])
     else:
@@ -60,40 +77,40 @@ def parse_request(body: bytes, *, max_rows: int, max_bytes: int, content_type: s
     return ScoreRequest(rows, wants, explain)
 
 
-def _split_form(block: Any) -> list[dict[str, Any]]:
+def _split_form(block: object) -> list[Row]:
     if not isinstance(block, dict) or not isinstance(block.get("columns"), list) \
             or not isinstance(block.get("data"), list):
         raise BadRequest("'input_data' must be {\"columns\": [...], \"data\": [[...], ...]}")
-    columns = block["columns"]
-    rows = []
+    columns: list[object] = block["columns"]
+    rows: list[Row] = []
     for index, values in enumerate(block["data"]):
         if not isinstance(values, list) or len(values) != len(columns):
             raise BadRequest(f"input_data.data[{index}] must be a list of {len(columns)} values",
                              [{"row": index, "field": None, "error": "wrong number of values"}])
-        rows.append(dict(zip(columns, values, strict=True)))
+        rows.append({str(name): value for name, value in zip(columns, values, strict=True)})
     return rows
 
 
-def columns_for(rows: list[dict[str, Any]], features: list[dict[str, Any]],
-                ignored: frozenset[str] = frozenset()) -> tuple[dict[str, np.ndarray], int]:
+def columns_for(rows: list[Row], signature: ModelSignature) -> tuple[Columns, int]:
     """Model inputs from JSON rows, or BadRequest naming every bad row and field; also counts unseen categories.
 
-    ``ignored`` columns (excluded from training) may be sent and are dropped.
+    The signature's ``ignored`` columns (excluded from training) may be sent and are dropped.
     """
-    problems: list[dict[str, Any]] = []
-    expected = {f["name"] for f in features}
+    problems: list[dict[str, object]] = []
+    expected = set(signature.names)
+    ignored = signature.ignored
     for index, row in enumerate(rows):
         for name in row.keys() - expected - ignored:
             problems.append({"row": index, "field": name, "error": "unknown column"})
         for name in expected - row.keys():
             problems.append({"row": index, "field": name, "error": "missing column"})
-    columns: dict[str, np.ndarray] = {}
+    columns: Columns = {}
     unseen = 0
-    for feature in features:
-        name = feature["name"]
+    for feature in signature.features:
+        name = feature.name
         values = [row.get(name) for row in rows]
-        if feature["kind"] in ("integer", "number"):
-            numbers = []
+        if feature.is_numeric:
+            numbers: list[float] = []
             for index, value in enumerate(values):
                 if value is None:
                     numbers.append(math.nan)
@@ -105,8 +122,8 @@ def columns_for(rows: list[dict[str, Any]], features: list[dict[str, Any]],
             if len(numbers) == len(values):
                 columns[name] = np.array(numbers, dtype=np.float32).reshape(-1, 1)
         else:
-            known = feature.get("_known") or set(feature["categories"])
-            texts = []
+            known = feature.known
+            texts: list[str] = []
             for index, value in enumerate(values):
                 if value is None:
                     texts.append("")
@@ -122,20 +139,20 @@ def columns_for(rows: list[dict[str, Any]], features: list[dict[str, Any]],
     return columns, unseen
 
 
-def score(request: ScoreRequest, served: Any) -> dict[str, Any]:
-    """Predict for validated rows with a served model (``shared.local.serving.Served``)."""
-    model = served.model
-    columns, unseen = columns_for(request.rows, model.meta["features"], model.ignored)
-    labels_of = {"model": served.version.name, "version": served.version.version}
-    tally_key = (("model", served.version.name), ("version", served.version.version))
+def score(request: ScoreRequest, served: ServedModel) -> ScoreResult:
+    """Predict for validated rows with a served model."""
+    signature = served.signature
+    columns, unseen = columns_for(request.rows, signature)
+    labels_of = {"model": served.name, "version": served.version}
+    tally_key = (("model", served.name), ("version", served.version))
     started = time.perf_counter()
     if telemetry.recording():  # the dependency only matters in a sampled trace
         with telemetry.span("predict", attributes={**labels_of, "rows": len(request.rows)}):
-            proba = model.predict_proba(columns)
+            proba = served.predict_proba(columns)
     else:
-        proba = model.predict_proba(columns)
+        proba = served.predict_proba(columns)
     telemetry.score_latency.record((time.perf_counter() - started) * 1000, labels_of)
-    labels = model.labels(proba)
+    labels = served.labels(proba)
     if served.monitor is not None:
         served.monitor.observe(columns, labels)
     telemetry.rows_scored.add(len(labels), tally_key)
@@ -143,15 +160,14 @@ def score(request: ScoreRequest, served: Any) -> dict[str, Any]:
         telemetry.predicted_labels.add(labels.count(label), (*tally_key, ("label", label)))
     if unseen:
         telemetry.unseen_categories.add(unseen, tally_key)
-    result: dict[str, Any] = {"result": labels,
-                              "model": {"name": served.version.name, "version": served.version.version}}
+    result: ScoreResult = {"result": labels, "model": {"name": served.name, "version": served.version}}
     if request.probabilities:
-        classes = model.classes
+        classes = signature.classes
         result["probabilities"] = [{c: round(float(p), 6) for c, p in zip(classes, row, strict=True)}
                                    for row in proba]
     if request.explain:
         with telemetry.span("explain", attributes={**labels_of, "rows": len(request.rows)}):
-            result["explanations"] = model.explain(columns, labels)
+            result["explanations"] = served.explain(columns, labels)
     if unseen:
         result["unseen_categories"] = unseen
     return result

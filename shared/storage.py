@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import BlobBlock, BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
+from shared.batch import BatchOutputs
 from shared.ports import DeploymentQueue
 
 # The emulator's documented development account (not a secret).
@@ -76,3 +80,29 @@ class StorageDeploymentQueue(DeploymentQueue):
             with contextlib.suppress(ResourceExistsError):
                 self._client.create_queue()
             self._client.send_message(message, visibility_timeout=round(delay_s) or None)
+
+
+class BlobBatchOutputs(BatchOutputs):
+    """Batch results in a container: the scored CSV is staged block by block and committed at the end."""
+
+    def __init__(self, container: ContainerClient) -> None:
+        self.container = container
+        with contextlib.suppress(ResourceExistsError):
+            container.create_container()
+
+    def write_json(self, name: str, body: dict[str, object]) -> None:
+        self.container.get_blob_client(name).upload_blob(json.dumps(body, indent=1), overwrite=True)
+
+    def csv_writer(self, name: str) -> tuple[Callable[[bytes], None], Callable[[], None]]:
+        target = self.container.get_blob_client(name)
+        blocks: list[BlobBlock] = []
+
+        def write(piece: bytes) -> None:
+            block_id = base64.b64encode(f"{len(blocks):08d}".encode()).decode()
+            target.stage_block(block_id, piece)
+            blocks.append(BlobBlock(block_id))
+
+        def commit() -> None:
+            target.commit_block_list(blocks)
+
+        return write, commit

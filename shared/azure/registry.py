@@ -27,7 +27,9 @@ def lineage_tags(run: RunInfo) -> dict[str, str]:
             "best_child_run_id": str(run.result.get("best_child_run_id", "")),
             "best_learner": str(run.result.get("best_learner") or ""), "primary_metric": run.metric,
             "dataset_name": run.dataset_name, "dataset_version": str(run.dataset_version),
-            "upload_id": run.upload_id or "", "run_created_at": run.created_at}
+            "upload_id": run.upload_id or "", "run_created_at": run.created_at,
+            # Left out of training: the scoring proxy accepts them and does not forward them.
+            "excluded_columns": ",".join(run.excluded_columns)}
     if primary.get("value") is not None:
         tags[f"metric.{primary['name']}"] = str(primary["value"])
     return tags

@@ -15,7 +15,9 @@ from shared.azure import entities
 from shared.azure.config import AzureSettings
 from shared.azure.deployment import AzureDeployer, live_color
 from shared.azure.endpoint_client import EndpointClient
-from shared.errors import BadGateway, BadRequest, ServiceUnavailable
+from shared.batch import BatchSummary
+from shared.errors import BadGateway, BadRequest, NotSupported, ServiceUnavailable
+from shared.model_contract import ModelSignature
 from shared.ports import DatasetRegistry, ModelServer, ModelVersion
 
 TARGET_TTL_S = 30.0  # a deployment is noticed within this long, without a control-plane call per request
@@ -27,7 +29,7 @@ class Target:
     version: ModelVersion
     scoring_uri: str
     deployment: str
-    features: list[dict[str, Any]]
+    signature: ModelSignature
 
 
 class EndpointModelServer(ModelServer):
@@ -48,24 +50,43 @@ class EndpointModelServer(ModelServer):
         self._lock = threading.Lock()
 
     def default_model(self) -> str | None:
-        if self.default:
-            return self.default
+        return self.default or next(iter(self._endpoint_models()), None)
+
+    def _endpoint_models(self) -> list[str]:
+        """The models with an endpoint of this app, listed at most once per TARGET_TTL_S."""
         now = self.clock()
         if self._names is None or now - self._names[0] > TARGET_TTL_S:
             endpoints = [e for e in self.ml.online_endpoints.list() if (e.tags or {}).get("app") == entities.APP_TAG]
             self._names = (now, [e.tags["model"] for e in endpoints if e.tags.get("model")])
-        return next(iter(self._names[1]), None)
+        return self._names[1]
+
+    def deployed(self) -> dict[str, ModelSignature]:
+        signatures = {}
+        for name in self._endpoint_models():
+            target = self._target(name, None)
+            if target is not None:
+                signatures[name] = target.signature
+        return signatures
+
+    def drift_summary(self, model_name: str) -> dict[str, object] | None:
+        raise NotSupported("drift is watched by the local backend; in Azure, set up Azure ML model monitoring "
+                           "on the online deployment")
+
+    def score_file(self, model_name: str, content: bytes, chunk_rows: int, write: Callable[[bytes], None]
+                   ) -> BatchSummary | None:
+        raise NotSupported("batch scoring by drop runs with the local backend; in Azure, invoke a batch "
+                           "endpoint for the model")
 
     def score(self, model_name: str, request: scoring.ScoreRequest, version: ModelVersion | None = None
-              ) -> dict[str, Any] | None:
+              ) -> scoring.ScoreResult | None:
         if request.probabilities or request.explain:
             raise BadRequest("probabilities and explanations are not available from the Azure online endpoint; "
                              "it returns labels")
         target = self._target(model_name, version)
         if target is None:
             return None
-        scoring.columns_for(request.rows, target.features)  # every bad row named before the network call
-        names = [f["name"] for f in target.features]
+        scoring.columns_for(request.rows, target.signature)  # every bad row named before the network call
+        names = target.signature.names
         body = {"input_data": {"columns": names, "index": list(range(len(request.rows))),
                                "data": [[row.get(n) for n in names] for row in request.rows]}}
         headers = {"Authorization": f"Bearer {self._credential_for(target)}", "azureml-model-deployment":
@@ -77,7 +98,9 @@ class EndpointModelServer(ModelServer):
         if not isinstance(labels, list) or len(labels) != len(request.rows):
             raise BadGateway(f"the model endpoint answered {len(request.rows)} row(s) with {str(answer)[:100]!r}")
         telemetry.rows_scored.add(len(labels), (("model", model_name), ("version", target.version.version)))
-        return {"result": labels, "model": {"name": model_name, "version": target.version.version}}
+        # Labels as text, as the local backend gives them (a numeric target's classes come back as numbers).
+        return {"result": [str(label) for label in labels],
+                "model": {"name": model_name, "version": target.version.version}}
 
     def _target(self, model_name: str, version: ModelVersion | None) -> Target | None:
         key = f"{model_name}@{version.version if version else ''}"
@@ -107,9 +130,9 @@ class EndpointModelServer(ModelServer):
         dataset = self.datasets.get(version.dataset_name, version.dataset_version or None)
         if dataset is None:
             raise ServiceUnavailable(f"the schema of {model_name} v{version.version} is not available")
-        features = [{"name": c.name, "kind": c.kind, "categories": list(c.categories),
-                     "_known": set(c.categories)} for c in dataset.schema.features]
-        return Target(version, str(endpoint.scoring_uri), color, features)
+        excluded = frozenset(filter(None, version.tags.get("excluded_columns", "").split(",")))
+        return Target(version, str(endpoint.scoring_uri), color,
+                      ModelSignature.from_schema(dataset.schema, ignored=excluded))
 
     def _deployment_holding(self, endpoint: str, version: ModelVersion) -> str | None:
         for deployment in self.ml.online_deployments.list(endpoint_name=endpoint):

@@ -11,6 +11,7 @@ from shared.azure.deployment import AzureDeployer, AzureEvaluator
 from shared.azure.endpoint_client import EndpointClient, pooled_session
 from shared.azure.pipeline import AzureTrainingPipeline
 from shared.azure.registry import AzureModelRegistry
+from shared.azure.reports import StudioRunReports
 from shared.azure.serving import EndpointModelServer
 from shared.azure.state import BlobPromotionLedger, BlobUploadLog, JsonBlobs
 from shared.backend import Backend
@@ -37,7 +38,7 @@ def assemble(settings: Settings, azure: AzureSettings, ml: Any, store: BlobStore
     server = EndpointModelServer(ml, deployer, datasets, client, azure, settings.default_model, credential)
     return Backend(datasets, BlobUploadLog(state), AzureTrainingPipeline(ml, store, state, azure), registry,
                    AzureEvaluator(), deployer, BlobPromotionLedger(state), server, state,
-                   queue or StorageDeploymentQueue(DEPLOYMENTS_QUEUE))
+                   queue or StorageDeploymentQueue(DEPLOYMENTS_QUEUE), StudioRunReports(azure))
 
 
 def build_azure_backend(settings: Settings) -> Backend:

@@ -18,6 +18,7 @@ from shared import faults, metrics
 from shared.errors import ArtifactUnusable
 from shared.local import artifacts
 from shared.local.registry import MlflowModelRegistry
+from shared.model_contract import columns_from_frame
 from shared.ports import Deployer, Evaluator, ModelVersion, RunInfo
 
 PRODUCTION_ALIAS = "production"
@@ -65,7 +66,8 @@ class LocalDeployer(Deployer):
     def smoke_test(self, model: ModelVersion, slot: str) -> None:
         loaded = load_checked(model)
         try:  # refuse what cannot predict its own example row
-            loaded.predict_proba(artifacts.columns_from_frame(pd.DataFrame([loaded.meta["example"]]), loaded.meta))
+            example = pd.DataFrame([dict(loaded.signature.example)])
+            loaded.predict_proba(columns_from_frame(example, loaded.signature))
         except Exception as error:
             raise ArtifactUnusable(f"v{model.version} cannot predict its example row: {error}") from error
 
@@ -99,14 +101,15 @@ class LocalEvaluator(Evaluator):
         validation = Path(run.result["artifact_dir"]) / "validation.csv"
         frame = pd.read_csv(validation, keep_default_na=True)
         loaded = load_checked(model)
-        missing = [f["name"] for f in loaded.meta["features"] if f["name"] not in frame.columns]
-        target = loaded.meta["target"]
+        signature = loaded.signature
+        missing = [name for name in signature.names if name not in frame.columns]
+        target = signature.target
         if missing or target not in frame.columns:
             return None
         metric = metrics.resolve(run.metric)
         y = frame[target].astype(str).to_numpy(dtype=object)
-        classes = loaded.classes
+        classes = list(signature.classes)
         if set(y) - set(classes):
             return None  # labels the model has never seen: it cannot be compared
-        proba = loaded.predict_proba(artifacts.columns_from_frame(frame, loaded.meta))
-        return metric.compute(y, proba, classes, loaded.threshold)
+        proba = loaded.predict_proba(columns_from_frame(frame, signature))
+        return metric.compute(y, proba, classes, signature.threshold if signature.threshold is not None else 0.5)

@@ -18,6 +18,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from shared.local import artifacts
+from shared.model_contract import columns_from_frame
 from shared.ports import DatasetRegistry, ModelRegistry, RunInfo, RunReports
 
 REPORT_FILE = "report.html"
@@ -50,8 +51,8 @@ def render(run: RunInfo, folder: Path, decision: dict[str, Any], guardrails: lis
     meta = json.loads((folder / "model_meta.json").read_text())
     model = artifacts.load(folder)
     frame = pd.read_csv(folder / "validation.csv", keep_default_na=True)
-    proba = model.predict_proba(artifacts.columns_from_frame(frame, meta))
-    classes = [str(c) for c in model.classes]
+    proba = model.predict_proba(columns_from_frame(frame, model.signature))
+    classes = list(model.signature.classes)
     y = frame[meta["target"]].astype(str).to_numpy()
     positive = classes[-1]
     truth = (y == positive).astype(int)
@@ -69,7 +70,8 @@ def render(run: RunInfo, folder: Path, decision: dict[str, Any], guardrails: lis
              _figure("Calibration", _line_chart(*_calibration(truth, score), "predicted probability",
                                                 "observed rate", diagonal=True, dots=True),
                      "10 bins of the validation rows")),
-        _row(_figure(f"Confusion matrix at threshold {model.threshold:.3f}", _confusion(y, labels, classes),
+        _row(_figure(f"Confusion matrix at threshold {model.signature.threshold or 0.5:.3f}",
+                     _confusion(y, labels, classes),
                      "validation rows: truth down, prediction across"),
              _figure("Feature importance", _bars(meta.get("feature_importance", {}), 12), "share of the model's use"),
              _figure("Leaderboard", _leaderboard(trials), f"{len(trials)} trials; best cross-validated log loss")),

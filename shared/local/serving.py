@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
-from shared import drift, scoring, telemetry
+from shared import batch, drift, scoring, telemetry
 from shared.local import artifacts
 from shared.local.deployment import deployments_dir, read_pointer
+from shared.model_contract import Columns, ModelSignature, Probabilities, ServedModel
 from shared.ports import ModelServer, ModelVersion
 
 MAX_PINNED_VERSIONS = 8
@@ -19,10 +20,30 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Served:
-    version: ModelVersion
+class Served(ServedModel):
+    """A registered version loaded from its artefact folder."""
+
+    registered: ModelVersion
     model: artifacts.LoadedModel
     monitor: drift.DriftMonitor | None = None  # production traffic only
+
+    @property
+    def name(self) -> str:
+        return self.registered.name
+
+    @property
+    def version(self) -> str:
+        return self.registered.version
+
+    @property
+    def signature(self) -> ModelSignature:
+        return self.model.signature
+
+    def predict_proba(self, columns: Columns) -> Probabilities:
+        return self.model.predict_proba(columns)
+
+    def explain(self, columns: Columns, labels: list[str]) -> list[dict[str, object]]:
+        return self.model.explain(columns, labels)
 
 
 def publish_drift(monitor: drift.DriftMonitor, summary: drift.WindowSummary) -> None:
@@ -66,18 +87,11 @@ class ModelCache:
         with self._lock:
             cached = self._versions.get(key)
             if cached is None:
-                cached = Served(version, self._load(version.artifact_uri))
+                cached = Served(version, artifacts.load(version.artifact_uri))
                 if len(self._versions) >= MAX_PINNED_VERSIONS:
                     self._versions.pop(next(iter(self._versions)))
                 self._versions[key] = cached
             return cached
-
-    @staticmethod
-    def _load(artifact_dir: str) -> artifacts.LoadedModel:
-        loaded = artifacts.load(artifact_dir)
-        for feature in loaded.meta["features"]:
-            feature["_known"] = set(feature["categories"])  # once per load, not per request
-        return loaded
 
     def _monitor(self, version: ModelVersion, loaded: artifacts.LoadedModel) -> drift.DriftMonitor | None:
         reference = loaded.meta.get("drift_baseline")
@@ -86,9 +100,9 @@ class ModelCache:
         dataset = loaded.meta.get("dataset", {})
         return self.drift.monitor(f"{version.name}@{version.version}", lambda: drift.DriftMonitor(
             version.name, version.version, version.run_id, f"{dataset.get('name')}:{dataset.get('version')}",
-            reference, str(loaded.classes[-1]), self.drift_threshold, self.drift_min_rows))
+            reference, loaded.signature.positive_class, self.drift_threshold, self.drift_min_rows))
 
-    def drift_summary(self, model_name: str) -> dict[str, Any] | None:
+    def drift_summary(self, model_name: str) -> dict[str, object] | None:
         """The last closed window of the model in production, with the threshold."""
         version = read_pointer(self.state_dir, model_name)
         monitor = self.drift.monitors.get(f"{model_name}@{version.version}") if version else None
@@ -116,7 +130,7 @@ class ModelCache:
             version = read_pointer(self.state_dir, model_name)
             if version is None:
                 return None
-            loaded = self._load(version.artifact_uri)
+            loaded = artifacts.load(version.artifact_uri)
             served = Served(version, loaded, self._monitor(version, loaded))
             # Requests in flight keep the object they already hold; new ones get the new model.
             self._loaded[model_name] = (stamp, served)
@@ -131,7 +145,26 @@ class LocalModelServer(ModelServer):
     def default_model(self) -> str | None:
         return self.default or next(iter(self.cache.deployed_names()), None)
 
+    def _served(self, model_name: str, version: ModelVersion | None) -> Served | None:
+        return self.cache.get_version(version) if version is not None else self.cache.get(model_name)
+
     def score(self, model_name: str, request: scoring.ScoreRequest, version: ModelVersion | None = None
-              ) -> dict[str, Any] | None:
-        served = self.cache.get_version(version) if version is not None else self.cache.get(model_name)
+              ) -> scoring.ScoreResult | None:
+        served = self._served(model_name, version)
         return scoring.score(request, served) if served is not None else None
+
+    def deployed(self) -> dict[str, ModelSignature]:
+        signatures = {}
+        for name in self.cache.deployed_names():
+            served = self.cache.get(name)
+            if served is not None:
+                signatures[name] = served.signature
+        return signatures
+
+    def drift_summary(self, model_name: str) -> dict[str, object] | None:
+        return self.cache.drift_summary(model_name)
+
+    def score_file(self, model_name: str, content: bytes, chunk_rows: int, write: Callable[[bytes], None]
+                   ) -> batch.BatchSummary | None:
+        served = self.cache.get(model_name)
+        return batch.score_csv(content, served, chunk_rows, write) if served is not None else None

@@ -202,7 +202,7 @@ class Worker:
                 "ignored_columns": list(request.get("excluded_columns", [])),
                 "dataset": {"name": run.dataset_name, "version": run.dataset_version}}
         labels = validated.frame[schema.target].astype(str).str.strip()
-        meta["drift_baseline"] = drift.baseline(validated.frame, meta["features"],
+        meta["drift_baseline"] = drift.baseline(validated.frame, schema.features,
                                                 float((labels == str(outcome.classes[-1])).mean()))
         (run_dir / "model_meta.json").write_text(json.dumps(meta, indent=1, default=str))
         mlflow_run_id = tracking.log_run(self.state_dir, run.run_id, run.model_name, run_dir, outcome, request,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from shared.azure.endpoint_client import EndpointClient, pooled_session
-from shared.errors import BadGateway, BadRequest, GatewayTimeout, ServiceUnavailable
+from shared.errors import BadGateway, BadRequest, GatewayTimeout, NotSupported, ServiceUnavailable
 from shared.promotion import RUN_COMPLETED, handle_run_completed
 from shared.scoring import ScoreRequest
 from tests.azure.conftest import AzureStack, sample_csv
@@ -133,12 +133,13 @@ class Token:
         return SimpleNamespace(token=f"token-{self.calls}", expires_on=time.time() + 3600)
 
 
-def deployed_stack(stack: AzureStack, endpoint: FakeEndpoint) -> tuple[Any, Token]:
+def deployed_stack(stack: AzureStack, endpoint: FakeEndpoint, metadata: dict[str, str] | None = None
+                   ) -> tuple[Any, Token]:
     """A model deployed through the real promotion path, its endpoint played by the local server."""
     from shared.azure.serving import EndpointModelServer
 
     stack.workspace.scoring_base = endpoint.url
-    run_id = stack.upload(sample_csv())
+    run_id = stack.upload(sample_csv(), metadata=metadata)
     assert handle_run_completed(RUN_COMPLETED, stack.workspace.complete_run(run_id), stack.backend).decision \
         == "deploying"
     assert stack.queue.drain(stack.backend)[-1] == "done"
@@ -199,3 +200,28 @@ def test_nothing_deployed_is_none_and_the_default_model_comes_from_endpoint_tags
     deployed, _ = deployed_stack(stack, endpoint)
     deployed._names = None
     assert deployed.default_model() == "bank"
+
+
+def test_columns_left_out_of_training_are_accepted_and_not_forwarded(stack: AzureStack, endpoint: FakeEndpoint):
+    server, _ = deployed_stack(stack, endpoint, {"exclude": "duration"})
+    endpoint.replies[:] = [Reply(200, '["no"]')]
+    assert server.score("bank", ScoreRequest([ROW], False))["result"] == ["no"]
+    assert "duration" not in endpoint.received[-1]["body"]["input_data"]["columns"]
+    assert server.deployed()["bank"].ignored == frozenset({"duration"})
+
+
+def test_the_capabilities_azure_ml_owns_answer_not_supported_with_what_to_use(stack: AzureStack,
+                                                                                endpoint: FakeEndpoint):
+    from shared.batch import score_drop
+    from tests.unit.fakes import MemoryBatchOutputs
+
+    server, _ = deployed_stack(stack, endpoint)
+    signature = server.deployed()["bank"]
+    assert set(signature.names) == set(ROW) and "y" not in signature.names  # the OpenAPI rows of the model
+    with pytest.raises(NotSupported, match="model monitoring"):
+        server.drift_summary("bank")
+    with pytest.raises(NotSupported, match=r"https://ml\.azure\.com/runs/"):
+        stack.backend.reports.html("some-run")
+    outputs = MemoryBatchOutputs()
+    assert "batch endpoint" in str(score_drop(server, "bank/march.csv", sample_csv(), 100, outputs)["error"])
+    assert list(outputs.json) == ["bank/march.error.json"] and not outputs.committed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 from cli import sample_data
 from shared.dataset_validation import validate
 from shared.local import artifacts, automl
+from shared.model_contract import columns_from_frame
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +39,7 @@ def test_each_learner_exports_onnx_that_agrees_with_the_native_model(learner, da
 
     native = joblib.load(tmp_path / "model.pkl").predict_proba(automl.feature_frame(validation, dataset.schema))
     served = artifacts.load(tmp_path)
-    onnx = served.predict_proba(artifacts.columns_from_frame(validation, served.meta))
+    onnx = served.predict_proba(columns_from_frame(validation, served.signature))
     assert np.max(np.abs(onnx - native)) < 1e-4
     labels = served.labels(onnx)
     native_labels = [outcome.classes[1] if p >= outcome.threshold else outcome.classes[0] for p in native[:, 1]]
@@ -47,9 +49,9 @@ def test_each_learner_exports_onnx_that_agrees_with_the_native_model(learner, da
     assert abs(sum(outcome.importance.values()) - 1) < 1e-4
     # Per-row contributions plus the base value give back the model's own output, row by row.
     rows = validation.head(25)
-    explained = served.explain(artifacts.columns_from_frame(rows, served.meta), labels[:25])
+    explained = served.explain(columns_from_frame(rows, served.signature), labels[:25])
     positive = native[:25, 1]
-    for row, probability in zip(explained, positive, strict=True):
+    for row, probability in zip(cast(list[dict[str, Any]], explained), positive, strict=True):
         assert row["class"] == outcome.classes[1] and set(row["contributions"]) == set(outcome.importance)
         total = row["base"] + sum(row["contributions"].values())
         expected = np.log(probability / (1 - probability)) if row["output"] == "log_odds" else probability

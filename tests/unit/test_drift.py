@@ -7,9 +7,12 @@ import pandas as pd
 from cli import sample_data
 from shared import drift, scoring
 from shared.dataset_validation import validate
+from shared.model_contract import ModelSignature
+from shared.schema import Column
 
 TRAINING = validate(sample_data.to_csv(sample_data.rows(3000, seed=1)), "y", max_bytes=10**8, min_rows=50)
-FEATURES = [{"name": c.name, "kind": c.kind, "categories": list(c.categories)} for c in TRAINING.schema.features]
+FEATURES = TRAINING.schema.features
+SIGNATURE = ModelSignature.from_schema(TRAINING.schema, ("no", "yes"))
 POSITIVE_RATE = float((TRAINING.frame["y"] == "yes").mean())
 
 
@@ -20,7 +23,7 @@ def monitor(threshold: float = 0.2) -> drift.DriftMonitor:
 
 def send(watch: drift.DriftMonitor, rows: list[dict], labels: list[str]) -> None:
     for start in range(0, len(rows), 10):  # as requests of ten rows
-        columns, _ = scoring.columns_for(rows[start:start + 10], FEATURES)
+        columns, _ = scoring.columns_for(rows[start:start + 10], SIGNATURE)
         watch.observe(columns, labels[start:start + 10])
 
 
@@ -69,7 +72,7 @@ def test_a_small_window_carries_over_and_the_tracker_publishes_each_window():
 
 def test_missing_values_and_unseen_categories_have_their_own_bins():
     reference = drift.baseline(pd.DataFrame({"n": [1.0, 2.0, None] * 50, "t": ["a", "b", None] * 50}),
-                               [{"name": "n", "kind": "number"}, {"name": "t", "kind": "text"}], 0.5)
+                               [Column("n", "number"), Column("t", "string")], 0.5)
     assert reference["features"]["n"]["shares"][-1] > 0.3  # the missing slot
     assert "(missing)" in reference["features"]["t"]["categories"]
 

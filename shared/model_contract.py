@@ -1,0 +1,138 @@
+"""What a served model promises its callers: a typed signature, and the port every backend's model fills.
+
+Scoring, batch scoring, drift, the OpenAPI document and the explanations all read
+``ModelSignature``; each backend builds it from what it stores (the local model's
+``model_meta.json``, the Azure dataset's schema) and hands out ``ServedModel``s.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from shared.schema import Column, Schema
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# One 2-D column (rows x 1) per input: float32 for numbers (NaN when missing), object strings ("" when missing).
+Columns = dict[str, NDArray[np.float32] | NDArray[np.object_]]
+Probabilities = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ModelSignature:
+    """The model's inputs and outputs: every feature is required; ``ignored`` columns are optional and dropped."""
+
+    features: tuple[Column, ...]
+    target: str
+    classes: tuple[str, ...]
+    threshold: float | None = None  # the positive class's cut-off, for two classes
+    ignored: frozenset[str] = frozenset()  # excluded from training: accepted when sent, then dropped
+    example: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.features)
+
+    @property
+    def numeric(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.features if c.is_numeric)
+
+    @property
+    def positive_class(self) -> str:
+        return self.classes[-1]
+
+    def labels(self, proba: Probabilities) -> list[str]:
+        """The class per row: the threshold decides between two classes, the most probable among more."""
+        if len(self.classes) == 2 and self.threshold is not None:
+            cut = self.threshold
+            return [self.classes[1] if p >= cut else self.classes[0] for p in proba[:, 1]]
+        return [self.classes[i] for i in proba.argmax(axis=1)]
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, object]) -> ModelSignature:
+        """From the JSON a trained model carries (``features``, ``target``, ``classes``, ...)."""
+        schema = Schema.from_dict({"target": meta["target"], "columns": meta["features"]})
+        threshold = meta.get("threshold")
+        example = meta.get("example")
+        return cls(schema.columns, str(meta["target"]), tuple(str(c) for c in _sequence(meta.get("classes"))),
+                   float(threshold) if isinstance(threshold, (int, float)) else None,
+                   frozenset(str(n) for n in _sequence(meta.get("ignored_columns"))),
+                   MappingProxyType(dict(example)) if isinstance(example, Mapping) else MappingProxyType({}))
+
+    @classmethod
+    def from_schema(cls, schema: Schema, classes: Sequence[str] = (),
+                    ignored: frozenset[str] = frozenset()) -> ModelSignature:
+        """From a dataset's schema alone (a model whose own description is not at hand)."""
+        return cls(tuple(c for c in schema.features if c.name not in ignored), schema.target, tuple(classes),
+                   ignored=ignored)
+
+    def feature_list(self) -> list[dict[str, object]]:
+        """The features as stored in ``model_meta.json``."""
+        return [{"name": c.name, "kind": c.kind, "categories": list(c.categories)} for c in self.features]
+
+
+def _sequence(value: object) -> Sequence[object]:
+    return value if isinstance(value, (list, tuple)) else ()
+
+
+class Observer(Protocol):
+    """Watches production traffic (``shared.drift.DriftMonitor``)."""
+
+    def observe(self, columns: Columns, labels: list[str]) -> None: ...
+
+
+class ServedModel(abc.ABC):
+    """A loaded model version, ready to predict from validated columns."""
+
+    monitor: Observer | None = None  # watches production traffic; None for other versions
+
+    @property
+    @abc.abstractmethod
+    def name(self) -> str: ...
+
+    @property
+    @abc.abstractmethod
+    def version(self) -> str: ...
+
+    @property
+    @abc.abstractmethod
+    def signature(self) -> ModelSignature: ...
+
+    @abc.abstractmethod
+    def predict_proba(self, columns: Columns) -> Probabilities:
+        """One row of class probabilities per input row, in ``signature.classes`` order."""
+
+    @abc.abstractmethod
+    def explain(self, columns: Columns, labels: list[str]) -> list[dict[str, object]]:
+        """Per-row contributions of each input column toward the row's label."""
+
+    def labels(self, proba: Probabilities) -> list[str]:
+        return self.signature.labels(proba)
+
+
+def columns_from_frame(frame: pd.DataFrame, signature: ModelSignature) -> Columns:
+    """Model inputs from a DataFrame of raw rows: numbers coerced (NaN when not numeric), missing text ''."""
+    import pandas as pd
+
+    out: Columns = {}
+    for column in signature.features:
+        series = frame[column.name]
+        if column.is_numeric:
+            out[column.name] = pd.to_numeric(series, errors="coerce").to_numpy(
+                dtype=np.float32, na_value=np.nan).reshape(-1, 1)
+        else:
+            out[column.name] = np.array(["" if _missing(v) else str(v) for v in series], dtype=object).reshape(-1, 1)
+    return out
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))

@@ -1,0 +1,132 @@
+"""Ingest, the promotion gate and batch scoring on in-memory ports: the core's rules, with no training."""
+
+from __future__ import annotations
+
+import pytest
+
+from cli import sample_data
+from shared.batch import score_drop
+from shared.ingest import Upload, ingest
+from shared.model_contract import ModelSignature
+from shared.promotion import RUN_COMPLETED, handle_run_completed
+from shared.schema import Column
+from shared.settings import Settings
+from tests.unit.fakes import ConstantModel, MemoryBatchOutputs, MemoryStack, memory_stack
+
+CSV = sample_data.to_csv(sample_data.rows(120, seed=3))
+
+
+@pytest.fixture()
+def stack() -> MemoryStack:
+    return memory_stack()
+
+
+@pytest.fixture()
+def settings(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Settings:
+    monkeypatch.setenv("LOCAL_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("MIN_ROWS", "50")
+    return Settings.from_env()
+
+
+def upload(content: bytes = CSV, path: str = "bank/jan.csv", etag: str = '"1"', **metadata: str) -> Upload:
+    return Upload(path, f"memory://datasets/{path}", content, metadata, etag, "2026-11-01T10:00:00+00:00")
+
+
+def completed(stack: MemoryStack, run_id: str, score: float) -> dict[str, object]:
+    run = stack.pipeline.complete(run_id, score)
+    return {"runId": run.run_id, "experimentName": run.model_name, "runTags": {"app": "csv-to-endpoint"}}
+
+
+def test_a_good_upload_registers_a_dataset_and_submits_one_run(stack: MemoryStack, settings: Settings):
+    outcome = ingest(upload(), stack.backend, settings)
+    assert outcome.state == "training" and outcome.dataset_version == 1
+    request = stack.pipeline.requests[outcome.run_id or ""]
+    assert request.target == "y" and request.upload_id == 'bank/jan.csv@"1"'
+    assert stack.backend.uploads.get('bank/jan.csv@"1"')["state"] == "training"  # type: ignore[index]
+
+
+def test_a_replay_returns_the_current_outcome_even_after_promotion(stack: MemoryStack, settings: Settings):
+    first = ingest(upload(), stack.backend, settings)
+    handle_run_completed(RUN_COMPLETED, completed(stack, first.run_id or "", 0.9), stack.backend)
+    assert stack.queue.drain(stack.backend)[-1] == "done"
+    assert stack.backend.uploads.get(first_id := 'bank/jan.csv@"1"')["state"] == "promoted"  # type: ignore[index]
+    again = ingest(upload(), stack.backend, settings)
+    assert again.state == "promoted" and again.run_id == first.run_id
+    assert len(stack.pipeline.runs) == 1 and stack.backend.uploads.get(first_id)["state"] == "promoted"  # type: ignore[index]
+
+
+def test_the_same_bytes_under_another_name_are_a_duplicate_but_with_another_metric_they_train(
+        stack: MemoryStack, settings: Settings):
+    ingest(upload(), stack.backend, settings)
+    assert ingest(upload(path="bank/copy.csv", etag='"2"'), stack.backend, settings).state == "duplicate"
+    other_metric = ingest(upload(path="bank/auc.csv", etag='"3"', metric="AUC_weighted"), stack.backend, settings)
+    excluded = ingest(upload(path="bank/ex.csv", etag='"4"', exclude="duration"), stack.backend, settings)
+    assert other_metric.state == excluded.state == "training"
+    assert other_metric.dataset_version == excluded.dataset_version == 1  # one dataset version, three runs
+    assert len(stack.pipeline.runs) == 3
+
+
+def test_a_broken_csv_is_rejected_with_its_reason_and_nothing_is_registered(stack: MemoryStack,
+                                                                           settings: Settings):
+    outcome = ingest(upload(b"a,b\n1\n"), stack.backend, settings)
+    assert outcome.state == "rejected" and outcome.reason
+    assert stack.datasets.list() == [] and stack.pipeline.runs == {}
+
+
+def test_the_gate_deploys_a_better_model_and_keeps_production_for_a_worse_one(stack: MemoryStack,
+                                                                              settings: Settings):
+    first = ingest(upload(), stack.backend, settings).run_id or ""
+    assert handle_run_completed(RUN_COMPLETED, completed(stack, first, 0.80), stack.backend).decision == "deploying"
+    stack.queue.drain(stack.backend)
+    worse = ingest(upload(sample_data.to_csv(sample_data.rows(120, seed=4)), "bank/feb.csv", '"2"'),
+                   stack.backend, settings).run_id or ""
+    outcome = handle_run_completed(RUN_COMPLETED, completed(stack, worse, 0.70), stack.backend)
+    assert outcome.decision == "rejected" and "worse than production v1" in outcome.detail["reason"]
+    assert stack.deployer.production("bank").version == "1"  # type: ignore[union-attr]
+    assert stack.reports.pages[worse]["decision"] == "rejected"
+    better = ingest(upload(sample_data.to_csv(sample_data.rows(120, seed=5)), "bank/mar.csv", '"3"'),
+                    stack.backend, settings).run_id or ""
+    assert handle_run_completed(RUN_COMPLETED, completed(stack, better, 0.85), stack.backend).decision == "deploying"
+    stack.queue.drain(stack.backend)
+    assert stack.deployer.production("bank").version == "3"  # type: ignore[union-attr]
+
+
+def test_a_repeated_event_does_nothing_twice_and_a_broken_model_is_refused(stack: MemoryStack,
+                                                                          settings: Settings):
+    run_id = ingest(upload(), stack.backend, settings).run_id or ""
+    event = completed(stack, run_id, 0.8)
+    stack.evaluator.broken.add("1")
+    assert handle_run_completed(RUN_COMPLETED, event, stack.backend).decision == "refused"
+    assert handle_run_completed(RUN_COMPLETED, event, stack.backend).decision == "duplicate"
+    assert stack.queue.messages == [] and stack.deployer.production("bank") is None
+    assert stack.backend.uploads.get('bank/jan.csv@"1"')["state"] == "not_promoted"  # type: ignore[index]
+
+
+SIGNATURE = ModelSignature((Column("age", "integer"), Column("job", "string", categories=("admin.", "student"))),
+                           "y", ("no", "yes"), threshold=0.4, ignored=frozenset({"id"}))
+
+
+def test_batch_scoring_a_drop_writes_labels_and_a_summary_and_says_why_when_it_cannot(stack: MemoryStack):
+    server = stack.backend.server
+    outputs = MemoryBatchOutputs()
+    missing = score_drop(server, "bank/a.csv", b"age,job\n30,admin.\n", 100, outputs)
+    assert missing == {"error": "no model is deployed for bank"} and not outputs.committed
+    server.models["bank"] = ConstantModel(SIGNATURE, [0.55, 0.45])  # type: ignore[attr-defined]
+    summary = score_drop(server, "bank/a.csv", b"age,job\n30,admin.\n41,cook\n", 100, outputs)
+    assert summary["rows"] == 2 and summary["predictions"] == {"yes": 2}  # 0.45 passes the 0.4 threshold
+    assert outputs.committed["bank/a.scored.csv"].decode().splitlines()[0] == \
+        "age,job,prediction,probability_no,probability_yes"
+    bad = score_drop(server, "bank/b.csv", b"age\n30\n", 100, outputs)
+    assert "job" in str(bad["error"]) and "bank/b.scored.csv" not in outputs.committed
+
+
+def test_the_signature_reads_what_a_trained_model_stores():
+    meta = {"target": "y", "classes": ["no", "yes"], "threshold": 0.4, "ignored_columns": ["id"],
+            "example": {"age": 30, "job": "admin."}, "features": SIGNATURE.feature_list()}
+    signature = ModelSignature.from_meta(meta)
+    assert signature == SIGNATURE.__class__(SIGNATURE.features, "y", ("no", "yes"), 0.4, frozenset({"id"}),
+                                            signature.example)
+    assert signature.numeric == ("age",) and signature.features[1].known == frozenset({"admin.", "student"})
+    assert dict(signature.example) == {"age": 30, "job": "admin."}
+    with pytest.raises(TypeError):
+        signature.example["age"] = 1  # type: ignore[index]
