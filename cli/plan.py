@@ -5,20 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from shared.azure.config import AzureSettings
-from shared.azure.plan import describe, plan_upload
+from shared.backend import plan_azure_upload
 from shared.settings import Settings
 
 
 def run(data: Path, model: str, metadata: list[str], as_json: bool) -> int:
-    settings = Settings.from_env()
-    try:
-        azure = AzureSettings.from_env()
-    except ValueError:
-        azure = AzureSettings.example()  # placeholders: the plan's shape does not depend on them
     pairs = dict(item.split("=", 1) for item in metadata)
-    plan = plan_upload(data.read_bytes(), f"{model}/{data.name}", pairs, settings, azure)
-    steps = [{"call": c.operation, **describe(c)} for c in plan.calls]
+    plan = plan_azure_upload(data.read_bytes(), f"{model}/{data.name}", pairs, Settings.from_env())
+    steps = plan.steps()
     writes = {path: body.decode(errors="replace") for path, body in plan.blobs.items()
               if not path.endswith(".csv")}
     if as_json:
@@ -28,7 +22,7 @@ def run(data: Path, model: str, metadata: list[str], as_json: bool) -> int:
     print(f"Upload datasets/{model}/{data.name}: {plan.ingest.state}"
           + (f" ({plan.ingest.reason})" if plan.ingest.reason else ""))
     for path in plan.blobs:
-        print(f"\nwrite {azure.versions_container}/{path}" + (f":\n{writes[path]}" if path in writes else ""))
+        print(f"\nwrite {plan.container}/{path}" + (f":\n{writes[path]}" if path in writes else ""))
     for number, step in enumerate(steps, 1):
         print(f"\n{number}. {step.pop('call')}")
         print(json.dumps(step, indent=1, default=str))

@@ -167,12 +167,9 @@ def _banner(options: Options, specs: list[FunctionSpec], config: HostConfig, key
 def _stop_training_worker() -> None:
     """The local training worker (and its forkserver) stops with the host; an interrupted run resumes at the
     next start."""
-    settings = Settings.from_env()
-    if settings.backend != "local":
-        return
-    from shared.local.pipeline import stop_worker
+    from shared.backend import stop_background_work
 
-    pid = stop_worker(settings.state_dir)
+    pid = stop_background_work(Settings.from_env())
     if pid is not None:
         log.info("Training worker %s stopped", pid)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from shared.blob_records import JsonBlobs
 from shared.deployment_flow import DEPLOYMENTS_QUEUE
@@ -20,6 +21,9 @@ from shared.ports import (
     UploadLog,
 )
 from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from shared.azure.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,28 @@ def build_backend(settings: Settings) -> Backend:
                    LocalEvaluator(), LocalDeployer(state, registry), LocalPromotionLedger(state),
                    LocalModelServer(cache, settings.default_model), records,
                    StorageDeploymentQueue(DEPLOYMENTS_QUEUE), LocalRunReports(state, datasets, registry))
+
+
+def stop_background_work(settings: Settings) -> int | None:
+    """Stop the local training worker (its runs resume at the next start); returns its pid. Azure: nothing."""
+    if settings.backend != "local":
+        return None
+    from shared.local.pipeline import stop_worker
+
+    return stop_worker(settings.state_dir)
+
+
+def plan_azure_upload(content: bytes, blob_path: str, metadata: dict[str, str], settings: Settings
+                      ) -> Plan:
+    """What the Azure backend would do for an upload, against an in-memory workspace (``cli plan``)."""
+    from shared.azure.config import AzureSettings
+    from shared.azure.plan import plan_upload
+
+    try:
+        azure = AzureSettings.from_env()
+    except ValueError:
+        azure = AzureSettings.example()  # placeholders: the plan's shape does not depend on them
+    return plan_upload(content, blob_path, metadata, settings, azure)
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any
 
 from azure.ai.ml import Input, Output, automl, dsl
 from azure.ai.ml.constants import AssetTypes
@@ -26,7 +27,7 @@ from shared import metrics
 from shared.azure.config import AzureSettings
 from shared.errors import BadRequest
 from shared.ports import TrainingRequest
-from shared.run_events import APP_TAG
+from shared.run_events import APP_TAG as APP_TAG  # re-exported: the jobs and endpoints carry it
 
 AUTOML_NODE = "automl"  # the AutoML node's name in the pipeline: its run's display name
 MLFLOW_MODEL_OUTPUT = "outputs/mlflow-model"
@@ -126,7 +127,7 @@ def training_job(settings: AzureSettings, request: TrainingRequest, name: str, t
         search.tags = {**tags, "node": AUTOML_NODE}
         return {"best_model": search.outputs.best_model}
 
-    job = cast(PipelineJob, automl_classification(training_data=Input(type=AssetTypes.MLTABLE, path=table_uri)))
+    job: PipelineJob = automl_classification(training_data=Input(type=AssetTypes.MLTABLE, path=table_uri))
     job.name = name
     job.experiment_name = asset_name(request.model_name)
     job.display_name = f"{request.model_name} v{request.dataset.version} ({metric.name})"
@@ -183,7 +184,7 @@ def find_automl_node(children: list[Any]) -> Any | None:
     name), AutoML's own marks on its parent run (the best-child tag, the
     ``AutoML`` run template), and finally the pipeline's only child.
     """
-    checks = (
+    checks: tuple[Callable[[Any], bool], ...] = (
         lambda c: (c.tags or {}).get("node") == AUTOML_NODE,
         lambda c: c.display_name == AUTOML_NODE,
         lambda c: "automl_best_child_run_id" in (c.tags or {})

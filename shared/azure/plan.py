@@ -26,6 +26,11 @@ class Plan:
     calls: list[Call]
     blobs: dict[str, bytes]
     event: dict[str, Any] | None
+    container: str = ""  # where the dataset versions are written
+
+    def steps(self) -> list[dict[str, Any]]:
+        """Each call to Azure ML in order, as the REST body it would send."""
+        return [{"call": c.operation, **describe(c)} for c in self.calls]
 
 
 def plan_upload(content: bytes, blob_path: str, metadata: dict[str, str], settings: Settings,
@@ -35,11 +40,11 @@ def plan_upload(content: bytes, blob_path: str, metadata: dict[str, str], settin
     uri = f"https://<storage-account>.blob.core.windows.net/datasets/{blob_path}"
     outcome = ingest(Upload(blob_path, uri, content, metadata, '"0x8DC0000000000"'), backend, settings)
     if outcome.state != "training" or outcome.run_id is None:
-        return Plan(outcome, None, workspace.calls, store.blobs, None)
+        return Plan(outcome, None, workspace.calls, store.blobs, None, azure.versions_container)
     event = workspace.complete_run(outcome.run_id, score=assumed_score)
     promotion = handle_run_completed(RUN_COMPLETED, event, backend)
     queue.drain(backend)  # the deployment the queue trigger would drive, step by step
-    return Plan(outcome, promotion, workspace.calls, store.blobs, event)
+    return Plan(outcome, promotion, workspace.calls, store.blobs, event, azure.versions_container)
 
 
 def describe(call: Call) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from shared.batch import BatchSummary
 from shared.errors import BadGateway, BadRequest, NotSupported, ServiceUnavailable
 from shared.model_contract import ModelSignature
 from shared.ports import DatasetRegistry, ModelServer, ModelVersion
+from shared.run_events import APP_TAG
 
 TARGET_TTL_S = 30.0  # a deployment is noticed within this long, without a control-plane call per request
 ML_SCOPE = "https://ml.azure.com/.default"
@@ -56,7 +57,7 @@ class EndpointModelServer(ModelServer):
         """The models with an endpoint of this app, listed at most once per TARGET_TTL_S."""
         now = self.clock()
         if self._names is None or now - self._names[0] > TARGET_TTL_S:
-            endpoints = [e for e in self.ml.online_endpoints.list() if (e.tags or {}).get("app") == entities.APP_TAG]
+            endpoints = [e for e in self.ml.online_endpoints.list() if (e.tags or {}).get("app") == APP_TAG]
             self._names = (now, [e.tags["model"] for e in endpoints if e.tags.get("model")])
         return self._names[1]
 

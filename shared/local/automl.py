@@ -166,7 +166,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     ``frame`` may hold more columns than ``schema``: the model uses the schema's
     features only, and the validation split keeps every column.
     """
-    from flaml import AutoML
+    from flaml.automl import AutoML
     from sklearn.base import clone
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from sklearn.pipeline import Pipeline
@@ -187,7 +187,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     y_train_labels = labels_of(train_frame[schema.target])
     y_train = np.array([codes[v] for v in y_train_labels])
     log_file = out_dir / "flaml.log"
-    automl = AutoML()
+    automl = AutoML()  # type: ignore[no-untyped-call]
     step("automl")
     watcher = _TrialWatcher(log_file, on_trial) if on_trial else None
     try:

@@ -153,8 +153,12 @@ def _line_chart(xs: NDArray[Any], ys: NDArray[Any], x_label: str, y_label: str, 
     if len(xs) > 400:  # enough points for the eye, a small file
         keep = np.linspace(0, len(xs) - 1, 400).astype(int)
         xs, ys = xs[keep], ys[keep]
-    sx = lambda v: PAD + v * (W - PAD - 8)  # noqa: E731 - two tiny scales
-    sy = lambda v: H - PAD - v * (H - PAD - 8)  # noqa: E731
+    def sx(v: float) -> float:
+        return PAD + v * (W - PAD - 8)
+
+    def sy(v: float) -> float:
+        return H - PAD - v * (H - PAD - 8)
+
     points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys, strict=True))
     parts = [_axes(x_label, y_label)]
     if diagonal:
