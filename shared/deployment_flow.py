@@ -25,9 +25,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from shared import faults, telemetry
+from shared import faults, telemetry, upload_states
 from shared.errors import ArtifactUnusable, DeploymentFailed
 from shared.ports import ModelVersion, RunInfo
+from shared.upload_states import UploadState
 
 if TYPE_CHECKING:
     from shared.backend import Backend
@@ -279,7 +280,7 @@ def _finish(backend: Backend, record: DeploymentRecord, step: Step) -> None:
         telemetry.event("ModelDeployed", model=model.name, version=model.version, run_id=record.run_id,
                         challenger=detail.get("challenger"), champion=detail.get("champion"), slot=record.slot)
         decision = {"decision": "deployed", **detail}
-        state = "promoted"
+        state = UploadState.PROMOTED
     else:
         why = record.reason or str(step)
         backend.registry.tag(model, {"decision": str(step), "decision_reason": why[:500]})
@@ -287,10 +288,10 @@ def _finish(backend: Backend, record: DeploymentRecord, step: Step) -> None:
         telemetry.event(name, model=model.name, version=model.version, run_id=record.run_id, reason=why)
         log.error("Deployment of %s v%s ended %s: %s", model.name, model.version, step, why)
         decision = {"decision": str(step), **detail, "reason": why}
-        state = "failed" if step == Step.FAILED else "not_promoted"
+        state = UploadState.FAILED if step == Step.FAILED else UploadState.NOT_PROMOTED
     if record.upload_id:
-        backend.uploads.update(record.upload_id, state=state, reason=decision["reason"],
-                               details={"decision": decision})
+        upload_states.record(backend.uploads, record.upload_id, state=state, reason=str(decision["reason"]),
+                             details={"decision": decision})
     backend.promotions.finish(record.run_id, decision)
     if step == Step.DONE:
         run = backend.pipeline.get_run(record.run_id)

@@ -16,7 +16,7 @@ from shared import dataset_validation, faults, guardrails, metrics, naming, pipe
 from shared.backend import Backend
 from shared.errors import DatasetRejected
 from shared.settings import Settings
-from shared.upload_states import UploadState
+from shared.upload_states import UploadState, record
 
 log = logging.getLogger(__name__)
 
@@ -74,23 +74,24 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
         telemetry.event("UploadReplayed", upload_id=upload.upload_id, state=seen["state"])
         return IngestOutcome(seen["state"], reason=seen.get("reason"), dataset_version=seen.get("dataset_version"),
                              run_id=seen.get("run_id"))
-    uploads.update(upload.upload_id, blob=upload.blob_path, state="received",
-                   details={"bytes": len(upload.content), "uri": upload.uri})
+    record(uploads, upload.upload_id, blob=upload.blob_path, state=UploadState.RECEIVED,
+           details={"bytes": len(upload.content), "uri": upload.uri})
     telemetry.event("UploadReceived", upload_id=upload.upload_id, bytes=len(upload.content))
     try:
         spec = naming.spec_for(upload.blob_path, upload.metadata, settings.default_target, settings.default_metric)
-        uploads.update(upload.upload_id, model_name=spec.model_name)
+        record(uploads, upload.upload_id, model_name=spec.model_name)
         validated = dataset_validation.validate(upload.content, spec.target, max_bytes=settings.max_upload_bytes,
                                                 min_rows=settings.min_rows)
     except DatasetRejected as rejected:
-        uploads.update(upload.upload_id, state="rejected", reason=rejected.reason, details={"code": rejected.code})
+        record(uploads, upload.upload_id, state=UploadState.REJECTED, reason=rejected.reason,
+               details={"code": rejected.code})
         telemetry.event("DatasetRejected", upload_id=upload.upload_id, reason=rejected.reason, code=rejected.code)
         log.warning("Rejected %s: %s", upload.blob_path, rejected.reason)
         return IngestOutcome("rejected", reason=rejected.reason)
     unknown = [c for c in spec.excluded_columns if c not in validated.frame.columns or c == spec.target]
     if unknown:
         reason = f"metadata 'exclude' names column(s) the file does not have as features: {', '.join(unknown)}"
-        uploads.update(upload.upload_id, state="rejected", reason=reason, details={"code": "bad_exclude"})
+        record(uploads, upload.upload_id, state=UploadState.REJECTED, reason=reason, details={"code": "bad_exclude"})
         telemetry.event("DatasetRejected", upload_id=upload.upload_id, reason=reason, code="bad_exclude")
         return IngestOutcome("rejected", reason=reason)
     with telemetry.span("guardrails", attributes={"rows": validated.rows}):
@@ -118,8 +119,8 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
     if trained:
         reason = (f"same content as dataset {dataset.name} v{dataset.version}, with the same target, metric "
                   "and excluded columns: nothing new to train")
-        uploads.update(upload.upload_id, state="duplicate", reason=reason, dataset_version=dataset.version,
-                       details=details)
+        record(uploads, upload.upload_id, state=UploadState.DUPLICATE, reason=reason,
+               dataset_version=dataset.version, details=details)
         telemetry.event("DatasetDuplicate", upload_id=upload.upload_id, dataset=dataset.name,
                         version=dataset.version)
         return IngestOutcome("duplicate", reason=reason, dataset_version=dataset.version)
@@ -129,8 +130,8 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
                                      spec.excluded_columns)
     run, _ = pipelines.start(pipelines.TRAINING.name, params, backend, settings, upload_id=upload.upload_id,
                              idempotency_key=f"upload:{upload.upload_id}", data_time=upload.data_time)
-    uploads.update(upload.upload_id, state="training", dataset_version=dataset.version, run_id=run.run_id,
-                   details=details)
+    record(uploads, upload.upload_id, state=UploadState.TRAINING, dataset_version=dataset.version,
+           run_id=run.run_id, details=details)
     telemetry.event("TrainingSubmitted", upload_id=upload.upload_id, run_id=run.run_id, model=spec.model_name,
                     metric=spec.metric, budget_s=settings.time_budget_s)
     return IngestOutcome("training", dataset_version=dataset.version, run_id=run.run_id)

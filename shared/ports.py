@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from shared.model_contract import ModelSignature
 from shared.run_events import RunEvent
+from shared.run_order import FINISHED
 from shared.schema import Schema
 from shared.scoring import ScoreRequest, ScoreResult
+from shared.upload_states import UploadChange
 
 if TYPE_CHECKING:
     from shared.batch import BatchSummary
@@ -51,7 +53,7 @@ class RunInfo:
     dataset_name: str
     dataset_version: int
     metric: str
-    state: str  # queued, running, completed, failed, superseded, cancelled
+    state: str  # a RunState: queued, running, completed, failed, superseded, cancelled
     upload_id: str | None = None
     pipeline: str = ""
     progress: dict[str, Any] = field(default_factory=dict)
@@ -63,7 +65,7 @@ class RunInfo:
 
     @property
     def finished(self) -> bool:
-        return self.state in ("completed", "failed", "superseded", "cancelled")
+        return self.state in FINISHED
 
 
 @dataclass(frozen=True)
@@ -233,10 +235,11 @@ class UploadLog(abc.ABC):
     """What happened to each upload, for the status API and the CLI."""
 
     @abc.abstractmethod
-    def update(self, upload_id: str, **fields: Any) -> bool:
+    def update(self, upload_id: str, change: UploadChange) -> bool:
         """Create or update the record; ``details`` merges into the existing details.
 
         A ``state`` that would move the record back (``shared.upload_states``) changes nothing: False.
+        Callers write through ``shared.upload_states.record``.
         """
 
     @abc.abstractmethod

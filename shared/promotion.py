@@ -18,6 +18,7 @@ from shared.backend import Backend
 from shared.errors import ArtifactUnusable
 from shared.ports import ModelVersion, RunInfo
 from shared.run_events import RUN_COMPLETED, RUN_STATUS_CHANGED, RunEvent
+from shared.upload_states import UploadState, record
 
 log = logging.getLogger(__name__)
 __all__ = ["RUN_COMPLETED", "RUN_STATUS_CHANGED", "PromotionOutcome", "handle_run_completed"]
@@ -71,7 +72,7 @@ def _decide(run: RunInfo, backend: Backend) -> PromotionOutcome:
     if run.state != "completed":
         reason = run.error or f"run ended {run.state}"
         if run.upload_id:
-            uploads.update(run.upload_id, state="failed", reason=f"training failed: {reason}")
+            record(uploads, run.upload_id, state=UploadState.FAILED, reason=f"training failed: {reason}")
         telemetry.event("TrainingFailed", run_id=run.run_id, model=run.model_name, reason=reason)
         return PromotionOutcome("failed", {"run_id": run.run_id, "reason": reason})
     telemetry.event("TrainingCompleted", run_id=run.run_id, model=run.model_name,
@@ -98,14 +99,14 @@ def _decide(run: RunInfo, backend: Backend) -> PromotionOutcome:
     if deploy:
         backend.registry.tag(challenger, {"decision": "deploying", "decision_reason": why})
         if run.upload_id:
-            uploads.update(run.upload_id, state="deploying", reason=why, details={"decision": detail})
+            record(uploads, run.upload_id, state=UploadState.DEPLOYING, reason=why, details={"decision": detail})
         deployment_flow.start(backend, run, challenger, detail)
         return PromotionOutcome("deploying", detail)
     backend.registry.tag(challenger, {"decision": "rejected", "decision_reason": why})
     telemetry.event("ModelRejected", model=challenger.name, version=challenger.version, run_id=run.run_id,
                     challenger=challenger_score, champion=detail.get("champion"), reason=why)
     if run.upload_id:
-        uploads.update(run.upload_id, state="not_promoted", reason=why, details={"decision": detail})
+        record(uploads, run.upload_id, state=UploadState.NOT_PROMOTED, reason=why, details={"decision": detail})
     return PromotionOutcome("rejected", detail)
 
 
@@ -118,7 +119,8 @@ def _refuse(run: RunInfo, challenger: ModelVersion, reason: str, backend: Backen
     telemetry.event("ModelRefused", model=challenger.name, version=challenger.version, run_id=run.run_id,
                     reason=why)
     if run.upload_id:
-        backend.uploads.update(run.upload_id, state="not_promoted", reason=why, details={"decision": detail})
+        record(backend.uploads, run.upload_id, state=UploadState.NOT_PROMOTED, reason=why,
+               details={"decision": detail})
     return PromotionOutcome("refused", {**detail, "reason": why})
 
 

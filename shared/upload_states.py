@@ -14,7 +14,13 @@ state.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.ports import UploadLog
 
 
 class UploadState(StrEnum):
@@ -49,3 +55,36 @@ def may_move(current: str | None, new: str) -> bool:
 
 def is_final(state: str) -> bool:
     return UploadState(state) not in _NEXT
+
+
+@dataclass(frozen=True)
+class UploadChange:
+    """What one write changes in an upload record; None leaves a field as it is, ``details`` merge."""
+
+    state: UploadState | None = None
+    reason: str | None = None
+    blob: str | None = None
+    model_name: str | None = None
+    dataset_version: int | None = None
+    run_id: str | None = None
+    details: Mapping[str, object] | None = None
+
+    def columns(self) -> dict[str, object]:
+        """The record's fields this change sets (``details`` apart)."""
+        out: dict[str, object] = {}
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if value is not None and spec.name != "details":
+                out[spec.name] = str(value) if isinstance(value, UploadState) else value
+        return out
+
+
+def record(uploads: UploadLog, upload_id: str, *, state: UploadState | None = None, reason: str | None = None,
+           blob: str | None = None, model_name: str | None = None, dataset_version: int | None = None,
+           run_id: str | None = None, details: Mapping[str, object] | None = None) -> bool:
+    """The one way the core writes an upload record; False when ``state`` would move it back (nothing changes)."""
+    return uploads.update(upload_id, UploadChange(state, reason, blob, model_name, dataset_version, run_id, details))
+
+
+def record_outcome(uploads: UploadLog, upload_id: str, state: UploadState, reason: str) -> bool:
+    return record(uploads, upload_id, state=state, reason=reason)

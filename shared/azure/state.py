@@ -9,7 +9,7 @@ from typing import Any
 
 from shared.blob_records import JsonBlobs
 from shared.ports import PromotionLedger, UploadLog
-from shared.upload_states import may_move
+from shared.upload_states import UploadChange, may_move
 
 log = logging.getLogger(__name__)
 
@@ -33,22 +33,23 @@ class BlobUploadLog(UploadLog):
     def __init__(self, blobs: JsonBlobs) -> None:
         self.blobs = blobs
 
-    def update(self, upload_id: str, **fields: Any) -> bool:
-        extra = fields.pop("details", {})
+    def update(self, upload_id: str, change: UploadChange) -> bool:
+        fields = change.columns()
+        extra = dict(change.details or {})
         refused: list[str] = []
 
-        def change(current: dict[str, Any] | None) -> dict[str, Any]:
+        def apply(current: dict[str, Any] | None) -> dict[str, Any]:
             refused.clear()
-            if current is not None and "state" in fields and not may_move(current.get("state"), fields["state"]):
+            if current is not None and change.state and not may_move(current.get("state"), change.state):
                 refused.append(str(current.get("state")))
                 return current  # written back unchanged
             record = current or {"upload_id": upload_id, "state": "received", "created_at": _now(), "details": {}}
             record.update(fields, details={**record.get("details", {}), **extra}, updated_at=_now())
             return record
 
-        self.blobs.update(f"uploads/{_key(upload_id)}.json", change)
+        self.blobs.update(f"uploads/{_key(upload_id)}.json", apply)
         if refused:
-            log.warning("Upload %s stays %s: %s would move it back", upload_id, refused[0], fields["state"])
+            log.warning("Upload %s stays %s: %s would move it back", upload_id, refused[0], change.state)
         return not refused
 
     def get(self, upload_id: str) -> dict[str, Any] | None:

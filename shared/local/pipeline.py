@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import uuid
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from shared.local.db import connect, now
@@ -19,13 +20,46 @@ from shared.ports import RunInfo, TrainingPipeline, TrainingRequest
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class StoredRequest:
+    """A run's training request as the run queue keeps it (``runs.request_json``)."""
+
+    model_name: str
+    dataset_name: str
+    dataset_version: int
+    target: str
+    metric: str
+    time_budget_s: int
+    excluded_columns: tuple[str, ...] = ()
+    pipeline: str = ""
+    trace_parent: str = ""
+    data_time: str = ""
+
+    @classmethod
+    def of(cls, request: TrainingRequest) -> StoredRequest:
+        return cls(request.model_name, request.dataset.name, request.dataset.version, request.target,
+                   request.metric, request.time_budget_s, tuple(request.excluded_columns), request.pipeline,
+                   request.trace_parent, request.data_time)
+
+    @classmethod
+    def from_json(cls, text: str) -> StoredRequest:
+        body = json.loads(text)
+        return cls(str(body["model_name"]), str(body["dataset_name"]), int(body["dataset_version"]),
+                   str(body["target"]), str(body["metric"]), int(body["time_budget_s"]),
+                   tuple(body.get("excluded_columns") or ()), str(body.get("pipeline") or ""),
+                   str(body.get("trace_parent") or ""), str(body.get("data_time") or ""))
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "excluded_columns": list(self.excluded_columns)})
+
+
 def row_to_run(row: sqlite3.Row) -> RunInfo:
     return RunInfo(run_id=row["run_id"], model_name=row["model_name"], dataset_name=row["dataset_name"],
                    dataset_version=row["dataset_version"], metric=row["metric"], state=row["state"],
                    upload_id=row["upload_id"], pipeline=row["pipeline"], progress=json.loads(row["progress_json"]),
                    result=json.loads(row["result_json"]), error=row["error"], created_at=row["created_at"],
                    updated_at=row["updated_at"],
-                   excluded_columns=tuple(json.loads(row["request_json"]).get("excluded_columns") or ()))
+                   excluded_columns=StoredRequest.from_json(row["request_json"]).excluded_columns)
 
 
 def worker_lock_path(state_dir: Path) -> Path:
@@ -85,10 +119,7 @@ class LocalTrainingPipeline(TrainingPipeline):
                 return row_to_run(seen), False
         run_id = f"run_{uuid.uuid4().hex[:16]}"
         stamp = now()
-        body = {"model_name": request.model_name, "dataset_name": request.dataset.name,
-                "dataset_version": request.dataset.version, "target": request.target, "metric": request.metric,
-                "time_budget_s": request.time_budget_s, "excluded_columns": list(request.excluded_columns),
-                "pipeline": request.pipeline, "trace_parent": request.trace_parent, "data_time": request.data_time}
+        body = StoredRequest.of(request).to_json()
         db.execute("BEGIN IMMEDIATE")
         try:
             if idempotency_key:  # checked again inside the transaction: two racing posts start one run
@@ -100,7 +131,7 @@ class LocalTrainingPipeline(TrainingPipeline):
             db.execute("INSERT INTO runs (run_id, model_name, dataset_name, dataset_version, request_json, metric, "
                        "state, upload_id, seq, progress_json, pipeline, idempotency_key, created_at, updated_at) "
                        "VALUES (?,?,?,?,?,?, 'queued', ?,?,?,?,?,?,?)",
-                       (run_id, request.model_name, request.dataset.name, request.dataset.version, json.dumps(body),
+                       (run_id, request.model_name, request.dataset.name, request.dataset.version, body,
                         request.metric, request.upload_id, seq,
                         json.dumps({"step": "queued", "budget_s": request.time_budget_s}), request.pipeline,
                         idempotency_key, stamp, stamp))

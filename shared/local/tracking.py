@@ -7,7 +7,10 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.local.pipeline import StoredRequest
 
 log = logging.getLogger(__name__)
 _opened: set[str] = set()
@@ -62,7 +65,7 @@ def experiment_id(mlflow: Any, state_dir: Path, name: str) -> str:
     return str(mlflow.create_experiment(name, artifact_location=location))
 
 
-def log_run(state_dir: Path, run_id: str, model_name: str, run_dir: Path, outcome: Any, request: dict[str, Any],
+def log_run(state_dir: Path, run_id: str, model_name: str, run_dir: Path, outcome: Any, request: StoredRequest,
             signature_example: Any) -> str:
     """Record the finished training as an MLflow run with its model; returns the MLflow run id."""
     mlflow = configure(state_dir)
@@ -70,9 +73,9 @@ def log_run(state_dir: Path, run_id: str, model_name: str, run_dir: Path, outcom
 
     exp = experiment_id(mlflow, state_dir, model_name)
     with mlflow.start_run(experiment_id=exp, run_name=run_id, tags={"pipeline_run_id": run_id}) as active:
-        mlflow.log_params({"best_learner": outcome.best_learner, "primary_metric": request["metric"],
-                           "time_budget_s": request["time_budget_s"], "threshold": outcome.threshold,
-                           "dataset": f"{request['dataset_name']}:{request['dataset_version']}",
+        mlflow.log_params({"best_learner": outcome.best_learner, "primary_metric": request.metric,
+                           "time_budget_s": request.time_budget_s, "threshold": outcome.threshold,
+                           "dataset": f"{request.dataset_name}:{request.dataset_version}",
                            "model_format": outcome.model_format})
         mlflow.log_params({f"config.{k}": v for k, v in outcome.best_config.items()})
         mlflow.log_metrics({f"validation_{k}": v for k, v in outcome.validation_metrics.items()})

@@ -10,7 +10,7 @@ from typing import Any
 
 from shared.local.db import connect, now
 from shared.ports import UploadLog
-from shared.upload_states import may_move
+from shared.upload_states import UploadChange, may_move
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,9 @@ class LocalUploadLog(UploadLog):
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
 
-    def update(self, upload_id: str, **fields: Any) -> bool:
-        unknown = set(fields) - {*COLUMNS, "details"}
+    def update(self, upload_id: str, change: UploadChange) -> bool:
+        fields = change.columns()
+        unknown = set(fields) - set(COLUMNS)
         if unknown:
             raise ValueError(f"unknown upload fields: {sorted(unknown)}")
         db = connect(self.state_dir)
@@ -36,12 +37,12 @@ class LocalUploadLog(UploadLog):
         db.execute("BEGIN IMMEDIATE")
         try:
             row = db.execute("SELECT state, details_json FROM uploads WHERE upload_id=?", (upload_id,)).fetchone()
-            if "state" in fields and not may_move(row["state"] if row else None, fields["state"]):
+            if change.state and not may_move(row["state"] if row else None, change.state):
                 db.execute("ROLLBACK")
-                log.warning("Upload %s stays %s: %s would move it back", upload_id, row["state"], fields["state"])
+                log.warning("Upload %s stays %s: %s would move it back", upload_id, row["state"], change.state)
                 return False
             details = json.loads(row["details_json"]) if row else {}
-            details.update(fields.pop("details", {}))
+            details.update(change.details or {})
             if row is None:
                 db.execute("INSERT INTO uploads (upload_id, state, created_at, updated_at) VALUES (?,?,?,?)",
                            (upload_id, fields.get("state", "received"), stamp, stamp))

@@ -14,7 +14,7 @@ from shared.ingest import Upload, ingest
 from shared.local.uploads import LocalUploadLog
 from shared.ports import UploadLog
 from shared.promotion import RUN_COMPLETED, handle_run_completed
-from shared.upload_states import may_move
+from shared.upload_states import UploadState, may_move, record
 from tests.azure.conftest import AzureStack, sample_csv
 
 URI = "https://acct.blob.core.windows.net/datasets/"
@@ -81,15 +81,15 @@ def logs(tmp_path: Path, stack: AzureStack) -> list[UploadLog]:
 
 def test_states_only_move_forward_in_both_upload_logs(tmp_path: Path, stack: AzureStack):
     for uploads in logs(tmp_path, stack):
-        assert uploads.update("u1", state="received", blob="a.csv")
-        assert uploads.update("u1", state="training", run_id="r1")
-        assert uploads.update("u1", state="deploying")
-        assert uploads.update("u1", state="promoted", reason="better")
+        assert record(uploads, "u1", state=UploadState("received"), blob="a.csv")
+        assert record(uploads, "u1", state=UploadState("training"), run_id="r1")
+        assert record(uploads, "u1", state=UploadState("deploying"))
+        assert record(uploads, "u1", state=UploadState("promoted"), reason="better")
         for backwards in ("received", "training", "deploying", "duplicate", "rejected"):
-            assert not uploads.update("u1", state=backwards, reason="stale")
-        record = uploads.get("u1")
-        assert record is not None and (record["state"], record["reason"]) == ("promoted", "better")
-        assert uploads.update("u1", details={"note": "kept"})  # fields without a state still merge
+            assert not record(uploads, "u1", state=UploadState(backwards), reason="stale")
+        stored = uploads.get("u1")
+        assert stored is not None and (stored["state"], stored["reason"]) == ("promoted", "better")
+        assert record(uploads, "u1", details={"note": "kept"})  # fields without a state still merge
 
 
 def test_the_rule_itself():

@@ -10,6 +10,7 @@ from azure.storage.blob import BlobServiceClient
 from shared.azure import state
 from shared.azure.blobstore import ContainerStore
 from shared.azure.state import BlobPromotionLedger, BlobUploadLog, JsonBlobs
+from shared.upload_states import UploadState, record
 
 pytestmark = pytest.mark.integration
 
@@ -45,14 +46,14 @@ def test_a_released_claim_can_be_taken_again_and_a_stale_one_taken_over(blobs: J
 def test_concurrent_upload_updates_lose_nothing(blobs: JsonBlobs):
     log = BlobUploadLog(blobs)
     upload = 'bank/jan.csv@"0x8D"'
-    log.update(upload, blob="bank/jan.csv", state="received", details={"bytes": 10})
+    record(log, upload, blob="bank/jan.csv", state=UploadState("received"), details={"bytes": 10})
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda i: log.update(upload, details={f"k{i}": i}), range(20)))
-    log.update(upload, state="training", run_id="train-1")
-    record = log.get(upload)
-    assert record is not None
-    assert record["state"] == "training" and record["run_id"] == "train-1" and record["blob"] == "bank/jan.csv"
-    assert record["details"] == {"bytes": 10, **{f"k{i}": i for i in range(20)}}
+        list(pool.map(lambda i: record(log, upload, details={f"k{i}": i}), range(20)))
+    record(log, upload, state=UploadState("training"), run_id="train-1")
+    stored = log.get(upload)
+    assert stored is not None
+    assert stored["state"] == "training" and stored["run_id"] == "train-1" and stored["blob"] == "bank/jan.csv"
+    assert stored["details"] == {"bytes": 10, **{f"k{i}": i for i in range(20)}}
     assert [r["upload_id"] for r in log.list()] == [upload]
     assert log.get("bank/other.csv@x") is None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cli import sample_data
+from shared import run_order
 from shared.batch import score_drop
 from shared.ingest import Upload, ingest
 from shared.model_contract import ModelSignature
@@ -130,3 +131,21 @@ def test_the_signature_reads_what_a_trained_model_stores():
     assert dict(signature.example) == {"age": 30, "job": "admin."}
     with pytest.raises(TypeError):
         signature.example["age"] = 1  # type: ignore[index]
+
+
+def candidate(run_id: str, data_time: str, seq: int, upload: bool = True) -> run_order.Candidate:
+    return run_order.Candidate(run_id, f"u-{run_id}" if upload else None, data_time, seq)
+
+
+def test_the_newest_data_wins_whatever_the_arrival_order():
+    feb, jan = candidate("feb", "2026-02", 1), candidate("jan", "2026-01", 2)  # February arrived first
+    choice = run_order.choose("bank", [feb, jan], [])
+    assert choice.run == feb and [(c.run_id, "arrived before" in why) for c, why in choice.superseded] == [
+        ("jan", True)]
+    # January alone, after February already trained: it is stale and nothing trains.
+    late = run_order.choose("bank", [jan], [feb])
+    assert late.run is None and late.superseded[0][0] == jan and "already trained" in late.superseded[0][1]
+    # A REST-started run (no upload) on older data still runs: someone asked for it.
+    rest = candidate("rest", "2026-01", 3, upload=False)
+    assert run_order.choose("bank", [rest], [feb]).run == rest
+    assert run_order.choose("bank", [], [feb]) == run_order.NextRun(None, ())

@@ -1,0 +1,104 @@
+"""One training run, start to finish: dataset version in, model artefacts and the run's result out.
+
+It knows nothing of queues or events: the worker runs it in a child process and
+records what it returns (``shared.local.run_queue``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from shared.local.pipeline import StoredRequest
+from shared.ports import RunInfo
+
+
+def train(state_dir: Path, run: RunInfo, request: StoredRequest,
+          on_progress: Callable[[dict[str, object]], None]) -> dict[str, Any]:
+    """Train ``run`` on its dataset version; returns the run's result (metrics, artefact folder, leaderboard).
+
+    Writes the model's artefacts under ``runs/<run_id>/`` and logs the MLflow run; raises on failure.
+    """
+    from shared import dataset_validation, drift
+    from shared.local import automl, tracking
+    from shared.local.datasets import LocalDatasetRegistry
+
+    started = time.time()
+    budget = float(request.time_budget_s)
+    progress: dict[str, Any] = {"step": "validate", "trials": 0, "elapsed_s": 0, "budget_s": budget}
+
+    def report(**changes: Any) -> None:
+        progress.update(changes, elapsed_s=round(time.time() - started, 1))
+        on_progress(progress)
+
+    report()
+    dataset = LocalDatasetRegistry(state_dir).get(run.dataset_name, run.dataset_version)
+    if dataset is None:
+        raise LookupError(f"dataset {run.dataset_name}:{run.dataset_version} is not registered")
+    content = Path(dataset.uri.removeprefix("file://")).read_bytes()
+    validated = dataset_validation.validate(content, request.target, max_bytes=len(content) + 1,
+                                            min_rows=1)
+    schema = validated.schema.without(set(request.excluded_columns))
+    run_dir = state_dir / "runs" / run.run_id
+
+    def on_trial(trials: list[dict[str, Any]]) -> None:
+        scored = [t for t in trials if t["cv_log_loss"] is not None]
+        best = min(scored, key=lambda t: t["cv_log_loss"]) if scored else None
+        report(trials=len(trials), best_cv_log_loss=best["cv_log_loss"] if best else None,
+               best_learner=best["learner"] if best else None)
+
+    # Excluded columns stay in the stored validation split: a champion that uses them can still be scored.
+    outcome = automl.train(validated.frame, schema, request.metric, budget, run_dir, on_trial=on_trial,
+                           on_step=lambda step: report(step=step))
+    report(step="register", trials=len(outcome.trials))
+    example = {c.name: _example_value(validated.frame, c.name) for c in schema.features}
+    meta = {**automl.describe(outcome, schema), "model_name": run.model_name, "run_id": run.run_id,
+            "metric": request.metric, "example": example,
+            # Excluded at training time: still accepted (and ignored) when scoring, so clients keep one row shape.
+            "ignored_columns": list(request.excluded_columns),
+            "dataset": {"name": run.dataset_name, "version": run.dataset_version}}
+    labels = validated.frame[schema.target].astype(str).str.strip()
+    meta["drift_baseline"] = drift.baseline(validated.frame, schema.features,
+                                            float((labels == str(outcome.classes[-1])).mean()))
+    (run_dir / "model_meta.json").write_text(json.dumps(meta, indent=1, default=str))
+    mlflow_run_id = tracking.log_run(state_dir, run.run_id, run.model_name, run_dir, outcome, request,
+                                     validated.frame[[c.name for c in schema.features]].head(1))
+    return {
+        "best_learner": outcome.best_learner, "best_config": outcome.best_config,
+        "threshold": outcome.threshold, "classes": outcome.classes,
+        "validation_metrics": outcome.validation_metrics,
+        "primary_metric": {"name": request.metric,
+                           "value": outcome.validation_metrics[_metric_key(request.metric)]},
+        "model_format": outcome.model_format, "notes": outcome.notes, "timings": outcome.timings,
+        "trials": len(outcome.trials), "artifact_dir": str(run_dir), "mlflow_run_id": mlflow_run_id,
+        "leaderboard": _leaderboard(outcome.trials), "feature_importance": outcome.importance,
+    }
+
+
+def _metric_key(name: str) -> str:
+    from shared import metrics
+
+    return metrics.resolve(name).name
+
+
+def _example_value(frame: Any, column: str) -> Any:
+    present = frame[column].dropna()
+    if present.empty:
+        return None
+    value = present.iloc[0]
+    return value.item() if hasattr(value, "item") else value
+
+
+def _leaderboard(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    best: dict[str, dict[str, Any]] = {}
+    for trial in trials:
+        loss = trial["cv_log_loss"]
+        if loss is None:
+            continue
+        current = best.get(trial["learner"])
+        if current is None or loss < current["cv_log_loss"]:
+            best[trial["learner"]] = {"learner": trial["learner"], "cv_log_loss": loss, "trial": trial["trial"]}
+    return sorted(best.values(), key=lambda t: t["cv_log_loss"])
