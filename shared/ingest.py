@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from shared import dataset_validation, faults, guardrails, metrics, naming, pipelines, telemetry
 from shared.backend import Backend
 from shared.errors import DatasetRejected
+from shared.run_order import RunState
 from shared.settings import Settings
 from shared.upload_states import UploadState, record
 
@@ -130,6 +131,11 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
                                      spec.excluded_columns)
     run, _ = pipelines.start(pipelines.TRAINING.name, params, backend, settings, upload_id=upload.upload_id,
                              idempotency_key=f"upload:{upload.upload_id}", data_time=upload.data_time)
+    if run.state == RunState.SUPERSEDED:  # the backend would not start it: newer data already trains
+        record(uploads, upload.upload_id, state=UploadState.SUPERSEDED, reason=run.error,
+               dataset_version=dataset.version, run_id=run.run_id, details=details)
+        telemetry.event("TrainingSuperseded", upload_id=upload.upload_id, run_id=run.run_id, reason=run.error)
+        return IngestOutcome("superseded", reason=run.error, dataset_version=dataset.version, run_id=run.run_id)
     record(uploads, upload.upload_id, state=UploadState.TRAINING, dataset_version=dataset.version,
            run_id=run.run_id, details=details)
     telemetry.event("TrainingSubmitted", upload_id=upload.upload_id, run_id=run.run_id, model=spec.model_name,

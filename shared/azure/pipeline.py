@@ -16,7 +16,7 @@ from azure.ai.ml import Input
 from azure.ai.ml.constants import AssetTypes
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared import metrics
+from shared import metrics, run_order
 from shared.azure import entities
 from shared.azure.blobstore import BlobStore
 from shared.azure.config import AzureSettings
@@ -70,8 +70,13 @@ class AzureTrainingPipeline(TrainingPipeline):
             if existing is not None:  # a replay: nothing to build
                 return existing, False
         planned = self.plan(request, name)
+        record = {"run_id": planned.name, **planned.job.tags, "created_at": datetime.now(UTC).isoformat(),
+                  "data_time": request.data_time}
+        stale = self._stale(request, record)
+        if stale:  # no job: a newer upload of the model is already training or trained
+            self.records.create(f"runs/{planned.name}.json", {**record, "state": "superseded", "error": stale})
+            return self._to_run({**record, "state": "superseded", "error": stale}, None), True
         self.store.put_once(planned.table_path, planned.table_text.encode())
-        record = {"run_id": planned.name, **planned.job.tags, "created_at": datetime.now(UTC).isoformat()}
         self.records.create(f"runs/{planned.name}.json", record)  # before the job: its events must find it
         job = planned.job
         if self.settings.pipeline_endpoint:
@@ -81,6 +86,19 @@ class AzureTrainingPipeline(TrainingPipeline):
         else:
             submitted = self.ml.jobs.create_or_update(job, experiment_name=job.experiment_name)
         return self._to_run(record, submitted), True
+
+    def _stale(self, request: TrainingRequest, record: dict[str, Any]) -> str | None:
+        """Why the run must not start (``shared.run_order``: the newest data wins), or None.
+
+        Every submitted job of the model counts as started: telling a failed one apart would cost a call per job.
+        """
+        mine = run_order.Candidate(record["run_id"], request.upload_id, request.data_time or record["created_at"], 0)
+        started = [run_order.Candidate(r["run_id"], r.get("upload_id") or None,
+                                       r.get("data_time") or r.get("created_at", ""), 0)
+                   for r in self.records.list("runs/", 1000)
+                   if r.get("model") == request.model_name and r.get("state") != "superseded"]
+        choice = run_order.choose(request.model_name, [mine], started)
+        return None if choice.run is not None else choice.superseded[0][1]
 
     def cancel(self, run_id: str) -> RunInfo | None:
         run = self.get_run(run_id)
@@ -143,6 +161,7 @@ class AzureTrainingPipeline(TrainingPipeline):
             state=state_of(job.status) if job is not None else record.get("state", "queued"),
             upload_id=record.get("upload_id") or None, pipeline=record.get("pipeline", ""),
             created_at=record.get("created_at", ""), updated_at=record.get("created_at", ""),
+            error=record.get("error"),
             excluded_columns=tuple(c for c in str(record.get("excluded_columns", "")).split(",") if c))
         run.progress = {"step": "automl", "budget_s": int(record.get("time_budget_s", "0") or 0)}
         if job is not None:

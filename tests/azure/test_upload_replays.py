@@ -64,7 +64,8 @@ def test_an_upload_cut_short_after_submitting_is_not_a_duplicate_of_itself(stack
 @pytest.mark.parametrize("metadata", [{"metric": "AUC_weighted"}, {"exclude": "duration"}, {"target": "loan"}])
 def test_the_same_bytes_with_other_metadata_train_again(stack: AzureStack, metadata: dict[str, str]):
     stack.upload(sample_csv())
-    other = again(stack, "bank/feb.csv", '"0x2"', metadata)
+    # Uploaded later (within the same second, blob names rank: see Upload.data_time), so not older data.
+    other = again(stack, "bank/later.csv", '"0x2"', metadata)
     assert other.state == "training" and jobs(stack) == 2
     run = stack.backend.pipeline.get_run(str(other.run_id))
     assert run is not None
@@ -121,3 +122,20 @@ def test_scoring_a_name_never_uploaded_is_404_and_a_known_model_not_deployed_yet
     assert answer("nothing")[0] == 404
     status, error = answer("bank")
     assert status == 503 and "no model is deployed" in error
+
+
+def test_an_upload_older_than_one_already_training_starts_no_job_in_azure_either(stack: AzureStack):
+    def dropped(name: str, modified: str, seed: int):
+        return ingest(Upload(f"bank/{name}.csv", f"{URI}bank/{name}.csv", sample_csv(seed=seed), {}, f'"{name}"',
+                             modified), stack.backend, stack.settings)
+
+    february = dropped("feb", "2026-02-01T09:00:00+00:00", 11)
+    january = dropped("jan", "2026-01-01T09:00:00+00:00", 12)  # delivered late: older data than February's
+    assert february.state == "training" and january.state == "superseded"
+    assert "newer upload of model bank was already trained" in (january.reason or "")
+    assert jobs(stack) == 1  # February's job only
+    stored = stack.backend.uploads.get('bank/jan.csv@"jan"')
+    assert stored is not None and stored["state"] == "superseded"
+    assert stack.backend.pipeline.get_run(january.run_id or "").state == "superseded"  # type: ignore[union-attr]
+    march = dropped("mar", "2026-03-01T09:00:00+00:00", 13)
+    assert march.state == "training" and jobs(stack) == 2  # newer data always trains
