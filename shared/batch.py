@@ -45,7 +45,7 @@ def score_csv(content: bytes, served: ServedModel, chunk_rows: int, write: Calla
     needed = signature.names
     numeric = list(signature.numeric)
     reader = pd.read_csv(io.BytesIO(content), sep=_delimiter(content[:65536]), chunksize=chunk_rows,
-                         encoding="utf-8-sig", low_memory=False)
+                         encoding="utf-8-sig", low_memory=False, na_values=["?"])
     counts: Counter[str] = Counter()
     rows = chunks = coerced = 0
     classes = signature.classes

@@ -11,6 +11,7 @@ import hashlib
 import io
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from shared.errors import DatasetRejected
@@ -20,6 +21,9 @@ DELIMITERS = (",", ";")
 SNIFF_LINES = 50
 MAX_CLASSES = 100
 MIN_ROWS_PER_CLASS = 10
+# Read as missing besides pandas' defaults (empty, NA, NaN, NULL, N/A, ...): "?" as in the UCI repository's files.
+EXTRA_MISSING = ["?"]
+BOOLEAN_TEXT = {"true": 1.0, "false": 0.0}
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class ValidatedDataset:
     content_hash: str
     delimiter: str
     dropped_rows: int  # rows whose target was empty
+    findings: tuple[dict[str, object], ...] = ()  # what reading the file changed, shown with the guardrails
 
     @property
     def rows(self) -> int:
@@ -73,12 +78,40 @@ def _header(text: str, delimiter: str) -> list[str]:
     return [name.strip() for name in first]
 
 
-def infer_schema(frame: pd.DataFrame, target: str) -> Schema:
+def boolean_values(series: pd.Series) -> pd.Series | None:
+    """1.0 / 0.0 (NaN when missing) for a column of true/false values in any case; None for other columns."""
+    present = series.dropna()
+    if present.empty:
+        return None
+    if pd.api.types.is_bool_dtype(present):
+        return series.map(lambda v: float(v) if isinstance(v, (bool, np.bool_)) else np.nan).astype(float)
+    if not (pd.api.types.is_object_dtype(present) or pd.api.types.is_string_dtype(present)):
+        return None
+    words = present.map(lambda v: str(v).strip().lower())
+    if not words.isin(list(BOOLEAN_TEXT)).all():
+        return None
+    return series.map(lambda v: BOOLEAN_TEXT.get(str(v).strip().lower(), np.nan) if isinstance(v, (str, bool))
+                      else np.nan).astype(float)
+
+
+def _is_row_names(values: pd.Series) -> bool:
+    """A leading unnamed column of row numbers (0..n-1 or 1..n, as pandas and R write them) or of unique names."""
+    if values.isna().any():
+        return False
+    if pd.api.types.is_integer_dtype(values):
+        start = int(values.iloc[0])
+        return start in (0, 1) and bool((values.to_numpy() == np.arange(start, start + len(values))).all())
+    return bool(values.is_unique)
+
+
+def infer_schema(frame: pd.DataFrame, target: str, booleans: frozenset[str] = frozenset()) -> Schema:
     columns = []
     for name in frame.columns:
         series = frame[name]
         missing = int(series.isna().sum())
-        if pd.api.types.is_bool_dtype(series):
+        if name in booleans:
+            columns.append(Column(name, "boolean", missing))
+        elif pd.api.types.is_bool_dtype(series):
             columns.append(Column(name, "string", missing, ("False", "True")))
         elif pd.api.types.is_integer_dtype(series):
             columns.append(Column(name, "integer", missing))
@@ -99,8 +132,9 @@ def validate(content: bytes, target: str, *, max_bytes: int, min_rows: int) -> V
         raise DatasetRejected("empty: the file has no content", "empty")
     delimiter = _sniff_delimiter(text)
     header = _header(text, delimiter)
-    if any(not name for name in header):
-        position = header.index("") + 1
+    row_names = bool(header) and header[0] == ""  # R's write.csv, pandas' to_csv with its index: checked below
+    if any(not name for name in header[1 if row_names else 0:]):
+        position = header.index("", 1 if row_names else 0) + 1
         raise DatasetRejected(f"column {position} of the header has no name", "unnamed_column")
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:
@@ -111,12 +145,22 @@ def validate(content: bytes, target: str, *, max_bytes: int, min_rows: int) -> V
             "(set the blob metadata 'target' to choose another)", "target_missing")
     try:
         frame = pd.read_csv(io.StringIO(text), sep=delimiter, quotechar='"', decimal=".", skipinitialspace=True,
-                            on_bad_lines="error", low_memory=False)
+                            on_bad_lines="error", low_memory=False, na_values=EXTRA_MISSING)
     except pd.errors.ParserError as error:
         raise DatasetRejected(f"not a well-formed CSV: {error}", "malformed") from None
     frame.columns = header
     if frame.empty:
         raise DatasetRejected("header only: the file has no data rows", "header_only")
+    findings: list[dict[str, object]] = []
+    if row_names:
+        if not _is_row_names(frame[""]):
+            raise DatasetRejected("column 1 of the header has no name, and its values are not row numbers or "
+                                  "unique row names", "unnamed_column")
+        frame = frame.drop(columns=[""])
+        header = header[1:]
+        findings.append({"check": "row_names", "severity": "info", "details": {},
+                         "message": "The first column has no name and holds row numbers or names (as R's "
+                                    "write.csv and pandas' to_csv write them): it is not used as a feature."})
     empty_columns = [name for name in header if frame[name].isna().all()]
     if empty_columns:
         raise DatasetRejected(f"column(s) entirely empty: {', '.join(empty_columns)}", "empty_column")
@@ -138,5 +182,12 @@ def validate(content: bytes, target: str, *, max_bytes: int, min_rows: int) -> V
         raise DatasetRejected(
             f"class(es) with too few rows: {listed}; each class needs at least {MIN_ROWS_PER_CLASS}", "rare_class")
     labelled[target] = labelled[target].astype(str).str.strip()
-    schema = infer_schema(labelled, target)
-    return ValidatedDataset(labelled, schema, content_hash(content), delimiter, len(frame) - len(labelled))
+    booleans = set()
+    for name in header:
+        flags = boolean_values(labelled[name]) if name != target else None
+        if flags is not None:
+            labelled[name] = flags
+            booleans.add(name)
+    schema = infer_schema(labelled, target, frozenset(booleans))
+    return ValidatedDataset(labelled, schema, content_hash(content), delimiter, len(frame) - len(labelled),
+                            tuple(findings))

@@ -8,6 +8,7 @@ checks run in the Function App in Azure.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from numpy.typing import NDArray
 IMBALANCE_RATIO = 0.2  # minority / majority below this: imbalanced
 MISSING_WARNING = 0.05
 ID_UNIQUE_SHARE = 0.9
+ID_NAME = re.compile(r"(^|[^a-z])(id|key|uuid|guid|index|row|rownum|row_?number|record)$", re.IGNORECASE)
 DUPLICATE_WARNING = 0.01
 LEAKAGE_MIN_AUC = 0.8  # one column alone this strong, and stronger than all others together
 SAMPLE_ROWS = 50_000  # the leakage check works on a sample of big files
@@ -88,10 +90,17 @@ def _id_like(frame: pd.DataFrame, features: list[str]) -> Finding | None:
         unique = values.nunique()
         if rows < 50 or unique < 50:
             continue
-        integers = pd.api.types.is_integer_dtype(values)
+        integers = pd.api.types.is_integer_dtype(values) or (
+            pd.api.types.is_float_dtype(values) and bool((values % 1 == 0).all()))  # numbers with gaps read as floats
         text = pd.api.types.is_string_dtype(values) or values.dtype == object
-        if (text and unique / len(values) >= ID_UNIQUE_SHARE) or (integers and unique == len(values)
-                                                                  and values.is_monotonic_increasing):
+        share = unique / len(values)
+        # Row numbers and keys: every value once, in order or filling a range (a shuffled row number), or named so.
+        numbered = integers and unique == len(values) and (
+            values.is_monotonic_increasing or values.is_monotonic_decreasing
+            or float(values.max()) - float(values.min()) + 1 == len(values))
+        words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(column))  # customerId -> customer_Id
+        named = bool(ID_NAME.search(words)) and share >= ID_UNIQUE_SHARE
+        if (text and share >= ID_UNIQUE_SHARE) or numbered or named:
             suspects.append(column)
     if not suspects:
         return None

@@ -96,7 +96,7 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
         telemetry.event("DatasetRejected", upload_id=upload.upload_id, reason=reason, code="bad_exclude")
         return IngestOutcome("rejected", reason=reason)
     with telemetry.span("guardrails", attributes={"rows": validated.rows}):
-        findings = guardrails.evaluate(validated.frame, spec.target, spec.excluded_columns)
+        findings = [*validated.findings, *guardrails.evaluate(validated.frame, spec.target, spec.excluded_columns)]
     # A dataset version is the content read with one target: the same bytes with another target are another one.
     version_key = dataset_key(validated.content_hash, spec.target)
     dataset, created = backend.datasets.register(spec.model_name, upload.content, version_key,

@@ -124,9 +124,14 @@ def columns_from_frame(frame: pd.DataFrame, signature: ModelSignature) -> Column
     import pandas as pd
 
     out: Columns = {}
+    from shared.dataset_validation import boolean_values
+
     for column in signature.features:
         series = frame[column.name]
-        if column.is_numeric:
+        flags = boolean_values(series) if column.kind == "boolean" else None
+        if flags is not None:
+            out[column.name] = flags.to_numpy(dtype=np.float32).reshape(-1, 1)
+        elif column.is_numeric:
             out[column.name] = pd.to_numeric(series, errors="coerce").to_numpy(
                 dtype=np.float32, na_value=np.nan).reshape(-1, 1)
         else:

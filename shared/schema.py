@@ -12,13 +12,13 @@ MAX_CATEGORIES = 1000
 @dataclass(frozen=True)
 class Column:
     name: str
-    kind: str  # "integer", "number" or "string"
+    kind: str  # "integer", "number", "boolean" (1/0 to the model) or "string"
     missing: int = 0
     categories: tuple[str, ...] = field(default=())  # for "string" columns, most frequent first
 
     @property
     def is_numeric(self) -> bool:
-        return self.kind in ("integer", "number")
+        return self.kind in ("integer", "number", "boolean")
 
     @cached_property
     def known(self) -> frozenset[str]:

@@ -109,7 +109,17 @@ def columns_for(rows: list[Row], signature: ModelSignature) -> tuple[Columns, in
     for feature in signature.features:
         name = feature.name
         values = [row.get(name) for row in rows]
-        if feature.is_numeric:
+        if feature.kind == "boolean":
+            flags: list[float] = []
+            for index, value in enumerate(values):
+                flag = _boolean(value)
+                if flag is not None:
+                    flags.append(flag)
+                elif name in rows[index]:
+                    problems.append({"row": index, "field": name, "error": f"expected true or false, got {value!r}"})
+            if len(flags) == len(values):
+                columns[name] = np.array(flags, dtype=np.float32).reshape(-1, 1)
+        elif feature.is_numeric:
             numbers: list[float] = []
             for index, value in enumerate(values):
                 if value is None:
@@ -137,6 +147,19 @@ def columns_for(rows: list[Row], signature: ModelSignature) -> tuple[Columns, in
     if problems:
         raise BadRequest(f"{len(problems)} problem(s) in the request rows", problems[:100])
     return columns, unseen
+
+
+def _boolean(value: object) -> float | None:
+    """1.0 / 0.0 for true / false (JSON booleans, their words in any case, 1 and 0), NaN for null, else None."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        return {"true": 1.0, "false": 0.0}.get(value.strip().lower())
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return float(value)
+    return None
 
 
 def score(request: ScoreRequest, served: ServedModel) -> ScoreResult:

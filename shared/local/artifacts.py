@@ -38,6 +38,28 @@ class LoadedModel:
         return self.signature.labels(proba)
 
 
+def load_judged(artifact_dir: str | Path) -> LoadedModel:
+    """The fit the validation metrics describe (``holdout/``: trained without the validation rows).
+
+    Models trained before refits were kept have none: the deployed model is that fit.
+    """
+    folder = Path(artifact_dir)
+    holdout = folder / "holdout" / "model.pkl"
+    if not holdout.exists():
+        return load(folder)
+    import joblib
+    import pandas as pd
+
+    meta = json.loads((folder / "model_meta.json").read_text())
+    pipeline = joblib.load(holdout)
+
+    def native_proba(columns: Columns) -> Probabilities:
+        frame = pd.DataFrame({name: values.reshape(-1) for name, values in columns.items()})
+        return np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
+
+    return LoadedModel(meta, ModelSignature.from_meta(meta), native_proba, None)
+
+
 def load(artifact_dir: str | Path) -> LoadedModel:
     """The ONNX Runtime session when the export succeeded, else the native pipeline."""
     folder = Path(artifact_dir)

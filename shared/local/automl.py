@@ -38,6 +38,7 @@ STARTING_POINTS: dict[str, dict[str, Any]] = {
                 "reg_lambda": 1.0},
 }
 VALIDATION_FRACTION = 0.2
+HOLDOUT_DIR = "holdout"  # the fit the validation metrics and the promotion gate judge
 SEED = 42
 
 
@@ -53,6 +54,9 @@ class TrainingOutcome:
     model_format: str  # "onnx" or "native"
     notes: list[str] = field(default_factory=list)
     importance: dict[str, float] = field(default_factory=dict)  # share of the model's use of each input column
+    # Rows of each fit: the configuration is judged on "validation" by a fit on "holdout_fit", then the deployed
+    # model is refit on all labelled rows ("final_fit"), whose validation rows it has therefore seen.
+    fit_rows: dict[str, int] = field(default_factory=dict)
 
 
 def describe(outcome: TrainingOutcome, schema: Schema) -> dict[str, Any]:
@@ -63,6 +67,7 @@ def describe(outcome: TrainingOutcome, schema: Schema) -> dict[str, Any]:
         "target": schema.target, "input_names": input_names(schema), "model_format": outcome.model_format,
         "classes": outcome.classes, "threshold": outcome.threshold, "best_learner": outcome.best_learner,
         "validation_metrics": outcome.validation_metrics, "feature_importance": outcome.importance,
+        "fit_rows": outcome.fit_rows,
         "features": [{"name": c.name, "kind": c.kind, "categories": list(c.categories)} for c in schema.features],
     }
 
@@ -161,8 +166,11 @@ def _choose_threshold(metric: metrics.Metric, y: NDArray[Any], proba: NDArray[np
 def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: float, out_dir: Path,
           on_trial: Callable[[list[dict[str, Any]]], None] | None = None,
           on_step: Callable[[str], None] | None = None) -> TrainingOutcome:
-    """Search, fit and export; writes validation.csv, trials.json, model.onnx or model.pkl into ``out_dir``.
+    """Search, judge, refit and export; writes validation.csv, trials.json, model.onnx or model.pkl into
+    ``out_dir``, and the fit that was judged in ``out_dir/holdout/``.
 
+    The validation metrics (and the promotion gate) come from the best configuration fit on the training
+    split; the deployed model is the same configuration refit on every labelled row.
     ``frame`` may hold more columns than ``schema``: the model uses the schema's
     features only, and the validation split keeps every column.
     """
@@ -213,16 +221,32 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     proba = model.predict_proba(x_valid)
     validation = metrics.all_metrics(y_valid, proba, classes, threshold)
     timings["fit_s"] = time.perf_counter() - started
+    holdout_dir = out_dir / HOLDOUT_DIR
+    holdout_dir.mkdir(exist_ok=True)
+    import joblib
+
+    joblib.dump(model, holdout_dir / "model.pkl")
+
+    step("refit")
+    prep = preprocessor(schema)
+    x_all = prep.fit_transform(feature_frame(frame, schema)).astype(np.float32)
+    estimator = clone(estimator).fit(x_all, np.array([codes[v] for v in labels_of(frame[schema.target])]))
+    onnx_export.float32_thresholds(estimator)
+    model = Pipeline([("prep", prep), ("model", estimator)])
+    timings["refit_s"] = time.perf_counter() - started - timings["fit_s"]
 
     step("export")
-    model_format, notes = onnx_export.export(model, schema, x_valid, proba, out_dir)
+    model_format, notes = onnx_export.export(model, schema, x_valid, model.predict_proba(x_valid), out_dir)
+    notes.append(f"Deployed: refit on all {len(frame):,} labelled rows. Validation metrics: the same configuration "
+                 f"fit on {len(train_frame):,} rows, scored on the other {len(valid_frame):,}.")
     timings["total_s"] = time.perf_counter() - started
     trials = _read_trials(log_file)
     (out_dir / "trials.json").write_text(json.dumps(trials, indent=1, default=str))
     outcome = TrainingOutcome(
         best_learner=str(automl.best_estimator), best_config=dict(automl.best_config), threshold=threshold,
         classes=classes, validation_metrics=validation, trials=trials, timings=timings,
-        model_format=model_format, notes=notes, importance=importance(estimator, prep, x_train),
+        model_format=model_format, notes=notes, importance=importance(estimator, prep, x_all),
+        fit_rows={"holdout_fit": len(train_frame), "validation": len(valid_frame), "final_fit": len(frame)},
     )
     (out_dir / "model_meta.json").write_text(json.dumps(describe(outcome, schema), indent=1, default=str))
     return outcome

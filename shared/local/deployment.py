@@ -89,9 +89,10 @@ class LocalDeployer(Deployer):
         return read_pointer(self.state_dir, model_name)
 
 
-def load_checked(model: ModelVersion) -> artifacts.LoadedModel:
+def load_checked(model: ModelVersion, judged: bool = False) -> artifacts.LoadedModel:
+    """The deployed model, or with ``judged`` the fit its validation scores describe."""
     try:
-        return artifacts.load(model.artifact_uri)
+        return (artifacts.load_judged if judged else artifacts.load)(model.artifact_uri)
     except Exception as error:
         raise ArtifactUnusable(f"v{model.version} cannot be loaded: {type(error).__name__}: {error}") from error
 
@@ -100,7 +101,8 @@ class LocalEvaluator(Evaluator):
     def score(self, model: ModelVersion, run: RunInfo) -> float | None:
         validation = Path(run.result["artifact_dir"]) / "validation.csv"
         frame = pd.read_csv(validation, keep_default_na=True)
-        loaded = load_checked(model)
+        # Both models as they were judged: a refit has seen its own validation rows.
+        loaded = load_checked(model, judged=True)
         signature = loaded.signature
         missing = [name for name in signature.names if name not in frame.columns]
         target = signature.target

@@ -49,7 +49,7 @@ class LocalRunReports(RunReports):
 def render(run: RunInfo, folder: Path, decision: dict[str, Any], guardrails: list[dict[str, Any]],
            version: str) -> str:
     meta = json.loads((folder / "model_meta.json").read_text())
-    model = artifacts.load(folder)
+    model = artifacts.load_judged(folder)  # the deployed refit has seen these rows
     frame = pd.read_csv(folder / "validation.csv", keep_default_na=True)
     proba = model.predict_proba(columns_from_frame(frame, model.signature))
     classes = list(model.signature.classes)

@@ -64,3 +64,23 @@ def test_the_validation_split_is_fixed_and_stratified(dataset):
     pd.testing.assert_frame_equal(first, second)
     overall = (dataset.frame["y"] == "yes").mean()
     assert abs((first["y"] == "yes").mean() - overall) < 0.02
+
+
+def test_the_deployed_model_is_refit_on_every_row_and_the_judged_fit_is_kept(dataset, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch):
+    from shared import metrics
+
+    monkeypatch.setattr(automl, "LEARNERS", ["lgbm"])
+    outcome = automl.train(dataset.frame, dataset.schema, "accuracy", 2, tmp_path)
+    train, valid = automl.split(dataset.frame, "y")
+    assert outcome.fit_rows == {"holdout_fit": len(train), "validation": len(valid), "final_fit": len(dataset.frame)}
+    deployed, judged = artifacts.load(tmp_path), artifacts.load_judged(tmp_path)
+    columns = columns_from_frame(valid, judged.signature)
+    classes = list(judged.signature.classes)
+    # The validation metrics are the judged fit's, recomputed here from its own predictions.
+    rescored = metrics.all_metrics(automl.labels_of(valid["y"]), judged.predict_proba(columns), classes,
+                                   outcome.threshold)
+    assert rescored == pytest.approx(outcome.validation_metrics)
+    # The deployed refit is another fit (it has seen the validation rows too).
+    assert np.max(np.abs(deployed.predict_proba(columns) - judged.predict_proba(columns))) > 1e-6
+    assert any("refit on all" in note for note in outcome.notes)

@@ -4,7 +4,7 @@ import pytest
 
 from cli import sample_data
 from shared.dataset_validation import validate
-from shared.errors import DatasetRejected
+from shared.errors import BadRequest, DatasetRejected
 
 GOOD = sample_data.to_csv(sample_data.rows(200))
 
@@ -111,3 +111,51 @@ def test_a_rare_class_is_rejected_with_counts():
     rows[0]["y"] = "maybe"
     error = rejected(sample_data.to_csv(rows))
     assert error.code == "rare_class" and "'maybe' (1)" in error.reason
+
+
+def frame_rows(count: int = 120) -> list[dict[str, object]]:
+    return sample_data.rows(count, seed=5)
+
+
+def test_a_leading_row_name_column_is_recognised_and_left_out():
+    rows = frame_rows()
+    pandas_style = sample_data.to_csv([{"": index, **row} for index, row in enumerate(rows)])
+    r_style = sample_data.to_csv([{"": str(index + 1), **row} for index, row in enumerate(rows)])
+    names = sample_data.to_csv([{"": f"row {index}", **row} for index, row in enumerate(rows)])
+    for content in (pandas_style, r_style, names):
+        dataset = check(content)
+        assert list(dataset.frame.columns) == list(rows[0])  # the file's own columns, the row names left out
+        assert [f["check"] for f in dataset.findings] == ["row_names"]
+    repeated = sample_data.to_csv([{"": index % 7, **row} for index, row in enumerate(rows)])
+    assert rejected(repeated).code == "unnamed_column"  # not row numbers: a real column without a name
+
+
+def test_na_nan_empty_and_question_marks_are_missing_and_true_false_columns_are_booleans():
+    rows = frame_rows()
+    for index, row in enumerate(rows):
+        row["age"] = ("NA", "NaN", "", "?", row["age"])[index % 5]
+        row["owner"] = ("TRUE", "False", "true", "?")[index % 4]
+    dataset = check(sample_data.to_csv(rows))
+    assert dataset.schema.column("age").kind == "integer" or dataset.schema.column("age").kind == "number"
+    assert dataset.frame["age"].isna().sum() == 96 and dataset.schema.column("age").missing == 96
+    owner = dataset.schema.column("owner")
+    assert owner.kind == "boolean" and owner.is_numeric and owner.missing == 30
+    assert set(dataset.frame["owner"].dropna()) == {0.0, 1.0}
+    assert dataset.frame["owner"].iloc[:3].tolist() == [1.0, 0.0, 1.0]
+
+
+def test_boolean_columns_take_json_booleans_their_words_and_ones_and_zeros_when_scoring():
+    from shared.model_contract import ModelSignature, columns_from_frame
+    from shared.schema import Column
+    from shared.scoring import columns_for
+
+    signature = ModelSignature((Column("owner", "boolean"),), "y", ("no", "yes"))
+    columns, _ = columns_for([{"owner": True}, {"owner": "FALSE"}, {"owner": 1}, {"owner": None}], signature)
+    assert columns["owner"].reshape(-1).tolist()[:3] == [1.0, 0.0, 1.0]
+    with pytest.raises(BadRequest) as refused:
+        columns_for([{"owner": "yes"}, {"owner": 2}], signature)
+    assert [d["row"] for d in refused.value.details] == [0, 1]
+    import pandas as pd
+
+    batch = columns_from_frame(pd.DataFrame({"owner": ["True", "false", None]}), signature)
+    assert batch["owner"].reshape(-1)[:2].tolist() == [1.0, 0.0]

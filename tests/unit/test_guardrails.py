@@ -83,3 +83,12 @@ def test_target_leakage_suspect_is_reported_not_dropped():
     excluded = found(frame, "target_leakage", excluded=("duration",))
     assert excluded is not None and "excluded from training" in excluded["message"]
     assert found(base(), "target_leakage") is None  # ordinary features are no suspects
+
+
+def test_shuffled_row_numbers_and_keys_named_so_are_id_like_too():
+    frame = base()
+    frame["record"] = RNG.permutation(len(frame)) + 1000  # a shuffled key filling a range
+    frame["CustomerID"] = RNG.choice(10**7, len(frame), replace=False).astype(float)  # read as floats
+    frame["paid"] = RNG.normal(100, 5, len(frame))  # unique values, but a measurement named like nothing of the sort
+    finding = found(frame, "id_like_columns")
+    assert finding is not None and finding["details"]["columns"] == ["record", "CustomerID"]
