@@ -38,6 +38,10 @@ STARTING_POINTS: dict[str, dict[str, Any]] = {
                 "reg_lambda": 1.0},
 }
 VALIDATION_FRACTION = 0.2
+PLATEAU_GAIN = 0.005  # a relative fall of the best cross-validated log loss this large is progress
+PLATEAU_MIN_S = 10.0  # never stop sooner than this after the last progress
+PLATEAU_PATIENCE = 0.5  # ... nor sooner than this share of the time the search took to make it
+PLATEAU_LEARNERS = 3  # ... nor before this many kinds of learner have been tried
 HOLDOUT_DIR = "holdout"  # the fit the validation metrics and the promotion gate judge
 SEED = 42
 
@@ -57,6 +61,7 @@ class TrainingOutcome:
     # Rows of each fit: the configuration is judged on "validation" by a fit on "holdout_fit", then the deployed
     # model is refit on all labelled rows ("final_fit"), whose validation rows it has therefore seen.
     fit_rows: dict[str, int] = field(default_factory=dict)
+    search: dict[str, Any] = field(default_factory=dict)  # budget, time spent, whether it stopped on a plateau
 
 
 def describe(outcome: TrainingOutcome, schema: Schema) -> dict[str, Any]:
@@ -139,6 +144,31 @@ def labels_of(series: pd.Series) -> NDArray[Any]:
     return np.asarray([str(v) for v in series], dtype=object)
 
 
+def plateaued(trials: list[dict[str, Any]], elapsed_s: float) -> bool:
+    """Whether the search has stopped making progress: several learners have been tried, and no trial has cut the
+    best log loss by ``PLATEAU_GAIN`` for ``PLATEAU_PATIENCE`` of the time it took to make its last such cut
+    (``PLATEAU_MIN_S`` at least)."""
+    scored = sorted((t for t in trials if t["cv_log_loss"] is not None and t["at_s"] is not None),
+                    key=lambda t: t["at_s"])
+    if len({t["learner"] for t in scored}) < min(PLATEAU_LEARNERS, len(LEARNERS)):
+        return False  # FLAML tries the costlier learners late: wait for a few kinds, not for all of them
+    best, progress_at = float("inf"), 0.0
+    for trial in scored:
+        loss = float(trial["cv_log_loss"])
+        if best == float("inf") or loss < best * (1 - PLATEAU_GAIN):
+            progress_at = float(trial["at_s"])
+        best = min(best, loss)
+    return elapsed_s - progress_at >= max(PLATEAU_MIN_S, PLATEAU_PATIENCE * progress_at)
+
+
+def _end_search(automl: Any) -> None:
+    """FLAML has no stop hook: its search loop ends once the time spent reaches its budget, which it reads after
+    every trial, so lowering the budget to the time spent ends the search after the current trial."""
+    state = getattr(automl, "_state", None)
+    if state is not None and getattr(state, "time_budget", -1) > 0:
+        state.time_budget = max(float(state.time_from_start), 0.001)
+
+
 def _read_trials(log_file: Path) -> list[dict[str, Any]]:
     trials: list[dict[str, Any]] = []
     if not log_file.exists():
@@ -197,16 +227,29 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     log_file = out_dir / "flaml.log"
     automl = AutoML()  # type: ignore[no-untyped-call]
     step("automl")
-    watcher = _TrialWatcher(log_file, on_trial) if on_trial else None
+    search_started = time.perf_counter()
+    stopped: list[float] = []
+
+    def on_poll(trials: list[dict[str, Any]]) -> None:
+        if on_trial:
+            on_trial(trials)
+        elapsed = time.perf_counter() - search_started
+        if not stopped and plateaued(trials, elapsed):
+            stopped.append(elapsed)
+            _end_search(automl)
+
+    watcher = _TrialWatcher(log_file, on_poll)
     try:
         automl.fit(x_train, y_train, task="classification", metric="log_loss", eval_method="cv", n_splits=3,
                    time_budget=time_budget_s, estimator_list=LEARNERS,
                    starting_points={k: v for k, v in STARTING_POINTS.items() if k in LEARNERS},
                    log_file_name=str(log_file), log_type="all", seed=SEED, n_jobs=-1, verbose=0, retrain_full=True)
     finally:
-        if watcher:
-            watcher.stop()
+        watcher.stop()
     timings["search_s"] = time.perf_counter() - started
+    search = {"budget_s": round(time_budget_s, 1), "seconds": round(time.perf_counter() - search_started, 1),
+              "best_found_s": round(float(automl.time_to_find_best_model or 0), 1), "stopped_early": bool(stopped),
+              "plateau_at_s": round(stopped[0], 1) if stopped else None}
     estimator = automl.model.estimator
     step("evaluate")
     folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=SEED)
@@ -237,6 +280,10 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
 
     step("export")
     model_format, notes = onnx_export.export(model, schema, x_valid, model.predict_proba(x_valid), out_dir)
+    if stopped:
+        notes.append(f"The search stopped at {search['seconds']:.0f}s of its {time_budget_s:.0f}s budget: it had "
+                     f"plateaued (no gain of {PLATEAU_GAIN:.1%} in cross-validated log loss for half as long as the "
+                     "last gain took).")
     notes.append(f"Deployed: refit on all {len(frame):,} labelled rows. Validation metrics: the same configuration "
                  f"fit on {len(train_frame):,} rows, scored on the other {len(valid_frame):,}.")
     timings["total_s"] = time.perf_counter() - started
@@ -247,6 +294,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
         classes=classes, validation_metrics=validation, trials=trials, timings=timings,
         model_format=model_format, notes=notes, importance=importance(estimator, prep, x_all),
         fit_rows={"holdout_fit": len(train_frame), "validation": len(valid_frame), "final_fit": len(frame)},
+        search=search,
     )
     (out_dir / "model_meta.json").write_text(json.dumps(describe(outcome, schema), indent=1, default=str))
     return outcome

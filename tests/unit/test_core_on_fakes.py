@@ -149,3 +149,13 @@ def test_the_newest_data_wins_whatever_the_arrival_order():
     rest = candidate("rest", "2026-01", 3, upload=False)
     assert run_order.choose("bank", [rest], [feb]).run == rest
     assert run_order.choose("bank", [], [feb]) == run_order.NextRun(None, ())
+
+
+def test_a_row_name_column_is_reported_with_the_guardrails_of_the_dataset_version(stack: MemoryStack,
+                                                                                 settings: Settings):
+    rows = sample_data.rows(120, seed=3)
+    content = sample_data.to_csv([{"": index + 1, **row} for index, row in enumerate(rows)])  # R's write.csv
+    assert ingest(upload(content), stack.backend, settings).state == "training"
+    dataset = stack.datasets.get("bank")
+    assert dataset is not None and "" not in {c.name for c in dataset.schema.columns}
+    assert dataset.guardrails[0]["check"] == "row_names" and dataset.guardrails[0]["severity"] == "info"
