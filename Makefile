@@ -6,7 +6,7 @@ INFRA_VENV := .venv-infra
 PY := $(VENV)/bin/python
 DATA ?=
 
-.PHONY: setup up demo test unit lint infra-check plan bench bench-host bench-quality bench-drop bench-scoring bench-batch bench-soak bench-explain clean
+.PHONY: setup up demo test unit lint infra-check plan bench bench-host bench-quality bench-drop bench-scoring bench-batch bench-soak bench-explain bench-profile clean
 
 # Set-up is stamped, so every target stays quick once it has run.
 $(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt
@@ -74,6 +74,9 @@ bench-soak: setup
 
 bench-explain: setup
 	$(PY) -m benchmarks.explain_cost
+
+bench-profile: setup
+	$(PY) -m benchmarks.scoring_profile
 
 clean:
 	rm -rf .devhost .localstack .pytest_cache .mypy_cache .ruff_cache

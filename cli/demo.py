@@ -109,6 +109,13 @@ def _report(host: HostProcess, upload: dict[str, Any]) -> None:
     print(f"    on the held-out validation split: accuracy {metrics.get('accuracy', 0):.4f}, "
           f"AUC_weighted {metrics.get('AUC_weighted', 0):.4f} (threshold {result.get('threshold')}, "
           f"{result.get('model_format')} export)")
+    search, rows = result.get("search", {}), result.get("fit_rows", {})
+    if search.get("stopped_early"):
+        print(f"    the search stopped at {search['seconds']:.0f}s of its {search['budget_s']:.0f}s budget: "
+              "it had plateaued")
+    if rows:
+        print(f"    judged: fit on {rows['holdout_fit']:,} rows, scored on {rows['validation']:,}; "
+              f"deployed: refit on all {rows['final_fit']:,}")
     _say(f"Decision: {upload['state']} (model {decision.get('model')} v{decision.get('version')}): {upload['reason']}")
     if artifact:
         print(f"    serving: {artifact['name']} v{artifact['version']}")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from shared import batch, drift, scoring, telemetry
+from shared import batch, drift, heap, scoring, telemetry
 from shared.local import artifacts
 from shared.local.deployment import deployments_dir, read_pointer
 from shared.model_contract import Columns, ModelSignature, Probabilities, ServedModel
@@ -132,6 +132,7 @@ class ModelCache:
                 return None
             loaded = artifacts.load(version.artifact_uri)
             served = Served(version, loaded, self._monitor(version, loaded))
+            heap.keep()  # the model and the libraries its loading imported serve until the next swap
             # Requests in flight keep the object they already hold; new ones get the new model.
             self._loaded[model_name] = (stamp, served)
             return served
