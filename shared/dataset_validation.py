@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from shared.errors import DatasetRejected
-from shared.schema import MAX_CATEGORIES, Column, Schema
+from shared.schema import BOOLEAN_WORDS, MAX_CATEGORIES, Column, Schema
 
 DELIMITERS = (",", ";")
 SNIFF_LINES = 50
@@ -23,7 +23,6 @@ MAX_CLASSES = 100
 MIN_ROWS_PER_CLASS = 10
 # Read as missing besides pandas' defaults (empty, NA, NaN, NULL, N/A, ...): "?" as in the UCI repository's files.
 EXTRA_MISSING = ["?"]
-BOOLEAN_TEXT = {"true": 1.0, "false": 0.0}
 
 
 @dataclass(frozen=True)
@@ -88,9 +87,9 @@ def boolean_values(series: pd.Series) -> pd.Series | None:
     if not (pd.api.types.is_object_dtype(present) or pd.api.types.is_string_dtype(present)):
         return None
     words = present.map(lambda v: str(v).strip().lower())
-    if not words.isin(list(BOOLEAN_TEXT)).all():
+    if not words.isin(list(BOOLEAN_WORDS)).all():
         return None
-    return series.map(lambda v: BOOLEAN_TEXT.get(str(v).strip().lower(), np.nan) if isinstance(v, (str, bool))
+    return series.map(lambda v: BOOLEAN_WORDS.get(str(v).strip().lower(), np.nan) if isinstance(v, (str, bool))
                       else np.nan).astype(float)
 
 
@@ -111,8 +110,6 @@ def infer_schema(frame: pd.DataFrame, target: str, booleans: frozenset[str] = fr
         missing = int(series.isna().sum())
         if name in booleans:
             columns.append(Column(name, "boolean", missing))
-        elif pd.api.types.is_bool_dtype(series):
-            columns.append(Column(name, "string", missing, ("False", "True")))
         elif pd.api.types.is_integer_dtype(series):
             columns.append(Column(name, "integer", missing))
         elif pd.api.types.is_float_dtype(series):

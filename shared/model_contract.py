@@ -11,6 +11,7 @@ import abc
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol
 
@@ -38,11 +39,16 @@ class ModelSignature:
     ignored: frozenset[str] = frozenset()  # excluded from training: accepted when sent, then dropped
     example: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
 
-    @property
+    # Built once per loaded model, not per request (a frozen dataclass keeps them in its __dict__).
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.features)
 
-    @property
+    @cached_property
+    def required(self) -> frozenset[str]:
+        return frozenset(self.names)
+
+    @cached_property
     def numeric(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.features if c.is_numeric)
 

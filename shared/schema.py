@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import Any
 
 MAX_CATEGORIES = 1000
+BOOLEAN_WORDS = {"true": 1.0, "false": 0.0}  # a "boolean" column's values, in any case, as the model sees them
 
 
 @dataclass(frozen=True)

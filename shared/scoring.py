@@ -17,6 +17,7 @@ import numpy as np
 from shared import telemetry
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from shared.model_contract import Columns, ModelSignature, ServedModel
+from shared.schema import BOOLEAN_WORDS
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 Row = dict[str, object]
@@ -97,7 +98,7 @@ def columns_for(rows: list[Row], signature: ModelSignature) -> tuple[Columns, in
     The signature's ``ignored`` columns (excluded from training) may be sent and are dropped.
     """
     problems: list[dict[str, object]] = []
-    expected = set(signature.names)
+    expected = signature.required
     ignored = signature.ignored
     for index, row in enumerate(rows):
         for name in row.keys() - expected - ignored:
@@ -156,7 +157,7 @@ def _boolean(value: object) -> float | None:
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, str):
-        return {"true": 1.0, "false": 0.0}.get(value.strip().lower())
+        return BOOLEAN_WORDS.get(value.strip().lower())
     if isinstance(value, (int, float)) and value in (0, 1):
         return float(value)
     return None

@@ -84,7 +84,3 @@ def record(uploads: UploadLog, upload_id: str, *, state: UploadState | None = No
            run_id: str | None = None, details: Mapping[str, object] | None = None) -> bool:
     """The one way the core writes an upload record; False when ``state`` would move it back (nothing changes)."""
     return uploads.update(upload_id, UploadChange(state, reason, blob, model_name, dataset_version, run_id, details))
-
-
-def record_outcome(uploads: UploadLog, upload_id: str, state: UploadState, reason: str) -> bool:
-    return record(uploads, upload_id, state=state, reason=reason)

@@ -47,17 +47,22 @@ def load_judged(artifact_dir: str | Path) -> LoadedModel:
     holdout = folder / "holdout" / "model.pkl"
     if not holdout.exists():
         return load(folder)
+    meta = json.loads((folder / "model_meta.json").read_text())
+    return LoadedModel(meta, ModelSignature.from_meta(meta), _native(holdout), None)
+
+
+def _native(pickle: Path) -> Callable[[Columns], Probabilities]:
+    """Probabilities from the scikit-learn pipeline pickled at ``pickle``."""
     import joblib
     import pandas as pd
 
-    meta = json.loads((folder / "model_meta.json").read_text())
-    pipeline = joblib.load(holdout)
+    pipeline = joblib.load(pickle)
 
     def native_proba(columns: Columns) -> Probabilities:
         frame = pd.DataFrame({name: values.reshape(-1) for name, values in columns.items()})
         return np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
 
-    return LoadedModel(meta, ModelSignature.from_meta(meta), native_proba, None)
+    return native_proba
 
 
 def load(artifact_dir: str | Path) -> LoadedModel:
@@ -78,14 +83,5 @@ def load(artifact_dir: str | Path) -> LoadedModel:
             return np.asarray(session.run(["probabilities"], feeds)[0], dtype=np.float64)
 
         return LoadedModel(meta, ModelSignature.from_meta(meta), onnx_proba, folder)
-    import joblib
-    import pandas as pd
-
-    pipeline = joblib.load(folder / "model.pkl")
-
-    def native_proba(columns: Columns) -> Probabilities:
-        frame = pd.DataFrame({name: values.reshape(-1) for name, values in columns.items()})
-        return np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
-
-    return LoadedModel(meta, ModelSignature.from_meta(meta), native_proba, folder)
+    return LoadedModel(meta, ModelSignature.from_meta(meta), _native(folder / "model.pkl"), folder)
 

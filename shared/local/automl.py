@@ -248,8 +248,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
         watcher.stop()
     timings["search_s"] = time.perf_counter() - started
     search = {"budget_s": round(time_budget_s, 1), "seconds": round(time.perf_counter() - search_started, 1),
-              "best_found_s": round(float(automl.time_to_find_best_model or 0), 1), "stopped_early": bool(stopped),
-              "plateau_at_s": round(stopped[0], 1) if stopped else None}
+              "best_found_s": round(float(automl.time_to_find_best_model or 0), 1), "stopped_early": bool(stopped)}
     estimator = automl.model.estimator
     step("evaluate")
     folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=SEED)

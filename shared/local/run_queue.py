@@ -13,7 +13,7 @@ from shared.local.db import connect, now
 from shared.local.pipeline import StoredRequest, row_to_run
 from shared.local.uploads import LocalUploadLog
 from shared.ports import RunInfo
-from shared.upload_states import UploadState, record_outcome
+from shared.upload_states import UploadState, record
 
 log = logging.getLogger("training-worker")
 
@@ -70,7 +70,7 @@ class RunQueue:
                 raise
             for old, why in choice.superseded:
                 if old.upload_id:
-                    record_outcome(self.uploads, old.upload_id, UploadState.SUPERSEDED, why)
+                    record(self.uploads, old.upload_id, state=UploadState.SUPERSEDED, reason=why)
             if choice.run is not None:
                 return self.run(choice.run.run_id)
 
@@ -109,7 +109,7 @@ class RunQueue:
         self.db.execute("UPDATE runs SET state='cancelled', error='cancelled while running', event_pending=0, "
                         "updated_at=? WHERE run_id=?", (now(), run.run_id))
         if run.upload_id:
-            record_outcome(self.uploads, run.upload_id, UploadState.CANCELLED, "training was cancelled")
+            record(self.uploads, run.upload_id, state=UploadState.CANCELLED, reason="training was cancelled")
         log.info("Run %s cancelled", run.run_id)
 
     def pending_events(self) -> list[tuple[RunInfo, str]]:

@@ -30,24 +30,18 @@ def jobs(stack: AzureStack) -> int:
     return len(stack.workspace.operations("jobs.create_or_update"))
 
 
-def test_a_replay_while_training_is_still_training_with_the_same_run(stack: AzureStack):
+@pytest.mark.parametrize("promoted", [False, True], ids=["while-training", "after-promotion"])
+def test_a_replay_keeps_the_outcome_it_has_and_submits_nothing(stack: AzureStack, promoted: bool):
     run_id = stack.upload(sample_csv())
+    if promoted:
+        handle_run_completed(RUN_COMPLETED, stack.workspace.complete_run(run_id), stack.backend)
+        assert stack.queue.drain(stack.backend)[-1] == "done"
+    state = "promoted" if promoted else "training"
     replay = again(stack)
-    assert (replay.state, replay.run_id) == ("training", run_id)
+    assert (replay.state, replay.run_id) == (state, run_id)
     assert jobs(stack) == 1
     record = stack.backend.uploads.get('bank/jan.csv@"0x1"')
-    assert record is not None and record["state"] == "training"
-
-
-def test_a_replay_after_promotion_stays_promoted_and_submits_nothing(stack: AzureStack):
-    run_id = stack.upload(sample_csv())
-    handle_run_completed(RUN_COMPLETED, stack.workspace.complete_run(run_id), stack.backend)
-    assert stack.queue.drain(stack.backend)[-1] == "done"
-    replay = again(stack)
-    assert (replay.state, replay.run_id) == ("promoted", run_id)
-    assert jobs(stack) == 1
-    record = stack.backend.uploads.get('bank/jan.csv@"0x1"')
-    assert record is not None and record["state"] == "promoted"
+    assert record is not None and record["state"] == state
 
 
 def test_an_upload_cut_short_after_submitting_is_not_a_duplicate_of_itself(stack: AzureStack):
