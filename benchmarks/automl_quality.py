@@ -99,8 +99,8 @@ def _contenders(data: ValidatedDataset, seed: int, budget: float) -> dict[str, S
         started = time.perf_counter()
         outcome = automl.train(train, schema, "AUC_weighted", budget, Path(tmp))
         served = artifacts.load(tmp)  # the deployed artefact itself
-        proba = served.predict_proba(columns_from_frame(test, served.signature))
-        out[CONTENDERS[0]] = _judge(y_test, proba, outcome.classes, outcome.threshold,
+        proba = served.predict(columns_from_frame(test, served.signature))
+        out[CONTENDERS[0]] = _judge(y_test, proba, outcome.classes, outcome.threshold or 0.5,
                                     time.perf_counter() - started)
 
     from lightgbm import LGBMClassifier

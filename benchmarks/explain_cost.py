@@ -32,16 +32,16 @@ def main() -> int:
     print(f"{'learner':<12} {'predict 1 row':>14} {'explain 1 row':>14} {'predict 100':>12} {'explain 100':>12}  ms")
     worst = 0.0
     for learner in ("lgbm", "xgboost", "rf", "extra_tree", "lrl1"):
-        with tempfile.TemporaryDirectory() as folder, mock.patch.object(automl, "LEARNERS", [learner]):
+        with tempfile.TemporaryDirectory() as folder, mock.patch.dict(automl.LEARNERS, {"classification": [learner]}):
             automl.train(data.frame, data.schema, "accuracy", 3, Path(folder))
             model = artifacts.load(folder)
             rows = pd.read_csv(Path(folder) / "validation.csv")
             timings = []
             for count in (1, 100):
                 columns = columns_from_frame(rows.head(count), model.signature)
-                labels = model.labels(model.predict_proba(columns))
+                labels = model.results(model.predict(columns))
                 model.explain(columns, labels)  # loads the native model once
-                timings += [per_call_ms(lambda m=model, c=columns: m.predict_proba(c), 200),
+                timings += [per_call_ms(lambda m=model, c=columns: m.predict(c), 200),
                             per_call_ms(lambda m=model, c=columns, y=labels: m.explain(c, y), 20)]
             worst = max(worst, timings[1])
             print(f"{learner:<12} {timings[0]:>14.3f} {timings[1]:>14.3f} {timings[2]:>12.3f} {timings[3]:>12.3f}")

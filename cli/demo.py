@@ -78,7 +78,8 @@ def _follow(host: HostProcess, upload_id: str, timeout_s: float) -> dict[str, An
                     line += (f", {progress.get('trials', 0)} trials, "
                              f"{progress['elapsed_s']}s of {progress['budget_s']}s budget")
                 if progress.get("best_learner"):
-                    line += f", best so far {progress['best_learner']} (cv log loss {progress['best_cv_log_loss']:.4f})"
+                    line += (f", best so far {progress['best_learner']} "
+                             f"(cv {progress.get('loss', 'loss')} {progress['best_cv_loss']:.4f})")
             if line != last:
                 print(f"    {line}", flush=True)
                 last = line
@@ -101,15 +102,15 @@ def _report(host: HostProcess, upload: dict[str, Any]) -> None:
     artifact = next((m["production"] for m in models["models"] if m["name"] == upload["model_name"]), None)
     run = requests.get(f"{host.url}/api/runs/{upload['run_id']}", headers=headers, timeout=30).json()
     result = run.get("result", {})
-    _say(f"Leaderboard of run {upload['run_id']} ({result.get('trials')} trials; "
-         "best cross-validated log loss per learner):")
-    for place, row in enumerate(result.get("leaderboard", []), 1):
-        print(f"    {place}. {row['learner']:<12} {row['cv_log_loss']:.4f}")
-    metrics = result.get("validation_metrics", {})
-    print(f"    on the held-out validation split: accuracy {metrics.get('accuracy', 0):.4f}, "
-          f"AUC_weighted {metrics.get('AUC_weighted', 0):.4f} (threshold {result.get('threshold')}, "
-          f"{result.get('model_format')} export)")
     search, rows = result.get("search", {}), result.get("fit_rows", {})
+    _say(f"Leaderboard of run {upload['run_id']} ({result.get('task', 'classification')}, {result.get('trials')} "
+         f"trials; best cross-validated {search.get('loss', 'log_loss')} per learner):")
+    for place, row in enumerate(result.get("leaderboard", []), 1):
+        print(f"    {place}. {row['learner']:<12} {row['cv_loss']:.4f}")
+    metrics = result.get("validation_metrics", {})
+    shown = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
+    threshold = f"threshold {result['threshold']}, " if result.get("threshold") is not None else ""
+    print(f"    on the held-out validation split: {shown} ({threshold}{result.get('model_format')} export)")
     if search.get("stopped_early"):
         print(f"    the search stopped at {search['seconds']:.0f}s of its {search['budget_s']:.0f}s budget: "
               "it had plateaued")

@@ -27,7 +27,7 @@ def _bar(progress: dict[str, Any], width: int = 30) -> str:
     filled = min(width, int(width * elapsed / budget))
     best = ""
     if progress.get("best_learner"):
-        best = f"  best {progress['best_learner']} {progress['best_cv_log_loss']:.4f}"
+        best = f"  best {progress['best_learner']} {progress.get('loss', 'loss')} {progress['best_cv_loss']:.4f}"
     return (f"[{'#' * filled}{'.' * (width - filled)}] {elapsed:5.1f}/{budget:.0f}s  "
             f"{progress.get('step', '?'):<9} trials {progress.get('trials', 0):>4}{best}")
 

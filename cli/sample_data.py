@@ -1,7 +1,8 @@
-"""A synthetic CSV with the Bank Marketing schema, for offline demos and tests.
+"""Synthetic CSVs for offline demos and tests: one with the Bank Marketing schema, one of home prices.
 
-The target depends on a few columns (call duration, previous outcome, the
-euribor rate) so that a model has something real to learn.
+The bank target depends on a few columns (call duration, previous outcome, the
+euribor rate) so that a model has something real to learn; the price is a
+number (a regression target) driven by size, district, age and a garden.
 """
 
 from __future__ import annotations
@@ -49,6 +50,25 @@ def rows(count: int, seed: int = 7, signal: float = 1.0) -> list[dict[str, objec
         score = signal * (duration / 200 - 1.2 * euribor / 2 + (2.0 if row["poutcome"] == "success" else 0.0)) - 1.5
         row["y"] = "yes" if rng.random() < 1 / (1 + math.exp(-score)) else "no"
         out.append(row)
+    return out
+
+
+DISTRICTS = {"centre": 2.0, "harbour": 1.5, "hills": 1.2, "suburb": 1.0, "outskirts": 0.7}
+
+
+def home_rows(count: int, seed: int = 11) -> list[dict[str, object]]:
+    """``count`` homes with a numeric ``price`` (in thousands); the garden column is TRUE/FALSE."""
+    rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
+    out: list[dict[str, object]] = []
+    for _ in range(count):
+        size = round(rng.uniform(30, 220), 1)
+        district = rng.choice(list(DISTRICTS))
+        built = rng.randint(1900, 2025)
+        garden = rng.random() < 0.4
+        price = (size * 3.1 * DISTRICTS[district] + (35 if garden else 0) - 0.4 * (2025 - built)
+                 + rng.gauss(0, 25))
+        out.append({"size_m2": size, "rooms": max(1, int(size / 28) + rng.randint(-1, 1)), "district": district,
+                    "built": built, "garden": "TRUE" if garden else "FALSE", "price": round(max(price, 20.0), 2)})
     return out
 
 

@@ -25,7 +25,7 @@ OUTPUT_CONTAINER = "scoring-output"
 class BatchSummary(TypedDict):
     rows: int
     chunks: int
-    predictions: dict[str, int]
+    predictions: dict[str, int] | dict[str, float]  # rows per label; for regression the predictions' summary
     model: dict[str, str]
     values_not_numeric: int  # numeric cells that were not numbers, scored as missing
     seconds: float
@@ -47,6 +47,7 @@ def score_csv(content: bytes, served: ServedModel, chunk_rows: int, write: Calla
     reader = pd.read_csv(io.BytesIO(content), sep=_delimiter(content[:65536]), chunksize=chunk_rows,
                          encoding="utf-8-sig", low_memory=False, na_values=["?"])
     counts: Counter[str] = Counter()
+    low, high, total = float("inf"), float("-inf"), 0.0  # the predicted numbers of a regression model
     rows = chunks = coerced = 0
     classes = signature.classes
     for chunk in reader:
@@ -57,17 +58,24 @@ def score_csv(content: bytes, served: ServedModel, chunk_rows: int, write: Calla
         before = int(chunk[numeric].notna().sum().sum())
         columns = columns_from_frame(chunk, signature)
         coerced += before - sum(int((~pd.isna(columns[n])).sum()) for n in numeric)
-        proba = served.predict_proba(columns)
-        labels = served.labels(proba)
-        chunk["prediction"] = labels
-        for index, name in enumerate(classes):
-            chunk[f"probability_{name}"] = proba[:, index].round(6)
+        outputs = served.predict(columns)
+        results = served.results(outputs)
+        chunk["prediction"] = results
+        if signature.regression:
+            low, high = min(low, float(outputs.min())), max(high, float(outputs.max()))
+            total += float(outputs.sum())
+        else:
+            for index, name in enumerate(classes):
+                chunk[f"probability_{name}"] = outputs[:, index].round(6)
+            counts.update(str(label) for label in results)
         write(chunk.to_csv(index=False, header=chunks == 0).encode("utf-8"))
-        counts.update(labels)
         rows += len(chunk)
         chunks += 1
     seconds = time.perf_counter() - started
-    return {"rows": rows, "chunks": chunks, "predictions": dict(counts),
+    predictions: dict[str, int] | dict[str, float] = dict(counts)
+    if signature.regression and rows:
+        predictions = {"min": round(low, 6), "mean": round(total / rows, 6), "max": round(high, 6)}
+    return {"rows": rows, "chunks": chunks, "predictions": predictions,
             "model": {"name": served.name, "version": served.version},
             "values_not_numeric": coerced, "seconds": round(seconds, 3),
             "rows_per_second": round(rows / seconds) if seconds else None}

@@ -16,6 +16,7 @@ import pandas as pd
 
 from shared.errors import DatasetRejected
 from shared.schema import BOOLEAN_WORDS, MAX_CATEGORIES, Column, Schema
+from shared.tasks import Task, TaskChoice, choose, numbers
 
 DELIMITERS = (",", ";")
 SNIFF_LINES = 50
@@ -32,6 +33,7 @@ class ValidatedDataset:
     content_hash: str
     delimiter: str
     dropped_rows: int  # rows whose target was empty
+    task: TaskChoice
     findings: tuple[dict[str, object], ...] = ()  # what reading the file changed, shown with the guardrails
 
     @property
@@ -103,7 +105,8 @@ def _is_row_names(values: pd.Series) -> bool:
     return bool(values.is_unique)
 
 
-def infer_schema(frame: pd.DataFrame, target: str, booleans: frozenset[str] = frozenset()) -> Schema:
+def infer_schema(frame: pd.DataFrame, target: str, booleans: frozenset[str] = frozenset(),
+                 task: Task = Task.CLASSIFICATION) -> Schema:
     columns = []
     for name in frame.columns:
         series = frame[name]
@@ -117,11 +120,31 @@ def infer_schema(frame: pd.DataFrame, target: str, booleans: frozenset[str] = fr
         else:
             counts = series.dropna().astype(str).value_counts()
             columns.append(Column(name, "string", missing, tuple(counts.index[:MAX_CATEGORIES])))
-    return Schema(tuple(columns), target)
+    return Schema(tuple(columns), target, str(task))
 
 
-def validate(content: bytes, target: str, *, max_bytes: int, min_rows: int) -> ValidatedDataset:
-    """Parse and check ``content``; raises ``DatasetRejected`` with the first reason found."""
+def _check_classes(labels: pd.Series, target: str) -> None:
+    classes = labels.value_counts()
+    if len(classes) < 2:
+        raise DatasetRejected(f"target {target!r} has one class only ({classes.index[0]!r}): nothing to learn",
+                              "one_class")
+    if len(classes) > MAX_CLASSES:
+        raise DatasetRejected(
+            f"target {target!r} has {len(classes)} distinct values; classification supports up to {MAX_CLASSES} "
+            "(set metadata 'task' to regression to predict it as a number)", "too_many_classes")
+    rare = classes[classes < MIN_ROWS_PER_CLASS]
+    if len(rare):
+        listed = ", ".join(f"{label!r} ({count})" for label, count in rare.items())
+        raise DatasetRejected(
+            f"class(es) with too few rows: {listed}; each class needs at least {MIN_ROWS_PER_CLASS}", "rare_class")
+
+
+def validate(content: bytes, target: str, *, max_bytes: int, min_rows: int,
+             task: Task | None = None) -> ValidatedDataset:
+    """Parse and check ``content``; raises ``DatasetRejected`` with the first reason found.
+
+    ``task`` is the upload's choice; without one the target's values decide (``shared.tasks.choose``).
+    """
     if len(content) > max_bytes:
         raise DatasetRejected(f"too large: {len(content):,} bytes, the limit is {max_bytes:,}", "too_large")
     text = _decode(content)
@@ -165,26 +188,20 @@ def validate(content: bytes, target: str, *, max_bytes: int, min_rows: int) -> V
     if len(labelled) < min_rows:
         raise DatasetRejected(
             f"too few rows: {len(labelled)} with a {target!r} value, at least {min_rows} are needed", "too_few_rows")
-    classes = labelled[target].astype(str).str.strip().value_counts()
-    if len(classes) < 2:
-        raise DatasetRejected(f"target {target!r} has one class only ({classes.index[0]!r}): nothing to learn",
-                              "one_class")
-    if len(classes) > MAX_CLASSES:
-        raise DatasetRejected(
-            f"target {target!r} has {len(classes)} distinct values; classification supports up to {MAX_CLASSES}",
-            "too_many_classes")
-    rare = classes[classes < MIN_ROWS_PER_CLASS]
-    if len(rare):
-        listed = ", ".join(f"{label!r} ({count})" for label, count in rare.items())
-        raise DatasetRejected(
-            f"class(es) with too few rows: {listed}; each class needs at least {MIN_ROWS_PER_CLASS}", "rare_class")
-    labelled[target] = labelled[target].astype(str).str.strip()
+    choice = choose(labelled[target], task)
+    if choice.task is Task.REGRESSION:
+        labelled[target] = numbers(labelled[target])
+        if labelled[target].nunique() < 2:
+            raise DatasetRejected(f"target {target!r} has one value only: nothing to learn", "one_class")
+    else:
+        labelled[target] = labelled[target].astype(str).str.strip()
+        _check_classes(labelled[target], target)
     booleans = set()
     for name in header:
         flags = boolean_values(labelled[name]) if name != target else None
         if flags is not None:
             labelled[name] = flags
             booleans.add(name)
-    schema = infer_schema(labelled, target, frozenset(booleans))
+    schema = infer_schema(labelled, target, frozenset(booleans), choice.task)
     return ValidatedDataset(labelled, schema, content_hash(content), delimiter, len(frame) - len(labelled),
-                            tuple(findings))
+                            choice, tuple(findings))

@@ -4,7 +4,9 @@ At training time each feature's distribution is kept with the model (decile
 bins for numbers, category shares for text). Scoring appends each request's
 columns to a buffer (a list append on the hot path); every window a background
 thread bins them and computes the population stability index (PSI) per
-feature and the predicted-positive rate, exports them as metrics, and emits
+feature and the predicted-positive rate (for regression: the PSI of the
+predictions against the model's predictions on its training rows), exports
+them as metrics, and emits
 ``DataDriftDetected`` (shaped like Azure ML's ``DatasetDriftDetected``) when a
 feature's PSI passes the threshold.
 """
@@ -23,7 +25,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from shared.model_contract import Columns
+from shared.model_contract import Columns, Results
 from shared.schema import Column
 
 log = logging.getLogger(__name__)
@@ -31,24 +33,25 @@ BINS = 10
 TOP_CATEGORIES = 20
 OTHER = "(other)"
 MISSING = "(missing)"
+PREDICTION = "(prediction)"  # the name the predictions' PSI is published under
 EPSILON = 1e-4
 MAX_BUFFERED_REQUESTS = 20_000  # beyond this a window keeps the first ones: bounded memory under any load
 
 
-def baseline(frame: pd.DataFrame, features: Sequence[Column], positive_rate: float) -> dict[str, Any]:
-    """Each feature's training distribution: bin edges (numbers) or categories, with their shares."""
-    out: dict[str, Any] = {"positive_rate": positive_rate, "rows": len(frame), "features": {}}
+def baseline(frame: pd.DataFrame, features: Sequence[Column], positive_rate: float | None = None,
+             predictions: NDArray[np.float64] | None = None) -> dict[str, Any]:
+    """Each feature's training distribution: bin edges (numbers) or categories, with their shares; and the
+    predictions': the positive rate for classification, the binned predicted numbers for regression."""
+    out: dict[str, Any] = {"rows": len(frame), "features": {}}
+    if positive_rate is not None:
+        out["positive_rate"] = positive_rate
+    if predictions is not None:
+        out["prediction"] = _numeric_reference(np.asarray(predictions, dtype=float).reshape(-1))
     for feature in features:
         name = feature.name
         values = frame[name]
         if feature.is_numeric:
-            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-            present = numbers[~np.isnan(numbers)]
-            edges: NDArray[np.float64] = (np.unique(np.quantile(present, np.linspace(0, 1, BINS + 1)[1:-1]))
-                                          if len(present) else np.array([]))
-            counts = _numeric_counts(numbers, edges)
-            out["features"][name] = {"kind": "number", "edges": [float(e) for e in edges],
-                                     "shares": (counts / max(counts.sum(), 1)).round(6).tolist()}
+            out["features"][name] = _numeric_reference(pd.to_numeric(values, errors="coerce").to_numpy(dtype=float))
         else:
             text = values.astype(object).where(values.notna(), MISSING).astype(str)
             shares = text.value_counts(normalize=True)
@@ -57,6 +60,15 @@ def baseline(frame: pd.DataFrame, features: Sequence[Column], positive_rate: flo
             out["features"][name] = {"kind": "text", "categories": top,
                                      "shares": [round(float(shares[c]), 6) for c in top] + [round(other, 6)]}
     return out
+
+
+def _numeric_reference(numbers: NDArray[np.float64]) -> dict[str, Any]:
+    present = numbers[~np.isnan(numbers)]
+    edges: NDArray[np.float64] = (np.unique(np.quantile(present, np.linspace(0, 1, BINS + 1)[1:-1]))
+                                  if len(present) else np.array([]))
+    counts = _numeric_counts(numbers, edges)
+    return {"kind": "number", "edges": [float(e) for e in edges],
+            "shares": (counts / max(counts.sum(), 1)).round(6).tolist()}
 
 
 def _numeric_counts(numbers: NDArray[np.float64], edges: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -78,10 +90,11 @@ def psi(expected: NDArray[np.float64], actual: NDArray[np.float64]) -> float:
 class WindowSummary:
     rows: int
     psi: dict[str, float]
-    positive_rate: float
+    positive_rate: float | None  # classification
     start: str
     end: str
     drifted: list[str] = field(default_factory=list)
+    prediction_psi: float | None = None  # regression: the predictions against the training rows' predictions
 
 
 class DriftMonitor:
@@ -94,13 +107,13 @@ class DriftMonitor:
         self.positive = positive
         self.threshold = threshold
         self.min_rows = min_rows
-        self._buffer: list[tuple[Columns, list[str]]] = []
+        self._buffer: list[tuple[Columns, Results]] = []
         self._since = datetime.now(UTC)
         self.last: WindowSummary | None = None
 
-    def observe(self, columns: Columns, labels: list[str]) -> None:
+    def observe(self, columns: Columns, results: Results) -> None:
         if len(self._buffer) < MAX_BUFFERED_REQUESTS:
-            self._buffer.append((columns, labels))
+            self._buffer.append((columns, results))
 
     def summarise(self) -> WindowSummary | None:
         """Close the window: PSI per feature and the predicted-positive rate; None when too few rows."""
@@ -128,10 +141,19 @@ class DriftMonitor:
                     counts[known.get(str(value) if value not in ("", None) else MISSING, len(known))] += 1
                 expected = np.asarray(ref["shares"])
             scores[name] = round(psi(expected, counts / max(counts.sum(), 1)), 4)
-        positives = sum(label == self.positive for _, labels in batch for label in labels)
-        summary = WindowSummary(rows, scores, round(positives / rows, 4), start.isoformat(timespec="seconds"),
+        positive_rate = prediction_psi = None
+        if "positive_rate" in self.reference:
+            positives = sum(label == self.positive for _, labels in batch for label in labels)
+            positive_rate = round(positives / rows, 4)
+        prediction = self.reference.get("prediction")
+        if prediction:
+            predicted = np.fromiter((float(v) for _, values in batch for v in values), dtype=float)
+            counts = _numeric_counts(predicted, np.asarray(prediction["edges"]))
+            prediction_psi = round(psi(np.asarray(prediction["shares"]), counts / max(counts.sum(), 1)), 4)
+        summary = WindowSummary(rows, scores, positive_rate, start.isoformat(timespec="seconds"),
                                 self._since.isoformat(timespec="seconds"),
-                                sorted((n for n, s in scores.items() if s >= self.threshold), key=lambda n: -scores[n]))
+                                sorted((n for n, s in scores.items() if s >= self.threshold), key=lambda n: -scores[n]),
+                                prediction_psi)
         self.last = summary
         return summary
 
@@ -139,10 +161,15 @@ class DriftMonitor:
         """The properties of ``DataDriftDetected``, named as in Azure ML's DatasetDriftDetected event data."""
         return {"dataDriftId": f"{self.model}:{self.version}", "dataDriftName": f"{self.model}-v{self.version}",
                 "runId": self.run_id, "baseDatasetId": self.dataset, "targetDatasetId": "scoring-traffic",
-                "driftCoefficient": max(summary.psi.values()), "startTime": summary.start, "endTime": summary.end,
-                "features": ",".join(summary.drifted), "rows": summary.rows,
+                "driftCoefficient": max(summary.psi.values(), default=0.0), "startTime": summary.start,
+                "endTime": summary.end, "features": ",".join(summary.drifted), "rows": summary.rows,
                 "predictedPositiveRate": summary.positive_rate,
-                "trainingPositiveRate": self.reference.get("positive_rate")}
+                "trainingPositiveRate": self.reference.get("positive_rate"),
+                "predictionDriftCoefficient": summary.prediction_psi}
+
+    def drifted(self, summary: WindowSummary) -> bool:
+        """Whether a feature or, for regression, the predictions moved past the threshold."""
+        return bool(summary.drifted) or (summary.prediction_psi or 0.0) >= self.threshold
 
 
 class DriftTracker:

@@ -36,11 +36,24 @@ class Finding:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def evaluate(frame: pd.DataFrame, target: str, excluded: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+def evaluate(frame: pd.DataFrame, target: str, excluded: tuple[str, ...] = (),
+             task: str = "classification") -> list[dict[str, Any]]:
     features = [c for c in frame.columns if c != target]
-    findings = [_class_balance(frame[target]), _missing(frame, features), _constant(frame, features),
-                _id_like(frame, features), _duplicates(frame), _leakage(frame, target, features, excluded)]
+    regression = task == "regression"
+    findings = [_target_range(frame[target]) if regression else _class_balance(frame[target]),
+                _missing(frame, features), _constant(frame, features), _id_like(frame, features), _duplicates(frame),
+                _leakage(frame, target, features, excluded, regression)]
     return [asdict(f) for f in findings if f is not None]
+
+
+def _target_range(y: pd.Series) -> Finding:
+    values = y.astype(float)
+    quantiles = values.quantile([0.0, 0.5, 1.0]).round(6).tolist()
+    details = {"min": quantiles[0], "median": quantiles[1], "max": quantiles[2],
+               "distinct": int(values.nunique()), "skew": round(float(values.skew()), 4)}
+    return Finding("target_range", "info",
+                   f"Numeric target: from {quantiles[0]:g} to {quantiles[2]:g}, median {quantiles[1]:g}, "
+                   f"{details['distinct']:,} distinct values. Errors are normalised by this range.", details)
 
 
 def _class_balance(y: pd.Series) -> Finding:
@@ -119,16 +132,22 @@ def _duplicates(frame: pd.DataFrame) -> Finding:
     return Finding("duplicate_rows", severity, message, {"rows": count, "share": round(share, 4)})
 
 
-def _leakage(frame: pd.DataFrame, target: str, features: list[str], excluded: tuple[str, ...]) -> Finding | None:
+def _leakage(frame: pd.DataFrame, target: str, features: list[str], excluded: tuple[str, ...],
+             regression: bool = False) -> Finding | None:
     """A column that alone predicts the target better than all the others together is a leakage suspect.
 
     Each column becomes out-of-fold, smoothed target rates per value (numbers in quantile bins), in log-odds;
-    all columns together are their sum (naive Bayes). Cheap, and it needs no model library.
+    all columns together are their sum (naive Bayes). Cheap, and it needs no model library. A numeric
+    target is read as "above its median or not".
     """
     sample = frame.sample(SAMPLE_ROWS, random_state=0) if len(frame) > SAMPLE_ROWS else frame
-    labels = sample[target].astype(str).str.strip()
-    positive = labels.value_counts().index[-1]  # the minority class
-    y = (labels == positive).to_numpy(dtype=np.int8)
+    if regression:
+        values = sample[target].astype(float)
+        y = (values > values.median()).to_numpy(dtype=np.int8)
+    else:
+        labels = sample[target].astype(str).str.strip()
+        positive = labels.value_counts().index[-1]  # the minority class
+        y = (labels == positive).to_numpy(dtype=np.int8)
     folds = np.random.default_rng(0).integers(0, FOLDS, len(sample))
     contributions = {c: _log_odds(sample[c], y, folds) for c in features}
     total = np.sum(list(contributions.values()), axis=0)

@@ -46,9 +46,10 @@ class Upload:
         return f"{stamp}#{self.blob_path}"
 
 
-def dataset_key(content_hash: str, target: str) -> str:
-    """What makes a dataset version: the bytes and the target they are read with."""
-    return hashlib.sha256(f"{content_hash}\n{target}".encode()).hexdigest()
+def dataset_key(content_hash: str, target: str, task: str = "classification") -> str:
+    """What makes a dataset version: the bytes, and the target and task they are read with."""
+    read_as = target if task == "classification" else f"{target}\n{task}"  # keys of older versions stay the same
+    return hashlib.sha256(f"{content_hash}\n{read_as}".encode()).hexdigest()
 
 
 def _metric_name(name: str) -> str:
@@ -79,10 +80,15 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
            details={"bytes": len(upload.content), "uri": upload.uri})
     telemetry.event("UploadReceived", upload_id=upload.upload_id, bytes=len(upload.content))
     try:
-        spec = naming.spec_for(upload.blob_path, upload.metadata, settings.default_target, settings.default_metric)
+        spec = naming.spec_for(upload.blob_path, upload.metadata, settings.default_target)
         record(uploads, upload.upload_id, model_name=spec.model_name)
         validated = dataset_validation.validate(upload.content, spec.target, max_bytes=settings.max_upload_bytes,
-                                                min_rows=settings.min_rows)
+                                                min_rows=settings.min_rows, task=spec.task)
+        task = validated.schema.task
+        try:
+            metric = metrics.for_task(spec.metric, task, settings.default_metric).name
+        except ValueError as error:
+            raise DatasetRejected(str(error), "bad_metric") from None
     except DatasetRejected as rejected:
         record(uploads, upload.upload_id, state=UploadState.REJECTED, reason=rejected.reason,
                details={"code": rejected.code})
@@ -96,14 +102,16 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
         telemetry.event("DatasetRejected", upload_id=upload.upload_id, reason=reason, code="bad_exclude")
         return IngestOutcome("rejected", reason=reason)
     with telemetry.span("guardrails", attributes={"rows": validated.rows}):
-        findings = [*validated.findings, *guardrails.evaluate(validated.frame, spec.target, spec.excluded_columns)]
-    # A dataset version is the content read with one target: the same bytes with another target are another one.
-    version_key = dataset_key(validated.content_hash, spec.target)
+        findings = [*validated.findings,
+                    *guardrails.evaluate(validated.frame, spec.target, spec.excluded_columns, task)]
+    # A dataset version is the content read with one target as one task: read otherwise, it is another one.
+    version_key = dataset_key(validated.content_hash, spec.target, task)
     dataset, created = backend.datasets.register(spec.model_name, upload.content, version_key,
                                                  validated.schema, validated.rows, upload.uri, findings)
     faults.crash_point("ingest.registered")
     details = {"rows": validated.rows, "columns": len(validated.schema.columns), "target": spec.target,
-               "metric": spec.metric, "dropped_rows": validated.dropped_rows, "content_hash": validated.content_hash,
+               "task": task, "task_reason": validated.task.reason, "metric": metric,
+               "dropped_rows": validated.dropped_rows, "content_hash": validated.content_hash,
                "guardrails": list(dataset.guardrails)}
     for finding in dataset.guardrails if created else ():
         if finding["severity"] != "info":
@@ -112,7 +120,6 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
                             message=finding["message"])
     # Nothing new to train only when another upload already trained this version the same way (metric,
     # excluded columns). A version registered before a crash may never have been trained: then train it now.
-    metric = metrics.resolve(spec.metric).name
     trained = not created and any(
         r.dataset_version == dataset.version and r.upload_id != upload.upload_id
         and _metric_name(r.metric) == metric and set(r.excluded_columns) == set(spec.excluded_columns)
@@ -127,7 +134,7 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
         return IngestOutcome("duplicate", reason=reason, dataset_version=dataset.version)
     telemetry.event("DatasetRegistered", upload_id=upload.upload_id, dataset=dataset.name, version=dataset.version,
                     rows=dataset.rows, columns=dataset.columns)
-    params = pipelines.RunParameters(spec.model_name, dataset.version, spec.metric, settings.time_budget_s,
+    params = pipelines.RunParameters(spec.model_name, dataset.version, metric, settings.time_budget_s,
                                      spec.excluded_columns)
     run, _ = pipelines.start(pipelines.TRAINING.name, params, backend, settings, upload_id=upload.upload_id,
                              idempotency_key=f"upload:{upload.upload_id}", data_time=upload.data_time)
@@ -139,5 +146,5 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
     record(uploads, upload.upload_id, state=UploadState.TRAINING, dataset_version=dataset.version,
            run_id=run.run_id, details=details)
     telemetry.event("TrainingSubmitted", upload_id=upload.upload_id, run_id=run.run_id, model=spec.model_name,
-                    metric=spec.metric, budget_s=settings.time_budget_s)
+                    task=task, metric=metric, budget_s=settings.time_budget_s)
     return IngestOutcome("training", dataset_version=dataset.version, run_id=run.run_id)

@@ -1,4 +1,7 @@
-"""Primary metrics, named as Azure AutoML names them, computed from probabilities."""
+"""Primary metrics, named as Azure AutoML names them: from class probabilities, or from predicted numbers.
+
+Regression errors are normalised by the range of the true values, as Azure AutoML does.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,10 @@ class Metric:
     name: str
     greater_is_better: bool
     needs_threshold: bool  # computed from labels, so a decision threshold matters
+    # (true values, model outputs, classes, threshold): the outputs are class probabilities (rows x classes),
+    # or for regression the predictions (rows x 1)
     compute: Callable[[NDArray[Any], NDArray[np.float64], list[Any], float], float]
+    task: str = "classification"
 
 
 def _labels(proba: NDArray[np.float64], classes: list[Any], threshold: float) -> NDArray[Any]:
@@ -81,6 +87,43 @@ def _log_loss(y: NDArray[Any], proba: NDArray[np.float64], classes: list[Any], t
     return float(log_loss(y, np.clip(proba, 1e-15, 1 - 1e-15), labels=classes))
 
 
+def _predictions(outputs: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.asarray(outputs, dtype=np.float64).reshape(-1)
+
+
+def _spread(y: NDArray[Any]) -> float:
+    values = np.asarray(y, dtype=np.float64)
+    spread = float(values.max() - values.min()) if len(values) else 0.0
+    return spread if spread > 0 else 1.0
+
+
+def _r2(y: NDArray[Any], outputs: NDArray[np.float64], classes: list[Any], t: float) -> float:
+    from sklearn.metrics import r2_score
+
+    return float(r2_score(np.asarray(y, dtype=np.float64), _predictions(outputs)))
+
+
+def _nrmse(y: NDArray[Any], outputs: NDArray[np.float64], classes: list[Any], t: float) -> float:
+    from sklearn.metrics import root_mean_squared_error
+
+    return float(root_mean_squared_error(np.asarray(y, dtype=np.float64), _predictions(outputs))) / _spread(y)
+
+
+def _nmae(y: NDArray[Any], outputs: NDArray[np.float64], classes: list[Any], t: float) -> float:
+    from sklearn.metrics import mean_absolute_error
+
+    return float(mean_absolute_error(np.asarray(y, dtype=np.float64), _predictions(outputs))) / _spread(y)
+
+
+def _spearman(y: NDArray[Any], outputs: NDArray[np.float64], classes: list[Any], t: float) -> float:
+    from scipy.stats import spearmanr
+
+    truth, predicted = np.asarray(y, dtype=np.float64), _predictions(outputs)
+    if np.ptp(truth) == 0 or np.ptp(predicted) == 0:
+        return 0.0  # a constant ranks nothing (and SciPy would answer NaN)
+    return float(spearmanr(truth, predicted).statistic)
+
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
@@ -92,10 +135,16 @@ METRICS: dict[str, Metric] = {
         Metric("average_precision_score_weighted", True, False, _average_precision_weighted),
         Metric("norm_macro_recall", True, True, _norm_macro_recall),
         Metric("log_loss", False, False, _log_loss),
+        Metric("normalized_root_mean_squared_error", False, False, _nrmse, "regression"),
+        Metric("r2_score", True, False, _r2, "regression"),
+        Metric("normalized_mean_absolute_error", False, False, _nmae, "regression"),
+        Metric("spearman_correlation", True, False, _spearman, "regression"),
     )
 }
+TASK_DEFAULTS = {"classification": "accuracy", "regression": "normalized_root_mean_squared_error"}
 ALIASES = {"auc": "AUC_weighted", "roc_auc": "AUC_weighted", "auc_weighted": "AUC_weighted",
-           "f1_weighted": "f1_score_weighted", "logloss": "log_loss"}
+           "f1_weighted": "f1_score_weighted", "logloss": "log_loss", "nrmse": "normalized_root_mean_squared_error",
+           "r2": "r2_score", "nmae": "normalized_mean_absolute_error", "spearman": "spearman_correlation"}
 
 
 def resolve(name: str) -> Metric:
@@ -107,8 +156,24 @@ def resolve(name: str) -> Metric:
     raise ValueError(f"unknown primary metric {name!r}; choose one of {', '.join(METRICS)}")
 
 
-def all_metrics(y: NDArray[Any], proba: NDArray[np.float64], classes: list[Any], threshold: float) -> dict[str, float]:
-    return {name: metric.compute(y, proba, classes, threshold) for name, metric in METRICS.items()}
+def for_task(name: str | None, task: str, configured: str) -> Metric:
+    """The primary metric of a run: ``name`` when given (ValueError when it is another task's), else the
+    ``configured`` default when it suits the task, else the task's own default (Azure AutoML's)."""
+    if name:
+        metric = resolve(name)
+        if metric.task != task:
+            choices = ", ".join(m.name for m in METRICS.values() if m.task == task)
+            raise ValueError(f"primary metric {metric.name} is for {metric.task}, and this is {task}; "
+                             f"choose one of {choices}")
+        return metric
+    fallback = resolve(configured)
+    return fallback if fallback.task == task else resolve(TASK_DEFAULTS[task])
+
+
+def all_metrics(y: NDArray[Any], outputs: NDArray[np.float64], classes: list[Any], threshold: float,
+                task: str = "classification") -> dict[str, float]:
+    return {name: metric.compute(y, outputs, classes, threshold) for name, metric in METRICS.items()
+            if metric.task == task}
 
 
 def better(metric: Metric, challenger: float, champion: float) -> bool:

@@ -25,7 +25,11 @@ if TYPE_CHECKING:
 
 # One 2-D column (rows x 1) per input: float32 for numbers (NaN when missing), object strings ("" when missing).
 Columns = dict[str, NDArray[np.float32] | NDArray[np.object_]]
-Probabilities = NDArray[np.float64]
+# What a model computes: class probabilities (rows x classes), or for regression the predictions (rows x 1).
+Outputs = NDArray[np.float64]
+# What a caller gets per row: a class label, or for regression a number.
+Results = list[str] | list[float]
+REGRESSION = "regression"
 
 
 @dataclass(frozen=True)
@@ -34,10 +38,11 @@ class ModelSignature:
 
     features: tuple[Column, ...]
     target: str
-    classes: tuple[str, ...]
+    classes: tuple[str, ...]  # empty for regression
     threshold: float | None = None  # the positive class's cut-off, for two classes
     ignored: frozenset[str] = frozenset()  # excluded from training: accepted when sent, then dropped
     example: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    task: str = "classification"  # or "regression"
 
     # Built once per loaded model, not per request (a frozen dataclass keeps them in its __dict__).
     @cached_property
@@ -53,15 +58,22 @@ class ModelSignature:
         return tuple(c.name for c in self.features if c.is_numeric)
 
     @property
-    def positive_class(self) -> str:
-        return self.classes[-1]
+    def regression(self) -> bool:
+        return self.task == REGRESSION
 
-    def labels(self, proba: Probabilities) -> list[str]:
-        """The class per row: the threshold decides between two classes, the most probable among more."""
+    @property
+    def positive_class(self) -> str:
+        return self.classes[-1] if self.classes else ""
+
+    def results(self, outputs: Outputs) -> Results:
+        """The answer per row: the predicted number for regression; else the class, which the threshold decides
+        between two classes and the highest probability among more."""
+        if self.regression:
+            return [round(float(v), 6) for v in outputs[:, 0]]
         if len(self.classes) == 2 and self.threshold is not None:
             cut = self.threshold
-            return [self.classes[1] if p >= cut else self.classes[0] for p in proba[:, 1]]
-        return [self.classes[i] for i in proba.argmax(axis=1)]
+            return [self.classes[1] if p >= cut else self.classes[0] for p in outputs[:, 1]]
+        return [self.classes[i] for i in outputs.argmax(axis=1)]
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, object]) -> ModelSignature:
@@ -72,14 +84,15 @@ class ModelSignature:
         return cls(schema.columns, str(meta["target"]), tuple(str(c) for c in _sequence(meta.get("classes"))),
                    float(threshold) if isinstance(threshold, (int, float)) else None,
                    frozenset(str(n) for n in _sequence(meta.get("ignored_columns"))),
-                   MappingProxyType(dict(example)) if isinstance(example, Mapping) else MappingProxyType({}))
+                   MappingProxyType(dict(example)) if isinstance(example, Mapping) else MappingProxyType({}),
+                   str(meta.get("task") or "classification"))
 
     @classmethod
     def from_schema(cls, schema: Schema, classes: Sequence[str] = (),
                     ignored: frozenset[str] = frozenset()) -> ModelSignature:
         """From a dataset's schema alone (a model whose own description is not at hand)."""
         return cls(tuple(c for c in schema.features if c.name not in ignored), schema.target, tuple(classes),
-                   ignored=ignored)
+                   ignored=ignored, task=schema.task)
 
     def feature_list(self) -> list[dict[str, object]]:
         """The features as stored in ``model_meta.json``."""
@@ -93,7 +106,7 @@ def _sequence(value: object) -> Sequence[object]:
 class Observer(Protocol):
     """Watches production traffic (``shared.drift.DriftMonitor``)."""
 
-    def observe(self, columns: Columns, labels: list[str]) -> None: ...
+    def observe(self, columns: Columns, results: Results) -> None: ...
 
 
 class ServedModel(abc.ABC):
@@ -114,15 +127,15 @@ class ServedModel(abc.ABC):
     def signature(self) -> ModelSignature: ...
 
     @abc.abstractmethod
-    def predict_proba(self, columns: Columns) -> Probabilities:
-        """One row of class probabilities per input row, in ``signature.classes`` order."""
+    def predict(self, columns: Columns) -> Outputs:
+        """Per input row, the class probabilities in ``signature.classes`` order, or the predicted number."""
 
     @abc.abstractmethod
-    def explain(self, columns: Columns, labels: list[str]) -> list[dict[str, object]]:
-        """Per-row contributions of each input column toward the row's label."""
+    def explain(self, columns: Columns, results: Results) -> list[dict[str, object]]:
+        """Per-row contributions of each input column toward the row's label (or predicted number)."""
 
-    def labels(self, proba: Probabilities) -> list[str]:
-        return self.signature.labels(proba)
+    def results(self, outputs: Outputs) -> Results:
+        return self.signature.results(outputs)
 
 
 def columns_from_frame(frame: pd.DataFrame, signature: ModelSignature) -> Columns:

@@ -1,4 +1,4 @@
-"""How an upload's path and metadata become a model name, a target and a metric."""
+"""How an upload's path and metadata become a model name, a target, a task and a metric."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from shared import metrics
+from shared import metrics, tasks
 from shared.errors import DatasetRejected
 
 _VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -16,8 +16,9 @@ _VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 class UploadSpec:
     model_name: str
     target: str
-    metric: str
+    metric: str | None  # None: the task's default, known once the file is read
     excluded_columns: tuple[str, ...]
+    task: tasks.Task | None = None  # None: decided by the target's values
 
 
 def model_name_for(blob_path: str) -> str:
@@ -33,13 +34,14 @@ def model_name_for(blob_path: str) -> str:
     return name
 
 
-def spec_for(blob_path: str, metadata: dict[str, str] | None, default_target: str,
-             default_metric: str) -> UploadSpec:
+def spec_for(blob_path: str, metadata: dict[str, str] | None, default_target: str) -> UploadSpec:
     meta = {k.lower(): v for k, v in (metadata or {}).items()}
-    metric_name = meta.get("metric", default_metric)
-    try:
-        metric = metrics.resolve(metric_name).name
-    except ValueError as error:
-        raise DatasetRejected(str(error), "bad_metric") from None
+    metric: str | None = None
+    if meta.get("metric", "").strip():
+        try:
+            metric = metrics.resolve(meta["metric"].strip()).name
+        except ValueError as error:
+            raise DatasetRejected(str(error), "bad_metric") from None
     excluded = tuple(c.strip() for c in meta.get("exclude", "").split(",") if c.strip())
-    return UploadSpec(model_name_for(blob_path), meta.get("target", default_target).strip(), metric, excluded)
+    return UploadSpec(model_name_for(blob_path), meta.get("target", default_target).strip(), metric, excluded,
+                      tasks.parse(meta.get("task")))

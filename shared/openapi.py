@@ -7,6 +7,17 @@ from typing import Any
 from shared.model_contract import ModelSignature
 
 KEY: list[dict[str, list[str]]] = [{"functionKey": []}]
+SCORE_RESULT: dict[str, Any] = {"type": "object", "required": ["result", "model"], "properties": {
+    "result": {"type": "array", "items": {"type": ["string", "number"]},
+               "description": "a label per row, or a number per row for a regression model"},
+    "model": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
+    "probabilities": {"type": "array", "items": {"type": "object", "additionalProperties": {"type": "number"}}},
+    "unseen_categories": {"type": "integer"},
+    "explanations": {"type": "array", "description": "with explain: each row's contributions per column toward "
+                     "its class (or predicted number); base + contributions = the model's output (log odds, "
+                     "probability, or the predicted value)", "items": {"type": "object", "properties": {
+                         "class": {"type": "string"}, "output": {"type": "string"}, "base": {"type": "number"},
+                         "contributions": {"type": "object", "additionalProperties": {"type": "number"}}}}}}}
 
 
 def _row_schema(signature: ModelSignature) -> dict[str, Any]:
@@ -28,6 +39,23 @@ def _row_schema(signature: ModelSignature) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
+def _result_schema(signature: ModelSignature) -> dict[str, Any]:
+    """The score response of one model: its classes as labels, or numbers for regression."""
+    generic: dict[str, Any] = SCORE_RESULT
+    properties = dict(generic["properties"])
+    if signature.regression:
+        properties["result"] = {"type": "array", "items": {"type": "number"},
+                                "description": f"the predicted {signature.target} per row"}
+        properties.pop("probabilities")
+    else:
+        label: dict[str, Any] = {"type": "string"}
+        if signature.classes:
+            label["enum"] = list(signature.classes)
+        properties["result"] = {"type": "array", "items": label, "description": f"the predicted {signature.target}"
+                                " per row"}
+    return {**generic, "properties": properties}
+
+
 def _json_body(schema: dict[str, Any], example: Any = None) -> dict[str, Any]:
     content: dict[str, Any] = {"schema": schema}
     if example is not None:
@@ -42,6 +70,7 @@ def _error(description: str) -> dict[str, Any]:
 
 def _score_operation(model: str, signature: ModelSignature | None, summary: str) -> dict[str, Any]:
     row = {"$ref": f"#/components/schemas/{_row_name(model)}"} if signature else {"type": "object"}
+    result = _result_name(model) if signature else "ScoreResult"
     example_row = dict(signature.example) if signature else {}
     body = {
         "oneOf": [
@@ -60,11 +89,12 @@ def _score_operation(model: str, signature: ModelSignature | None, summary: str)
     return {
         "summary": summary, "security": KEY,
         "parameters": [{"name": "probabilities", "in": "query", "schema": {"type": "boolean"},
-                        "description": "also return the probability of each class"}],
+                        "description": "also return the probability of each class (classification only: a "
+                                       "regression model answers 400)"}],
         "requestBody": _json_body(body, {"data": [example_row]} if example_row else None),
         "responses": {
-            "200": {"description": "one label per row", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/ScoreResult"}}}},
+            "200": {"description": "one label (or, for a regression model, one number) per row", "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{result}"}}}},
             "400": _error("bad rows: every bad row and field is named in details"),
             "401": _error("missing or wrong function key"),
             "413": _error("too many rows or bytes"),
@@ -87,6 +117,10 @@ def _row_name(model: str) -> str:
     return "Row_" + "".join(ch if ch.isalnum() else "_" for ch in model)
 
 
+def _result_name(model: str) -> str:
+    return "Result_" + _row_name(model).removeprefix("Row_")
+
+
 def document(deployed: dict[str, ModelSignature], default_model: str | None,
              server_url: str = "/api") -> dict[str, Any]:
     """``deployed`` maps each model in production to its signature."""
@@ -97,21 +131,11 @@ def document(deployed: dict[str, ModelSignature], default_model: str | None,
             "details": {"type": "array", "items": {"type": "object", "properties": {
                 "row": {"type": ["integer", "null"]}, "field": {"type": ["string", "null"]},
                 "error": {"type": "string"}}}}}},
-        "ScoreResult": {"type": "object", "required": ["result", "model"], "properties": {
-            "result": {"type": "array", "items": {"type": "string"}},
-            "model": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "string"}}},
-            "probabilities": {"type": "array", "items": {"type": "object",
-                                                         "additionalProperties": {"type": "number"}}},
-            "unseen_categories": {"type": "integer"},
-            "explanations": {"type": "array", "description": "with explain: each row's contributions per column "
-                             "toward its class; base + contributions = the model's output (log odds or "
-                             "probability)", "items": {"type": "object", "properties": {
-                                 "class": {"type": "string"}, "output": {"type": "string"},
-                                 "base": {"type": "number"},
-                                 "contributions": {"type": "object", "additionalProperties": {"type": "number"}}}}}}},
+        "ScoreResult": SCORE_RESULT,
     }
     for name, signature in deployed.items():
         schemas[_row_name(name)] = _row_schema(signature)
+        schemas[_result_name(name)] = _result_schema(signature)
     name_param: dict[str, Any] = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
     if deployed:
         name_param["schema"]["enum"] = sorted(deployed)

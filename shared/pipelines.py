@@ -103,9 +103,13 @@ def start(name: str, params: RunParameters, backend: Backend, settings: Settings
     if unknown:
         raise BadRequest("exclude names columns the dataset does not have",
                          [{"field": "exclude", "error": f"unknown column {c!r}"} for c in unknown])
+    try:
+        metric = metrics.for_task(params.metric, dataset.schema.task, settings.default_metric).name
+    except ValueError as error:
+        raise BadRequest(str(error), [{"field": "metric", "error": str(error)}]) from None
     request = TrainingRequest(
         model_name=params.model_name, dataset=dataset, target=dataset.schema.target,
-        metric=params.metric or settings.default_metric, time_budget_s=params.time_budget_s or settings.time_budget_s,
+        metric=metric, time_budget_s=params.time_budget_s or settings.time_budget_s,
         upload_id=upload_id, excluded_columns=params.excluded_columns, pipeline=pipeline.reference,
         trace_parent=telemetry.current_traceparent(), data_time=data_time or dataset.created_at)
     return backend.pipeline.submit(request, idempotency_key=idempotency_key)

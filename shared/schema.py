@@ -31,6 +31,7 @@ class Column:
 class Schema:
     columns: tuple[Column, ...]
     target: str
+    task: str = "classification"  # or "regression": decided at validation (``shared.tasks``)
 
     @property
     def features(self) -> tuple[Column, ...]:
@@ -43,7 +44,7 @@ class Schema:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "columns": [asdict(c) for c in self.columns]}
+        return {"target": self.target, "task": self.task, "columns": [asdict(c) for c in self.columns]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Schema:
@@ -51,7 +52,7 @@ class Schema:
             Column(c["name"], c["kind"], int(c.get("missing", 0)), tuple(c.get("categories", ())))
             for c in data["columns"]
         )
-        return cls(columns, data["target"])
+        return cls(columns, data["target"], str(data.get("task") or "classification"))
 
     def without(self, names: set[str]) -> Schema:
-        return Schema(tuple(c for c in self.columns if c.name not in names), self.target)
+        return Schema(tuple(c for c in self.columns if c.name not in names), self.target, self.task)

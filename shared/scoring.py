@@ -16,7 +16,7 @@ import numpy as np
 
 from shared import telemetry
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from shared.model_contract import Columns, ModelSignature, ServedModel
+from shared.model_contract import Columns, ModelSignature, Results, ServedModel
 from shared.schema import BOOLEAN_WORDS
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -29,7 +29,7 @@ class ModelRef(TypedDict):
 
 
 class ScoreResult(TypedDict):
-    result: list[str]
+    result: Results  # labels, or numbers for a regression model
     model: ModelRef
     probabilities: NotRequired[list[dict[str, float]]]
     explanations: NotRequired[list[dict[str, object]]]
@@ -166,32 +166,37 @@ def _boolean(value: object) -> float | None:
 def score(request: ScoreRequest, served: ServedModel) -> ScoreResult:
     """Predict for validated rows with a served model."""
     signature = served.signature
+    if request.probabilities and signature.regression:
+        raise BadRequest(f"model {served.name} v{served.version} is a regression model: it predicts a number "
+                         f"for {signature.target!r}, not class probabilities; leave out 'probabilities'")
     columns, unseen = columns_for(request.rows, signature)
     labels_of = {"model": served.name, "version": served.version}
     tally_key = (("model", served.name), ("version", served.version))
     started = time.perf_counter()
     if telemetry.recording():  # the dependency only matters in a sampled trace
         with telemetry.span("predict", attributes={**labels_of, "rows": len(request.rows)}):
-            proba = served.predict_proba(columns)
+            outputs = served.predict(columns)
     else:
-        proba = served.predict_proba(columns)
+        outputs = served.predict(columns)
     telemetry.score_latency.record((time.perf_counter() - started) * 1000, labels_of)
-    labels = served.labels(proba)
+    results = served.results(outputs)
     if served.monitor is not None:
-        served.monitor.observe(columns, labels)
-    telemetry.rows_scored.add(len(labels), tally_key)
-    for label in set(labels):
-        telemetry.predicted_labels.add(labels.count(label), (*tally_key, ("label", label)))
+        served.monitor.observe(columns, results)
+    telemetry.rows_scored.add(len(results), tally_key)
+    if not signature.regression:
+        labels = [str(label) for label in results]
+        for label in set(labels):
+            telemetry.predicted_labels.add(labels.count(label), (*tally_key, ("label", label)))
     if unseen:
         telemetry.unseen_categories.add(unseen, tally_key)
-    result: ScoreResult = {"result": labels, "model": {"name": served.name, "version": served.version}}
+    result: ScoreResult = {"result": results, "model": {"name": served.name, "version": served.version}}
     if request.probabilities:
         classes = signature.classes
         result["probabilities"] = [{c: round(float(p), 6) for c, p in zip(classes, row, strict=True)}
-                                   for row in proba]
+                                   for row in outputs]
     if request.explain:
         with telemetry.span("explain", attributes={**labels_of, "rows": len(request.rows)}):
-            result["explanations"] = served.explain(columns, labels)
+            result["explanations"] = served.explain(columns, results)
     if unseen:
         result["unseen_categories"] = unseen
     return result

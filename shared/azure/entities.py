@@ -69,9 +69,13 @@ def run_table_folder(job: str) -> str:
     return f"runs/{job}"
 
 
-# AutoML classification accepts these primary metrics; the others are computed but cannot drive the search.
-AUTOML_PRIMARY_METRICS = ("accuracy", "AUC_weighted", "average_precision_score_weighted", "norm_macro_recall",
-                          "precision_score_weighted")
+# The primary metrics Azure AutoML accepts per task; the others are computed but cannot drive the search.
+AUTOML_PRIMARY_METRICS = {
+    "classification": ("accuracy", "AUC_weighted", "average_precision_score_weighted", "norm_macro_recall",
+                       "precision_score_weighted"),
+    "regression": ("normalized_root_mean_squared_error", "r2_score", "normalized_mean_absolute_error",
+                   "spearman_correlation"),
+}
 
 
 def data_asset(settings: AzureSettings, name: str, sequence: int, content_hash: str, rows: int, columns: int,
@@ -104,18 +108,22 @@ def run_tags(request: TrainingRequest, name: str) -> dict[str, str]:
 
 
 def training_job(settings: AzureSettings, request: TrainingRequest, name: str, table_uri: str) -> PipelineJob:
-    """The published pipeline as an Azure ML pipeline job whose one node is an AutoML classification."""
+    """The published pipeline as an Azure ML pipeline job whose one node is an AutoML classification or
+    regression, as the dataset version was read."""
     metric = metrics.resolve(request.metric)
-    if metric.name not in AUTOML_PRIMARY_METRICS:
-        raise BadRequest(f"Azure AutoML cannot optimise {metric.name}",
-                         [{"field": "metric", "error": f"choose one of {', '.join(AUTOML_PRIMARY_METRICS)}"}])
+    task = request.dataset.schema.task
+    accepted = AUTOML_PRIMARY_METRICS[task]
+    if metric.name not in accepted:
+        raise BadRequest(f"Azure AutoML {task} cannot optimise {metric.name}",
+                         [{"field": "metric", "error": f"choose one of {', '.join(accepted)}"}])
+    node_kind = automl.regression if task == "regression" else automl.classification
     tags = run_tags(request, name)
     budget_minutes = max(15, -(-request.time_budget_s // 60))  # AutoML's minimum experiment timeout is 15 minutes
 
-    @dsl.pipeline(None, name="automl_classification", default_compute=settings.compute,
-                  description=f"{request.pipeline}: AutoML for {request.model_name}")
-    def automl_classification(training_data):  # type: ignore[no-untyped-def]  # dsl reads real annotations only
-        search = automl.classification(
+    @dsl.pipeline(None, name=f"automl_{task}", default_compute=settings.compute,
+                  description=f"{request.pipeline}: AutoML {task} for {request.model_name}")
+    def automl_pipeline(training_data):  # type: ignore[no-untyped-def]  # dsl reads real annotations only
+        search = node_kind(
             training_data=training_data, target_column_name=request.target, primary_metric=metric.name,
             validation_data_size=settings.validation_size, enable_model_explainability=False,
             outputs={"best_model": Output(type=AssetTypes.MLFLOW_MODEL)})
@@ -127,7 +135,7 @@ def training_job(settings: AzureSettings, request: TrainingRequest, name: str, t
         search.tags = {**tags, "node": AUTOML_NODE}
         return {"best_model": search.outputs.best_model}
 
-    job: PipelineJob = automl_classification(training_data=Input(type=AssetTypes.MLTABLE, path=table_uri))
+    job: PipelineJob = automl_pipeline(training_data=Input(type=AssetTypes.MLTABLE, path=table_uri))
     job.name = name
     job.experiment_name = asset_name(request.model_name)
     job.display_name = f"{request.model_name} v{request.dataset.version} ({metric.name})"

@@ -17,7 +17,7 @@ from shared.azure.deployment import AzureDeployer, live_color
 from shared.azure.endpoint_client import EndpointClient
 from shared.batch import BatchSummary
 from shared.errors import BadGateway, BadRequest, NotSupported, ServiceUnavailable
-from shared.model_contract import ModelSignature
+from shared.model_contract import ModelSignature, Results
 from shared.ports import DatasetRegistry, ModelServer, ModelVersion
 from shared.run_events import APP_TAG
 
@@ -82,7 +82,7 @@ class EndpointModelServer(ModelServer):
               ) -> scoring.ScoreResult | None:
         if request.probabilities or request.explain:
             raise BadRequest("probabilities and explanations are not available from the Azure online endpoint; "
-                             "it returns labels")
+                             "it returns labels (or numbers, for a regression model)")
         target = self._target(model_name, version)
         if target is None:
             return None
@@ -99,8 +99,7 @@ class EndpointModelServer(ModelServer):
         if not isinstance(labels, list) or len(labels) != len(request.rows):
             raise BadGateway(f"the model endpoint answered {len(request.rows)} row(s) with {str(answer)[:100]!r}")
         telemetry.rows_scored.add(len(labels), (("model", model_name), ("version", target.version.version)))
-        # Labels as text, as the local backend gives them (a numeric target's classes come back as numbers).
-        return {"result": [str(label) for label in labels],
+        return {"result": _results(labels, target.signature, answer),
                 "model": {"name": model_name, "version": target.version.version}}
 
     def _target(self, model_name: str, version: ModelVersion | None) -> Target | None:
@@ -156,3 +155,16 @@ class EndpointModelServer(ModelServer):
             secret = (float(token.expires_on) - 300, str(token.token))
         self._secrets[slot] = secret
         return secret[1]
+
+
+def _results(answer: list[object], signature: ModelSignature, raw: object) -> Results:
+    """As the local backend gives them: numbers for a regression model, else labels as text (a numeric
+    target's classes come back from the endpoint as numbers)."""
+    if not signature.regression:
+        return [str(label) for label in answer]
+    numbers: list[float] = []
+    for value in answer:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise BadGateway(f"the regression endpoint answered with a non-number: {str(raw)[:100]!r}")
+        numbers.append(float(value))
+    return numbers

@@ -1,4 +1,4 @@
-"""Load a trained model's artefacts (ONNX or native) and predict probabilities from columns."""
+"""Load a trained model's artefacts (ONNX or native) and predict from columns."""
 
 from __future__ import annotations
 
@@ -10,32 +10,33 @@ from typing import Any
 
 import numpy as np
 
-from shared.model_contract import Columns, ModelSignature, Probabilities
+from shared.model_contract import Columns, ModelSignature, Outputs, Results
 
 
 @dataclass
 class LoadedModel:
     meta: dict[str, Any]  # all of model_meta.json: metrics, drift baseline, lineage
     signature: ModelSignature
-    proba: Callable[[Columns], Probabilities]
+    outputs: Callable[[Columns], Outputs]
     folder: Path | None = None
     _explainer: Any = None
 
-    def predict_proba(self, columns: Columns) -> Probabilities:
-        return self.proba(columns)
+    def predict(self, columns: Columns) -> Outputs:
+        return self.outputs(columns)
 
-    def explain(self, columns: Columns, labels: list[str]) -> list[dict[str, object]]:
-        """Per-row contributions toward each row's class (the positive class for two); loaded on first use."""
+    def explain(self, columns: Columns, results: Results) -> list[dict[str, object]]:
+        """Per-row contributions toward each row's class (the positive class for two) or predicted number;
+        the explainer is loaded on first use."""
         if self._explainer is None:
             from shared.local.explain import Explainer
 
             assert self.folder is not None
             self._explainer = Explainer(self.folder)
-        rows: list[dict[str, object]] = self._explainer.explain(columns, list(self.signature.classes), labels)
+        rows: list[dict[str, object]] = self._explainer.explain(columns, list(self.signature.classes), results)
         return rows
 
-    def labels(self, proba: Probabilities) -> list[str]:
-        return self.signature.labels(proba)
+    def results(self, outputs: Outputs) -> Results:
+        return self.signature.results(outputs)
 
 
 def load_judged(artifact_dir: str | Path) -> LoadedModel:
@@ -48,21 +49,24 @@ def load_judged(artifact_dir: str | Path) -> LoadedModel:
     if not holdout.exists():
         return load(folder)
     meta = json.loads((folder / "model_meta.json").read_text())
-    return LoadedModel(meta, ModelSignature.from_meta(meta), _native(holdout), None)
+    signature = ModelSignature.from_meta(meta)
+    return LoadedModel(meta, signature, _native(holdout, signature.regression), None)
 
 
-def _native(pickle: Path) -> Callable[[Columns], Probabilities]:
-    """Probabilities from the scikit-learn pipeline pickled at ``pickle``."""
+def _native(pickle: Path, regression: bool) -> Callable[[Columns], Outputs]:
+    """Outputs of the scikit-learn pipeline pickled at ``pickle``."""
     import joblib
     import pandas as pd
 
     pipeline = joblib.load(pickle)
 
-    def native_proba(columns: Columns) -> Probabilities:
+    def native(columns: Columns) -> Outputs:
         frame = pd.DataFrame({name: values.reshape(-1) for name, values in columns.items()})
+        if regression:
+            return np.asarray(pipeline.predict(frame), dtype=np.float64).reshape(-1, 1)
         return np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
 
-    return native_proba
+    return native
 
 
 def load(artifact_dir: str | Path) -> LoadedModel:
@@ -70,6 +74,7 @@ def load(artifact_dir: str | Path) -> LoadedModel:
     folder = Path(artifact_dir)
     meta = json.loads((folder / "model_meta.json").read_text())
     names: dict[str, str] = meta["input_names"]
+    signature = ModelSignature.from_meta(meta)
     if meta["model_format"] == "onnx":
         import onnxruntime as ort
 
@@ -78,10 +83,12 @@ def load(artifact_dir: str | Path) -> LoadedModel:
         options.inter_op_num_threads = 1
         session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
 
-        def onnx_proba(columns: Columns) -> Probabilities:
-            feeds = {names[name]: values for name, values in columns.items()}
-            return np.asarray(session.run(["probabilities"], feeds)[0], dtype=np.float64)
+        output = ["variable" if signature.regression else "probabilities"]  # as skl2onnx names them (rows x n)
 
-        return LoadedModel(meta, ModelSignature.from_meta(meta), onnx_proba, folder)
-    return LoadedModel(meta, ModelSignature.from_meta(meta), _native(folder / "model.pkl"), folder)
+        def onnx_outputs(columns: Columns) -> Outputs:
+            feeds = {names[name]: values for name, values in columns.items()}
+            return np.asarray(session.run(output, feeds)[0], dtype=np.float64)
+
+        return LoadedModel(meta, signature, onnx_outputs, folder)
+    return LoadedModel(meta, signature, _native(folder / "model.pkl", signature.regression), folder)
 

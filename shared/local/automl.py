@@ -1,10 +1,11 @@
 """AutoML for one dataset: a robust FLAML search, a decision threshold, an ONNX export.
 
 Choosing by a noisy metric on one split overfits that split, so the search
-minimises log loss under cross-validation, the strong LightGBM default is one of
-its starting points (the result is never worse than it under that criterion),
-and the decision threshold for a label metric is chosen afterwards on
-out-of-fold predictions. The validation split is held out of all of it and kept
+minimises a smooth loss under cross-validation (log loss for classes, RMSE for
+numbers), the strong LightGBM default is one of its starting points (the result
+is never worse than it under that criterion), and for classification the
+decision threshold of a label metric is chosen afterwards on out-of-fold
+predictions. The validation split is held out of all of it and kept
 with the run, so the champion/challenger gate can score both models on it.
 """
 
@@ -27,7 +28,9 @@ from shared.schema import Schema
 
 log = logging.getLogger(__name__)
 
-LEARNERS = ["lgbm", "xgboost", "rf", "extra_tree", "lrl1"]
+LEARNERS = {"classification": ["lgbm", "xgboost", "rf", "extra_tree", "lrl1"],
+            "regression": ["lgbm", "xgboost", "rf", "extra_tree", "enet"]}
+SEARCH_LOSS = {"classification": "log_loss", "regression": "rmse"}  # what the search minimises, in FLAML's terms
 # LightGBM's own defaults, in FLAML's search-space terms: tried first, so the
 # search starts from the strong default instead of FLAML's tiny low-cost model.
 STARTING_POINTS: dict[str, dict[str, Any]] = {
@@ -38,7 +41,7 @@ STARTING_POINTS: dict[str, dict[str, Any]] = {
                 "reg_lambda": 1.0},
 }
 VALIDATION_FRACTION = 0.2
-PLATEAU_GAIN = 0.005  # a relative fall of the best cross-validated log loss this large is progress
+PLATEAU_GAIN = 0.005  # a relative fall of the best cross-validated loss this large is progress
 PLATEAU_MIN_S = 10.0  # never stop sooner than this after the last progress
 PLATEAU_PATIENCE = 0.5  # ... nor sooner than this share of the time the search took to make it
 PLATEAU_LEARNERS = 3  # ... nor before this many kinds of learner have been tried
@@ -50,8 +53,8 @@ SEED = 42
 class TrainingOutcome:
     best_learner: str
     best_config: dict[str, Any]
-    threshold: float
-    classes: list[Any]
+    threshold: float | None  # the positive class's cut-off; None for regression
+    classes: list[Any]  # empty for regression
     validation_metrics: dict[str, float]
     trials: list[dict[str, Any]]
     timings: dict[str, float]
@@ -65,14 +68,14 @@ class TrainingOutcome:
 
 
 def describe(outcome: TrainingOutcome, schema: Schema) -> dict[str, Any]:
-    """What a scorer needs to know of the model: its inputs, classes, threshold and format."""
+    """What a scorer needs to know of the model: its task, inputs, classes, threshold and format."""
     from shared.local.onnx_export import input_names
 
     return {
-        "target": schema.target, "input_names": input_names(schema), "model_format": outcome.model_format,
-        "classes": outcome.classes, "threshold": outcome.threshold, "best_learner": outcome.best_learner,
-        "validation_metrics": outcome.validation_metrics, "feature_importance": outcome.importance,
-        "fit_rows": outcome.fit_rows,
+        "target": schema.target, "task": schema.task, "input_names": input_names(schema),
+        "model_format": outcome.model_format, "classes": outcome.classes, "threshold": outcome.threshold,
+        "best_learner": outcome.best_learner, "validation_metrics": outcome.validation_metrics,
+        "feature_importance": outcome.importance, "fit_rows": outcome.fit_rows,
         "features": [{"name": c.name, "kind": c.kind, "categories": list(c.categories)} for c in schema.features],
     }
 
@@ -90,7 +93,7 @@ def importance(estimator: Any, prep: Any, x_train: NDArray[np.float32]) -> dict[
     elif hasattr(estimator, "feature_importances_"):
         raw = np.asarray(estimator.feature_importances_, dtype=float)
     elif hasattr(estimator, "coef_"):
-        raw = np.abs(np.asarray(estimator.coef_, dtype=float)).sum(axis=0) * np.nanstd(x_train, axis=0)
+        raw = np.abs(np.atleast_2d(np.asarray(estimator.coef_, dtype=float))).sum(axis=0) * np.nanstd(x_train, axis=0)
     else:
         return {}
     total = float(raw.sum())
@@ -100,12 +103,12 @@ def importance(estimator: Any, prep: Any, x_train: NDArray[np.float32]) -> dict[
     return {name: round(float(share), 6) for name, share in ranked}
 
 
-def split(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A fixed, stratified hold-out: the same file always gives the same split."""
+def split(frame: pd.DataFrame, target: str, stratify: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A fixed hold-out, stratified by class for classification: the same file always gives the same split."""
     from sklearn.model_selection import train_test_split
 
     train, valid = train_test_split(frame, test_size=VALIDATION_FRACTION, random_state=SEED,
-                                    stratify=frame[target])
+                                    stratify=frame[target] if stratify else None)
     return train.reset_index(drop=True), valid.reset_index(drop=True)
 
 
@@ -144,17 +147,24 @@ def labels_of(series: pd.Series) -> NDArray[Any]:
     return np.asarray([str(v) for v in series], dtype=object)
 
 
-def plateaued(trials: list[dict[str, Any]], elapsed_s: float) -> bool:
+def outputs(model: Any, frame: pd.DataFrame, regression: bool) -> NDArray[np.float64]:
+    """The model's outputs as served: class probabilities, or one predicted number per row (rows x 1)."""
+    raw = model.predict(frame) if regression else model.predict_proba(frame)
+    values: NDArray[np.float64] = np.asarray(raw, dtype=np.float64)
+    return values.reshape(-1, 1) if regression else values
+
+
+def plateaued(trials: list[dict[str, Any]], elapsed_s: float, learners: int = PLATEAU_LEARNERS) -> bool:
     """Whether the search has stopped making progress: several learners have been tried, and no trial has cut the
-    best log loss by ``PLATEAU_GAIN`` for ``PLATEAU_PATIENCE`` of the time it took to make its last such cut
+    best loss by ``PLATEAU_GAIN`` for ``PLATEAU_PATIENCE`` of the time it took to make its last such cut
     (``PLATEAU_MIN_S`` at least)."""
-    scored = sorted((t for t in trials if t["cv_log_loss"] is not None and t["at_s"] is not None),
+    scored = sorted((t for t in trials if t["cv_loss"] is not None and t["at_s"] is not None),
                     key=lambda t: t["at_s"])
-    if len({t["learner"] for t in scored}) < min(PLATEAU_LEARNERS, len(LEARNERS)):
+    if len({t["learner"] for t in scored}) < learners:
         return False  # FLAML tries the costlier learners late: wait for a few kinds, not for all of them
     best, progress_at = float("inf"), 0.0
     for trial in scored:
-        loss = float(trial["cv_log_loss"])
+        loss = float(trial["cv_loss"])
         if best == float("inf") or loss < best * (1 - PLATEAU_GAIN):
             progress_at = float(trial["at_s"])
         best = min(best, loss)
@@ -178,7 +188,7 @@ def _read_trials(log_file: Path) -> list[dict[str, Any]]:
         if "learner" not in record:
             continue
         trials.append({"trial": record.get("record_id"), "learner": record["learner"],
-                       "config": record.get("config"), "cv_log_loss": record.get("validation_loss"),
+                       "config": record.get("config"), "cv_loss": record.get("validation_loss"),
                        "seconds": record.get("trial_time"), "at_s": record.get("wall_clock_time")})
     return trials
 
@@ -209,59 +219,72 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from sklearn.pipeline import Pipeline
 
+    task = schema.task
+    regression = task == "regression"
     metric = metrics.resolve(metric_name)
     step = on_step or (lambda name: None)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    train_frame, valid_frame = split(frame, schema.target)
+    train_frame, valid_frame = split(frame, schema.target, stratify=not regression)
     valid_frame.to_csv(out_dir / "validation.csv", index=False)
     step("featurize")
     prep = preprocessor(schema)
     x_train = prep.fit_transform(feature_frame(train_frame, schema)).astype(np.float32)
     # Labels are coded 0..k-1 here (FLAML would do it anyway); ``classes`` maps them back.
-    classes = sorted(set(labels_of(frame[schema.target])))
+    classes = [] if regression else sorted(set(labels_of(frame[schema.target])))
     codes = {label: i for i, label in enumerate(classes)}
-    y_train_labels = labels_of(train_frame[schema.target])
-    y_train = np.array([codes[v] for v in y_train_labels])
+
+    def y_of(part: pd.DataFrame) -> NDArray[Any]:
+        if regression:
+            values: NDArray[np.float64] = part[schema.target].to_numpy(dtype=np.float64)
+            return values
+        return np.array([codes[v] for v in labels_of(part[schema.target])])
+
+    y_train = y_of(train_frame)
     log_file = out_dir / "flaml.log"
     automl = AutoML()  # type: ignore[no-untyped-call]
     step("automl")
     search_started = time.perf_counter()
     stopped: list[float] = []
+    learners = LEARNERS[task]
 
     def on_poll(trials: list[dict[str, Any]]) -> None:
         if on_trial:
             on_trial(trials)
         elapsed = time.perf_counter() - search_started
-        if not stopped and plateaued(trials, elapsed):
+        if not stopped and plateaued(trials, elapsed, min(PLATEAU_LEARNERS, len(learners))):
             stopped.append(elapsed)
             _end_search(automl)
 
     watcher = _TrialWatcher(log_file, on_poll)
     try:
-        automl.fit(x_train, y_train, task="classification", metric="log_loss", eval_method="cv", n_splits=3,
-                   time_budget=time_budget_s, estimator_list=LEARNERS,
-                   starting_points={k: v for k, v in STARTING_POINTS.items() if k in LEARNERS},
+        automl.fit(x_train, y_train, task=task, metric=SEARCH_LOSS[task], eval_method="cv", n_splits=3,
+                   time_budget=time_budget_s, estimator_list=learners,
+                   starting_points={k: v for k, v in STARTING_POINTS.items() if k in learners},
                    log_file_name=str(log_file), log_type="all", seed=SEED, n_jobs=-1, verbose=0, retrain_full=True)
     finally:
         watcher.stop()
     timings["search_s"] = time.perf_counter() - started
     search = {"budget_s": round(time_budget_s, 1), "seconds": round(time.perf_counter() - search_started, 1),
-              "best_found_s": round(float(automl.time_to_find_best_model or 0), 1), "stopped_early": bool(stopped)}
+              "best_found_s": round(float(automl.time_to_find_best_model or 0), 1), "stopped_early": bool(stopped),
+              "loss": SEARCH_LOSS[task]}
     estimator = automl.model.estimator
     step("evaluate")
-    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=SEED)
-    oof = cross_val_predict(clone(estimator), x_train, y_train, cv=folds, method="predict_proba")
-    threshold = _choose_threshold(metric, y_train_labels, oof, classes)
+    threshold: float | None = None
+    if not regression:
+        folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=SEED)
+        oof = cross_val_predict(clone(estimator), x_train, y_train, cv=folds, method="predict_proba")
+        threshold = _choose_threshold(metric, labels_of(train_frame[schema.target]), oof, classes)
     from shared.local import onnx_export
 
     onnx_export.float32_thresholds(estimator)
     model = Pipeline([("prep", prep), ("model", estimator)])
     x_valid = feature_frame(valid_frame, schema)
-    y_valid = labels_of(valid_frame[schema.target])
-    proba = model.predict_proba(x_valid)
-    validation = metrics.all_metrics(y_valid, proba, classes, threshold)
+    y_valid = valid_frame[schema.target].to_numpy(dtype=np.float64) if regression \
+        else labels_of(valid_frame[schema.target])
+    validation = metrics.all_metrics(y_valid, outputs(model, x_valid, regression), classes,
+                                     0.5 if threshold is None else threshold, task)
     timings["fit_s"] = time.perf_counter() - started
     holdout_dir = out_dir / HOLDOUT_DIR
     holdout_dir.mkdir(exist_ok=True)
@@ -272,17 +295,17 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     step("refit")
     prep = preprocessor(schema)
     x_all = prep.fit_transform(feature_frame(frame, schema)).astype(np.float32)
-    estimator = clone(estimator).fit(x_all, np.array([codes[v] for v in labels_of(frame[schema.target])]))
+    estimator = clone(estimator).fit(x_all, y_of(frame))
     onnx_export.float32_thresholds(estimator)
     model = Pipeline([("prep", prep), ("model", estimator)])
     timings["refit_s"] = time.perf_counter() - started - timings["fit_s"]
 
     step("export")
-    model_format, notes = onnx_export.export(model, schema, x_valid, model.predict_proba(x_valid), out_dir)
+    model_format, notes = onnx_export.export(model, schema, x_valid, outputs(model, x_valid, regression), out_dir)
     if stopped:
         notes.append(f"The search stopped at {search['seconds']:.0f}s of its {time_budget_s:.0f}s budget: it had "
-                     f"plateaued (no gain of {PLATEAU_GAIN:.1%} in cross-validated log loss for half as long as the "
-                     "last gain took).")
+                     f"plateaued (no gain of {PLATEAU_GAIN:.1%} in cross-validated {SEARCH_LOSS[task]} for half as "
+                     "long as the last gain took).")
     notes.append(f"Deployed: refit on all {len(frame):,} labelled rows. Validation metrics: the same configuration "
                  f"fit on {len(train_frame):,} rows, scored on the other {len(valid_frame):,}.")
     timings["total_s"] = time.perf_counter() - started

@@ -67,7 +67,7 @@ class LocalDeployer(Deployer):
         loaded = load_checked(model)
         try:  # refuse what cannot predict its own example row
             example = pd.DataFrame([dict(loaded.signature.example)])
-            loaded.predict_proba(columns_from_frame(example, loaded.signature))
+            loaded.predict(columns_from_frame(example, loaded.signature))
         except Exception as error:
             raise ArtifactUnusable(f"v{model.version} cannot predict its example row: {error}") from error
 
@@ -109,9 +109,14 @@ class LocalEvaluator(Evaluator):
         if missing or target not in frame.columns:
             return None
         metric = metrics.resolve(run.metric)
-        y = frame[target].astype(str).to_numpy(dtype=object)
+        if metric.task != signature.task:
+            return None  # a model of the other task (the target was read otherwise): it cannot be compared
         classes = list(signature.classes)
-        if set(y) - set(classes):
-            return None  # labels the model has never seen: it cannot be compared
-        proba = loaded.predict_proba(columns_from_frame(frame, signature))
-        return metric.compute(y, proba, classes, signature.threshold if signature.threshold is not None else 0.5)
+        if signature.regression:
+            y = pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=float)
+        else:
+            y = frame[target].astype(str).to_numpy(dtype=object)
+            if set(y) - set(classes):
+                return None  # labels the model has never seen: it cannot be compared
+        outputs = loaded.predict(columns_from_frame(frame, signature))
+        return metric.compute(y, outputs, classes, signature.threshold if signature.threshold is not None else 0.5)

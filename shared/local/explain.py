@@ -3,7 +3,8 @@
 Gradient-boosted trees give them natively in log-odds (LightGBM ``pred_contrib``,
 XGBoost ``pred_contribs``: exact TreeSHAP values). Forests are decomposed path by
 path in probability, and linear models are coefficient x value; in every case
-the contributions plus the base value add up to the model's own output.
+the contributions plus the base value add up to the model's own output. For a
+regressor that output is the predicted number itself ("value").
 """
 
 from __future__ import annotations
@@ -58,56 +59,63 @@ class Explainer:
                 x[:, index] = np.where(np.isnan(numbers), np.float32(how), numbers)
         return x
 
-    def explain(self, columns: dict[str, NDArray[Any]], classes: list[str], predicted: list[str]
+    def explain(self, columns: dict[str, NDArray[Any]], classes: list[str], predicted: list[Any]
                 ) -> list[dict[str, Any]]:
+        """Each row's contributions toward its class (``classes``), or toward its predicted number (no classes)."""
         x = self._transform(columns)
-        targets = [classes.index(p) if len(classes) > 2 else len(classes) - 1 for p in predicted]
+        targets = [classes.index(p) if len(classes) > 2 else len(classes) - 1 for p in predicted] \
+            if classes else [0] * len(x)
         values, output = self.contributions(x, len(classes))
         rows = []
         for index, target in enumerate(targets):
             contribution = values[index, target]  # (features + 1): the last is the base value
             ranked = sorted(zip(self.names, contribution[:-1].tolist(), strict=True), key=lambda p: -abs(p[1]))
-            rows.append({"class": classes[target], "output": output, "base": round(float(contribution[-1]), 6),
+            row: dict[str, Any] = {"class": classes[target]} if classes else {}
+            rows.append({**row, "output": output, "base": round(float(contribution[-1]), 6),
                          "contributions": {name: round(value, 6) for name, value in ranked}})
         return rows
 
     def contributions(self, x: NDArray[np.float32], n_classes: int) -> tuple[NDArray[np.float64], str]:
         """(rows, classes, features + 1) and the output's unit; binary models give the positive class only,
-        copied to both slots so that index -1 is the positive class."""
+        copied to both slots so that index -1 is the positive class; a regressor (no classes) has one slot."""
         model = self.model
+        regression = n_classes == 0
+        unit = "value" if regression else "log_odds"
         booster = getattr(model, "booster_", None)
         if booster is not None:  # LightGBM
             raw = np.asarray(booster.predict(x, pred_contrib=True), dtype=np.float64)
-            return _by_class(raw, n_classes), "log_odds"
+            return _by_class(raw, n_classes), unit
         if hasattr(model, "get_booster"):  # XGBoost
             import xgboost
 
             raw = np.asarray(model.get_booster().predict(xgboost.DMatrix(x), pred_contribs=True), dtype=np.float64)
-            return _by_class(raw.reshape(len(x), -1), n_classes), "log_odds"
+            return _by_class(raw.reshape(len(x), -1), n_classes), unit
         if hasattr(model, "estimators_"):  # random forest, extra trees
-            return _forest(model, x, n_classes), "probability"
+            return _forest(model, x, n_classes), "value" if regression else "probability"
         coef = np.atleast_2d(np.asarray(model.coef_, dtype=np.float64))
         intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
         per_class = x[:, None, :] * coef[None, :, :]
         out = np.concatenate([per_class, np.broadcast_to(intercept[None, :, None], (len(x), len(coef), 1))], axis=2)
-        return (np.repeat(out, 2, axis=1) if len(coef) == 1 else out), "log_odds"
+        return (np.repeat(out, 2, axis=1) if n_classes == 2 and len(coef) == 1 else out), unit
 
 
 def _by_class(raw: NDArray[np.float64], n_classes: int) -> NDArray[np.float64]:
     width = raw.shape[1]
-    if n_classes == 2:
-        return np.repeat(raw[:, None, :], 2, axis=1)
+    if n_classes <= 2:  # one output: the positive class's log odds, or a regressor's value
+        return np.repeat(raw[:, None, :], max(n_classes, 1), axis=1)
     return raw.reshape(len(raw), n_classes, width // n_classes)
 
 
 def _forest(model: Any, x: NDArray[np.float32], n_classes: int) -> NDArray[np.float64]:
-    """Each tree's probability, split into the change at each node on the row's path (Saabas' method)."""
+    """Each tree's probability (a regressor's value), split into the change at each node on the row's path
+    (Saabas' method)."""
     features = x.shape[1]
-    total = np.zeros((len(x), n_classes, features + 1))
+    total = np.zeros((len(x), max(n_classes, 1), features + 1))
     for tree in model.estimators_:
         structure = tree.tree_
         value = structure.value[:, 0, :]
-        value = value / np.maximum(value.sum(axis=1, keepdims=True), 1e-12)
+        if n_classes:
+            value = value / np.maximum(value.sum(axis=1, keepdims=True), 1e-12)
         paths = tree.decision_path(x.astype(np.float32))
         for row in range(len(x)):
             nodes = paths.indices[paths.indptr[row]:paths.indptr[row + 1]]  # root first: children have higher ids

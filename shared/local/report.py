@@ -1,7 +1,8 @@
 """A self-contained HTML report per run, written beside the model: what the studio would show, locally.
 
 Leaderboard, ROC and precision-recall curves, confusion matrix at the chosen
-threshold, calibration, feature importance, the dataset's guardrails and the
+threshold, calibration (for regression: predicted against actual, and the
+residuals), feature importance, the dataset's guardrails and the
 champion/challenger decision with both numbers. Charts are inline SVG drawn
 here: the file opens anywhere, offline, with nothing to load.
 """
@@ -51,18 +52,39 @@ def render(run: RunInfo, folder: Path, decision: dict[str, Any], guardrails: lis
     meta = json.loads((folder / "model_meta.json").read_text())
     model = artifacts.load_judged(folder)  # the deployed refit has seen these rows
     frame = pd.read_csv(folder / "validation.csv", keep_default_na=True)
-    proba = model.predict_proba(columns_from_frame(frame, model.signature))
+    outputs = model.predict(columns_from_frame(frame, model.signature))
+    trials = json.loads((folder / "trials.json").read_text()) if (folder / "trials.json").exists() else []
+    loss = meta.get("search", {}).get("loss") or ("rmse" if model.signature.regression else "log loss")
+    common = (_figure("Feature importance", _bars(meta.get("feature_importance", {}), 12), "share of the model's use"),
+              _figure("Leaderboard", _leaderboard(trials), f"{len(trials)} trials; best cross-validated {loss}"))
+    if model.signature.regression:
+        actual = pd.to_numeric(frame[meta["target"]], errors="coerce").to_numpy(dtype=float)
+        predicted = outputs[:, 0]
+        charts = [_row(_figure("Predicted against actual", _scatter(actual, predicted, "actual", "predicted",
+                                                                    diagonal=True), "validation rows"),
+                       _figure("Residuals", _scatter(predicted, actual - predicted, "predicted",
+                                                     "actual - predicted"), "validation rows"),
+                       *common)]
+        described = f"target {meta['target']!r}, regression"
+    else:
+        charts = _classification(meta, model, frame, outputs, common)
+        described = f"positive class {model.signature.positive_class!r}"
+    sections = [_header(run, meta, version, len(frame), described), _decision(decision), *charts,
+                _guardrails(guardrails)]
+    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>Run {html.escape(run.run_id)}: {html.escape(run.model_name)}</title><style>{CSS}</style></head>"
+            f"<body>{''.join(sections)}</body></html>")
+
+
+def _classification(meta: dict[str, Any], model: artifacts.LoadedModel, frame: pd.DataFrame, proba: NDArray[Any],
+                    common: tuple[str, str]) -> list[str]:
     classes = list(model.signature.classes)
     y = frame[meta["target"]].astype(str).to_numpy()
-    positive = classes[-1]
-    truth = (y == positive).astype(int)
+    truth = (y == classes[-1]).astype(int)
     score = proba[:, -1]
-    labels = np.asarray(model.labels(proba), dtype=str)
-    trials = json.loads((folder / "trials.json").read_text()) if (folder / "trials.json").exists() else []
+    labels = np.asarray(model.results(proba), dtype=str)
     scores = meta["validation_metrics"]
-    sections = [
-        _header(run, meta, version, len(frame), positive),
-        _decision(decision),
+    return [
         _row(_figure("ROC curve", _line_chart(*_roc(truth, score), "false positive rate", "true positive rate",
                                               diagonal=True), f"AUC {scores.get('AUC_weighted', 0):.4f}"),
              _figure("Precision and recall", _line_chart(*_pr(truth, score), "recall", "precision"),
@@ -72,14 +94,8 @@ def render(run: RunInfo, folder: Path, decision: dict[str, Any], guardrails: lis
                      "10 bins of the validation rows")),
         _row(_figure(f"Confusion matrix at threshold {model.signature.threshold or 0.5:.3f}",
                      _confusion(y, labels, classes),
-                     "validation rows: truth down, prediction across"),
-             _figure("Feature importance", _bars(meta.get("feature_importance", {}), 12), "share of the model's use"),
-             _figure("Leaderboard", _leaderboard(trials), f"{len(trials)} trials; best cross-validated log loss")),
-        _guardrails(guardrails),
+                     "validation rows: truth down, prediction across"), *common),
     ]
-    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>Run {html.escape(run.run_id)}: {html.escape(run.model_name)}</title><style>{CSS}</style></head>"
-            f"<body>{''.join(sections)}</body></html>")
 
 
 CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2329;background:#fff}
@@ -90,12 +106,12 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:15px;margin:0 0 6px}.muted{color:#
 .alert{color:#b42318}.warning{color:#b54708}.info{color:#5f6b76}svg text{font:11px system-ui,sans-serif}"""
 
 
-def _header(run: RunInfo, meta: dict[str, Any], version: str, rows: int, positive: str) -> str:
+def _header(run: RunInfo, meta: dict[str, Any], version: str, rows: int, described: str) -> str:
     metrics = " · ".join(f"{k} {v:.4f}" for k, v in meta["validation_metrics"].items())
     return (f"<h1>{html.escape(run.model_name)} v{html.escape(version)} · run {html.escape(run.run_id)}</h1>"
             f"<div class='muted'>dataset {html.escape(run.dataset_name)} v{run.dataset_version} · best learner "
-            f"{html.escape(str(meta.get('best_learner')))} · {rows:,} validation rows (positive class "
-            f"{html.escape(positive)!r}) · primary metric {html.escape(run.metric)}</div>"
+            f"{html.escape(str(meta.get('best_learner')))} · {rows:,} validation rows ({html.escape(described)})"
+            " · primary metric {html.escape(run.metric)}</div>"
             f"<div class='muted'>{html.escape(metrics)}</div>")
 
 
@@ -149,7 +165,7 @@ def _calibration(truth: NDArray[Any], score: NDArray[Any]) -> tuple[NDArray[Any]
 
 
 def _line_chart(xs: NDArray[Any], ys: NDArray[Any], x_label: str, y_label: str, *, diagonal: bool = False,
-                dots: bool = False) -> str:
+                dots: bool = False, line: bool = True) -> str:
     if len(xs) > 400:  # enough points for the eye, a small file
         keep = np.linspace(0, len(xs) - 1, 400).astype(int)
         xs, ys = xs[keep], ys[keep]
@@ -164,11 +180,32 @@ def _line_chart(xs: NDArray[Any], ys: NDArray[Any], x_label: str, y_label: str, 
     if diagonal:
         parts.append(f"<line x1='{sx(0)}' y1='{sy(0)}' x2='{sx(1)}' y2='{sy(1)}' stroke='#b8c0c8' "
                      "stroke-dasharray='4 3'/>")
-    parts.append(f"<polyline fill='none' stroke='#2563eb' stroke-width='2' points='{points}'/>")
+    if line:
+        parts.append(f"<polyline fill='none' stroke='#2563eb' stroke-width='2' points='{points}'/>")
     if dots:
         parts += [f"<circle cx='{sx(x):.1f}' cy='{sy(y):.1f}' r='3' fill='#2563eb'/>"
                   for x, y in zip(xs, ys, strict=True)]
     return f"<svg width='{W}' height='{H}' role='img'>{''.join(parts)}</svg>"
+
+
+def _scatter(xs: NDArray[Any], ys: NDArray[Any], x_label: str, y_label: str, *, diagonal: bool = False) -> str:
+    """Dots in the chart's unit square: both axes share one range when the diagonal (y = x) is drawn."""
+    keep = np.isfinite(xs) & np.isfinite(ys)
+    xs, ys = xs[keep], ys[keep]
+    if len(xs) > 400:
+        chosen = np.linspace(0, len(xs) - 1, 400).astype(int)
+        xs, ys = xs[chosen], ys[chosen]
+    if not len(xs):
+        return "<p class='muted'>no rows</p>"
+    x_low, x_high = (min(xs.min(), ys.min()), max(xs.max(), ys.max())) if diagonal else (xs.min(), xs.max())
+    y_low, y_high = (x_low, x_high) if diagonal else (ys.min(), ys.max())
+
+    def unit(values: NDArray[Any], low: float, high: float) -> NDArray[Any]:
+        return (values - low) / (high - low) if high > low else np.full(len(values), 0.5)
+
+    chart = _line_chart(unit(xs, x_low, x_high), unit(ys, y_low, y_high), f"{x_label} ({x_low:.3g} to {x_high:.3g})",
+                        f"{y_label} ({y_low:.3g} to {y_high:.3g})", diagonal=diagonal, dots=True, line=False)
+    return chart
 
 
 def _axes(x_label: str, y_label: str) -> str:
@@ -222,7 +259,7 @@ def _bars(values: dict[str, float], limit: int) -> str:
 def _leaderboard(trials: list[dict[str, Any]]) -> str:
     best: dict[str, float] = {}
     for trial in trials:
-        loss = trial.get("cv_log_loss")
+        loss = trial.get("cv_loss", trial.get("cv_log_loss"))  # older runs name it so
         if loss is not None and (trial["learner"] not in best or loss < best[trial["learner"]]):
             best[trial["learner"]] = float(loss)
     if not best:

@@ -12,7 +12,7 @@ from pathlib import Path
 from shared import batch, drift, heap, scoring, telemetry
 from shared.local import artifacts
 from shared.local.deployment import deployments_dir, read_pointer
-from shared.model_contract import Columns, ModelSignature, Probabilities, ServedModel
+from shared.model_contract import Columns, ModelSignature, Outputs, Results, ServedModel
 from shared.ports import ModelServer, ModelVersion
 
 MAX_PINNED_VERSIONS = 8
@@ -39,21 +39,26 @@ class Served(ServedModel):
     def signature(self) -> ModelSignature:
         return self.model.signature
 
-    def predict_proba(self, columns: Columns) -> Probabilities:
-        return self.model.predict_proba(columns)
+    def predict(self, columns: Columns) -> Outputs:
+        return self.model.predict(columns)
 
-    def explain(self, columns: Columns, labels: list[str]) -> list[dict[str, object]]:
-        return self.model.explain(columns, labels)
+    def explain(self, columns: Columns, results: Results) -> list[dict[str, object]]:
+        return self.model.explain(columns, results)
 
 
 def publish_drift(monitor: drift.DriftMonitor, summary: drift.WindowSummary) -> None:
     labels = (("model", monitor.model), ("version", monitor.version))
     for feature, value in summary.psi.items():
         telemetry.feature_psi.set(value, (*labels, ("feature", feature)))
-    telemetry.predicted_positive_rate.set(summary.positive_rate, labels)
-    if summary.drifted:
-        log.warning("Data drift on %s v%s: %s", monitor.model, monitor.version,
-                    ", ".join(f"{n} PSI {summary.psi[n]:.2f}" for n in summary.drifted))
+    if summary.positive_rate is not None:
+        telemetry.predicted_positive_rate.set(summary.positive_rate, labels)
+    if summary.prediction_psi is not None:
+        telemetry.feature_psi.set(summary.prediction_psi, (*labels, ("feature", drift.PREDICTION)))
+    if monitor.drifted(summary):
+        moved = [f"{n} PSI {summary.psi[n]:.2f}" for n in summary.drifted]
+        if summary.prediction_psi is not None and summary.prediction_psi >= monitor.threshold:
+            moved.append(f"{drift.PREDICTION} PSI {summary.prediction_psi:.2f}")
+        log.warning("Data drift on %s v%s: %s", monitor.model, monitor.version, ", ".join(moved))
         telemetry.event("DataDriftDetected", **monitor.event(summary))
 
 

@@ -82,10 +82,10 @@ def log_run(state_dir: Path, run_id: str, model_name: str, run_dir: Path, outcom
         mlflow.log_metrics({f"time_{k}": v for k, v in outcome.timings.items()})
         best = float("inf")
         for step, trial in enumerate(outcome.trials):
-            if trial["cv_log_loss"] is not None:
-                best = min(best, float(trial["cv_log_loss"]))
-                mlflow.log_metric("trial_cv_log_loss", float(trial["cv_log_loss"]), step=step)
-                mlflow.log_metric("best_cv_log_loss", best, step=step)
+            if trial["cv_loss"] is not None:  # log loss, or RMSE for regression (``search.loss``)
+                best = min(best, float(trial["cv_loss"]))
+                mlflow.log_metric("trial_cv_loss", float(trial["cv_loss"]), step=step)
+                mlflow.log_metric("best_cv_loss", best, step=step)
         for name in ("trials.json", "model_meta.json"):
             mlflow.log_artifact(str(run_dir / name))
         if outcome.model_format == "onnx":

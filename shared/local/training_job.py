@@ -23,8 +23,10 @@ def train(state_dir: Path, run: RunInfo, request: StoredRequest,
     Writes the model's artefacts under ``runs/<run_id>/`` and logs the MLflow run; raises on failure.
     """
     from shared import dataset_validation, drift
-    from shared.local import automl, tracking
+    from shared.local import artifacts, automl, tracking
     from shared.local.datasets import LocalDatasetRegistry
+    from shared.model_contract import columns_from_frame
+    from shared.tasks import Task
 
     started = time.time()
     budget = float(request.time_budget_s)
@@ -40,15 +42,15 @@ def train(state_dir: Path, run: RunInfo, request: StoredRequest,
         raise LookupError(f"dataset {run.dataset_name}:{run.dataset_version} is not registered")
     content = Path(dataset.uri.removeprefix("file://")).read_bytes()
     validated = dataset_validation.validate(content, request.target, max_bytes=len(content) + 1,
-                                            min_rows=1)
+                                            min_rows=1, task=Task(dataset.schema.task))
     schema = validated.schema.without(set(request.excluded_columns))
     run_dir = state_dir / "runs" / run.run_id
 
     def on_trial(trials: list[dict[str, Any]]) -> None:
-        scored = [t for t in trials if t["cv_log_loss"] is not None]
-        best = min(scored, key=lambda t: t["cv_log_loss"]) if scored else None
-        report(trials=len(trials), best_cv_log_loss=best["cv_log_loss"] if best else None,
-               best_learner=best["learner"] if best else None)
+        scored = [t for t in trials if t["cv_loss"] is not None]
+        best = min(scored, key=lambda t: t["cv_loss"]) if scored else None
+        report(trials=len(trials), best_cv_loss=best["cv_loss"] if best else None,
+               best_learner=best["learner"] if best else None, loss=automl.SEARCH_LOSS[schema.task])
 
     # Excluded columns stay in the stored validation split: a champion that uses them can still be scored.
     outcome = automl.train(validated.frame, schema, request.metric, budget, run_dir, on_trial=on_trial,
@@ -60,9 +62,14 @@ def train(state_dir: Path, run: RunInfo, request: StoredRequest,
             # Excluded at training time: still accepted (and ignored) when scoring, so clients keep one row shape.
             "ignored_columns": list(request.excluded_columns),
             "dataset": {"name": run.dataset_name, "version": run.dataset_version}}
-    labels = validated.frame[schema.target].astype(str).str.strip()
-    meta["drift_baseline"] = drift.baseline(validated.frame, schema.features,
-                                            float((labels == str(outcome.classes[-1])).mean()))
+    if schema.task == Task.REGRESSION:  # the reference for the predictions: the deployed model's own on these rows
+        deployed = artifacts.load(run_dir)
+        meta["drift_baseline"] = drift.baseline(validated.frame, schema.features, predictions=deployed.predict(
+            columns_from_frame(validated.frame, deployed.signature)))
+    else:
+        labels = validated.frame[schema.target].astype(str).str.strip()
+        meta["drift_baseline"] = drift.baseline(validated.frame, schema.features,
+                                                float((labels == str(outcome.classes[-1])).mean()))
     (run_dir / "model_meta.json").write_text(json.dumps(meta, indent=1, default=str))
     mlflow_run_id = tracking.log_run(state_dir, run.run_id, run.model_name, run_dir, outcome, request,
                                      validated.frame[[c.name for c in schema.features]].head(1))
@@ -74,7 +81,7 @@ def train(state_dir: Path, run: RunInfo, request: StoredRequest,
                            "value": outcome.validation_metrics[_metric_key(request.metric)]},
         "model_format": outcome.model_format, "notes": outcome.notes, "timings": outcome.timings,
         "trials": len(outcome.trials), "artifact_dir": str(run_dir), "mlflow_run_id": mlflow_run_id,
-        "leaderboard": _leaderboard(outcome.trials), "feature_importance": outcome.importance,
+        "leaderboard": _leaderboard(outcome.trials), "feature_importance": outcome.importance, "task": schema.task,
         "fit_rows": outcome.fit_rows, "search": outcome.search,
     }
 
@@ -96,10 +103,10 @@ def _example_value(frame: Any, column: str) -> Any:
 def _leaderboard(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
     best: dict[str, dict[str, Any]] = {}
     for trial in trials:
-        loss = trial["cv_log_loss"]
+        loss = trial["cv_loss"]
         if loss is None:
             continue
         current = best.get(trial["learner"])
-        if current is None or loss < current["cv_log_loss"]:
-            best[trial["learner"]] = {"learner": trial["learner"], "cv_log_loss": loss, "trial": trial["trial"]}
-    return sorted(best.values(), key=lambda t: t["cv_log_loss"])
+        if current is None or loss < current["cv_loss"]:
+            best[trial["learner"]] = {"learner": trial["learner"], "cv_loss": loss, "trial": trial["trial"]}
+    return sorted(best.values(), key=lambda t: t["cv_loss"])

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from cli import sample_data
 from shared.azure.endpoint_client import EndpointClient, pooled_session
 from shared.errors import BadGateway, BadRequest, GatewayTimeout, NotSupported, ServiceUnavailable
 from shared.promotion import RUN_COMPLETED, handle_run_completed
@@ -133,13 +134,13 @@ class Token:
         return SimpleNamespace(token=f"token-{self.calls}", expires_on=time.time() + 3600)
 
 
-def deployed_stack(stack: AzureStack, endpoint: FakeEndpoint, metadata: dict[str, str] | None = None
-                   ) -> tuple[Any, Token]:
+def deployed_stack(stack: AzureStack, endpoint: FakeEndpoint, metadata: dict[str, str] | None = None,
+                   content: bytes | None = None, path: str = "bank/jan.csv") -> tuple[Any, Token]:
     """A model deployed through the real promotion path, its endpoint played by the local server."""
     from shared.azure.serving import EndpointModelServer
 
     stack.workspace.scoring_base = endpoint.url
-    run_id = stack.upload(sample_csv(), metadata=metadata)
+    run_id = stack.upload(content or sample_csv(), path=path, metadata=metadata)
     assert handle_run_completed(RUN_COMPLETED, stack.workspace.complete_run(run_id), stack.backend).decision \
         == "deploying"
     assert stack.queue.drain(stack.backend)[-1] == "done"
@@ -173,6 +174,21 @@ def test_scoring_forwards_valid_rows_with_the_managed_identity_token(stack: Azur
     endpoint.replies[:] = [Reply(200, '["no"]')]
     server.score("bank", ScoreRequest([ROW], False))
     assert token.calls == 1  # the token is reused until it nears expiry
+
+
+def test_a_regression_model_answers_numbers_and_refuses_probabilities(stack: AzureStack, endpoint: FakeEndpoint):
+    homes = sample_data.home_rows(200)
+    server, _ = deployed_stack(stack, endpoint, {"target": "price"}, sample_data.to_csv(homes), "homes/jan.csv")
+    row = {k: v for k, v in homes[0].items() if k != "price"}
+    endpoint.replies[:] = [Reply(200, "[412.5, 97]")]
+    answer = server.score("homes", ScoreRequest([row, {**row, "garden": False}], False))
+    assert answer == {"result": [412.5, 97.0], "model": {"name": "homes", "version": "1"}}
+    assert server.deployed()["homes"].regression  # the OpenAPI document types its result as numbers
+    endpoint.replies[:] = [Reply(200, '["high"]')]
+    with pytest.raises(BadGateway, match="non-number"):
+        server.score("homes", ScoreRequest([row], False))
+    with pytest.raises(BadRequest, match="numbers, for a regression model"):
+        server.score("homes", ScoreRequest([row], True))
 
 
 def test_bad_rows_are_refused_before_any_call(stack: AzureStack, endpoint: FakeEndpoint):

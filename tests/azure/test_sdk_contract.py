@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from cli import sample_data
 from shared import telemetry
 from shared.azure import entities
 from shared.promotion import RUN_COMPLETED, RUN_STATUS_CHANGED, handle_run_completed
@@ -86,6 +87,21 @@ def test_pipeline_job_create_has_one_automl_node_carrying_our_marks(sdk_stack: S
     assert (node["type"], node["task"], node["primary_metric"]) == ("automl", "classification", "auc_weighted")
     assert node["tags"]["node"] == entities.AUTOML_NODE and node["tags"]["pipeline_job"] == run_id
     assert node["limits"]["timeout_minutes"] >= 15  # AutoML's minimum experiment timeout
+
+
+def test_a_numeric_target_submits_an_automl_regression_node_with_its_default_metric(sdk_stack: SdkStack):
+    """Job/PipelineJob/createOrUpdate.json with the AutoML node of a regression (the SDK's RegressionJob)."""
+    run_id = sdk_stack.upload(sample_data.to_csv(sample_data.home_rows(200)), path="homes/jan.csv",
+                              metadata={"target": "price"})
+    [body] = sdk_stack.service.bodies("PUT jobs/{}")
+    check("JobBaseResource/PipelineJob", body)
+    [(_, node)] = body["properties"]["jobs"].items()
+    assert (node["type"], node["task"], node["target_column_name"]) == ("automl", "regression", "price")
+    assert node["primary_metric"] == "normalized_root_mean_squared_error"
+    assert body["properties"]["tags"]["metric"] == "normalized_root_mean_squared_error"
+    [schema] = [v["properties"]["properties"]["schema"] for v in sdk_stack.service.bodies("PUT data/{}/versions/{}")]
+    assert '"task":"regression"' in schema  # the dataset version records how its target was read
+    assert body["properties"]["tags"]["pipeline_job"] == run_id
 
 
 def test_children_come_back_as_base_jobs_and_the_automl_node_is_still_found(sdk_stack: SdkStack):

@@ -29,7 +29,7 @@ def dataset():
 @pytest.mark.parametrize("learner", ["lgbm", "xgboost", "rf", "extra_tree", "lrl1"])
 def test_each_learner_exports_onnx_that_agrees_with_the_native_model(learner, dataset, tmp_path: Path,
                                                                      monkeypatch):
-    monkeypatch.setattr(automl, "LEARNERS", [learner])
+    monkeypatch.setitem(automl.LEARNERS, "classification", [learner])
     outcome = automl.train(dataset.frame, dataset.schema, "accuracy", 2, tmp_path)
     assert outcome.best_learner == learner
     assert outcome.model_format == "onnx", outcome.notes
@@ -39,9 +39,9 @@ def test_each_learner_exports_onnx_that_agrees_with_the_native_model(learner, da
 
     native = joblib.load(tmp_path / "model.pkl").predict_proba(automl.feature_frame(validation, dataset.schema))
     served = artifacts.load(tmp_path)
-    onnx = served.predict_proba(columns_from_frame(validation, served.signature))
+    onnx = served.predict(columns_from_frame(validation, served.signature))
     assert np.max(np.abs(onnx - native)) < 1e-4
-    labels = served.labels(onnx)
+    labels = served.results(onnx)
     native_labels = [outcome.classes[1] if p >= outcome.threshold else outcome.classes[0] for p in native[:, 1]]
     assert labels == native_labels
     # Global importance covers every input column and sums to one.
@@ -58,6 +58,40 @@ def test_each_learner_exports_onnx_that_agrees_with_the_native_model(learner, da
         assert abs(total - expected) < 1e-3, (learner, total, expected)
 
 
+@pytest.fixture(scope="module")
+def homes():
+    rows = sample_data.home_rows(900, seed=5)
+    for row in rows[:30]:
+        row["size_m2"] = ""
+        row["district"] = ""
+    return validate(sample_data.to_csv(rows), "price", max_bytes=10**8, min_rows=50)
+
+
+@pytest.mark.parametrize("learner", automl.LEARNERS["regression"])
+def test_each_regression_learner_exports_onnx_that_predicts_what_the_native_model_does(learner, homes, tmp_path: Path,
+                                                                                      monkeypatch):
+    monkeypatch.setitem(automl.LEARNERS, "regression", [learner])
+    outcome = automl.train(homes.frame, homes.schema, "r2_score", 2, tmp_path)
+    assert outcome.best_learner == learner and outcome.classes == [] and outcome.threshold is None
+    assert outcome.model_format == "onnx", outcome.notes
+    assert outcome.validation_metrics["r2_score"] > 0.5
+    validation = pd.read_csv(tmp_path / "validation.csv")
+    import joblib
+
+    native = joblib.load(tmp_path / "model.pkl").predict(automl.feature_frame(validation, homes.schema))
+    served = artifacts.load(tmp_path)
+    predicted = served.predict(columns_from_frame(validation, served.signature))
+    assert predicted.shape == (len(validation), 1)
+    assert np.max(np.abs(predicted[:, 0] - native)) <= 1e-4 * max(1.0, float(np.max(np.abs(native))))
+    results = served.results(predicted)
+    assert all(isinstance(v, float) for v in results)
+    # Contributions plus the base value give back the predicted number itself.
+    explained = served.explain(columns_from_frame(validation.head(20), served.signature), results[:20])
+    for row, value in zip(cast(list[dict[str, Any]], explained), native[:20], strict=True):
+        assert row["output"] == "value" and "class" not in row
+        assert abs(row["base"] + sum(row["contributions"].values()) - value) < 1e-3 * max(1.0, abs(value))
+
+
 def test_the_validation_split_is_fixed_and_stratified(dataset):
     _, first = automl.split(dataset.frame, "y")
     _, second = automl.split(dataset.frame, "y")
@@ -70,7 +104,7 @@ def test_the_deployed_model_is_refit_on_every_row_and_the_judged_fit_is_kept(dat
                                                                             monkeypatch: pytest.MonkeyPatch):
     from shared import metrics
 
-    monkeypatch.setattr(automl, "LEARNERS", ["lgbm"])
+    monkeypatch.setitem(automl.LEARNERS, "classification", ["lgbm"])
     outcome = automl.train(dataset.frame, dataset.schema, "accuracy", 2, tmp_path)
     train, valid = automl.split(dataset.frame, "y")
     assert outcome.fit_rows == {"holdout_fit": len(train), "validation": len(valid), "final_fit": len(dataset.frame)}
@@ -78,9 +112,10 @@ def test_the_deployed_model_is_refit_on_every_row_and_the_judged_fit_is_kept(dat
     columns = columns_from_frame(valid, judged.signature)
     classes = list(judged.signature.classes)
     # The validation metrics are the judged fit's, recomputed here from its own predictions.
-    rescored = metrics.all_metrics(automl.labels_of(valid["y"]), judged.predict_proba(columns), classes,
+    assert outcome.threshold is not None
+    rescored = metrics.all_metrics(automl.labels_of(valid["y"]), judged.predict(columns), classes,
                                    outcome.threshold)
     assert rescored == pytest.approx(outcome.validation_metrics)
     # The deployed refit is another fit (it has seen the validation rows too).
-    assert np.max(np.abs(deployed.predict_proba(columns) - judged.predict_proba(columns))) > 1e-6
+    assert np.max(np.abs(deployed.predict(columns) - judged.predict(columns))) > 1e-6
     assert any("refit on all" in note for note in outcome.notes)

@@ -20,7 +20,7 @@ from shared.azure.state import BlobPromotionLedger, BlobUploadLog
 from shared.backend import Backend
 from shared.batch import BatchOutputs, BatchSummary, score_csv
 from shared.errors import ArtifactUnusable
-from shared.model_contract import Columns, ModelSignature, Probabilities, ServedModel
+from shared.model_contract import Columns, ModelSignature, Outputs, Results, ServedModel
 from shared.ports import (
     DatasetRegistry,
     DatasetVersion,
@@ -210,12 +210,12 @@ class ConstantModel(ServedModel):
     def signature(self) -> ModelSignature:
         return self.signature_
 
-    def predict_proba(self, columns: Columns) -> Probabilities:
+    def predict(self, columns: Columns) -> Outputs:
         rows = len(next(iter(columns.values())))
         return np.tile(np.asarray(self.proba, dtype=np.float64), (rows, 1))
 
-    def explain(self, columns: Columns, labels: list[str]) -> list[dict[str, object]]:
-        return [{"class": label, "contributions": {}} for label in labels]
+    def explain(self, columns: Columns, results: Results) -> list[dict[str, object]]:
+        return [{"class": label, "contributions": {}} for label in results]
 
 
 class MemoryServer(ModelServer):

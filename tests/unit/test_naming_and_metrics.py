@@ -23,13 +23,25 @@ def test_unsafe_names_are_rejected(path):
 
 
 def test_metadata_chooses_target_metric_and_exclusions():
-    spec = spec_for("bank/x.csv", {"Target": "outcome", "metric": "auc_weighted", "exclude": "duration, id"}, "y",
-                    "accuracy")
-    assert (spec.model_name, spec.target, spec.metric, spec.excluded_columns) == (
-        "bank", "outcome", "AUC_weighted", ("duration", "id"))
-    assert spec_for("bank/x.csv", None, "y", "accuracy").metric == "accuracy"
+    spec = spec_for("bank/x.csv", {"Target": "outcome", "metric": "auc_weighted", "exclude": "duration, id",
+                                   "Task": " Regression"}, "y")
+    assert (spec.model_name, spec.target, spec.metric, spec.excluded_columns, spec.task) == (
+        "bank", "outcome", "AUC_weighted", ("duration", "id"), "regression")
+    plain = spec_for("bank/x.csv", None, "y")
+    assert (plain.metric, plain.task) == (None, None)  # both follow from the file once it is read
     with pytest.raises(DatasetRejected, match="unknown primary metric"):
-        spec_for("bank/x.csv", {"metric": "speed"}, "y", "accuracy")
+        spec_for("bank/x.csv", {"metric": "speed"}, "y")
+    with pytest.raises(DatasetRejected, match="'classification' or 'regression'"):
+        spec_for("bank/x.csv", {"task": "forecasting"}, "y")
+
+
+def test_the_primary_metric_follows_the_task():
+    assert metrics.for_task(None, "classification", "AUC_weighted").name == "AUC_weighted"
+    # The configured default is a classification metric: a regression run takes Azure AutoML's default.
+    assert metrics.for_task(None, "regression", "accuracy").name == "normalized_root_mean_squared_error"
+    assert metrics.for_task("r2", "regression", "accuracy").name == "r2_score"
+    with pytest.raises(ValueError, match="accuracy is for classification, and this is regression"):
+        metrics.for_task("accuracy", "regression", "accuracy")
 
 
 def test_metrics_on_a_known_case():

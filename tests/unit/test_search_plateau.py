@@ -8,7 +8,7 @@ from shared.local.automl import plateaued
 
 
 def trial(learner: str, at_s: float, loss: float | None) -> dict[str, Any]:
-    return {"learner": learner, "at_s": at_s, "cv_log_loss": loss}
+    return {"learner": learner, "at_s": at_s, "cv_loss": loss}
 
 
 TRIALS = [trial("lgbm", 0.5, 0.30), trial("xgboost", 2.0, 0.25), trial("rf", 4.0, 0.26),
