@@ -29,7 +29,8 @@ up: setup
 	$(PY) -m devhost
 
 demo: setup
-	$(PY) -m cli demo $(if $(DATA),--data "$(DATA)")
+	$(PY) -m cli demo $(if $(DATA),--data "$(DATA)") $(if $(MODEL),--model "$(MODEL)") \
+		$(if $(TARGET),--target "$(TARGET)") $(if $(TASK),--task "$(TASK)")
 
 lint: setup
 	$(PY) -m ruff check .

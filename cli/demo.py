@@ -94,6 +94,8 @@ def _report(host: HostProcess, upload: dict[str, Any]) -> None:
         _say(f"Upload {upload['state']}: {upload['reason']}")
         return
     headers = {"x-functions-key": host.function_key}
+    details = upload["details"]
+    _say(f"Task: {details.get('task')} ({details.get('task_reason')}); primary metric {details.get('metric')}")
     _say("Data guardrails:")
     for finding in upload["details"].get("guardrails", []):
         print(f"    {finding['severity']:<8} {finding['message']}")
@@ -130,22 +132,25 @@ def _serving(host: HostProcess) -> bool:
     return any(m["production"] for m in models.json()["models"])
 
 
-def _score_two_rows(host: HostProcess, data: Path) -> bool:
+def _score_two_rows(host: HostProcess, data: Path, model: str, target: str, regression: bool) -> bool:
     import csv
 
     with data.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         rows = [next(reader), next(reader)]
-    body = {"data": [{k: sample_data.typed(v) for k, v in row.items() if k != "y"} for row in rows],
-            "probabilities": True}
-    response = requests.post(f"{host.url}/api/score", json=body, headers={"x-functions-key": host.function_key},
-                             timeout=30)
-    _say(f"POST /api/score with two rows -> {response.status_code}")
+    # A row is sent as a client would: numbers as numbers, empty cells as null, the row-name column left out.
+    body: dict[str, object] = {"data": [{k: None if v == "" else sample_data.typed(v) for k, v in row.items()
+                                         if k not in (target, "")} for row in rows]}
+    if not regression:
+        body["probabilities"] = True
+    response = requests.post(f"{host.url}/api/models/{model}/score", json=body,
+                             headers={"x-functions-key": host.function_key}, timeout=30)
+    _say(f"POST /api/models/{model}/score with two rows -> {response.status_code}")
     print(f"    {response.text}")
     return response.ok
 
 
-def run(data: Path | None, model: str) -> int:
+def run(data: Path | None, model: str, target: str = "y", task: str | None = None) -> int:
     root = ROOT / ".devhost"
     data = _dataset(data, root / "demo")
     port = 7071 if not azurite.port_open("127.0.0.1", 7071) else None
@@ -159,19 +164,21 @@ def run(data: Path | None, model: str) -> int:
         key = host.function_key if tty else "$KEY"
         print(f"    Host: {host.url}   function key: {host.function_key if tty else f'in {keys_file}'}")
         blob_name = f"{model}/{data.name}"
-        _say(f"Uploading {data} to datasets/{blob_name}")
+        metadata = {"target": target, **({"task": task} if task else {})}
+        _say(f"Uploading {data} to datasets/{blob_name} (metadata {metadata})")
         blobs = BlobServiceClient.from_connection_string(host.storage)
         container = blobs.get_container_client("datasets")
         if not container.exists():
             container.create_container()
         with data.open("rb") as handle:
             uploaded = container.get_blob_client(blob_name).upload_blob(handle, overwrite=True,
-                                                                        metadata={"target": "y"})
+                                                                        metadata=metadata)
         upload_id = f"{blob_name}@{str(uploaded['etag']).strip(chr(34))}"
         _say("Following the upload (validation, dataset registration, AutoML, registration, gate, deployment)")
         upload = _follow(host, upload_id, timeout_s=900)
         _report(host, upload)
-        scored = _score_two_rows(host, data) if _serving(host) else True
+        regression = (upload.get("details") or {}).get("task") == "regression"
+        scored = _score_two_rows(host, data, model, target, regression) if _serving(host) else True
         _say("Where to look next:")
         if not tty:
             read = f"import json; print(json.load(open('{keys_file}'))['functionKeys']['default'])"

@@ -14,6 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     run_demo = commands.add_parser("demo", help="start the stack, upload a CSV and follow it end to end")
     run_demo.add_argument("--data", type=Path, help="CSV to upload (default: a generated sample)")
     run_demo.add_argument("--model", default="bank", help="model name, i.e. the folder under datasets/")
+    run_demo.add_argument("--target", default="y", help="the column to predict (blob metadata 'target')")
+    run_demo.add_argument("--task", choices=["classification", "regression"],
+                          help="blob metadata 'task' (default: decided by the target's values)")
     show = commands.add_parser("status", help="each upload's state, and the models, from a running host")
     show.add_argument("--url", default=status.default_url(), help="the host (default: DEVHOST_URL or :7071)")
     show.add_argument("--key", help="function key (default: FUNCTIONS_KEY or the host's keys file)")
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         run_id = runs.start(url, key, args.pipeline, {k: v for k, v in body.items() if v not in (None, [])})
         return 0 if args.no_follow else runs.follow(url, key, run_id)
     if args.command == "demo":
-        return demo.run(args.data, args.model)
+        return demo.run(args.data, args.model, args.target, args.task)
     if args.command == "status":
         return status.show(args.url.rstrip("/"), args.key or status.host_key(status.default_state()), args.json)
     return 2

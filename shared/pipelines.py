@@ -31,10 +31,13 @@ class PipelineDefinition:
         return f"{self.name}:{self.version}"
 
 
+# The name predates regression and stays, so that callers keep working; the dataset version's task decides.
 TRAINING = PipelineDefinition(
-    "automl-classification", 1, ("validate", "featurize", "automl", "evaluate", "export", "register"),
-    "Validate a dataset version, search classifiers with AutoML, export the best to ONNX and register it; "
-    "the promote function then gates its deployment.")
+    "automl-classification", 1,
+    ("validate", "featurize", "automl", "ensemble", "evaluate", "refit", "export", "register"),
+    "Validate a dataset version, search classifiers or regressors (as its target was read) with AutoML, keep a "
+    "weighted vote of the best learners when it beats the best alone, refit on every row, export to ONNX and "
+    "register; the promote function then gates its deployment.")
 PUBLISHED: dict[str, PipelineDefinition] = {TRAINING.name: TRAINING}
 
 

@@ -45,6 +45,7 @@ PLATEAU_GAIN = 0.005  # a relative fall of the best cross-validated loss this la
 PLATEAU_MIN_S = 10.0  # never stop sooner than this after the last progress
 PLATEAU_PATIENCE = 0.5  # ... nor sooner than this share of the time the search took to make it
 PLATEAU_LEARNERS = 3  # ... nor before this many kinds of learner have been tried
+ENSEMBLE = "ensemble"  # the best learner's name when a soft vote deploys
 HOLDOUT_DIR = "holdout"  # the fit the validation metrics and the promotion gate judge
 SEED = 42
 
@@ -65,6 +66,7 @@ class TrainingOutcome:
     # model is refit on all labelled rows ("final_fit"), whose validation rows it has therefore seen.
     fit_rows: dict[str, int] = field(default_factory=dict)
     search: dict[str, Any] = field(default_factory=dict)  # budget, time spent, whether it stopped on a plateau
+    ensemble: dict[str, Any] = field(default_factory=dict)  # the vote's members and weights, when one deploys
 
 
 def describe(outcome: TrainingOutcome, schema: Schema) -> dict[str, Any]:
@@ -75,7 +77,7 @@ def describe(outcome: TrainingOutcome, schema: Schema) -> dict[str, Any]:
         "target": schema.target, "task": schema.task, "input_names": input_names(schema),
         "model_format": outcome.model_format, "classes": outcome.classes, "threshold": outcome.threshold,
         "best_learner": outcome.best_learner, "validation_metrics": outcome.validation_metrics,
-        "feature_importance": outcome.importance, "fit_rows": outcome.fit_rows,
+        "feature_importance": outcome.importance, "fit_rows": outcome.fit_rows, "ensemble": outcome.ensemble,
         "features": [{"name": c.name, "kind": c.kind, "categories": list(c.categories)} for c in schema.features],
     }
 
@@ -84,6 +86,14 @@ def importance(estimator: Any, prep: Any, x_train: NDArray[np.float32]) -> dict[
     """Global importance per input column, summing to 1: total split gain for tree models, |coefficient| x
     the column's spread for linear ones (one encoded column per input, so no regrouping is needed)."""
     names = [str(n).split("__", 1)[-1] for n in prep.get_feature_names_out()]
+    if is_vote(estimator):  # each member's shares, weighted as the vote weighs them
+        blended: dict[str, float] = dict.fromkeys(names, 0.0)
+        weights = np.asarray(estimator.weights, dtype=float)
+        for member, weight in zip(estimator.estimators_, weights / weights.sum(), strict=True):
+            for name, share in importance(member, prep, x_train).items():
+                blended[name] += weight * share
+        whole = sum(blended.values()) or 1.0  # a member without importances leaves the others' shares to fill
+        return {name: round(share / whole, 6) for name, share in sorted(blended.items(), key=lambda pair: -pair[1])}
     booster = getattr(estimator, "booster_", None)
     if booster is not None:  # LightGBM: gain, not split counts
         raw = np.asarray(booster.feature_importance(importance_type="gain"), dtype=float)
@@ -101,6 +111,12 @@ def importance(estimator: Any, prep: Any, x_train: NDArray[np.float32]) -> dict[
         return {}
     ranked = sorted(zip(names, raw / total, strict=True), key=lambda pair: -pair[1])
     return {name: round(float(share), 6) for name, share in ranked}
+
+
+def is_vote(estimator: Any) -> bool:
+    from sklearn.ensemble import VotingClassifier, VotingRegressor
+
+    return isinstance(estimator, (VotingClassifier, VotingRegressor))
 
 
 def split(frame: pd.DataFrame, target: str, stratify: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -193,6 +209,17 @@ def _read_trials(log_file: Path) -> list[dict[str, Any]]:
     return trials
 
 
+def _trial_seconds(trials: list[dict[str, Any]]) -> dict[str, float]:
+    """What one cross-validated fit of each learner's best configuration took in the search."""
+    best: dict[str, tuple[float, float]] = {}
+    for trial in trials:
+        loss, seconds = trial["cv_loss"], trial["seconds"]
+        if loss is not None and seconds is not None and (trial["learner"] not in best
+                                                          or loss < best[trial["learner"]][0]):
+            best[trial["learner"]] = (float(loss), float(seconds))
+    return {learner: seconds for learner, (_, seconds) in best.items()}
+
+
 def _choose_threshold(metric: metrics.Metric, y: NDArray[Any], proba: NDArray[np.float64],
                       classes: list[Any]) -> float:
     if len(classes) != 2 or not metric.needs_threshold:
@@ -216,8 +243,9 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     """
     from flaml.automl import AutoML
     from sklearn.base import clone
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from sklearn.pipeline import Pipeline
+
+    from shared.local import ensemble
 
     task = schema.task
     regression = task == "regression"
@@ -253,7 +281,9 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
         if on_trial:
             on_trial(trials)
         elapsed = time.perf_counter() - search_started
-        if not stopped and plateaued(trials, elapsed, min(PLATEAU_LEARNERS, len(learners))):
+        # Near the end of the budget the search ends anyway: stopping then would claim a plateau it did not need.
+        if not stopped and elapsed < 0.95 * time_budget_s and \
+                plateaued(trials, elapsed, min(PLATEAU_LEARNERS, len(learners))):
             stopped.append(elapsed)
             _end_search(automl)
 
@@ -269,13 +299,22 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     search = {"budget_s": round(time_budget_s, 1), "seconds": round(time.perf_counter() - search_started, 1),
               "best_found_s": round(float(automl.time_to_find_best_model or 0), 1), "stopped_early": bool(stopped),
               "loss": SEARCH_LOSS[task]}
-    estimator = automl.model.estimator
+    step("ensemble")
+    y_labels = labels_of(train_frame[schema.target])
+
+    def judge(oof: NDArray[np.float64]) -> float:
+        """The primary metric of out-of-fold outputs (at the threshold they would get)."""
+        if regression:
+            return metric.compute(y_train, oof, [], 0.5)
+        return metric.compute(y_labels, oof, classes, _choose_threshold(metric, y_labels, oof, classes))
+
+    selection = ensemble.select(automl, task, x_train, y_train, metric, judge,
+                                time_budget_s - (time.perf_counter() - search_started),
+                                _trial_seconds(_read_trials(log_file)))
+    estimator = automl.model.estimator if selection.estimator is None else selection.estimator.fit(x_train, y_train)
+    timings["ensemble_s"] = time.perf_counter() - started - timings["search_s"]
     step("evaluate")
-    threshold: float | None = None
-    if not regression:
-        folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=SEED)
-        oof = cross_val_predict(clone(estimator), x_train, y_train, cv=folds, method="predict_proba")
-        threshold = _choose_threshold(metric, labels_of(train_frame[schema.target]), oof, classes)
+    threshold = None if regression else _choose_threshold(metric, y_labels, selection.oof, classes)
     from shared.local import onnx_export
 
     onnx_export.float32_thresholds(estimator)
@@ -306,17 +345,19 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
         notes.append(f"The search stopped at {search['seconds']:.0f}s of its {time_budget_s:.0f}s budget: it had "
                      f"plateaued (no gain of {PLATEAU_GAIN:.1%} in cross-validated {SEARCH_LOSS[task]} for half as "
                      "long as the last gain took).")
+    notes.append(selection.note)
     notes.append(f"Deployed: refit on all {len(frame):,} labelled rows. Validation metrics: the same configuration "
                  f"fit on {len(train_frame):,} rows, scored on the other {len(valid_frame):,}.")
     timings["total_s"] = time.perf_counter() - started
     trials = _read_trials(log_file)
     (out_dir / "trials.json").write_text(json.dumps(trials, indent=1, default=str))
     outcome = TrainingOutcome(
-        best_learner=str(automl.best_estimator), best_config=dict(automl.best_config), threshold=threshold,
+        best_learner=str(automl.best_estimator) if selection.estimator is None else ENSEMBLE,
+        best_config=dict(automl.best_config), threshold=threshold,
         classes=classes, validation_metrics=validation, trials=trials, timings=timings,
         model_format=model_format, notes=notes, importance=importance(estimator, prep, x_all),
         fit_rows={"holdout_fit": len(train_frame), "validation": len(valid_frame), "final_fit": len(frame)},
-        search=search,
+        search=search, ensemble={"members": selection.weights, "out_of_fold": selection.scores},
     )
     (out_dir / "model_meta.json").write_text(json.dumps(describe(outcome, schema), indent=1, default=str))
     return outcome

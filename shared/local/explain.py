@@ -4,7 +4,10 @@ Gradient-boosted trees give them natively in log-odds (LightGBM ``pred_contrib``
 XGBoost ``pred_contribs``: exact TreeSHAP values). Forests are decomposed path by
 path in probability, and linear models are coefficient x value; in every case
 the contributions plus the base value add up to the model's own output. For a
-regressor that output is the predicted number itself ("value").
+regressor that output is the predicted number itself ("value"). A soft vote is
+explained in probability: each log-odds member's contributions are rescaled so
+that they add up to its probability (in proportion to their log-odds share),
+then the members' contributions are averaged with the vote's weights.
 """
 
 from __future__ import annotations
@@ -78,25 +81,72 @@ class Explainer:
     def contributions(self, x: NDArray[np.float32], n_classes: int) -> tuple[NDArray[np.float64], str]:
         """(rows, classes, features + 1) and the output's unit; binary models give the positive class only,
         copied to both slots so that index -1 is the positive class; a regressor (no classes) has one slot."""
-        model = self.model
-        regression = n_classes == 0
-        unit = "value" if regression else "log_odds"
-        booster = getattr(model, "booster_", None)
-        if booster is not None:  # LightGBM
-            raw = np.asarray(booster.predict(x, pred_contrib=True), dtype=np.float64)
-            return _by_class(raw, n_classes), unit
-        if hasattr(model, "get_booster"):  # XGBoost
-            import xgboost
+        return _contributions(self.model, x, n_classes)
 
-            raw = np.asarray(model.get_booster().predict(xgboost.DMatrix(x), pred_contribs=True), dtype=np.float64)
-            return _by_class(raw.reshape(len(x), -1), n_classes), unit
-        if hasattr(model, "estimators_"):  # random forest, extra trees
-            return _forest(model, x, n_classes), "value" if regression else "probability"
-        coef = np.atleast_2d(np.asarray(model.coef_, dtype=np.float64))
-        intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
-        per_class = x[:, None, :] * coef[None, :, :]
-        out = np.concatenate([per_class, np.broadcast_to(intercept[None, :, None], (len(x), len(coef), 1))], axis=2)
-        return (np.repeat(out, 2, axis=1) if n_classes == 2 and len(coef) == 1 else out), unit
+
+def _contributions(model: Any, x: NDArray[np.float32], n_classes: int) -> tuple[NDArray[np.float64], str]:
+    from sklearn.ensemble import VotingClassifier, VotingRegressor
+
+    regression = n_classes == 0
+    if isinstance(model, (VotingClassifier, VotingRegressor)):
+        return _vote(model, x, n_classes), "value" if regression else "probability"
+    unit = "value" if regression else "log_odds"
+    booster = getattr(model, "booster_", None)
+    if booster is not None:  # LightGBM
+        raw = np.asarray(booster.predict(x, pred_contrib=True), dtype=np.float64)
+        return _by_class(raw, n_classes), unit
+    if hasattr(model, "get_booster"):  # XGBoost
+        import xgboost
+
+        raw = np.asarray(model.get_booster().predict(xgboost.DMatrix(x), pred_contribs=True), dtype=np.float64)
+        return _by_class(raw.reshape(len(x), -1), n_classes), unit
+    if hasattr(model, "estimators_"):  # random forest, extra trees
+        return _forest(model, x, n_classes), "value" if regression else "probability"
+    coef = np.atleast_2d(np.asarray(model.coef_, dtype=np.float64))
+    intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
+    per_class = x[:, None, :] * coef[None, :, :]
+    out = np.concatenate([per_class, np.broadcast_to(intercept[None, :, None], (len(x), len(coef), 1))], axis=2)
+    return (np.repeat(out, 2, axis=1) if n_classes == 2 and len(coef) == 1 else out), unit
+
+
+def _vote(model: Any, x: NDArray[np.float32], n_classes: int) -> NDArray[np.float64]:
+    """The members' contributions in the vote's unit (probability, or the value), averaged with its weights."""
+    weights = np.asarray(model.weights, dtype=np.float64)
+    total: NDArray[np.float64] | None = None
+    for member, weight in zip(model.estimators_, weights / weights.sum(), strict=True):
+        values, unit = _contributions(member, x, n_classes)
+        if unit == "log_odds":
+            values = _as_probability(values, n_classes)
+        total = weight * values if total is None else total + weight * values
+    assert total is not None
+    return total
+
+
+def _as_probability(values: NDArray[np.float64], n_classes: int) -> NDArray[np.float64]:
+    """Log-odds contributions rescaled to add up to the probability: each keeps its share of the move from the
+    base value, and the base absorbs the rest, so base + contributions = the member's probability exactly."""
+    if n_classes == 2:  # both slots hold the positive class's log odds
+        positive = _rescaled(values[:, 1:2, :], lambda z: 1 / (1 + np.exp(-z)))
+        negative = np.concatenate([-positive[:, :, :-1], 1 - positive[:, :, -1:]], axis=2)
+        return np.concatenate([negative, positive], axis=1)
+    return _rescaled(values, _softmax)
+
+
+def _rescaled(values: NDArray[np.float64], link: Any) -> NDArray[np.float64]:
+    raw = values.sum(axis=2)  # (rows, classes) on the log-odds scale
+    base = values[:, :, -1]
+    probability, at_base = link(raw), link(base)
+    moved = raw - base
+    scale = np.divide(probability - at_base, moved, out=np.zeros_like(moved), where=np.abs(moved) > 1e-12)
+    contributions = values[:, :, :-1] * scale[:, :, None]
+    rest = probability - contributions.sum(axis=2)
+    return np.concatenate([contributions, rest[:, :, None]], axis=2)
+
+
+def _softmax(z: NDArray[np.float64]) -> NDArray[np.float64]:
+    shifted = np.exp(z - z.max(axis=1, keepdims=True))
+    result: NDArray[np.float64] = shifted / shifted.sum(axis=1, keepdims=True)
+    return result
 
 
 def _by_class(raw: NDArray[np.float64], n_classes: int) -> NDArray[np.float64]:

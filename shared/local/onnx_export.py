@@ -84,7 +84,12 @@ def float32_thresholds(estimator: Any) -> None:
     changes no native prediction and makes the ONNX tree ensemble exact.
     """
     from lightgbm import Booster, LGBMModel
+    from sklearn.ensemble import VotingClassifier, VotingRegressor
 
+    if isinstance(estimator, (VotingClassifier, VotingRegressor)):
+        for member in estimator.estimators_:
+            float32_thresholds(member)
+        return
     if not isinstance(estimator, LGBMModel):
         return
     lines = estimator.booster_.model_to_string().splitlines()

@@ -1,0 +1,155 @@
+"""Ensemble selection (Caruana et al., 2004): a weighted soft vote of the search's best configuration per learner.
+
+Each promising learner's best configuration is refit under 3-fold cross-validation on the training split,
+which gives out-of-fold outputs for every training row. Greedy forward selection with replacement then adds,
+round by round, the member whose addition lowers the vote's loss most (log loss, or RMSE for numbers); how
+often a member was picked is its weight. The vote is kept only when it beats the best single configuration
+on the primary metric over the same out-of-fold rows; otherwise the single model deploys, as it would have.
+The cross-validation costs what one search trial of each member cost (FLAML logs it), so members are only
+tried within what is left of the time budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from shared import metrics
+
+log = logging.getLogger(__name__)
+MAX_MEMBERS = 4
+MAX_LOSS_GAP = 0.15  # a learner whose best cross-validated loss is this much above the best adds only noise
+ROUNDS = 20
+SEED = 42
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What to deploy: a vote (``estimator``, unfitted) or the single best (``estimator`` None)."""
+
+    estimator: Any
+    weights: dict[str, float]  # member (learner) -> weight, summing to 1; empty for the single model
+    oof: NDArray[np.float64]  # the chosen model's out-of-fold outputs on the training split
+    scores: dict[str, float] = field(default_factory=dict)  # the primary metric out of fold: single, ensemble
+    note: str = ""
+
+
+def folds(regression: bool) -> Any:
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    return (KFold if regression else StratifiedKFold)(n_splits=3, shuffle=True, random_state=SEED)
+
+
+def out_of_fold(estimator: Any, x: NDArray[np.float32], y: NDArray[Any], regression: bool) -> NDArray[np.float64]:
+    """Each training row's output from the fold that did not see it: probabilities, or predictions (rows x 1)."""
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_predict
+
+    method = "predict" if regression else "predict_proba"
+    outputs = np.asarray(cross_val_predict(clone(estimator), x, y, cv=folds(regression), method=method),
+                         dtype=np.float64)
+    return outputs.reshape(-1, 1) if regression else outputs
+
+
+def search_loss(y: NDArray[Any], regression: bool) -> Callable[[NDArray[np.float64]], float]:
+    """The loss the search minimised, over out-of-fold outputs: RMSE, or log loss of the class codes."""
+    if regression:
+        return lambda outputs: float(np.sqrt(np.mean((outputs[:, 0] - y) ** 2)))
+    rows = np.arange(len(y))
+    return lambda outputs: float(-np.mean(np.log(np.clip(outputs[rows, y], 1e-15, 1.0))))
+
+
+def greedy_weights(oofs: list[NDArray[np.float64]], loss: Callable[[NDArray[np.float64]], float],
+                   rounds: int = ROUNDS) -> NDArray[np.float64]:
+    """Forward selection with replacement: how often each member was picked, as shares of ``rounds``."""
+    counts = np.zeros(len(oofs))
+    total = np.zeros_like(oofs[0])
+    for done in range(rounds):
+        trial = [loss((total + oof) / (done + 1)) for oof in oofs]
+        pick = int(np.argmin(trial))
+        counts[pick] += 1
+        total += oofs[pick]
+    shares: NDArray[np.float64] = counts / counts.sum()
+    return shares
+
+
+def members(automl: Any, task: str, best: Any, seconds_left: float, trial_seconds: dict[str, float]
+            ) -> list[tuple[str, Any]]:
+    """The best configuration of each learner close enough to the best, as unfitted estimators; the best
+    learner's is the search's own model. Learners whose cross-validation would overrun the budget are left out."""
+    from flaml.automl.task.factory import task_factory
+    from sklearn.base import clone
+
+    losses = {name: float(loss) for name, loss in (automl.best_loss_per_estimator or {}).items()
+              if loss is not None and np.isfinite(loss)}
+    if not losses:
+        return []
+    best_name = str(automl.best_estimator)
+    lowest = losses[best_name]
+    chosen: list[tuple[str, Any]] = [(best_name, clone(best))]
+    spent = trial_seconds.get(best_name, 0.0)
+    for name in sorted(losses, key=lambda n: losses[n]):
+        if name == best_name or len(chosen) >= MAX_MEMBERS or losses[name] > abs(lowest) * (1 + MAX_LOSS_GAP):
+            continue
+        cost = trial_seconds.get(name, 0.0)
+        if spent + cost > seconds_left:
+            continue  # its cross-validation would not fit in what is left of the budget
+        config = dict(automl.best_config_per_estimator[name])
+        config.pop("FLAML_sample_size", None)
+        wrapper = task_factory(task).estimator_class_from_str(name)(task=task, **config)
+        estimator = wrapper.estimator_class(**wrapper.params)
+        if "n_jobs" in estimator.get_params():
+            estimator.set_params(n_jobs=-1)
+        chosen.append((name, estimator))
+        spent += cost
+    return chosen
+
+
+def vote(chosen: list[tuple[str, Any]], weights: NDArray[np.float64], regression: bool) -> Any:
+    """An unfitted soft vote of the members with a weight (ONNX needs the weights as an array)."""
+    from sklearn.ensemble import VotingClassifier, VotingRegressor
+
+    kept = [(name, estimator) for (name, estimator), weight in zip(chosen, weights, strict=True) if weight > 0]
+    kept_weights = np.asarray([w for w in weights if w > 0], dtype=np.float64)
+    if regression:
+        return VotingRegressor(kept, weights=kept_weights)
+    return VotingClassifier(kept, voting="soft", weights=kept_weights, flatten_transform=False)
+
+
+def select(automl: Any, task: str, x: NDArray[np.float32], y: NDArray[Any], metric: metrics.Metric,
+           judge: Callable[[NDArray[np.float64]], float], seconds_left: float,
+           trial_seconds: dict[str, float]) -> Selection:
+    """Build the vote from the search's results and keep it only if it beats the single best out of fold.
+
+    ``y`` holds class codes (or numbers); ``judge`` scores out-of-fold outputs on the primary metric.
+    """
+    regression = task == "regression"
+    best = automl.model.estimator
+    started = time.perf_counter()
+    chosen = members(automl, task, best, seconds_left, trial_seconds)
+    if len(chosen) < 2:  # a classifier still needs its out-of-fold outputs, for the decision threshold
+        oof = np.empty((0, 1)) if regression else out_of_fold(best, x, y, regression)
+        return Selection(None, {}, oof, {}, "No ensemble: no other learner came close enough to the best "
+                         "within the time budget.")
+    oofs = [out_of_fold(estimator, x, y, regression) for _, estimator in chosen]
+    single = judge(oofs[0])
+    weights = greedy_weights(oofs, search_loss(y, regression))
+    blended = np.tensordot(weights, np.stack(oofs), axes=1)
+    ensemble = judge(blended)
+    scores = {"single": round(single, 6), "ensemble": round(ensemble, 6)}
+    shares = {name: round(float(w), 4) for (name, _), w in zip(chosen, weights, strict=True) if w > 0}
+    listed = ", ".join(f"{name} {share:.0%}" for name, share in shares.items())
+    took = time.perf_counter() - started
+    if len(shares) > 1 and ensemble != single and metrics.better(metric, ensemble, single):
+        return Selection(vote(chosen, weights, regression), shares, blended, scores,
+                         f"Ensemble kept: a soft vote of {listed} has out-of-fold {metric.name} {ensemble:.4f} "
+                         f"against {single:.4f} for {chosen[0][0]} alone ({took:.0f}s to build).")
+    return Selection(None, {}, oofs[0], scores,
+                     f"No ensemble: the best vote ({listed}) has out-of-fold {metric.name} {ensemble:.4f}, not "
+                     f"better than {single:.4f} for {chosen[0][0]} alone.")
