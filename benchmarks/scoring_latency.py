@@ -1,13 +1,16 @@
-"""Scoring latency and throughput through the local host, beside ``mlflow models serve`` on the same model.
+"""Scoring latency and throughput through the local host, beside a peer and the floor, on the same model.
 
 Trains a model on the real stack (Azurite, host, worker; a short AutoML budget),
-then loads both servers with wrk on loopback: 1-row and 100-row requests at
-concurrency 1 and 16, function key and invocation logging on. The peer is the
-MLflow scoring server (uvicorn + FastAPI) serving the very same fitted pipeline.
-Targets: 1-row p50 <= 3 ms at concurrency 1; throughput at concurrency 16 >= 5x
-MLflow's. A second host with telemetry off gives the telemetry overhead
-(target <= 15% at concurrency 1). Needs ``wrk`` (Debian package). Run:
-``make bench-scoring``.
+then loads three servers with wrk on loopback (1-row and 100-row requests, at
+concurrency 1 and 16, function key and invocation logging on): the host; the
+peer, the MLflow scoring server (uvicorn + FastAPI) serving the very same
+fitted pipeline; and the floor, a minimal Starlette + ONNX Runtime server on the
+very same ``model.onnx`` with no key, validation or telemetry
+(``benchmarks/floor_server.py``). Apache Bench (``ab -k``) measures the host and
+the floor again. A second host with telemetry off gives the telemetry
+overhead: alternating rounds at both concurrencies, medians. Targets are
+printed beside the figures. Needs ``wrk`` and ``ab`` (Debian: wrk,
+apache2-utils). Run: ``make bench-scoring``.
 """
 
 from __future__ import annotations
@@ -114,68 +117,151 @@ def _ping(url: str) -> bool:
         return False
 
 
+def ab(url: str, body: str, headers: dict[str, str], connections: int, work: Path) -> dict[str, float]:
+    """Apache Bench with keep-alive; its percentiles are whole milliseconds, its mean is finer."""
+    payload = work / "body.json"
+    payload.write_text(body)
+    command = [shutil.which("ab") or "ab", "-k", "-q", "-t", str(DURATION_S), "-n", "10000000",
+               "-c", str(connections), "-p", str(payload), "-T", "application/json"]
+    command += [arg for name, value in headers.items() if name.lower() != "content-type"
+                for arg in ("-H", f"{name}: {value}")]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    rate = re.search(r"Requests per second:\s+([\d.]+)", output)
+    mean = re.search(r"Time per request:\s+([\d.]+) \[ms\] \(mean\)", output)
+    percentiles = {m.group(1): float(m.group(2))
+                   for m in re.finditer(r"^\s+(50|99|100)%\s+(\d+)", output, re.MULTILINE)}
+    failed = re.search(r"Non-2xx responses:\s+(\d+)", output)
+    return {"mean_ms": float(mean.group(1)) if mean else float("nan"), "p50_ms": percentiles.get("50", float("nan")),
+            "p99_ms": percentiles.get("99", float("nan")), "max_ms": percentiles.get("100", float("nan")),
+            "rps": float(rate.group(1)) if rate else 0.0, "errors": int(failed.group(1)) if failed else 0}
+
+
+def start_floor(artifact_dir: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.floor_server", artifact_dir, str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/score"
+    wait_for(lambda: _posts(url), timeout=60, interval=0.3, what="floor server")
+    return process, port
+
+
+def _posts(url: str) -> bool:
+    try:
+        return requests.post(url, data="{}", timeout=1).status_code in (200, 500)
+    except requests.RequestException:
+        return False
+
+
+Cell = tuple[str, int, int, dict[str, float]]
+
+
 def main() -> int:
-    if shutil.which("wrk") is None:
-        print("wrk is not installed: apt-get install wrk")
+    missing = [tool for tool in ("wrk", "ab") if shutil.which(tool) is None]
+    if missing:
+        print(f"{' and '.join(missing)} not installed: apt-get install wrk apache2-utils")
         return 1
     content, source = dataset_bytes()
     frame = pd.read_csv(BytesIO(content)).drop(columns=["y"])
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         host, emulator, artifact_dir = train_model(work, content)
-        mlflow_server: subprocess.Popen[bytes] | None = None
-        results: list[tuple[str, int, int, dict[str, float]]] = []
-        overhead: list[tuple[str, dict[str, float]]] = []
+        servers: list[subprocess.Popen[bytes]] = []
+        results: list[Cell] = []
+        benches: list[Cell] = []
+        overhead: list[Cell] = []
         try:
             mlflow_server, mlflow_port = start_mlflow(artifact_dir, work)
+            floor_server, floor_port = start_floor(artifact_dir)
+            servers += [mlflow_server, floor_server]
+            floor_url = f"http://127.0.0.1:{floor_port}/score"
+            plain = {"Content-Type": "application/json"}
+            key = {"x-functions-key": host.function_key, **plain}
             for rows in (1,) if OVERHEAD_ONLY else (1, 100):
                 records = json.loads(frame.head(rows).to_json(orient="records"))
                 ours = json.dumps({"data": records})
                 theirs = json.dumps({"dataframe_records": records})
-                key = {"x-functions-key": host.function_key, "Content-Type": "application/json"}
                 check = requests.post(f"{host.url}/api/score", data=ours, headers=key, timeout=30)
-                peer = requests.post(f"http://127.0.0.1:{mlflow_port}/invocations", data=theirs,
-                                     headers={"Content-Type": "application/json"}, timeout=30)
-                assert check.ok and peer.ok, (check.text, peer.text)
+                peer = requests.post(f"http://127.0.0.1:{mlflow_port}/invocations", data=theirs, headers=plain,
+                                     timeout=30)
+                floor = requests.post(floor_url, data=ours, headers=plain, timeout=30)
+                assert check.ok and peer.ok and floor.ok, (check.text, peer.text, floor.text)
+                assert floor.json()["result"] == check.json()["result"], "the floor must answer what the host does"
                 for connections in (1,) if OVERHEAD_ONLY else (1, 16):
                     results.append(("devhost /api/score", rows, connections,
                                     wrk(f"{host.url}/api/score", ours, key, connections, work)))
                     results.append(("mlflow models serve", rows, connections,
-                                    wrk(f"http://127.0.0.1:{mlflow_port}/invocations", theirs,
-                                        {"Content-Type": "application/json"}, connections, work)))
-            quiet = quiet_host(work, emulator.connection_string)
-            try:
-                body = json.dumps({"data": json.loads(frame.head(1).to_json(orient="records"))})
-                # Alternate short cells on the two hosts, so machine noise hits both alike.
-                for _ in range(OVERHEAD_ROUNDS):
-                    for label, server in (("telemetry on", host), ("telemetry off", quiet)):
-                        key = {"x-functions-key": server.function_key, "Content-Type": "application/json"}
-                        overhead.append((label, wrk(f"{server.url}/api/score", body, key, 1, work)))
-            finally:
-                quiet.stop()
+                                    wrk(f"http://127.0.0.1:{mlflow_port}/invocations", theirs, plain, connections,
+                                        work)))
+                    results.append(("floor (Starlette+ORT)", rows, connections,
+                                    wrk(floor_url, ours, plain, connections, work)))
+                    if rows == 1:
+                        benches.append(("devhost /api/score", rows, connections,
+                                        ab(f"{host.url}/api/score", ours, key, connections, work)))
+                        benches.append(("floor (Starlette+ORT)", rows, connections,
+                                        ab(floor_url, ours, plain, connections, work)))
+            overhead = telemetry_rounds(host, emulator.connection_string, frame, work)
         finally:
-            if mlflow_server is not None:
-                mlflow_server.terminate()
+            for server in servers:
+                server.terminate()
             host.stop()
             emulator.stop()
-    print(f"Data: {source}; wrk {DURATION_S}s per cell on loopback, {os.cpu_count()} cores")
-    print(f"{'server':<22} {'rows':>5} {'conc':>5} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'max ms':>8} "
+    report(source, results, benches, overhead)
+    return 0
+
+
+def telemetry_rounds(host: HostProcess, storage: str, frame: pd.DataFrame, work: Path) -> list[Cell]:
+    """Alternate short cells on the host and on a second one with telemetry off, so machine noise hits both."""
+    quiet = quiet_host(work, storage)
+    body = json.dumps({"data": json.loads(frame.head(1).to_json(orient="records"))})
+    cells: list[Cell] = []
+    try:
+        for _ in range(OVERHEAD_ROUNDS):
+            for connections in (1, 16):
+                for label, server in (("telemetry on", host), ("telemetry off", quiet)):
+                    key = {"x-functions-key": server.function_key, "Content-Type": "application/json"}
+                    cells.append((label, 1, connections, wrk(f"{server.url}/api/score", body, key, connections,
+                                                             work)))
+    finally:
+        quiet.stop()
+    return cells
+
+
+def _figure(cells: list[Cell], name: str, rows: int, connections: int) -> dict[str, float]:
+    return next(f for n, r, c, f in cells if n.startswith(name) and r == rows and c == connections)
+
+
+def report(source: str, results: list[Cell], benches: list[Cell], overhead: list[Cell]) -> None:
+    print(f"Data: {source}; wrk and ab {DURATION_S}s per cell on loopback, {os.cpu_count()} cores")
+    print(f"wrk: {'server':<22} {'rows':>5} {'conc':>5} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'max ms':>8} "
           f"{'req/s':>9} {'errors':>7}")
     for name, rows, connections, figures in results:
-        print(f"{name:<22} {rows:>5} {connections:>5} {figures['p50_ms']:>8.2f} {figures['p99_ms']:>8.2f} "
+        print(f"     {name:<22} {rows:>5} {connections:>5} {figures['p50_ms']:>8.2f} {figures['p99_ms']:>8.2f} "
               f"{figures['p999_ms']:>9.2f} {figures['max_ms']:>8.1f} {figures['rps']:>9.0f} {figures['errors']:>7}")
-    for rows in () if OVERHEAD_ONLY else (1, 100):
-        host_rps = next(f["rps"] for n, r, c, f in results if n.startswith("devhost") and r == rows and c == 16)
-        peer_rps = next(f["rps"] for n, r, c, f in results if n.startswith("mlflow") and r == rows and c == 16)
-        print(f"{rows}-row throughput at concurrency 16: {host_rps / max(peer_rps, 1e-9):.1f}x MLflow's "
-              "(target >= 5x)")
-    on = statistics.median(f["p50_ms"] for label, f in overhead if label == "telemetry on")
-    off = statistics.median(f["p50_ms"] for label, f in overhead if label == "telemetry off")
-    cells = ", ".join(f"{label.split()[-1]} {f['p50_ms']:.3f}" for label, f in overhead)
-    print(f"telemetry on/off, 1 row, concurrency 1, alternating {OVERHEAD_ROUNDS} rounds (p50 ms): {cells}")
-    print(f"telemetry overhead: median p50 {on:.3f} ms on vs {off:.3f} ms off = {(on - off) / off:+.0%} "
-          "(target <= +15%)")
-    return 0
+    print(f"ab -k: {'server':<20} {'rows':>5} {'conc':>5} {'mean ms':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+          f"{'req/s':>9} {'errors':>7}")
+    for name, rows, connections, figures in benches:
+        print(f"       {name:<20} {rows:>5} {connections:>5} {figures['mean_ms']:>8.3f} {figures['p50_ms']:>8.0f} "
+              f"{figures['p99_ms']:>8.0f} {figures['max_ms']:>8.0f} {figures['rps']:>9.0f} {figures['errors']:>7}")
+    if not OVERHEAD_ONLY:
+        for rows in (1, 100):
+            host_rps = _figure(results, "devhost", rows, 16)["rps"]
+            peer_rps = _figure(results, "mlflow", rows, 16)["rps"]
+            floor_rps = _figure(results, "floor", rows, 16)["rps"]
+            print(f"{rows}-row throughput at concurrency 16: {host_rps / max(peer_rps, 1e-9):.1f}x MLflow's "
+                  f"(target >= 5x); {host_rps / max(floor_rps, 1e-9):.0%} of the floor's (target >= 50%)")
+        one, many = _figure(results, "devhost", 1, 1), _figure(results, "devhost", 1, 16)
+        print(f"targets, 1 row, telemetry on: concurrency 1 p50 {one['p50_ms']:.2f} ms (<= 0.3), p99 "
+              f"{one['p99_ms']:.2f} ms (<= 2); concurrency 16 p99 {many['p99_ms']:.1f} ms (<= 20)")
+    for connections in (1, 16):
+        on = [f for label, _, c, f in overhead if label == "telemetry on" and c == connections]
+        off = [f for label, _, c, f in overhead if label == "telemetry off" and c == connections]
+        p50_on, p50_off = statistics.median(f["p50_ms"] for f in on), statistics.median(f["p50_ms"] for f in off)
+        rps_on, rps_off = statistics.median(f["rps"] for f in on), statistics.median(f["rps"] for f in off)
+        cells = ", ".join(f"{f['p50_ms']:.3f}/{g['p50_ms']:.3f}" for f, g in zip(on, off, strict=True))
+        print(f"telemetry on/off, 1 row, concurrency {connections}, {OVERHEAD_ROUNDS} alternating rounds "
+              f"(p50 ms on/off: {cells}): median p50 {p50_on:.3f} vs {p50_off:.3f} ms = "
+              f"{(p50_on - p50_off) / p50_off:+.0%}; median req/s {rps_on:.0f} vs {rps_off:.0f} = "
+              f"{(rps_on - rps_off) / rps_off:+.0%} (target: within 10%)")
 
 
 if __name__ == "__main__":

@@ -205,19 +205,9 @@ def _read_trials(log_file: Path) -> list[dict[str, Any]]:
             continue
         trials.append({"trial": record.get("record_id"), "learner": record["learner"],
                        "config": record.get("config"), "cv_loss": record.get("validation_loss"),
-                       "seconds": record.get("trial_time"), "at_s": record.get("wall_clock_time")})
+                       "seconds": record.get("trial_time"), "at_s": record.get("wall_clock_time"),
+                       "sample_size": record.get("sample_size")})
     return trials
-
-
-def _trial_seconds(trials: list[dict[str, Any]]) -> dict[str, float]:
-    """What one cross-validated fit of each learner's best configuration took in the search."""
-    best: dict[str, tuple[float, float]] = {}
-    for trial in trials:
-        loss, seconds = trial["cv_loss"], trial["seconds"]
-        if loss is not None and seconds is not None and (trial["learner"] not in best
-                                                          or loss < best[trial["learner"]][0]):
-            best[trial["learner"]] = (float(loss), float(seconds))
-    return {learner: seconds for learner, (_, seconds) in best.items()}
 
 
 def _choose_threshold(metric: metrics.Metric, y: NDArray[Any], proba: NDArray[np.float64],
@@ -309,8 +299,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
         return metric.compute(y_labels, oof, classes, _choose_threshold(metric, y_labels, oof, classes))
 
     selection = ensemble.select(automl, task, x_train, y_train, metric, judge,
-                                time_budget_s - (time.perf_counter() - search_started),
-                                _trial_seconds(_read_trials(log_file)))
+                                time_budget_s - (time.perf_counter() - search_started), _read_trials(log_file))
     estimator = automl.model.estimator if selection.estimator is None else selection.estimator.fit(x_train, y_train)
     timings["ensemble_s"] = time.perf_counter() - started - timings["search_s"]
     step("evaluate")

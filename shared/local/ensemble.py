@@ -1,7 +1,8 @@
-"""Ensemble selection (Caruana et al., 2004): a weighted soft vote of the search's best configuration per learner.
+"""Ensemble selection (Caruana et al., 2004): a weighted soft vote of the search's best configurations.
 
-Each promising learner's best configuration is refit under 3-fold cross-validation on the training split,
-which gives out-of-fold outputs for every training row. Greedy forward selection with replacement then adds,
+The library is the search's best distinct configurations (any learner) that were tried on every training row
+and came within reach of the best; each is refit under 3-fold cross-validation on the training split, which
+gives out-of-fold outputs for every training row. Greedy forward selection with replacement then adds,
 round by round, the member whose addition lowers the vote's loss most (log loss, or RMSE for numbers); how
 often a member was picked is its weight. The vote is kept only when it beats the best single configuration
 on the primary metric over the same out-of-fold rows; otherwise the single model deploys, as it would have.
@@ -11,6 +12,7 @@ tried within what is left of the time budget.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -23,8 +25,8 @@ from numpy.typing import NDArray
 from shared import metrics
 
 log = logging.getLogger(__name__)
-MAX_MEMBERS = 4
-MAX_LOSS_GAP = 0.15  # a learner whose best cross-validated loss is this much above the best adds only noise
+MAX_MEMBERS = 6
+MAX_LOSS_GAP = 0.15  # a configuration whose cross-validated loss is this much above the best adds only noise
 ROUNDS = 20
 SEED = 42
 
@@ -79,35 +81,41 @@ def greedy_weights(oofs: list[NDArray[np.float64]], loss: Callable[[NDArray[np.f
     return shares
 
 
-def members(automl: Any, task: str, best: Any, seconds_left: float, trial_seconds: dict[str, float]
+def members(automl: Any, task: str, best: Any, seconds_left: float, trials: list[dict[str, Any]]
             ) -> list[tuple[str, Any]]:
-    """The best configuration of each learner close enough to the best, as unfitted estimators; the best
-    learner's is the search's own model. Learners whose cross-validation would overrun the budget are left out."""
+    """The library: the search's own best model first, then the best other distinct configurations tried on
+    the whole training split, as unfitted estimators. One whose cross-validation (what its trial took) would
+    overrun the budget is left out."""
     from flaml.automl.task.factory import task_factory
     from sklearn.base import clone
 
-    losses = {name: float(loss) for name, loss in (automl.best_loss_per_estimator or {}).items()
-              if loss is not None and np.isfinite(loss)}
-    if not losses:
-        return []
-    best_name = str(automl.best_estimator)
-    lowest = losses[best_name]
-    chosen: list[tuple[str, Any]] = [(best_name, clone(best))]
-    spent = trial_seconds.get(best_name, 0.0)
-    for name in sorted(losses, key=lambda n: losses[n]):
-        if name == best_name or len(chosen) >= MAX_MEMBERS or losses[name] > abs(lowest) * (1 + MAX_LOSS_GAP):
+    full = max((t["sample_size"] or 0 for t in trials), default=0)
+    scored = sorted((t for t in trials if t["cv_loss"] is not None and t["sample_size"] == full),
+                    key=lambda t: float(t["cv_loss"]))
+    if not scored:
+        return [(str(automl.best_estimator), clone(best))]
+    lowest = float(scored[0]["cv_loss"])
+    seen = {(str(automl.best_estimator), json.dumps(automl.best_config, sort_keys=True, default=str))}
+    chosen: list[tuple[str, Any]] = [(str(automl.best_estimator), clone(best))]
+    spent = float(scored[0]["seconds"] or 0)
+    for trial in scored:
+        name, config = str(trial["learner"]), dict(trial["config"] or {})
+        config.pop("FLAML_sample_size", None)
+        key = (name, json.dumps(config, sort_keys=True, default=str))
+        if key in seen or float(trial["cv_loss"]) > abs(lowest) * (1 + MAX_LOSS_GAP):
             continue
-        cost = trial_seconds.get(name, 0.0)
+        seen.add(key)
+        cost = float(trial["seconds"] or 0)
         if spent + cost > seconds_left:
             continue  # its cross-validation would not fit in what is left of the budget
-        config = dict(automl.best_config_per_estimator[name])
-        config.pop("FLAML_sample_size", None)
         wrapper = task_factory(task).estimator_class_from_str(name)(task=task, **config)
         estimator = wrapper.estimator_class(**wrapper.params)
         if "n_jobs" in estimator.get_params():
             estimator.set_params(n_jobs=-1)
-        chosen.append((name, estimator))
+        chosen.append((f"{name}_{len(chosen)}", estimator))
         spent += cost
+        if len(chosen) >= MAX_MEMBERS:
+            break
     return chosen
 
 
@@ -124,7 +132,7 @@ def vote(chosen: list[tuple[str, Any]], weights: NDArray[np.float64], regression
 
 def select(automl: Any, task: str, x: NDArray[np.float32], y: NDArray[Any], metric: metrics.Metric,
            judge: Callable[[NDArray[np.float64]], float], seconds_left: float,
-           trial_seconds: dict[str, float]) -> Selection:
+           trials: list[dict[str, Any]]) -> Selection:
     """Build the vote from the search's results and keep it only if it beats the single best out of fold.
 
     ``y`` holds class codes (or numbers); ``judge`` scores out-of-fold outputs on the primary metric.
@@ -132,7 +140,7 @@ def select(automl: Any, task: str, x: NDArray[np.float32], y: NDArray[Any], metr
     regression = task == "regression"
     best = automl.model.estimator
     started = time.perf_counter()
-    chosen = members(automl, task, best, seconds_left, trial_seconds)
+    chosen = members(automl, task, best, seconds_left, trials)
     if len(chosen) < 2:  # a classifier still needs its out-of-fold outputs, for the decision threshold
         oof = np.empty((0, 1)) if regression else out_of_fold(best, x, y, regression)
         return Selection(None, {}, oof, {}, "No ensemble: no other learner came close enough to the best "
