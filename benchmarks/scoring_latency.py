@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -199,6 +200,7 @@ def main() -> int:
                                         ab(f"{host.url}/api/score", ours, key, connections, work)))
                         benches.append(("floor (Starlette+ORT)", rows, connections,
                                         ab(floor_url, ours, plain, connections, work)))
+            results += multi_process_cells(work, emulator.connection_string, frame)
             overhead = telemetry_rounds(host, emulator.connection_string, frame, work)
         finally:
             for server in servers:
@@ -207,6 +209,24 @@ def main() -> int:
             emulator.stop()
     report(source, results, benches, overhead)
     return 0
+
+
+def multi_process_cells(work: Path, storage: str, frame: pd.DataFrame) -> list[Cell]:
+    """The same host with two HTTP processes on the one port (DEVHOST_HTTP_PROCESSES=2), 1 row."""
+    multi = HostProcess(work / "state-multi", storage, background=True,
+                        env={"LOCAL_STATE_DIR": str(work / "localstack"), "DEVHOST_LOG_LEVEL": "WARNING",
+                             "DEVHOST_HTTP_PROCESSES": "2"})
+    body = json.dumps({"data": json.loads(frame.head(1).to_json(orient="records"))})
+    key = {"x-functions-key": multi.function_key, "Content-Type": "application/json"}
+    try:
+        # The second process listens once it has loaded the app; the first answers meanwhile.
+        wait_for(lambda: all(requests.post(f"{multi.url}/api/score", data=body, headers=key, timeout=30).ok
+                             for _ in range(20)), timeout=60, interval=1, what="the HTTP processes")
+        time.sleep(5)
+        return [("devhost, 2 HTTP processes", 1, connections,
+                 wrk(f"{multi.url}/api/score", body, key, connections, work)) for connections in (1, 16)]
+    finally:
+        multi.stop()
 
 
 def telemetry_rounds(host: HostProcess, storage: str, frame: pd.DataFrame, work: Path) -> list[Cell]:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -36,6 +37,7 @@ from shared.telemetry import flush as flush_telemetry
 log = logging.getLogger("devhost")
 STORAGE_SETTING = "AzureWebJobsStorage"
 LOCAL_IKEY = "00000000-0000-0000-0000-000000000000"  # the local endpoint checks no key
+FIRST_PROCESS_URL = "DEVHOST_FIRST_PROCESS_URL"  # where the extra HTTP processes forward admin requests
 
 
 @dataclass
@@ -48,6 +50,8 @@ class Options:
     scan_interval: float
     background_triggers: bool
     queue_visibility_s: int
+    http_processes: int = 1  # processes serving HTTP on the one port (SO_REUSEPORT); triggers run in the first
+    http_only: bool = False  # one of the extra HTTP processes: no triggers, no storage or telemetry set-up
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -64,9 +68,86 @@ def parse_args(argv: list[str] | None) -> Options:
                         default=int(os.environ.get("DEVHOST_QUEUE_VISIBILITY_S", "30")),
                         help="seconds a received queue or blob-trigger message stays hidden; a crashed "
                              "invocation's message comes back after this")
+    parser.add_argument("--http-processes", type=int, default=int(os.environ.get("DEVHOST_HTTP_PROCESSES", "1")),
+                        help="processes serving HTTP on the same port (the kernel spreads connections); blob, "
+                             "queue and Event Grid triggers still run in this one")
+    parser.add_argument("--http-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     return Options(args.app, args.host, args.port, args.state_dir.resolve(), Path.cwd(), args.scan_interval,
-                   not args.no_background_triggers, args.queue_visibility)
+                   not args.no_background_triggers, args.queue_visibility, max(1, args.http_processes),
+                   args.http_only)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP listener other processes can bind too (SO_REUSEPORT: the kernel spreads new connections).
+
+    Made with an explicit IPPROTO_TCP, so the event loop sets TCP_NODELAY on every accepted connection: a
+    socket that only says SOCK_STREAM (as one rebuilt from a file descriptor does) is left with Nagle's
+    algorithm on, which delays small responses by tens of milliseconds.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind((host, port))
+    listener.listen(2048)
+    return listener
+
+
+def serve(app: Any, options: Options, private: socket.socket | None = None) -> None:
+    """Serve ``app`` on the port; with several HTTP processes, on a shared socket, and the first process also on
+    ``private``, where the others forward the admin routes (only it runs the triggers)."""
+    server = uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, http="httptools",
+                                           loop="uvloop", log_level="warning", access_log=False, lifespan="off"))
+    if options.http_processes > 1:
+        server.run(sockets=[listening_socket(options.host, options.port), *([private] if private else [])])
+    else:
+        server.run()
+
+
+def private_socket(host: str) -> socket.socket:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.bind((host, 0))
+    listener.listen(64)
+    return listener
+
+
+def forwarded_admin_routes(first: str) -> list[Route]:
+    """The admin routes of an extra HTTP process: the first process runs the triggers, so it answers them."""
+    import requests
+
+    async def forward(request: Request) -> Response:
+        body = await request.body()
+        answer = await asyncio.to_thread(requests.request, request.method, f"{first}{request.url.path}",
+                                         headers={k: v for k, v in request.headers.items() if k != "host"},
+                                         data=body, timeout=120)
+        return Response(answer.content, status_code=answer.status_code,
+                        media_type=answer.headers.get("content-type"))
+
+    return [Route("/admin/host/blobs/scan", forward, methods=["POST"]),
+            Route("/admin/host/status", forward, methods=["GET"])]
+
+
+def start_http_processes(options: Options, argv: list[str] | None) -> list[subprocess.Popen[bytes]]:
+    """The extra HTTP processes: the same app, keys and settings (inherited environment), no triggers."""
+    args = [sys.executable, "-m", "devhost", *(sys.argv[1:] if argv is None else argv), "--http-only"]
+    return [subprocess.Popen(args, cwd=options.project_root) for _ in range(options.http_processes - 1)]
+
+
+def serve_http_only(options: Options) -> int:
+    """An extra HTTP process: serves the function app's routes beside the first process, on the same port."""
+    configure_telemetry(os.environ.get("OTEL_SERVICE_NAME", "function-app"))
+    config = HostConfig.read(options.project_root / "host.json")
+    keys = load_or_create(options.state_dir / "keys.json")
+    specs = discover(load_app(options.app))
+    app = build_app(specs, keys, config.route_prefix)
+    for route in [*forwarded_admin_routes(os.environ[FIRST_PROCESS_URL]),
+                  telemetry_page_route(options.state_dir / "telemetry.db", keys)]:
+        app.router.routes.append(route)
+    try:
+        serve(app, options)
+    finally:
+        flush_telemetry()
+    return 0
 
 
 def ensure_storage(options: Options) -> azurite.Azurite | None:
@@ -199,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         Settings.from_env()
     except ValueError as error:
         raise SystemExit(f"Cannot start: {error}") from None
+    if options.http_only:
+        return serve_http_only(options)
     config = HostConfig.read(options.project_root / "host.json")
     keys = load_or_create(options.state_dir / "keys.json")
     emulator = ensure_storage(options)
@@ -207,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["DEVHOST_EVENTGRID_KEY"] = keys.eventgrid
     listener: BlobTriggerListener | None = None
     queues: QueueTriggerListener | None = None
+    extra: list[subprocess.Popen[bytes]] = []
     telemetry_server = local_telemetry(options)
     configure_telemetry(os.environ.get("OTEL_SERVICE_NAME", "function-app"))
     try:
@@ -240,12 +324,22 @@ def main(argv: list[str] | None = None) -> int:
         for route in [*admin_routes(listener, queues, specs, keys), telemetry_route]:
             app.router.routes.append(route)
         print(_banner(options, specs, config, keys), flush=True)
-        server = uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, http="httptools",
-                                               loop="uvloop", log_level="warning", access_log=False,
-                                               lifespan="off"))
-        log.info("Host started: http://%s:%s (Ctrl-C to stop)", options.host, options.port)
-        server.run()
+        private = None
+        if options.http_processes > 1:
+            private = private_socket(options.host)
+            os.environ[FIRST_PROCESS_URL] = f"http://{options.host}:{private.getsockname()[1]}"
+            extra = start_http_processes(options, argv)
+        log.info("Host started: http://%s:%s, %d HTTP process(es) (Ctrl-C to stop)", options.host, options.port,
+                 options.http_processes)
+        serve(app, options, private)
     finally:
+        for process in extra:
+            process.terminate()
+        for process in extra:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
         if listener is not None:
             listener.stop()
         if queues is not None:

@@ -228,3 +228,50 @@ def test_failing_queue_message_is_tried_five_times_then_poisoned(host, queue_ser
     poison = queue_service.get_queue_client("work-items-poison", message_decode_policy=TextBase64DecodePolicy())
     assert [m.content for m in poison.receive_messages()] == ["fail please"]
     assert "moved to work-items-poison" in host.log_text()
+
+
+def _children_serving_http(parent: int) -> list[int]:
+    """Processes started by ``parent`` as extra HTTP servers (their command line says --http-only)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if b"--http-only" in command and int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+            found.append(int(entry.name))
+    return found
+
+
+def test_several_http_processes_share_one_port_and_stop_with_the_host(state_dir, azurite_conn, calls_log):
+    host = HostProcess(state_dir, azurite_conn, app=SAMPLE, env={"SAMPLE_APP_LOG": str(calls_log),
+                                                                 "DEVHOST_HTTP_PROCESSES": "3"})
+    try:
+        children = wait_for(lambda: (found := _children_serving_http(host.process.pid)) and len(found) == 2
+                            and found, timeout=60, what="two extra HTTP processes")
+        # Every process answers on the one port: fresh connections are spread over them by the kernel.
+        words = [f"w{i}" for i in range(60)]
+        answers = [requests.post(f"{host.url}/api/echo/{word}", data=b"x", timeout=30,
+                                 headers={"x-functions-key": host.function_key}) for word in words]
+        assert [a.status_code for a in answers] == [200] * 60
+        assert [a.json()["word"] for a in answers] == words
+        served_by: set[int] = set()
+
+        def spread() -> bool:  # the extra processes listen once they have loaded the app
+            served_by.update(int(requests.get(f"{host.url}/api/whoami", timeout=30).text) for _ in range(30))
+            return len(served_by) == 3
+
+        assert wait_for(spread, timeout=60, interval=0.2, what="all three processes to answer")
+        assert served_by == {host.process.pid, *children}
+        # Triggers still run once, in the first process only.
+        blobs = BlobServiceClient.from_connection_string(azurite_conn)
+        _upload(blobs, "multi.csv", b"a,b\n1,2\n")
+        assert host.scan()["handled"] == 1
+        assert len(_calls(calls_log)) == 1
+    finally:
+        host.stop()
+    assert wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), timeout=30,
+                    what="the extra HTTP processes to stop")

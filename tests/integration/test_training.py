@@ -92,6 +92,29 @@ def test_each_regression_learner_exports_onnx_that_predicts_what_the_native_mode
         assert abs(row["base"] + sum(row["contributions"].values()) - value) < 1e-3 * max(1.0, abs(value))
 
 
+def test_a_public_multiclass_table_trains_exports_and_labels_every_class(tmp_path: Path):
+    """scikit-learn's wine: three cultivars, 178 rows, read from CSV as an upload would be."""
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame
+    frame["target"] = [f"cultivar_{v}" for v in frame["target"]]
+    wine = validate(frame.to_csv(index=False).encode(), "target", max_bytes=10**8, min_rows=50)
+    assert wine.schema.task == "classification" and "labels" in wine.task.reason
+    outcome = automl.train(wine.frame, wine.schema, "AUC_weighted", 5, tmp_path)
+    assert outcome.classes == ["cultivar_0", "cultivar_1", "cultivar_2"]
+    assert outcome.validation_metrics["accuracy"] > 0.85 and outcome.validation_metrics["AUC_weighted"] > 0.95
+    assert outcome.model_format == "onnx", outcome.notes
+    validation = pd.read_csv(tmp_path / "validation.csv")
+    served = artifacts.load(tmp_path)
+    proba = served.predict(columns_from_frame(validation, served.signature))
+    assert proba.shape == (len(validation), 3) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+    labels = served.results(proba)
+    assert labels == [outcome.classes[i] for i in proba.argmax(axis=1)]
+    assert set(labels) == set(outcome.classes)  # every cultivar is predicted somewhere in the split
+    explained = served.explain(columns_from_frame(validation.head(5), served.signature), labels[:5])
+    assert [row["class"] for row in cast(list[dict[str, Any]], explained)] == labels[:5]
+
+
 def test_the_validation_split_is_fixed_and_stratified(dataset):
     _, first = automl.split(dataset.frame, "y")
     _, second = automl.split(dataset.frame, "y")
