@@ -78,6 +78,7 @@ class BlobTriggerListener:
         visibility_timeout_s: int = 30,
         max_parallel: int = 4,
         poll_interval_s: float = 0.25,
+        max_idle_interval_s: float = 1.0,
         on_invoked: Callable[[str, str, bool], None] | None = None,
     ) -> None:
         self.blobs = blob_service
@@ -87,6 +88,9 @@ class BlobTriggerListener:
         self.retry_delay_s = retry_delay_s
         self.visibility_timeout_s = visibility_timeout_s
         self.poll_interval_s = poll_interval_s
+        # Polling backs off to this while nothing arrives: each scan is a storage listing parsed in Python,
+        # which takes GIL time from the requests the host serves meanwhile.
+        self.max_idle_interval_s = max(max_idle_interval_s, poll_interval_s)
         self.queue: QueueClient = queue_service.get_queue_client(f"azure-webjobs-blobtrigger-{host_id}")
         self.poison: QueueClient = queue_service.get_queue_client(POISON_QUEUE)
         self.receipts = blob_service.get_container_client(HOSTS_CONTAINER)
@@ -336,16 +340,22 @@ class BlobTriggerListener:
 
     def _scan_loop(self) -> None:
         with instrumentation(enabled=False):  # the host's polling is not the app's telemetry
+            interval = self.poll_interval_s
             while not self._stop.is_set():
-                self._guarded(self.scan_once)
-                self._stop.wait(self.poll_interval_s)
+                found = self._guarded(self.scan_once)
+                interval = self.poll_interval_s if found else min(interval * 2, self.max_idle_interval_s)
+                self._stop.wait(interval)
 
     def _drain_loop(self) -> None:
         with instrumentation(enabled=False):
             self._drain_forever()
 
     def _drain_forever(self) -> None:
+        interval = self.poll_interval_s
         while not self._stop.is_set():
             if self._guarded(self.drain_once) == 0:
-                self._wake.wait(self.poll_interval_s)
+                self._wake.wait(interval)  # a scan that queues something wakes it at once
                 self._wake.clear()
+                interval = min(interval * 2, 2 * self.max_idle_interval_s)
+            else:
+                interval = self.poll_interval_s
