@@ -116,6 +116,10 @@ def _report(host: HostProcess, upload: dict[str, Any]) -> None:
     if search.get("stopped_early"):
         print(f"    the search stopped at {search['seconds']:.0f}s of its {search['budget_s']:.0f}s budget: "
               "it had plateaued")
+    members = (result.get("ensemble") or {}).get("members") or {}
+    if members:
+        shares = ", ".join(f"{name} {share:.0%}" for name, share in members.items())
+        print(f"    deployed model: a soft vote of {shares}")
     if rows:
         print(f"    judged: fit on {rows['holdout_fit']:,} rows, scored on {rows['validation']:,}; "
               f"deployed: refit on all {rows['final_fit']:,}")

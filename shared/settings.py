@@ -70,6 +70,9 @@ class Settings:
     """MIN_ROWS: fewer labelled rows than this are rejected."""
     time_budget_s: int
     """AUTOML_TIME_BUDGET_S: the AutoML search budget of one training run."""
+    ensemble_members: int
+    """AUTOML_ENSEMBLE_MEMBERS: most configurations in the soft vote (1: the best model alone, the fastest to
+    score)."""
     default_target: str
     """DEFAULT_TARGET: target column when the upload names none."""
     default_metric: str
@@ -105,6 +108,7 @@ class Settings:
             max_upload_bytes=env_int("MAX_UPLOAD_MB", 200, 1) * 1024 * 1024,
             min_rows=env_int("MIN_ROWS", 50, 1),
             time_budget_s=env_int("AUTOML_TIME_BUDGET_S", 60, 1),
+            ensemble_members=env_int("AUTOML_ENSEMBLE_MEMBERS", 6, 1),
             default_target=os.environ.get("DEFAULT_TARGET", "y"),
             default_metric=_metric_setting("DEFAULT_METRIC", "accuracy"),
             host_url=os.environ.get("DEVHOST_URL", "http://127.0.0.1:7071").rstrip("/"),

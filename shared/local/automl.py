@@ -222,7 +222,7 @@ def _choose_threshold(metric: metrics.Metric, y: NDArray[Any], proba: NDArray[np
 
 def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: float, out_dir: Path,
           on_trial: Callable[[list[dict[str, Any]]], None] | None = None,
-          on_step: Callable[[str], None] | None = None) -> TrainingOutcome:
+          on_step: Callable[[str], None] | None = None, ensemble_members: int = 6) -> TrainingOutcome:
     """Search, judge, refit and export; writes validation.csv, trials.json, model.onnx or model.pkl into
     ``out_dir``, and the fit that was judged in ``out_dir/holdout/``.
 
@@ -299,7 +299,8 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
         return metric.compute(y_labels, oof, classes, _choose_threshold(metric, y_labels, oof, classes))
 
     selection = ensemble.select(automl, task, x_train, y_train, metric, judge,
-                                time_budget_s - (time.perf_counter() - search_started), _read_trials(log_file))
+                                time_budget_s - (time.perf_counter() - search_started), _read_trials(log_file),
+                                ensemble_members)
     estimator = automl.model.estimator if selection.estimator is None else selection.estimator.fit(x_train, y_train)
     timings["ensemble_s"] = time.perf_counter() - started - timings["search_s"]
     step("evaluate")

@@ -81,8 +81,8 @@ def greedy_weights(oofs: list[NDArray[np.float64]], loss: Callable[[NDArray[np.f
     return shares
 
 
-def members(automl: Any, task: str, best: Any, seconds_left: float, trials: list[dict[str, Any]]
-            ) -> list[tuple[str, Any]]:
+def members(automl: Any, task: str, best: Any, seconds_left: float, trials: list[dict[str, Any]],
+            most: int = MAX_MEMBERS) -> list[tuple[str, Any]]:
     """The library: the search's own best model first, then the best other distinct configurations tried on
     the whole training split, as unfitted estimators. One whose cross-validation (what its trial took) would
     overrun the budget is left out."""
@@ -92,7 +92,7 @@ def members(automl: Any, task: str, best: Any, seconds_left: float, trials: list
     full = max((t["sample_size"] or 0 for t in trials), default=0)
     scored = sorted((t for t in trials if t["cv_loss"] is not None and t["sample_size"] == full),
                     key=lambda t: float(t["cv_loss"]))
-    if not scored:
+    if not scored or most < 2:
         return [(str(automl.best_estimator), clone(best))]
     lowest = float(scored[0]["cv_loss"])
     seen = {(str(automl.best_estimator), json.dumps(automl.best_config, sort_keys=True, default=str))}
@@ -114,7 +114,7 @@ def members(automl: Any, task: str, best: Any, seconds_left: float, trials: list
             estimator.set_params(n_jobs=-1)
         chosen.append((f"{name}_{len(chosen)}", estimator))
         spent += cost
-        if len(chosen) >= MAX_MEMBERS:
+        if len(chosen) >= most:
             break
     return chosen
 
@@ -132,7 +132,7 @@ def vote(chosen: list[tuple[str, Any]], weights: NDArray[np.float64], regression
 
 def select(automl: Any, task: str, x: NDArray[np.float32], y: NDArray[Any], metric: metrics.Metric,
            judge: Callable[[NDArray[np.float64]], float], seconds_left: float,
-           trials: list[dict[str, Any]]) -> Selection:
+           trials: list[dict[str, Any]], most: int = MAX_MEMBERS) -> Selection:
     """Build the vote from the search's results and keep it only if it beats the single best out of fold.
 
     ``y`` holds class codes (or numbers); ``judge`` scores out-of-fold outputs on the primary metric.
@@ -140,11 +140,12 @@ def select(automl: Any, task: str, x: NDArray[np.float32], y: NDArray[Any], metr
     regression = task == "regression"
     best = automl.model.estimator
     started = time.perf_counter()
-    chosen = members(automl, task, best, seconds_left, trials)
+    chosen = members(automl, task, best, seconds_left, trials, most)
     if len(chosen) < 2:  # a classifier still needs its out-of-fold outputs, for the decision threshold
         oof = np.empty((0, 1)) if regression else out_of_fold(best, x, y, regression)
-        return Selection(None, {}, oof, {}, "No ensemble: no other learner came close enough to the best "
-                         "within the time budget.")
+        why = "ensembles are switched off (AUTOML_ENSEMBLE_MEMBERS=1)" if most < 2 else \
+            "no other configuration came close enough to the best within the time budget"
+        return Selection(None, {}, oof, {}, f"No ensemble: {why}.")
     oofs = [out_of_fold(estimator, x, y, regression) for _, estimator in chosen]
     single = judge(oofs[0])
     weights = greedy_weights(oofs, search_loss(y, regression))

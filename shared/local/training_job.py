@@ -26,6 +26,7 @@ def train(state_dir: Path, run: RunInfo, request: StoredRequest,
     from shared.local import artifacts, automl, tracking
     from shared.local.datasets import LocalDatasetRegistry
     from shared.model_contract import columns_from_frame
+    from shared.settings import Settings
     from shared.tasks import Task
 
     started = time.time()
@@ -54,7 +55,8 @@ def train(state_dir: Path, run: RunInfo, request: StoredRequest,
 
     # Excluded columns stay in the stored validation split: a champion that uses them can still be scored.
     outcome = automl.train(validated.frame, schema, request.metric, budget, run_dir, on_trial=on_trial,
-                           on_step=lambda step: report(step=step))
+                           on_step=lambda step: report(step=step),
+                           ensemble_members=Settings.from_env().ensemble_members)
     report(step="register", trials=len(outcome.trials))
     example = {c.name: _example_value(validated.frame, c.name) for c in schema.features}
     meta = {**automl.describe(outcome, schema), "model_name": run.model_name, "run_id": run.run_id,

@@ -92,6 +92,12 @@ def test_each_regression_learner_exports_onnx_that_predicts_what_the_native_mode
         assert abs(row["base"] + sum(row["contributions"].values()) - value) < 1e-3 * max(1.0, abs(value))
 
 
+def test_one_ensemble_member_deploys_the_best_model_alone(homes, tmp_path: Path):
+    outcome = automl.train(homes.frame, homes.schema, "r2_score", 3, tmp_path, ensemble_members=1)
+    assert outcome.best_learner != automl.ENSEMBLE and outcome.ensemble["members"] == {}
+    assert any("AUTOML_ENSEMBLE_MEMBERS=1" in note for note in outcome.notes)
+
+
 def test_a_public_multiclass_table_trains_exports_and_labels_every_class(tmp_path: Path):
     """scikit-learn's wine: three cultivars, 178 rows, read from CSV as an upload would be."""
     from sklearn.datasets import load_wine
