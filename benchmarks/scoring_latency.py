@@ -68,11 +68,13 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def quiet_host(root: Path, storage: str) -> HostProcess:
-    """A second host on the same model with telemetry switched off, for the overhead figure."""
-    return HostProcess(root / "state-quiet", storage, background=True,
+def serving_host(root: Path, storage: str, telemetry: bool) -> HostProcess:
+    """A fresh host on the trained model, telemetry on or off, for the overhead figure. Both sides are fresh:
+    the host that ingested the upload and trained carries a bigger heap, which would count against telemetry."""
+    name = "on" if telemetry else "off"
+    return HostProcess(root / f"state-telemetry-{name}", storage, background=True,
                        env={"LOCAL_STATE_DIR": str(root / "localstack"), "DEVHOST_LOG_LEVEL": "WARNING",
-                            "TELEMETRY_ENABLED": "false"})
+                            "TELEMETRY_ENABLED": str(telemetry).lower()})
 
 
 def train_model(root: Path, content: bytes) -> tuple[HostProcess, Any, str]:
@@ -201,7 +203,7 @@ def main() -> int:
                         benches.append(("floor (Starlette+ORT)", rows, connections,
                                         ab(floor_url, ours, plain, connections, work)))
             results += multi_process_cells(work, emulator.connection_string, frame)
-            overhead = telemetry_rounds(host, emulator.connection_string, frame, work)
+            overhead = telemetry_rounds(emulator.connection_string, frame, work)
         finally:
             for server in servers:
                 server.terminate()
@@ -229,19 +231,24 @@ def multi_process_cells(work: Path, storage: str, frame: pd.DataFrame) -> list[C
         multi.stop()
 
 
-def telemetry_rounds(host: HostProcess, storage: str, frame: pd.DataFrame, work: Path) -> list[Cell]:
-    """Alternate short cells on the host and on a second one with telemetry off, so machine noise hits both."""
-    quiet = quiet_host(work, storage)
+def telemetry_rounds(storage: str, frame: pd.DataFrame, work: Path) -> list[Cell]:
+    """Alternate short cells on two fresh hosts, telemetry on and off, so machine noise hits both alike."""
+    loud, quiet = serving_host(work, storage, True), serving_host(work, storage, False)
     body = json.dumps({"data": json.loads(frame.head(1).to_json(orient="records"))})
     cells: list[Cell] = []
     try:
+        for server in (loud, quiet):  # load the model and warm up before measuring
+            key = {"x-functions-key": server.function_key, "Content-Type": "application/json"}
+            for _ in range(50):
+                requests.post(f"{server.url}/api/score", data=body, headers=key, timeout=30).raise_for_status()
         for _ in range(OVERHEAD_ROUNDS):
             for connections in (1, 16):
-                for label, server in (("telemetry on", host), ("telemetry off", quiet)):
+                for label, server in (("telemetry on", loud), ("telemetry off", quiet)):
                     key = {"x-functions-key": server.function_key, "Content-Type": "application/json"}
                     cells.append((label, 1, connections, wrk(f"{server.url}/api/score", body, key, connections,
                                                              work)))
     finally:
+        loud.stop()
         quiet.stop()
     return cells
 
