@@ -104,3 +104,19 @@ class HostProcess:
                 self.process.wait()
         self._log.close()
         return self.process.returncode
+
+
+def processes(matches: Callable[[list[str], int], bool]) -> list[int]:
+    """Process ids whose command line (its arguments) and parent id satisfy ``matches`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if matches(command, parent):
+            found.append(int(entry.name))
+    return found

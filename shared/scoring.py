@@ -10,7 +10,7 @@ import json
 import math
 import time
 from dataclasses import dataclass
-from typing import NotRequired, TypedDict
+from typing import NotRequired, TypedDict, cast
 
 import numpy as np
 
@@ -184,7 +184,7 @@ def score(request: ScoreRequest, served: ServedModel) -> ScoreResult:
         served.monitor.observe(columns, results)
     telemetry.rows_scored.add(len(results), tally_key)
     if not signature.regression:
-        labels = [str(label) for label in results]
+        labels = cast(list[str], results)  # a classifier's results are its labels
         for label in set(labels):
             telemetry.predicted_labels.add(labels.count(label), (*tally_key, ("label", label)))
     if unseen:

@@ -10,7 +10,7 @@ import requests
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
-from devhost.process import HostProcess, wait_for
+from devhost.process import HostProcess, processes, wait_for
 
 pytestmark = pytest.mark.integration
 SAMPLE = "tests.fixtures.sample_app:app"
@@ -232,18 +232,7 @@ def test_failing_queue_message_is_tried_five_times_then_poisoned(host, queue_ser
 
 def _children_serving_http(parent: int) -> list[int]:
     """Processes started by ``parent`` as extra HTTP servers (their command line says --http-only)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().split(b"\0")
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if b"--http-only" in command and int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-            found.append(int(entry.name))
-    return found
+    return processes(lambda command, parent_id: "--http-only" in command and parent_id == parent)
 
 
 def test_several_http_processes_share_one_port_and_stop_with_the_host(state_dir, azurite_conn, calls_log):

@@ -15,24 +15,18 @@ import requests
 from azure.storage.blob import BlobServiceClient
 
 from devhost import azurite
-from devhost.process import HostProcess, start_azurite, wait_for
+from devhost.process import HostProcess, processes, start_azurite, wait_for
 from shared.run_events import APP_TAG, APP_TAG_KEY
 from tests.integration.ml_stack import Stack
 
 
 def processes_of(state_dir: Path) -> list[int]:
     """Training workers (and their children) serving ``state_dir``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "shared.local.worker" in command and str(state_dir) in command:
-            found.append(int(entry.name))
-    return found
+    def serving(command: list[str], _: int) -> bool:
+        line = " ".join(command)
+        return "shared.local.worker" in line and str(state_dir) in line
+
+    return processes(serving)
 
 
 def kill_workers(state_dir: Path) -> int:
