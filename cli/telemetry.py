@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import statistics
 import time
 from pathlib import Path
 from typing import Any
+
+from devhost.telemetry_store import ITEM_COUNT, weighted_percentile
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -43,21 +44,19 @@ def tail(db: sqlite3.Connection, limit: int, follow: bool) -> None:
             last = row["id"]
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
 def requests_summary(db: sqlite3.Connection) -> None:
+    """Counts are the requests the sampled items stand for; percentiles weigh each item by that count."""
     by_name: dict[str, list[sqlite3.Row]] = {}
-    for row in db.execute("SELECT name, duration_ms, success FROM envelopes WHERE type='Request'"):
+    query = f"SELECT name, duration_ms, success, {ITEM_COUNT} AS items FROM envelopes WHERE type='Request'"  # noqa: S608 (constants only)
+    for row in db.execute(query):
         by_name.setdefault(row["name"], []).append(row)
     print(f"{'operation':<32} {'count':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'failed':>7}")
     for name, rows in sorted(by_name.items()):
-        durations = [r["duration_ms"] or 0.0 for r in rows]
-        failed = sum(1 for r in rows if r["success"] == 0) / len(rows)
-        print(f"{name:<32} {len(rows):>6} {statistics.median(durations):>8.1f} {_percentile(durations, 95):>8.1f} "
-              f"{_percentile(durations, 99):>8.1f} {failed:>7.1%}")
+        durations = [(r["duration_ms"] or 0.0, r["items"]) for r in rows]
+        count = sum(r["items"] for r in rows)
+        failed = sum(r["items"] for r in rows if r["success"] == 0) / count
+        print(f"{name:<32} {round(count):>6} {weighted_percentile(durations, 50):>8.1f} "
+              f"{weighted_percentile(durations, 95):>8.1f} {weighted_percentile(durations, 99):>8.1f} {failed:>7.1%}")
 
 
 def events(db: sqlite3.Connection, limit: int) -> None:

@@ -279,7 +279,7 @@ class BlobTriggerListener:
             invoke_sync(watch.spec, input_stream, trigger="blob",
                         trace_parent=(props.metadata or {}).get("traceparent", ""),
                         retry=tries - 1, max_retry=self.max_dequeue_count - 1,
-                        attributes={"blob.name": f"{watch.container}/{blob_name}"})
+                        attributes=lambda: {"blob.name": f"{watch.container}/{blob_name}"})
             ok = True
         except Exception:  # already logged by the invoker; the queue decides on a retry
             ok = False

@@ -38,6 +38,7 @@ log = logging.getLogger("devhost")
 STORAGE_SETTING = "AzureWebJobsStorage"
 LOCAL_IKEY = "00000000-0000-0000-0000-000000000000"  # the local endpoint checks no key
 FIRST_PROCESS_URL = "DEVHOST_FIRST_PROCESS_URL"  # where the extra HTTP processes forward admin requests
+EXPORT_CEILING = 10_000.0  # traces/s the exporter's own sampler lets through: far above what the host samples
 
 
 @dataclass
@@ -135,7 +136,7 @@ def start_http_processes(options: Options, argv: list[str] | None) -> list[subpr
 
 def serve_http_only(options: Options) -> int:
     """An extra HTTP process: serves the function app's routes beside the first process, on the same port."""
-    configure_telemetry(os.environ.get("OTEL_SERVICE_NAME", "function-app"))
+    configure_telemetry(os.environ.get("OTEL_SERVICE_NAME", "function-app"), traces_per_second=EXPORT_CEILING)
     config = HostConfig.read(options.project_root / "host.json")
     keys = load_or_create(options.state_dir / "keys.json")
     specs = discover(load_app(options.app))
@@ -292,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     queues: QueueTriggerListener | None = None
     extra: list[subprocess.Popen[bytes]] = []
     telemetry_server = local_telemetry(options)
-    configure_telemetry(os.environ.get("OTEL_SERVICE_NAME", "function-app"))
+    # The host samples invocations itself, per function (devhost.request_sampling): what it traces goes out whole.
+    configure_telemetry(os.environ.get("OTEL_SERVICE_NAME", "function-app"), traces_per_second=EXPORT_CEILING)
     try:
         specs = discover(load_app(options.app))
         conn = os.environ[STORAGE_SETTING]

@@ -77,9 +77,10 @@ def _http_endpoint(spec: FunctionSpec, keys: HostKeys) -> Endpoint:
         try:
             result = await invoke_async(spec, http_request, trigger="http",
                                         trace_parent=request.headers.get("traceparent", ""),
-                                        attributes={"http.request.method": request.method,
-                                                    "url.full": str(request.url.remove_query_params("code")),
-                                                    "http.route": spec.trigger.get("route") or spec.name})
+                                        attributes=lambda: {
+                                            "http.request.method": request.method,
+                                            "url.full": str(request.url.remove_query_params("code")),
+                                            "http.route": spec.trigger.get("route") or spec.name})
         except Exception:
             return JSONResponse({"error": "Internal Server Error"}, status_code=500)
         return _response_from(result)

@@ -5,37 +5,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import azure.functions as func
 from azure.functions import _abc as abc_types
 from azure.functions.meta import Datum, get_binding_registry
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode
 
 from devhost.discovery import FunctionSpec
-from devhost.tracing import KIND_BY_TRIGGER, parent_context, tracer
+from devhost.tracing import KIND_BY_TRIGGER, SAMPLE_RATE_ATTRIBUTE, parent_context, samplers, tracer
+from shared import telemetry
 
 log = logging.getLogger("devhost.invocations")
 
 
 class _TraceContext(abc_types.TraceContext):
-    def __init__(self, trace_parent: str = "", trace_state: str = "") -> None:
-        self._parent = trace_parent
-        self._state = trace_state
+    """The invocation's W3C trace context: its span's, or the caller's when there is no span (telemetry off)."""
+
+    def __init__(self, span: Any, caller: str = "") -> None:
+        self._span = span
+        self._caller = caller
 
     @property
     def trace_state(self) -> str:
-        return self._state
+        return ""
 
     @property
     def trace_parent(self) -> str:
-        return self._parent
+        # Formatted when asked for: most functions never ask.
+        return format_traceparent(self._span) or self._caller
 
     @property
     def attributes(self) -> dict[str, str]:
@@ -63,10 +69,11 @@ class _RetryContext(abc_types.RetryContext):
 class InvocationContext(func.Context):
     _local = threading.local()
 
-    def __init__(self, spec: FunctionSpec, invocation_id: str, trace_parent: str, retry: int, max_retry: int) -> None:
+    def __init__(self, spec: FunctionSpec, invocation_id: str, trace: _TraceContext, retry: int,
+                 max_retry: int) -> None:
         self._spec = spec
         self._id = invocation_id
-        self._trace = _TraceContext(trace_parent)
+        self._trace = trace
         self._retry = _RetryContext(retry, max_retry)
 
     @property
@@ -140,15 +147,41 @@ def format_traceparent(span: Any) -> str:
     return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
 
 
+Attributes = Callable[[], dict[str, Any]]  # built only for a traced invocation
+
+
 @contextlib.contextmanager
 def _start_span(spec: FunctionSpec, trigger: str, trace_parent: str, invocation_id: str,
-                attributes: dict[str, Any] | None) -> Iterator[Any]:
-    """The invocation's request span (SERVER for HTTP, CONSUMER for messages), continuing the caller's trace."""
+                attributes: Attributes | None) -> Iterator[Any]:
+    """The invocation's request span (SERVER for HTTP, CONSUMER for messages), continuing the caller's trace.
+
+    Only a sampled invocation gets a real span; the others run under a span context marked not sampled, which
+    costs a few microseconds and keeps their events and child spans in the caller's operation (and drops the
+    child spans, as the request was).
+    """
+    if not telemetry.exporting():
+        yield INVALID_SPAN
+        return
     parent = parent_context(trace_parent) or otel_context.get_current()
+    caller = trace.get_current_span(parent).get_span_context()
+    rate = 0.0 if caller.is_valid and not caller.trace_flags.sampled else samplers().decide(spec.name)
     # User code is always instrumented, even when the host polled for its trigger quietly.
-    token = otel_context.attach(otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, False, parent))
+    context = otel_context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, False, parent)
+    if not rate:
+        trace_id = caller.trace_id if caller.is_valid else random.getrandbits(128)
+        quiet = NonRecordingSpan(SpanContext(trace_id, random.getrandbits(64), is_remote=False))
+        token = otel_context.attach(trace.set_span_in_context(quiet, context))
+        try:
+            yield quiet
+        finally:
+            otel_context.detach(token)
+        return
+    token = otel_context.attach(context)
     try:
-        span_attributes = {"faas.trigger": trigger, "faas.invocation_id": invocation_id, **(attributes or {})}
+        span_attributes = {"faas.trigger": trigger, "faas.invocation_id": invocation_id,
+                           **(attributes() if attributes else {})}
+        if rate < 100.0:
+            span_attributes[SAMPLE_RATE_ATTRIBUTE] = rate
         kind = KIND_BY_TRIGGER.get(trigger, SpanKind.CONSUMER)
         with tracer.start_as_current_span(spec.name, kind=kind, attributes=span_attributes) as span:
             yield span
@@ -156,39 +189,56 @@ def _start_span(spec: FunctionSpec, trigger: str, trace_parent: str, invocation_
         otel_context.detach(token)
 
 
+def _measure(spec: FunctionSpec, trigger: str, started: float, result: Any, error: BaseException | None) -> None:
+    """Every invocation's duration, in place: exact counts and percentiles whatever the trace sampling."""
+    status = getattr(result, "status_code", None)
+    outcome = "failed" if error is not None or (status is not None and int(status) >= 500) else "succeeded"
+    telemetry.invocation_duration.record((time.perf_counter() - started) * 1000,
+                                         (("function", spec.name), ("trigger", trigger), ("outcome", outcome)))
+
+
+def _new_invocation_id() -> str:
+    # A version-4 UUID from the random module: uuid.uuid4() asks the kernel for entropy on every call.
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+
+
 def invoke_sync(spec: FunctionSpec, trigger_value: Any, *, trigger: str, trace_parent: str = "",
-                retry: int = 0, max_retry: int = 0, attributes: dict[str, Any] | None = None) -> Any:
+                retry: int = 0, max_retry: int = 0, attributes: Attributes | None = None) -> Any:
     """Run the function in the calling thread (async functions get their own loop), inside a request span."""
-    invocation_id = str(uuid.uuid4())
+    invocation_id = _new_invocation_id()
     started = time.perf_counter()
     with _start_span(spec, trigger, trace_parent, invocation_id, attributes) as span:
-        context = InvocationContext(spec, invocation_id, format_traceparent(span) or trace_parent, retry, max_retry)
+        context = InvocationContext(spec, invocation_id, _TraceContext(span, trace_parent), retry, max_retry)
         try:
             kwargs = _arguments(spec, trigger_value, context)
             result = asyncio.run(spec.user_function(**kwargs)) if spec.is_async else spec.user_function(**kwargs)
         except BaseException as error:
+            _measure(spec, trigger, started, None, error)
             _log(spec, trigger, invocation_id, started, error)
             raise
         _record_outcome(span, result)
+    _measure(spec, trigger, started, result, None)
     _log(spec, trigger, invocation_id, started, None)
     return result
 
 
 async def invoke_async(spec: FunctionSpec, trigger_value: Any, *, trigger: str, trace_parent: str = "",
-                       attributes: dict[str, Any] | None = None) -> Any:
+                       attributes: Attributes | None = None) -> Any:
     """Run the function from the event loop: coroutines inline, sync code on a worker thread."""
     if not spec.is_async:
         return await asyncio.to_thread(invoke_sync, spec, trigger_value, trigger=trigger, trace_parent=trace_parent,
                                        attributes=attributes)
-    invocation_id = str(uuid.uuid4())
+    invocation_id = _new_invocation_id()
     started = time.perf_counter()
     with _start_span(spec, trigger, trace_parent, invocation_id, attributes) as span:
-        context = InvocationContext(spec, invocation_id, format_traceparent(span) or trace_parent, 0, 0)
+        context = InvocationContext(spec, invocation_id, _TraceContext(span, trace_parent), 0, 0)
         try:
             result = await spec.user_function(**_arguments(spec, trigger_value, context))
         except BaseException as error:
+            _measure(spec, trigger, started, None, error)
             _log(spec, trigger, invocation_id, started, error)
             raise
         _record_outcome(span, result)
+    _measure(spec, trigger, started, result, None)
     _log(spec, trigger, invocation_id, started, None)
     return result

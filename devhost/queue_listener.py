@@ -100,8 +100,8 @@ class QueueTriggerListener:
         keeper = VisibilityKeeper(queue, message, self.visibility_timeout_s)
         try:
             invoke_sync(spec, value, trigger="queue", retry=tries - 1, max_retry=self.max_dequeue_count - 1,
-                        attributes={"messaging.destination.name": queue.queue_name,
-                                    "messaging.message.id": message.id})
+                        attributes=lambda: {"messaging.destination.name": queue.queue_name,
+                                            "messaging.message.id": message.id})
             ok = True
         except Exception:  # already logged by the invoker; the queue decides on a retry
             ok = False

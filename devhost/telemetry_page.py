@@ -8,10 +8,11 @@ from __future__ import annotations
 import html
 import json
 import sqlite3
-import statistics
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from devhost.telemetry_store import ITEM_COUNT, weighted_percentile
 
 STEPS = ("ingest", "promote")  # with "train <model>" between them
 COLOURS = {"ingest": "#4e79a7", "train": "#f28e2b", "promote": "#59a14f"}
@@ -44,14 +45,17 @@ def pipeline_runs(db: sqlite3.Connection, limit: int = 10) -> list[dict[str, Any
 
 
 def latency_series(db: sqlite3.Connection, bucket_s: int = 10) -> list[tuple[str, float, int]]:
-    """p50 of scoring requests per time bucket: (bucket start, p50 ms, count)."""
-    buckets: dict[str, list[float]] = {}
-    for time, duration in db.execute("SELECT time, duration_ms FROM envelopes WHERE type='Request' "
-                                     "AND name LIKE 'POST %score' ORDER BY id DESC LIMIT 20000"):
+    """p50 of scoring requests per time bucket: (bucket start, p50 ms, count), each sampled item weighed by
+    the requests it stands for."""
+    buckets: dict[str, list[tuple[float, float]]] = {}
+    query = (f"SELECT time, duration_ms, {ITEM_COUNT} FROM envelopes WHERE type='Request' "  # noqa: S608 (constants)
+             "AND name LIKE 'POST %score' ORDER BY id DESC LIMIT 20000")
+    for time, duration, items in db.execute(query):
         moment = _when(time)
         key = moment.replace(second=moment.second - moment.second % bucket_s, microsecond=0).isoformat()
-        buckets.setdefault(key, []).append(duration or 0.0)
-    return [(key, statistics.median(values), len(values)) for key, values in sorted(buckets.items())]
+        buckets.setdefault(key, []).append((duration or 0.0, items))
+    return [(key, weighted_percentile(values, 50), round(sum(n for _, n in values)))
+            for key, values in sorted(buckets.items())]
 
 
 def errors(db: sqlite3.Connection, limit: int = 20) -> list[tuple[str, str, str]]:

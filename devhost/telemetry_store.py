@@ -37,6 +37,22 @@ def duration_ms(text: str | None) -> float | None:
     return ((int(days or 0) * 24 + int(hours)) * 60 + int(minutes)) * 60_000 + float(seconds) * 1000
 
 
+# How many requests a stored item stands for: 100 / its sample rate (a percentage; none means every one).
+ITEM_COUNT = "100.0 / COALESCE(json_extract(body, '$.sampleRate'), 100.0)"
+
+
+def weighted_percentile(items: list[tuple[float, float]], q: float) -> float:
+    """The q-th percentile of (value, item count) pairs: each sampled item counts as the requests it stands for."""
+    ordered = sorted(items)
+    wanted = q / 100 * sum(count for _, count in ordered)
+    seen = 0.0
+    for value, count in ordered:
+        seen += count
+        if seen >= wanted:
+            return value
+    return ordered[-1][0]
+
+
 def _short_type(name: str) -> str:
     # "Microsoft.ApplicationInsights.<ikey>.Request" and "Microsoft.ApplicationInsights.Request" alike.
     return name.rsplit(".", 1)[-1]

@@ -170,15 +170,14 @@ def score(request: ScoreRequest, served: ServedModel) -> ScoreResult:
         raise BadRequest(f"model {served.name} v{served.version} is a regression model: it predicts a number "
                          f"for {signature.target!r}, not class probabilities; leave out 'probabilities'")
     columns, unseen = columns_for(request.rows, signature)
-    labels_of = {"model": served.name, "version": served.version}
     tally_key = (("model", served.name), ("version", served.version))
     started = time.perf_counter()
     if telemetry.recording():  # the dependency only matters in a sampled trace
-        with telemetry.span("predict", attributes={**labels_of, "rows": len(request.rows)}):
+        with telemetry.span("predict", attributes={**dict(tally_key), "rows": len(request.rows)}):
             outputs = served.predict(columns)
     else:
         outputs = served.predict(columns)
-    telemetry.score_latency.record((time.perf_counter() - started) * 1000, labels_of)
+    telemetry.score_latency.record((time.perf_counter() - started) * 1000, tally_key)
     results = served.results(outputs)
     if served.monitor is not None:
         served.monitor.observe(columns, results)
@@ -195,7 +194,7 @@ def score(request: ScoreRequest, served: ServedModel) -> ScoreResult:
         result["probabilities"] = [{c: round(float(p), 6) for c, p in zip(classes, row, strict=True)}
                                    for row in outputs]
     if request.explain:
-        with telemetry.span("explain", attributes={**labels_of, "rows": len(request.rows)}):
+        with telemetry.span("explain", attributes={**dict(tally_key), "rows": len(request.rows)}):
             result["explanations"] = served.explain(columns, results)
     if unseen:
         result["unseen_categories"] = unseen

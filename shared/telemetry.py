@@ -12,14 +12,17 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.sdk.trace.sampling import Sampler, SamplingResult
+from opentelemetry.trace import Link, Span, SpanKind, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import Attributes
 
+from shared.latency_histogram import STATISTICS, LatencyHistogram
 from shared.settings import env_flag
 
 log = logging.getLogger("pipeline.events")
@@ -38,8 +41,13 @@ def worker_exports() -> bool:
     return env_flag("PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY", False)
 
 
-def configure(service_name: str) -> bool:
-    """Start exporting to Application Insights (once per process); False when switched off."""
+def configure(service_name: str, traces_per_second: float | None = None) -> bool:
+    """Start exporting to Application Insights (once per process); False when switched off.
+
+    A host that samples its invocations itself passes ``traces_per_second``, a ceiling far above its own budget:
+    the exporter's rate limiter then keeps every trace the host chose, with the sample rate the host gave it,
+    and ``TELEMETRY_SAMPLING_RATIO`` is the host's to apply.
+    """
     global _configured
     if _configured:
         return True
@@ -58,12 +66,43 @@ def configure(service_name: str) -> bool:
 
     options: dict[str, Any] = {}
     ratio = os.environ.get("TELEMETRY_SAMPLING_RATIO")
-    if ratio:  # else the distro's default: at most 5 traces per second, which keeps scoring fast
+    if traces_per_second is not None:
+        options["traces_per_second"] = traces_per_second
+    elif ratio:  # else the distro's default: at most 5 traces per second
         options["sampling_ratio"] = float(ratio)
     configure_azure_monitor(connection_string=connection, enable_live_metrics=False, **options)
+    provider = trace.get_tracer_provider()
+    if isinstance(getattr(provider, "sampler", None), Sampler):
+        provider.sampler = _CurrentParent(provider.sampler)  # type: ignore[attr-defined]
     logging.getLogger("pipeline.events").setLevel(logging.INFO)
     _configured = True
     return True
+
+
+class _CurrentParent(Sampler):
+    """The distribution's sampler, told the parent when a span names none (it then uses the current span).
+
+    Azure Monitor's samplers follow a parent only when given its context explicitly, which
+    ``start_as_current_span`` does not do: a child of a request left out would be sampled on its own and stored
+    without its request. Given the current context, children follow their request, and its sample rate.
+    """
+
+    def __init__(self, inner: Sampler) -> None:
+        self._inner = inner
+
+    def should_sample(self, parent_context: otel_context.Context | None, trace_id: int, name: str,
+                      kind: SpanKind | None = None, attributes: Attributes = None,
+                      links: Sequence[Link] | None = None, trace_state: TraceState | None = None) -> SamplingResult:
+        return self._inner.should_sample(otel_context.get_current() if parent_context is None else parent_context,
+                                         trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return f"CurrentParent{{{self._inner.get_description()}}}"
+
+
+def exporting() -> bool:
+    """True once this process exports telemetry (``configure`` succeeded)."""
+    return _configured
 
 
 def flush() -> None:
@@ -160,8 +199,31 @@ class _Gauges:
             yield metrics.Observation(value, dict(attributes))
 
 
+class _Latencies(LatencyHistogram):
+    """Durations in place (see ``shared.latency_histogram``), exported as two instruments when collected:
+    ``<name>`` holds each export window's count, p50, p95, p99 and max (attribute ``statistic``), and
+    ``<name>_count`` the count since start."""
+
+    def __init__(self, name: str, description: str) -> None:
+        super().__init__()
+        _meter.create_observable_gauge(name, callbacks=[self._observe_window], unit="ms", description=description)
+        _meter.create_observable_counter(f"{name}_count", callbacks=[self._observe_total],
+                                         description=f"{description}: values since start")
+
+    def _observe_window(self, options: Any) -> Iterator[metrics.Observation]:
+        for attributes, summary in self.drain().items():
+            for statistic in STATISTICS:
+                yield metrics.Observation(summary.statistic(statistic), {**dict(attributes), "statistic": statistic})
+
+    def _observe_total(self, options: Any) -> Iterator[metrics.Observation]:
+        for attributes, total in self.totals().items():
+            yield metrics.Observation(total, dict(attributes))
+
+
 # Scoring metrics: no-ops until a meter provider is configured.
-score_latency = _meter.create_histogram("score_latency_ms", unit="ms", description="model time per request")
+score_latency = _Latencies("score_latency_ms", "model time per scoring request")
+invocation_duration = _Latencies("invocation_duration_ms", "function invocation time, every invocation "
+                                                           "(traces are sampled)")
 rows_scored = _Tally("rows_scored", "rows scored")
 predicted_labels = _Tally("predicted_labels", "predicted label counts")
 unseen_categories = _Tally("unseen_categories", "text values not seen in training")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -264,3 +265,40 @@ def test_several_http_processes_share_one_port_and_stop_with_the_host(state_dir,
         host.stop()
     assert wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children), timeout=30,
                     what="the extra HTTP processes to stop")
+
+
+def test_a_flood_is_traced_within_budget_and_every_invocation_is_counted(state_dir, azurite_conn):
+    """Traces are sampled per function before any span exists; each traced request's sample rate stands for
+    the requests left out before it, so the stored items still count every request, and the duration metric
+    counts each one exactly. Children follow their request's decision: none is stored without its parent."""
+    import sqlite3
+
+    process = HostProcess(state_dir, azurite_conn, app=SAMPLE, env={"TELEMETRY_TRACES_PER_SECOND": "2"})
+    url = f"{process.url}/api/traced"
+    with requests.Session() as session:
+        parents = [session.get(url, timeout=10).text for _ in range(300)]
+        time.sleep(0.6)  # the budget refills: the next request is traced and stands for all left out before it
+        parents.append(session.get(url, timeout=10).text)
+        caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"  # a caller that did not sample
+        continued = session.get(url, headers={"traceparent": caller}, timeout=10).text
+    process.stop()  # flushes what is buffered
+    assert continued.startswith("00-0af7651916cd43dd8448eb211c80319c-") and continued.endswith("-00")  # not traced
+    db = sqlite3.connect(state_dir / "telemetry.db")
+    db.row_factory = sqlite3.Row
+    traced = db.execute("SELECT operation_id, item_id, json_extract(body, '$.sampleRate') AS rate FROM envelopes "
+                        "WHERE type='Request' AND name='GET traced'").fetchall()
+    assert 2 <= len(traced) < 30  # 301 requests in a few seconds, 2 traces a second (and a burst of 2)
+    assert sum(round(100 / (row["rate"] or 100)) for row in traced) == 301
+    sampled = [p for p in parents if int(p.rsplit("-", 1)[1], 16) & 1]  # the W3C sampled flag
+    assert len(sampled) == len(traced) and len(parents) - len(sampled) == 301 - len(traced)
+    assert {p.split("-")[1] for p in sampled} == {row["operation_id"] for row in traced}
+    assert len({p.split("-")[1] for p in parents}) == 301  # each request its own trace, traced or not
+    children = db.execute("SELECT operation_id, parent_id, json_extract(body, '$.sampleRate') FROM envelopes "
+                          "WHERE name='child work'").fetchall()
+    # Each traced request's child, with the request's sample rate; no child of a request left out.
+    assert sorted(tuple(c) for c in children) == sorted((r["operation_id"], r["item_id"], r["rate"]) for r in traced)
+    windows = db.execute("SELECT json_extract(body, '$.data.baseData.metrics[0].value') FROM envelopes "
+                         "WHERE name='invocation_duration_ms' AND json_extract(body, "
+                         "'$.data.baseData.properties.function')='traced' AND json_extract(body, "
+                         "'$.data.baseData.properties.statistic')='count'").fetchall()
+    assert sum(w[0] for w in windows) == 302  # every invocation, whether traced or not
