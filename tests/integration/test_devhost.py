@@ -103,6 +103,24 @@ def test_http_keys_routes_and_unknown_paths(host):
     assert requests.get(f"{host.url}/api/nothing-here", timeout=5).status_code == 404
 
 
+def test_a_fixed_path_answers_as_the_worker_would(host):
+    """Functions on fixed paths (``/api/score``) skip the router: same keys, request and response as the others."""
+    url = f"{host.url}/api/cookies"
+    assert requests.get(url, timeout=5).status_code == 401
+    assert requests.get(url, params={"code": host.function_key}, headers={"x-functions-key": "wrong"},
+                        timeout=5).status_code == 401  # the header wins
+    answer = requests.get(url, params={"code": host.function_key, "q": "a b"}, headers={"X-Custom": "1"}, timeout=5)
+    assert answer.status_code == 201
+    assert answer.headers["content-type"] == "text/html; charset=utf-8"
+    assert answer.raw.headers.getlist("set-cookie") == ["a=1", "b=2"]
+    seen = json.loads(answer.text.removeprefix("<p>").removesuffix("</p>"))
+    assert seen == {"url": f"{url}?code={host.function_key}&q=a+b", "params": {"code": host.function_key,
+                                                                                "q": "a b"}, "custom": "1"}
+    head = requests.head(url, headers={"x-functions-key": host.function_key}, timeout=5)
+    assert head.status_code == 201 and head.content == b""
+    assert requests.post(url, headers={"x-functions-key": host.function_key}, timeout=5).status_code == 404
+
+
 def test_functions_key_from_environment(state_dir, azurite_conn, calls_log):
     process = HostProcess(state_dir, azurite_conn, app=SAMPLE, env={"FUNCTIONS_KEY": "fixed-test-key"})
     try:
