@@ -118,6 +118,16 @@ class ModelCache:
                 "window_s": self.drift.window_s, "training_positive_rate": monitor.reference.get("positive_rate"),
                 "last_window": asdict(last) if last else None}
 
+    def loaded(self, model_name: str) -> bool:
+        """True when the model deployed for ``model_name`` is the one loaded (``get`` would not load)."""
+        cached = self._loaded.get(model_name)
+        if cached is None:
+            return False
+        try:
+            return os.stat(deployments_dir(self.state_dir) / f"{model_name}.json").st_mtime_ns == cached[0]
+        except FileNotFoundError:
+            return False
+
     def get(self, model_name: str) -> Served | None:
         """The model serving ``model_name``; one stat() per call notices a new deployment."""
         pointer = deployments_dir(self.state_dir) / f"{model_name}.json"
@@ -150,6 +160,10 @@ class LocalModelServer(ModelServer):
 
     def default_model(self) -> str | None:
         return self.default or next(iter(self.cache.deployed_names()), None)
+
+    def answers_at_once(self, model_name: str | None) -> bool:
+        name = model_name or self.default_model()
+        return bool(name) and self.cache.loaded(str(name))
 
     def _served(self, model_name: str, version: ModelVersion | None) -> Served | None:
         return self.cache.get_version(version) if version is not None else self.cache.get(model_name)

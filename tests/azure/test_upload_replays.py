@@ -96,6 +96,7 @@ def test_the_rule_itself():
 
 def test_scoring_a_name_never_uploaded_is_404_and_a_known_model_not_deployed_yet_is_503(
         stack: AzureStack, monkeypatch: pytest.MonkeyPatch):
+    import asyncio
     import json
 
     import azure.functions as func
@@ -110,7 +111,7 @@ def test_scoring_a_name_never_uploaded_is_404_and_a_known_model_not_deployed_yet
         request = func.HttpRequest("POST", f"/api/models/{name}/score", route_params={"name": name},
                                    body=json.dumps({"data": [{"age": 41}]}).encode(),
                                    headers={"content-type": "application/json"})
-        response = score_model(request)
+        response = asyncio.run(score_model(request))  # an async function, as the worker runs it
         return response.status_code, json.loads(response.get_body())["error"]
 
     assert answer("nothing")[0] == 404
