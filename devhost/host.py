@@ -97,8 +97,10 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def serve(app: Any, options: Options, private: socket.socket | None = None) -> None:
     """Serve ``app`` on the port; with several HTTP processes, on a shared socket, and the first process also on
     ``private``, where the others forward the admin routes (only it runs the triggers)."""
+    # No proxy in front of the local host: its forwarded-headers middleware would only cost time per request.
     server = uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, http="httptools",
-                                           loop="uvloop", log_level="warning", access_log=False, lifespan="off", proxy_headers=False))
+                                           loop="uvloop", log_level="warning", access_log=False, lifespan="off",
+                                           proxy_headers=False))
     if options.http_processes > 1:
         server.run(sockets=[listening_socket(options.host, options.port), *([private] if private else [])])
     else:
