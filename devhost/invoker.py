@@ -8,7 +8,6 @@ import logging
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -198,8 +197,11 @@ def _measure(spec: FunctionSpec, trigger: str, started: float, result: Any, erro
 
 
 def _new_invocation_id() -> str:
-    # A version-4 UUID from the random module: uuid.uuid4() asks the kernel for entropy on every call.
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+    """A version-4 UUID from the random module, spelled directly: uuid.uuid4() asks the kernel for entropy on
+    every call, and the UUID class checks and formats at length."""
+    bits = f"{random.getrandbits(128):032x}"
+    variant = "89ab"[int(bits[16], 16) & 3]  # the RFC 4122 variant: 10 in the top two bits
+    return f"{bits[:8]}-{bits[8:12]}-4{bits[13:16]}-{variant}{bits[17:20]}-{bits[20:]}"
 
 
 def invoke_sync(spec: FunctionSpec, trigger_value: Any, *, trigger: str, trace_parent: str = "",

@@ -73,15 +73,24 @@ class ModelCache:
         self._lock = threading.Lock()
         self._versions: dict[str, Served] = {}
         self._names: tuple[int, list[str]] | None = None
+        # Plain strings for the stat() each request makes: building Path objects cost more than the call.
+        self._folder = str(deployments_dir(state_dir))
+        self._pointers: dict[str, str] = {}
+
+    def _pointer(self, model_name: str) -> str:
+        path = self._pointers.get(model_name)
+        if path is None:
+            path = self._pointers.setdefault(model_name, os.path.join(self._folder, f"{model_name}.json"))
+        return path
 
     def deployed_names(self) -> list[str]:
         """Deployed model names, most recently deployed first; re-listed only when the folder changes."""
-        folder = deployments_dir(self.state_dir)
         try:
-            stamp = os.stat(folder).st_mtime_ns  # a deployment renames a file in: the folder's mtime moves
+            stamp = os.stat(self._folder).st_mtime_ns  # a deployment renames a file in: the folder's mtime moves
         except FileNotFoundError:
             return []
         if self._names is None or self._names[0] != stamp:
+            folder = deployments_dir(self.state_dir)
             pointers = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
             self._names = (stamp, [p.stem for p in pointers])
         return self._names[1]
@@ -124,15 +133,14 @@ class ModelCache:
         if cached is None:
             return False
         try:
-            return os.stat(deployments_dir(self.state_dir) / f"{model_name}.json").st_mtime_ns == cached[0]
+            return os.stat(self._pointer(model_name)).st_mtime_ns == cached[0]
         except FileNotFoundError:
             return False
 
     def get(self, model_name: str) -> Served | None:
         """The model serving ``model_name``; one stat() per call notices a new deployment."""
-        pointer = deployments_dir(self.state_dir) / f"{model_name}.json"
         try:
-            stamp = os.stat(pointer).st_mtime_ns
+            stamp = os.stat(self._pointer(model_name)).st_mtime_ns
         except FileNotFoundError:
             return None
         cached = self._loaded.get(model_name)

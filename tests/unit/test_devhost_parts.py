@@ -102,3 +102,15 @@ def test_the_blob_listener_forgets_the_oldest_versions_beyond_its_bound(monkeypa
     for index in range(5):
         listener._remember(("ingest", f"b{index}.csv", "etag"))
     assert list(listener._known) == [("ingest", f"b{index}.csv", "etag") for index in (2, 3, 4)]
+
+
+def test_invocation_ids_are_random_version_4_uuids():
+    import uuid
+
+    from devhost.invoker import _new_invocation_id
+
+    ids = [_new_invocation_id() for _ in range(5000)]
+    parsed = [uuid.UUID(i) for i in ids]
+    assert all(u.version == 4 and u.variant == uuid.RFC_4122 and str(u) == i for u, i in zip(parsed, ids, strict=True))
+    assert len(set(ids)) == 5000
+    assert {i[0] for i in ids} == set("0123456789abcdef")  # every position varies, the first digit too
