@@ -1,9 +1,11 @@
 """Data drift: scoring traffic against the training distribution, per feature, over windows.
 
 At training time each feature's distribution is kept with the model (decile
-bins for numbers, category shares for text). Scoring appends each request's
-columns to a buffer (a list append on the hot path); every window a background
-thread bins them and computes the population stability index (PSI) per
+bins for numbers, category shares for text). Scoring keeps a uniform sample
+of each window's requests (reservoir sampling: an append, or a random slot
+replaced, on the hot path; bounded memory under any load) and counts their rows
+and predicted positives exactly; every window a background thread bins the
+sample and computes the population stability index (PSI) per
 feature and the predicted-positive rate (for regression: the PSI of the
 predictions against the model's predictions on its training rows), exports
 them as metrics, and emits
@@ -14,6 +16,7 @@ feature's PSI passes the threshold.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,7 +38,9 @@ OTHER = "(other)"
 MISSING = "(missing)"
 PREDICTION = "(prediction)"  # the name the predictions' PSI is published under
 EPSILON = 1e-4
-MAX_BUFFERED_REQUESTS = 20_000  # beyond this a window keeps the first ones: bounded memory under any load
+# Requests kept per window and model version, drawn uniformly from all the window saw: a few megabytes at most
+# (about 4 kB per 1-row request), and PSI over 2,000 requests is already steady.
+MAX_SAMPLED_REQUESTS = 2_000
 
 
 def baseline(frame: pd.DataFrame, features: Sequence[Column], positive_rate: float | None = None,
@@ -107,24 +112,42 @@ class DriftMonitor:
         self.positive = positive
         self.threshold = threshold
         self.min_rows = min_rows
-        self._buffer: list[tuple[Columns, Results]] = []
+        self._counts_positives = "positive_rate" in reference
+        self._sample: list[tuple[Columns, Results]] = []
+        self._seen = self._rows = self._positives = 0  # this window's requests, rows and predicted positives
         self._since = datetime.now(UTC)
+        self._random = random.Random()  # noqa: S311 (sampling, not secrecy)
+        # Requests are scored on the event loop and on worker threads: counts must not interleave.
+        self._lock = threading.Lock()
         self.last: WindowSummary | None = None
 
+    @property
+    def sample(self) -> list[tuple[Columns, Results]]:
+        """The requests kept so far this window."""
+        return list(self._sample)
+
     def observe(self, columns: Columns, results: Results) -> None:
-        if len(self._buffer) < MAX_BUFFERED_REQUESTS:
-            self._buffer.append((columns, results))
+        with self._lock:
+            self._seen += 1
+            self._rows += len(results)
+            if self._counts_positives:
+                self._positives += results.count(self.positive)  # type: ignore[arg-type]
+            if len(self._sample) < MAX_SAMPLED_REQUESTS:
+                self._sample.append((columns, results))
+            else:  # Algorithm R: each request seen stays in the sample with the same chance
+                slot = int(self._random.random() * self._seen)
+                if slot < MAX_SAMPLED_REQUESTS:
+                    self._sample[slot] = (columns, results)
 
     def summarise(self) -> WindowSummary | None:
-        """Close the window: PSI per feature and the predicted-positive rate; None when too few rows."""
-        batch, self._buffer = self._buffer, []
-        start, self._since = self._since, datetime.now(UTC)
-        rows = sum(len(labels) for _, labels in batch)
-        if rows < self.min_rows:
-            if batch:
-                self._buffer = batch + self._buffer  # keep them for the next window
-                self._since = start
-            return None
+        """Close the window: PSI per feature over the sample, the predicted-positive rate over every row; None
+        (and the window goes on) when it has seen too few rows."""
+        with self._lock:
+            if self._rows < self.min_rows:
+                return None
+            batch, rows, positives, start = self._sample, self._rows, self._positives, self._since
+            self._sample, self._seen, self._rows, self._positives = [], 0, 0, 0
+            self._since = datetime.now(UTC)
         scores: dict[str, float] = {}
         for name, ref in self.reference["features"].items():
             parts = [columns[name].reshape(-1) for columns, _ in batch if name in columns]
@@ -142,8 +165,7 @@ class DriftMonitor:
                 expected = np.asarray(ref["shares"])
             scores[name] = round(psi(expected, counts / max(counts.sum(), 1)), 4)
         positive_rate = prediction_psi = None
-        if "positive_rate" in self.reference:
-            positives = sum(label == self.positive for _, labels in batch for label in labels)
+        if self._counts_positives:
             positive_rate = round(positives / rows, 4)
         prediction = self.reference.get("prediction")
         if prediction:

@@ -84,3 +84,26 @@ def test_the_tracker_keeps_a_bounded_number_of_monitors_dropping_the_oldest():
     made = [tracker.monitor(f"bank@{v}", lambda v=v: f"monitor {v}") for v in range(1, 7)]  # type: ignore[arg-type,misc]
     assert made == [f"monitor {v}" for v in range(1, 7)]
     assert list(tracker.monitors) == ["bank@3", "bank@4", "bank@5", "bank@6"]
+
+
+def test_a_busy_window_keeps_a_bounded_uniform_sample_and_counts_every_row():
+    watch = monitor()
+    older = features_of(sample_data.rows(300, seed=80))
+    for row in older:
+        row["age"] = row["age"] + 30
+    usual = features_of(sample_data.rows(300, seed=81))
+    columns_older = [scoring.columns_for([row], SIGNATURE)[0] for row in older]
+    columns_usual = [scoring.columns_for([row], SIGNATURE)[0] for row in usual]
+    requests = 2 * drift.MAX_SAMPLED_REQUESTS * 5  # five times what is kept: half shifted, then half as usual
+    for i in range(requests // 2):
+        watch.observe(columns_older[i % 300], ["yes"])
+    for i in range(requests // 2):
+        watch.observe(columns_usual[i % 300], ["no"])
+    kept = watch.sample
+    assert len(kept) == drift.MAX_SAMPLED_REQUESTS  # memory bounded whatever the load
+    shifted = sum(1 for _, labels in kept if labels == ["yes"])  # the first half's requests
+    assert 0.4 < shifted / len(kept) < 0.6  # drawn from the whole window, not its first requests
+    summary = watch.summarise()
+    assert summary is not None and summary.rows == requests  # counted exactly, not from the sample
+    assert summary.positive_rate == 0.5 and "age" in summary.drifted
+    assert watch.sample == [] and watch.summarise() is None  # a new window
