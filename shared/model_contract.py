@@ -57,6 +57,17 @@ class ModelSignature:
     def numeric(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.features if c.is_numeric)
 
+    @cached_property
+    def accepted(self) -> frozenset[str]:
+        """Every column a request may send: the features and the ignored columns."""
+        return self.required | self.ignored
+
+    @cached_property
+    def plan(self) -> tuple[tuple[str, str, frozenset[str]], ...]:
+        """Per feature, what scoring reads it as: (name, "number" | "boolean" | "text", known categories)."""
+        return tuple((c.name, "boolean" if c.kind == "boolean" else "number" if c.is_numeric else "text",
+                      c.known) for c in self.features)
+
     @property
     def regression(self) -> bool:
         return self.task == REGRESSION

@@ -92,11 +92,49 @@ def _split_form(block: object) -> list[Row]:
     return rows
 
 
+def _one_good_row(row: Row, signature: ModelSignature) -> tuple[Columns, int] | None:
+    """The inputs of a one-row request in one pass, or None at the first doubt (the general path then names
+    every problem). Most scoring requests are one row: this halves the cost of reading them."""
+    keys = row.keys()
+    if not (keys >= signature.required and keys <= signature.accepted):
+        return None
+    columns: Columns = {}
+    unseen = 0
+    for name, kind, known in signature.plan:
+        value = row[name]
+        if kind == "number":
+            # bool is an int, and is no number here; NaN fails the range check.
+            if value is None:
+                number = math.nan
+            elif isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= FLOAT32_MAX:
+                number = float(value)
+            else:
+                return None
+            columns[name] = np.array([[number]], dtype=np.float32)
+        elif kind == "boolean":
+            flag = _boolean(value)
+            if flag is None:
+                return None
+            columns[name] = np.array([[flag]], dtype=np.float32)
+        elif value is None:
+            columns[name] = np.array([[""]], dtype=object)
+        elif type(value) is str:
+            unseen += value not in known
+            columns[name] = np.array([[value]], dtype=object)
+        else:
+            return None
+    return columns, unseen
+
+
 def columns_for(rows: list[Row], signature: ModelSignature) -> tuple[Columns, int]:
     """Model inputs from JSON rows, or BadRequest naming every bad row and field; also counts unseen categories.
 
     The signature's ``ignored`` columns (excluded from training) may be sent and are dropped.
     """
+    if len(rows) == 1:
+        read = _one_good_row(rows[0], signature)
+        if read is not None:
+            return read
     problems: list[dict[str, object]] = []
     expected = signature.required
     ignored = signature.ignored
