@@ -114,3 +114,33 @@ def test_invocation_ids_are_random_version_4_uuids():
     assert all(u.version == 4 and u.variant == uuid.RFC_4122 and str(u) == i for u, i in zip(parsed, ids, strict=True))
     assert len(set(ids)) == 5000
     assert {i[0] for i in ids} == set("0123456789abcdef")  # every position varies, the first digit too
+
+
+def test_sampled_requests_count_as_the_requests_they_stand_for(tmp_path: Path, capsys):
+    """The local store's readers weigh each stored request by 100 / sampleRate, as Application Insights does."""
+    import sqlite3
+
+    from cli.telemetry import requests_summary
+    from devhost.telemetry_page import latency_series
+    from devhost.telemetry_store import TelemetryStore
+
+    def request(ms: int, rate: float | None, ok: bool = True) -> dict:
+        envelope = {"name": "Microsoft.ApplicationInsights.Request", "time": "2026-01-01T00:00:01.000000Z",
+                    "tags": {"ai.operation.id": f"op{ms}"},
+                    "data": {"baseData": {"name": "POST /api/score", "id": f"r{ms}", "success": ok,
+                                          "duration": f"00:00:00.{ms:03d}000"}}}
+        if rate is not None:
+            envelope["sampleRate"] = rate
+        return envelope
+
+    store = TelemetryStore(tmp_path / "telemetry.db")
+    # 1 fast request standing for 99 others (rate 1%), 9 slow ones each traced (rate 100% or none), 1 failed.
+    store.add([request(1, 1.0)] + [request(100 + i, 100.0 if i % 2 else None) for i in range(9)]
+              + [request(500, 50.0, ok=False)])
+    db = sqlite3.connect(tmp_path / "telemetry.db")
+    db.row_factory = sqlite3.Row
+    [(_, p50, count)] = latency_series(db)
+    assert count == 100 + 9 + 2 and p50 == 1.0  # the one fast item stands for most of the requests
+    requests_summary(db)
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("POST /api/score"))
+    assert line.split()[2:4] == ["111", "1.0"] and line.endswith("1.8%")  # count, p50, 2 failed of 111
