@@ -125,10 +125,11 @@ def test_sampled_requests_count_as_the_requests_they_stand_for(tmp_path: Path, c
     from devhost.telemetry_store import TelemetryStore
 
     def request(ms: int, rate: float | None, ok: bool = True) -> dict:
-        envelope = {"name": "Microsoft.ApplicationInsights.Request", "time": "2026-01-01T00:00:01.000000Z",
-                    "tags": {"ai.operation.id": f"op{ms}"},
-                    "data": {"baseData": {"name": "POST /api/score", "id": f"r{ms}", "success": ok,
-                                          "duration": f"00:00:00.{ms:03d}000"}}}
+        envelope: dict[str, object] = {
+            "name": "Microsoft.ApplicationInsights.Request", "time": "2026-01-01T00:00:01.000000Z",
+            "tags": {"ai.operation.id": f"op{ms}"},
+            "data": {"baseData": {"name": "POST /api/score", "id": f"r{ms}", "success": ok,
+                                  "duration": f"00:00:00.{ms:03d}000"}}}
         if rate is not None:
             envelope["sampleRate"] = rate
         return envelope
