@@ -54,8 +54,9 @@ async def _answer(req: func.HttpRequest, name: str | None) -> func.HttpResponse:
     rows) goes to a worker thread, so that the loop never stalls on it.
     """
     server = get_backend().server
-    if len(req.get_body()) <= AT_ONCE_MAX_BYTES and server.answers_at_once(name):
-        return _respond(req, name or server.default_model())
+    at_once = server.scores_at_once(name) if len(req.get_body()) <= AT_ONCE_MAX_BYTES else None
+    if at_once:
+        return _respond(req, at_once)
     return await asyncio.to_thread(lambda: _respond(req, name or server.default_model()))
 
 

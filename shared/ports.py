@@ -199,11 +199,12 @@ class ModelServer(abc.ABC):
               ) -> ScoreResult | None:
         """The predictions, or None when nothing serves ``model_name``; bad rows raise BadRequest."""
 
-    def answers_at_once(self, model_name: str | None) -> bool:
-        """True when scoring ``model_name`` (None: the default model) is CPU work alone (its model loaded in
-        this process, nothing to wait for), so that a small request may be scored without a hop to a worker
-        thread. False by default: a remote endpoint, or a model still to load, waits."""
-        return False
+    def scores_at_once(self, model_name: str | None) -> str | None:
+        """The model name to score ``model_name`` (None: the default model) with, when that is CPU work alone
+        (its model loaded in this process, nothing to wait for), so that a small request may be scored without
+        a hop to a worker thread; None otherwise. None by default: a remote endpoint, or a model still to load,
+        waits."""
+        return None
 
     @abc.abstractmethod
     def deployed(self) -> dict[str, ModelSignature]:

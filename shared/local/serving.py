@@ -169,9 +169,9 @@ class LocalModelServer(ModelServer):
     def default_model(self) -> str | None:
         return self.default or next(iter(self.cache.deployed_names()), None)
 
-    def answers_at_once(self, model_name: str | None) -> bool:
+    def scores_at_once(self, model_name: str | None) -> str | None:
         name = model_name or self.default_model()
-        return bool(name) and self.cache.loaded(str(name))
+        return name if name and self.cache.loaded(name) else None
 
     def _served(self, model_name: str, version: ModelVersion | None) -> Served | None:
         return self.cache.get_version(version) if version is not None else self.cache.get(model_name)
