@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -27,9 +27,13 @@ ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def presented_key(request: Request) -> str | None:
+def key_in(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
     # The real host gives the header precedence over the query string.
-    return request.headers.get("x-functions-key") or request.query_params.get("code")
+    return headers.get("x-functions-key") or query.get("code")
+
+
+def presented_key(request: Request) -> str | None:
+    return key_in(request.headers, request.query_params)
 
 
 def _unauthorized() -> Response:
@@ -94,7 +98,7 @@ def _http_endpoint(spec: FunctionSpec, keys: HostKeys) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         scope = request.scope
         headers, query = _headers(scope), _query(scope)
-        presented = headers.get("x-functions-key") or query.get("code") if auth != "anonymous" else None
+        presented = key_in(headers, query) if auth != "anonymous" else None
         if auth == "function" and not keys.allows_function(presented):
             return _unauthorized()
         if auth == "admin" and not keys.allows_admin(presented):

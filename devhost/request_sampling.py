@@ -34,7 +34,6 @@ class RequestSampler:
         self._refilled = clock()
         self._credit = 0.0
         self._since_traced = 0
-        self.traced = 0
         self.not_traced = 0
 
     def decide(self) -> float:
@@ -46,7 +45,6 @@ class RequestSampler:
                 return 0.0
             rate = 100.0 / self._since_traced
             self._since_traced = 0
-            self.traced += 1
             return rate
 
     def _budget(self) -> bool:
