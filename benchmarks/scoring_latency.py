@@ -7,8 +7,10 @@ peer, the MLflow scoring server (uvicorn + FastAPI) serving the very same
 fitted pipeline; and the floor, a minimal Starlette + ONNX Runtime server on the
 very same ``model.onnx`` with no key, validation or telemetry
 (``benchmarks/floor_server.py``). Apache Bench (``ab -k``) measures the host and
-the floor again. A second host with telemetry off gives the telemetry
-overhead: alternating rounds at both concurrencies, medians. Targets are
+the floor again. Fresh hosts with telemetry off, and with Python's 5 ms GIL
+switch interval instead of the host's 0.5 ms, give the telemetry overhead and
+the switch interval's effect: alternating rounds at both concurrencies,
+medians. Targets are
 printed beside the figures. Needs ``wrk`` and ``ab`` (Debian: wrk,
 apache2-utils). Run: ``make bench-scoring``.
 """
@@ -39,6 +41,8 @@ from devhost.process import HostProcess, start_azurite, wait_for
 DURATION_S = int(os.environ.get("BENCH_SECONDS", "8"))
 OVERHEAD_ONLY = os.environ.get("BENCH_OVERHEAD_ONLY") == "1"  # only the telemetry on/off cells
 OVERHEAD_ROUNDS = 3
+# Hosts here poll for blobs as `make up` does (the tests' hosts poll faster): their pollers share the machine.
+USER_SCAN_INTERVAL_S = 0.25
 
 
 def wrk(url: str, body: str, headers: dict[str, str], connections: int, work: Path) -> dict[str, float]:
@@ -68,18 +72,16 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def serving_host(root: Path, storage: str, telemetry: bool) -> HostProcess:
-    """A fresh host on the trained model, telemetry on or off, for the overhead figure. Both sides are fresh:
-    the host that ingested the upload and trained carries a bigger heap, which would count against telemetry."""
-    name = "on" if telemetry else "off"
-    return HostProcess(root / f"state-telemetry-{name}", storage, background=True,
-                       env={"LOCAL_STATE_DIR": str(root / "localstack"), "DEVHOST_LOG_LEVEL": "WARNING",
-                            "TELEMETRY_ENABLED": str(telemetry).lower()})
+def serving_host(root: Path, storage: str, name: str, env: dict[str, str]) -> HostProcess:
+    """A fresh host on the trained model, for the overhead figures. Every side is fresh: the host that ingested
+    the upload and trained carries a bigger heap, which would count against the side it stood for."""
+    return HostProcess(root / f"state-{name}", storage, background=True, scan_interval=USER_SCAN_INTERVAL_S,
+                       env={"LOCAL_STATE_DIR": str(root / "localstack"), "DEVHOST_LOG_LEVEL": "WARNING", **env})
 
 
 def train_model(root: Path, content: bytes) -> tuple[HostProcess, Any, str]:
     emulator = start_azurite(root / "azurite")
-    host = HostProcess(root / "state", emulator.connection_string, background=True,
+    host = HostProcess(root / "state", emulator.connection_string, background=True, scan_interval=USER_SCAN_INTERVAL_S,
                        env={"LOCAL_STATE_DIR": str(root / "localstack"), "AUTOML_TIME_BUDGET_S": "15",
                             "DEVHOST_LOG_LEVEL": "WARNING"})
     container = BlobServiceClient.from_connection_string(emulator.connection_string).get_container_client("datasets")
@@ -215,7 +217,7 @@ def main() -> int:
 
 def multi_process_cells(work: Path, storage: str, frame: pd.DataFrame) -> list[Cell]:
     """The same host with two HTTP processes on the one port (DEVHOST_HTTP_PROCESSES=2), 1 row."""
-    multi = HostProcess(work / "state-multi", storage, background=True,
+    multi = HostProcess(work / "state-multi", storage, background=True, scan_interval=USER_SCAN_INTERVAL_S,
                         env={"LOCAL_STATE_DIR": str(work / "localstack"), "DEVHOST_LOG_LEVEL": "WARNING",
                              "DEVHOST_HTTP_PROCESSES": "2"})
     body = json.dumps({"data": json.loads(frame.head(1).to_json(orient="records"))})
@@ -231,25 +233,33 @@ def multi_process_cells(work: Path, storage: str, frame: pd.DataFrame) -> list[C
         multi.stop()
 
 
+# The fresh hosts of the alternating rounds: telemetry on and off, and Python's own GIL switch interval.
+SIDES = {"telemetry on": {"TELEMETRY_ENABLED": "true"},
+         "telemetry off": {"TELEMETRY_ENABLED": "false"},
+         "switch 5 ms": {"TELEMETRY_ENABLED": "true", "DEVHOST_SWITCH_INTERVAL_MS": "5"}}
+
+
 def telemetry_rounds(storage: str, frame: pd.DataFrame, work: Path) -> list[Cell]:
-    """Alternate short cells on two fresh hosts, telemetry on and off, so machine noise hits both alike."""
-    loud, quiet = serving_host(work, storage, True), serving_host(work, storage, False)
+    """Alternate short cells on fresh hosts, one per side, so machine noise hits every side alike."""
+    hosts: dict[str, HostProcess] = {}
     body = json.dumps({"data": json.loads(frame.head(1).to_json(orient="records"))})
     cells: list[Cell] = []
     try:
-        for server in (loud, quiet):  # load the model and warm up before measuring
+        for label, env in SIDES.items():
+            hosts[label] = serving_host(work, storage, label.replace(" ", "-"), env)
+        for server in hosts.values():  # load the model and warm up before measuring
             key = {"x-functions-key": server.function_key, "Content-Type": "application/json"}
             for _ in range(50):
                 requests.post(f"{server.url}/api/score", data=body, headers=key, timeout=30).raise_for_status()
         for _ in range(OVERHEAD_ROUNDS):
             for connections in (1, 16):
-                for label, server in (("telemetry on", loud), ("telemetry off", quiet)):
+                for label, server in hosts.items():
                     key = {"x-functions-key": server.function_key, "Content-Type": "application/json"}
                     cells.append((label, 1, connections, wrk(f"{server.url}/api/score", body, key, connections,
                                                              work)))
     finally:
-        loud.stop()
-        quiet.stop()
+        for server in hosts.values():
+            server.stop()
     return cells
 
 
@@ -280,15 +290,24 @@ def report(source: str, results: list[Cell], benches: list[Cell], overhead: list
         print(f"targets, 1 row, telemetry on: concurrency 1 p50 {one['p50_ms']:.2f} ms (<= 0.3), p99 "
               f"{one['p99_ms']:.2f} ms (<= 2); concurrency 16 p99 {many['p99_ms']:.1f} ms (<= 20)")
     for connections in (1, 16):
-        on = [f for label, _, c, f in overhead if label == "telemetry on" and c == connections]
-        off = [f for label, _, c, f in overhead if label == "telemetry off" and c == connections]
-        p50_on, p50_off = statistics.median(f["p50_ms"] for f in on), statistics.median(f["p50_ms"] for f in off)
-        rps_on, rps_off = statistics.median(f["rps"] for f in on), statistics.median(f["rps"] for f in off)
+        side = {label: [f for name, _, c, f in overhead if name == label and c == connections] for label in SIDES}
+        on, off = side["telemetry on"], side["telemetry off"]
+        p50_on, p50_off = _median(on, "p50_ms"), _median(off, "p50_ms")
+        rps_on, rps_off = _median(on, "rps"), _median(off, "rps")
         cells = ", ".join(f"{f['p50_ms']:.3f}/{g['p50_ms']:.3f}" for f, g in zip(on, off, strict=True))
         print(f"telemetry on/off, 1 row, concurrency {connections}, {OVERHEAD_ROUNDS} alternating rounds "
               f"(p50 ms on/off: {cells}): median p50 {p50_on:.3f} vs {p50_off:.3f} ms = "
               f"{(p50_on - p50_off) / p50_off:+.0%}; median req/s {rps_on:.0f} vs {rps_off:.0f} = "
               f"{(rps_on - rps_off) / rps_off:+.0%} (target: within 10%)")
+        slow = side["switch 5 ms"]
+        print(f"GIL switch interval 0.5 ms (the host's) vs 5 ms (Python's), telemetry on, concurrency {connections}, "
+              f"medians of the same rounds: p99 {_median(on, 'p99_ms'):.2f} vs {_median(slow, 'p99_ms'):.2f} ms, "
+              f"p99.9 {_median(on, 'p999_ms'):.2f} vs {_median(slow, 'p999_ms'):.2f} ms, p50 "
+              f"{p50_on:.3f} vs {_median(slow, 'p50_ms'):.3f} ms, req/s {rps_on:.0f} vs {_median(slow, 'rps'):.0f}")
+
+
+def _median(cells: list[dict[str, float]], figure: str) -> float:
+    return statistics.median(f[figure] for f in cells)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import pytest
 
 from devhost.config import HostConfig, load_local_settings
 from devhost.discovery import blob_path_parts, discover, load_app, route_variants
+from devhost.host import SWITCH_INTERVAL_SETTING, parse_args
 from devhost.keys import load_or_create
 
 
@@ -54,6 +55,18 @@ def test_keys_file_is_created_private_and_reused(tmp_path: Path, monkeypatch):
     assert first.allows_eventgrid(first.eventgrid)
     monkeypatch.setenv("FUNCTIONS_KEY", "from-env")
     assert load_or_create(path).function == "from-env"
+
+
+def test_the_gil_switch_interval_is_short_by_default_and_can_be_set(monkeypatch, capsys):
+    monkeypatch.delenv(SWITCH_INTERVAL_SETTING, raising=False)
+    assert parse_args([]).switch_interval_ms == 0.5  # a tenth of Python's 5 ms: bounds a request's wait
+    monkeypatch.setenv(SWITCH_INTERVAL_SETTING, "5")
+    assert parse_args([]).switch_interval_ms == 5.0
+    assert parse_args(["--switch-interval-ms", "0.25"]).switch_interval_ms == 0.25
+    for wrong in ("0", "-1"):
+        with pytest.raises(SystemExit):
+            parse_args(["--switch-interval-ms", wrong])
+    assert "--switch-interval-ms must be a positive number" in capsys.readouterr().err
 
 
 def test_host_json_settings_are_read(tmp_path: Path):
