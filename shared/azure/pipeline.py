@@ -24,6 +24,11 @@ from shared.azure.state import JsonBlobs
 from shared.ports import RunInfo, TrainingPipeline, TrainingRequest
 from shared.run_events import RunEvent
 
+RUNS_OF = "runs-of/"  # runs-of/{model}/{run id}.json: each run record again, filed under its model
+FILED = "runs-of-complete.json"  # written once every run recorded before RUNS_OF existed was filed there
+EARLIER_RECORDS = 100_000  # the most run records filed by that one-time pass
+MODEL_RUNS_READ = 1000  # the most runs of one model the newest-data check reads (the most recent ones)
+
 # Azure ML job statuses -> the states the API shows.
 STATES = {
     "notstarted": "queued", "queued": "queued", "preparing": "queued", "provisioning": "queued",
@@ -54,6 +59,7 @@ class AzureTrainingPipeline(TrainingPipeline):
         self.store = store
         self.records = records
         self.settings = settings
+        self._filed = False  # the runs recorded by id alone are filed under their models (see FILED)
 
     def plan(self, request: TrainingRequest, name: str) -> PlannedRun:
         folder = entities.run_table_folder(name)
@@ -74,10 +80,10 @@ class AzureTrainingPipeline(TrainingPipeline):
                   "data_time": request.data_time}
         stale = self._stale(request, record)
         if stale:  # no job: a newer upload of the model is already training or trained
-            self.records.create(f"runs/{planned.name}.json", {**record, "state": "superseded", "error": stale})
+            self._create_record({**record, "state": "superseded", "error": stale})
             return self._to_run({**record, "state": "superseded", "error": stale}, None), True
         self.store.put_once(planned.table_path, planned.table_text.encode())
-        self.records.create(f"runs/{planned.name}.json", record)  # before the job: its events must find it
+        self._create_record(record)  # before the job: its events must find it
         job = planned.job
         if self.settings.pipeline_endpoint:
             submitted = self.ml.batch_endpoints.invoke(
@@ -87,6 +93,29 @@ class AzureTrainingPipeline(TrainingPipeline):
             submitted = self.ml.jobs.create_or_update(job, experiment_name=job.experiment_name)
         return self._to_run(record, submitted), True
 
+    def _create_record(self, record: dict[str, Any]) -> None:
+        """A run's record, written once and never changed (its state comes from the job): under its model, so that
+        a model's runs are read without every other model's, then under its id, where run events look it up."""
+        self.records.create(f"{RUNS_OF}{record['model']}/{record['run_id']}.json", record)
+        self.records.create(f"runs/{record['run_id']}.json", record)
+
+    def _records_of(self, model_name: str, limit: int) -> list[dict[str, Any]]:
+        """The model's run records, most recent first: its own folder, one read per run of that model."""
+        self._file_earlier_records()
+        return self.records.list(f"{RUNS_OF}{model_name}/", limit)
+
+    def _file_earlier_records(self) -> None:
+        """Once per storage account: file the runs recorded by id alone (before records were kept per model)
+        under their models, oldest first (listings give the most recently written first)."""
+        if self._filed or self.records.get(FILED) is not None:
+            self._filed = True
+            return
+        for record in reversed(self.records.list("runs/", EARLIER_RECORDS)):
+            if record.get("model") and record.get("run_id"):
+                self.records.create(f"{RUNS_OF}{record['model']}/{record['run_id']}.json", record)
+        self.records.create(FILED, {"filed_at": datetime.now(UTC).isoformat()})
+        self._filed = True
+
     def _stale(self, request: TrainingRequest, record: dict[str, Any]) -> str | None:
         """Why the run must not start (``shared.run_order``: the newest data wins), or None.
 
@@ -95,8 +124,7 @@ class AzureTrainingPipeline(TrainingPipeline):
         mine = run_order.Candidate(record["run_id"], request.upload_id, request.data_time or record["created_at"], 0)
         started = [run_order.Candidate(r["run_id"], r.get("upload_id") or None,
                                        r.get("data_time") or r.get("created_at", ""), 0)
-                   for r in self.records.list("runs/", 1000)
-                   if r.get("model") == request.model_name and r.get("state") != "superseded"]
+                   for r in self._records_of(request.model_name, MODEL_RUNS_READ) if r.get("state") != "superseded"]
         choice = run_order.choose(request.model_name, [mine], started)
         return None if choice.run is not None else choice.superseded[0][1]
 
@@ -123,9 +151,8 @@ class AzureTrainingPipeline(TrainingPipeline):
         return run
 
     def list_runs(self, model_name: str | None = None, limit: int = 50) -> list[RunInfo]:
-        records = self.records.list("runs/", 1000)
-        chosen = [r for r in records if not model_name or r.get("model") == model_name][:limit]
-        return [self._to_run(r, None) for r in chosen]
+        records = self._records_of(model_name, limit) if model_name else self.records.list("runs/", limit)
+        return [self._to_run(r, None) for r in records]
 
     def run_for_event(self, event: RunEvent) -> RunInfo | None:
         """The pipeline job's own event (its runId is the job name we chose), or its AutoML node's event

@@ -7,9 +7,11 @@ where blob events arrive at least once.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from shared.azure.pipeline import FILED, AzureTrainingPipeline
 from shared.ingest import Upload, ingest
 from shared.local.uploads import LocalUploadLog
 from shared.ports import UploadLog
@@ -134,3 +136,55 @@ def test_an_upload_older_than_one_already_training_starts_no_job_in_azure_either
     assert stack.backend.pipeline.get_run(january.run_id or "").state == "superseded"  # type: ignore[union-attr]
     march = dropped("mar", "2026-03-01T09:00:00+00:00", 13)
     assert march.state == "training" and jobs(stack) == 2  # newer data always trains
+
+
+def listing(stack: AzureStack, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The prefixes the run records are listed by from now on (each listing reads every record it lists)."""
+    listed: list[str] = []
+    read_all = stack.records.list
+
+    def recorded(prefix: str, limit: int) -> list[dict[str, Any]]:
+        listed.append(prefix)
+        return read_all(prefix, limit)
+
+    monkeypatch.setattr(stack.records, "list", recorded)
+    return listed
+
+
+def test_an_upload_reads_only_its_own_models_runs(stack: AzureStack, monkeypatch: pytest.MonkeyPatch):
+    """Each run record is filed under its model too: an upload's checks read that model's runs, not every run."""
+    stack.records.create(FILED, {"filed_at": "2026-01-01T00:00:00+00:00"})  # earlier runs were filed already
+    for number in range(30):  # another model's history
+        stack.records.create(f"runs/other-{number}.json", {"run_id": f"other-{number}", "model": "churn"})
+        stack.records.create(f"runs-of/churn/other-{number}.json", {"run_id": f"other-{number}", "model": "churn"})
+    listed = listing(stack, monkeypatch)
+    run_id = stack.upload(sample_csv())
+    assert listed and set(listed) == {"runs-of/bank/"}
+    by_id, by_model = stack.records.get(f"runs/{run_id}.json"), stack.records.get(f"runs-of/bank/{run_id}.json")
+    assert by_id is not None and by_model is not None and by_id[0] == by_model[0]
+    assert by_id[0]["model"] == "bank" and by_id[0]["upload_id"] == 'bank/jan.csv@"0x1"'
+    assert [run.run_id for run in stack.backend.pipeline.list_runs("bank")] == [run_id]
+    assert len(stack.backend.pipeline.list_runs()) == 31  # all models: the records by id
+
+
+def test_runs_recorded_before_the_per_model_folders_still_count(stack: AzureStack, monkeypatch: pytest.MonkeyPatch):
+    """A run recorded by id alone (as before runs were filed per model) is filed under its model by a one-time
+    pass, and still supersedes an upload of older data."""
+    old = {"run_id": "train-old", "model": "bank", "upload_id": "bank/mar.csv@\"mar\"",
+           "data_time": "2026-03-01T09:00:00+00:00", "created_at": "2026-03-01T09:00:05+00:00"}
+    stack.records.create("runs/train-old.json", old)
+    stack.records.create("runs/train-churn.json", {"run_id": "train-churn", "model": "churn"})
+    late = ingest(Upload("bank/feb.csv", f"{URI}bank/feb.csv", sample_csv(seed=3), {}, '"feb"',
+                         "2026-02-01T09:00:00+00:00"), stack.backend, stack.settings)
+    assert late.state == "superseded" and jobs(stack) == 0
+    filed = stack.records.get("runs-of/bank/train-old.json")
+    assert filed is not None and filed[0] == old
+    assert stack.records.get("runs-of/churn/train-churn.json") is not None  # every model's, in the one pass
+    assert stack.records.get(FILED) is not None
+    assert {run.run_id for run in stack.backend.pipeline.list_runs("bank")} == {"train-old", late.run_id}
+    listed = listing(stack, monkeypatch)
+    first = stack.backend.pipeline
+    assert isinstance(first, AzureTrainingPipeline)
+    another = AzureTrainingPipeline(first.ml, first.store, first.records, first.settings)  # another instance, later
+    assert [run.run_id for run in another.list_runs("churn")] == ["train-churn"]
+    assert listed == ["runs-of/churn/"]  # the pass is not made twice
