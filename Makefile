@@ -45,7 +45,7 @@ infra-check: $(INFRA_VENV)/.installed
 	exit $$status
 
 test: lint infra-check
-	$(PY) -m pytest --durations=15
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadfile --durations=15
 
 plan: setup
 	$(PY) -m cli plan --data "$(or $(DATA),$(error set DATA=path/to/file.csv))"
