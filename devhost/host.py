@@ -107,7 +107,7 @@ def serve(app: Any, options: Options, private: socket.socket | None = None) -> N
     ``private``, where the others forward the admin routes (only it runs the triggers)."""
     # The trigger pollers and telemetry exporters are threads: while one runs Python, a request waits for the GIL
     # until that thread blocks or its switch interval runs out (5 ms by default). A short interval bounds the
-    # wait; it costs little, as the loop is the only thread that is busy for long (README, Measured).
+    # wait, for a few percent of the median at most (README, Measured).
     sys.setswitchinterval(options.switch_interval_ms / 1000)
     # No proxy in front of the local host: its forwarded-headers middleware would only cost time per request.
     server = uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, http="httptools",
