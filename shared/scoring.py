@@ -103,12 +103,8 @@ def _one_good_row(row: Row, signature: ModelSignature) -> tuple[Columns, int] | 
     for name, kind, known in signature.plan:
         value = row[name]
         if kind == "number":
-            # bool is an int, and is no number here; NaN fails the range check.
-            if value is None:
-                number = math.nan
-            elif isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= FLOAT32_MAX:
-                number = float(value)
-            else:
+            number = _number(value)
+            if number is None:
                 return None
             columns[name] = np.array([[number]], dtype=np.float32)
         elif kind == "boolean":
@@ -161,10 +157,9 @@ def columns_for(rows: list[Row], signature: ModelSignature) -> tuple[Columns, in
         elif feature.is_numeric:
             numbers: list[float] = []
             for index, value in enumerate(values):
-                if value is None:
-                    numbers.append(math.nan)
-                elif isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= FLOAT32_MAX:
-                    numbers.append(float(value))  # also excludes NaN and infinity; models take float32
+                number = _number(value)
+                if number is not None:
+                    numbers.append(number)
                 elif name in rows[index]:
                     problems.append({"row": index, "field": name,
                                      "error": f"expected a number within float32 range, got {value!r}"})
@@ -186,6 +181,16 @@ def columns_for(rows: list[Row], signature: ModelSignature) -> tuple[Columns, in
     if problems:
         raise BadRequest(f"{len(problems)} problem(s) in the request rows", problems[:100])
     return columns, unseen
+
+
+def _number(value: object) -> float | None:
+    """The value as a model input (float32 range; NaN for null), else None. A JSON boolean is no number here,
+    and NaN and infinity fail the range check."""
+    if value is None:
+        return math.nan
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= FLOAT32_MAX:
+        return float(value)
+    return None
 
 
 def _boolean(value: object) -> float | None:

@@ -29,6 +29,11 @@ FILED = "runs-of-complete.json"  # written once every run recorded before RUNS_O
 EARLIER_RECORDS = 100_000  # the most run records filed by that one-time pass
 MODEL_RUNS_READ = 1000  # the most runs of one model the newest-data check reads (the most recent ones)
 
+
+def _under_model(record: dict[str, Any]) -> str:
+    return f"{RUNS_OF}{record['model']}/{record['run_id']}.json"
+
+
 # Azure ML job statuses -> the states the API shows.
 STATES = {
     "notstarted": "queued", "queued": "queued", "preparing": "queued", "provisioning": "queued",
@@ -96,7 +101,7 @@ class AzureTrainingPipeline(TrainingPipeline):
     def _create_record(self, record: dict[str, Any]) -> None:
         """A run's record, written once and never changed (its state comes from the job): under its model, so that
         a model's runs are read without every other model's, then under its id, where run events look it up."""
-        self.records.create(f"{RUNS_OF}{record['model']}/{record['run_id']}.json", record)
+        self.records.create(_under_model(record), record)
         self.records.create(f"runs/{record['run_id']}.json", record)
 
     def _records_of(self, model_name: str, limit: int) -> list[dict[str, Any]]:
@@ -112,7 +117,7 @@ class AzureTrainingPipeline(TrainingPipeline):
             return
         for record in reversed(self.records.list("runs/", EARLIER_RECORDS)):
             if record.get("model") and record.get("run_id"):
-                self.records.create(f"{RUNS_OF}{record['model']}/{record['run_id']}.json", record)
+                self.records.create(_under_model(record), record)
         self.records.create(FILED, {"filed_at": datetime.now(UTC).isoformat()})
         self._filed = True
 
