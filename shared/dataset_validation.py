@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from shared.errors import DatasetRejected
-from shared.schema import BOOLEAN_WORDS, MAX_CATEGORIES, Column, Schema
+from shared.schema import BOOLEAN_WORDS, DATETIME, ISO_DATE, MAX_CATEGORIES, Column, Schema, date_parts
 from shared.tasks import Task, TaskChoice, choose, numbers
 
 DELIMITERS = (",", ";")
@@ -117,10 +117,22 @@ def infer_schema(frame: pd.DataFrame, target: str, booleans: frozenset[str] = fr
             columns.append(Column(name, "integer", missing))
         elif pd.api.types.is_float_dtype(series):
             columns.append(Column(name, "number", missing))
+        elif name != target and is_date_column(series):
+            columns.append(Column(name, DATETIME, missing))
         else:
             counts = series.dropna().astype(str).value_counts()
             columns.append(Column(name, "string", missing, tuple(counts.index[:MAX_CATEGORIES])))
     return Schema(tuple(columns), target, str(task))
+
+
+def is_date_column(series: pd.Series) -> bool:
+    """Whether every value of a text column is an ISO 8601 date (or date and time) of the calendar."""
+    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return False
+    present = series.dropna().astype(str).str.strip()
+    if present.empty or not ISO_DATE.fullmatch(present.iloc[0]) or not present.str.fullmatch(ISO_DATE.pattern).all():
+        return False
+    return all(date_parts(value) is not None for value in present.unique())
 
 
 def _check_classes(labels: pd.Series, target: str) -> None:

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from shared.dataset_validation import is_date_column
+
 IMBALANCE_RATIO = 0.2  # minority / majority below this: imbalanced
 MISSING_WARNING = 0.05
 ID_UNIQUE_SHARE = 0.9
@@ -30,7 +32,8 @@ SMOOTHING = 10.0
 
 @dataclass(frozen=True)
 class Finding:
-    check: str  # class_balance, missing_values, constant_columns, id_like_columns, duplicate_rows, target_leakage
+    check: str  # class_balance, missing_values, constant_columns, id_like_columns, date_columns, duplicate_rows,
+    # target_leakage
     severity: str  # info, warning, alert
     message: str
     details: dict[str, Any] = field(default_factory=dict)
@@ -40,8 +43,10 @@ def evaluate(frame: pd.DataFrame, target: str, excluded: tuple[str, ...] = (),
              task: str = "classification") -> list[dict[str, Any]]:
     features = [c for c in frame.columns if c != target]
     regression = task == "regression"
+    dates = [c for c in features if is_date_column(frame[c])]
     findings = [_target_range(frame[target]) if regression else _class_balance(frame[target]),
-                _missing(frame, features), _constant(frame, features), _id_like(frame, features), _duplicates(frame),
+                _missing(frame, features), _constant(frame, features),
+                _id_like(frame, [c for c in features if c not in dates]), _dates(dates), _duplicates(frame),
                 _leakage(frame, target, features, excluded, regression)]
     return [asdict(f) for f in findings if f is not None]
 
@@ -121,6 +126,14 @@ def _id_like(frame: pd.DataFrame, features: list[str]) -> Finding | None:
                    f"Column(s) look like identifiers (almost every value unique): {', '.join(suspects)}. A model can "
                    "memorise them without learning anything that carries to new rows; exclude them.",
                    {"columns": suspects})
+
+
+def _dates(columns: list[str]) -> Finding | None:
+    if not columns:
+        return None
+    return Finding("date_columns", "info",
+                   f"Column(s) read as dates: {', '.join(columns)}. The model sees each as its year, month, day, "
+                   "weekday, day of the year and hour, which carry to dates it never saw.", {"columns": columns})
 
 
 def _duplicates(frame: pd.DataFrame) -> Finding:

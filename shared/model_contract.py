@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.schema import Column, Schema
+from shared.schema import DATETIME, NO_DATE, Column, Schema, date_parts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,10 +63,11 @@ class ModelSignature:
         return self.required | self.ignored
 
     @cached_property
-    def plan(self) -> tuple[tuple[str, str, frozenset[str]], ...]:
-        """Per feature, what scoring reads it as: (name, "number" | "boolean" | "text", known categories)."""
-        return tuple((c.name, "boolean" if c.kind == "boolean" else "number" if c.is_numeric else "text",
-                      c.known) for c in self.features)
+    def plan(self) -> tuple[tuple[str, str, frozenset[str], tuple[str, ...]], ...]:
+        """Per feature, what scoring reads it as: (name, "number" | "boolean" | "datetime" | "text", known
+        categories, the model inputs it fills)."""
+        return tuple((c.name, c.kind if c.kind in ("boolean", DATETIME) else "number" if c.is_numeric else "text",
+                      c.known, c.inputs) for c in self.features)
 
     @property
     def regression(self) -> bool:
@@ -159,7 +160,11 @@ def columns_from_frame(frame: pd.DataFrame, signature: ModelSignature) -> Column
     for column in signature.features:
         series = frame[column.name]
         flags = boolean_values(series) if column.kind == "boolean" else None
-        if flags is not None:
+        if column.kind == DATETIME:  # a value that is no date is missing, as a number that is no number
+            parts = np.array([_date_or_none(v) or NO_DATE for v in series], dtype=np.float32).reshape(-1, len(NO_DATE))
+            for index, name in enumerate(column.inputs):
+                out[name] = parts[:, index].reshape(-1, 1)
+        elif flags is not None:
             out[column.name] = flags.to_numpy(dtype=np.float32).reshape(-1, 1)
         elif column.is_numeric:
             out[column.name] = pd.to_numeric(series, errors="coerce").to_numpy(
@@ -171,3 +176,7 @@ def columns_from_frame(frame: pd.DataFrame, signature: ModelSignature) -> Column
 
 def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _date_or_none(value: object) -> tuple[float, ...] | None:
+    return date_parts(value) if isinstance(value, str) else None

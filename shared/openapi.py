@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.model_contract import ModelSignature
+from shared.schema import DATETIME
 
 KEY: list[dict[str, list[str]]] = [{"functionKey": []}]
 SCORE_RESULT: dict[str, Any] = {"type": "object", "required": ["result", "model"], "properties": {
@@ -25,6 +26,10 @@ def _row_schema(signature: ModelSignature) -> dict[str, Any]:
     for feature in signature.features:
         if feature.is_numeric:
             properties[feature.name] = {"type": [feature.kind, "null"]}
+        elif feature.kind == DATETIME:
+            properties[feature.name] = {"type": ["string", "null"], "description": "An ISO 8601 date, or date and "
+                                        "time (read as written: an offset is not applied)",
+                                        "examples": ["2024-05-31", "2024-05-31T14:30:00"]}
         else:
             seen = list(feature.categories[:50])
             properties[feature.name] = {

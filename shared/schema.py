@@ -2,24 +2,56 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 MAX_CATEGORIES = 1000
 BOOLEAN_WORDS = {"true": 1.0, "false": 0.0}  # a "boolean" column's values, in any case, as the model sees them
+DATETIME = "datetime"
+# What the model sees of a date and time: calendar parts that carry to dates it never saw (a month, a weekday
+# recur; a date as one category never does). The hour holds the minutes and seconds as its fraction.
+DATE_PARTS = ("year", "month", "day", "weekday", "yearday", "hour")
+NO_DATE = (math.nan,) * len(DATE_PARTS)
+# A training column is a date column when every value is ISO 8601: 2024-05-31, 2024-05-31T14:30[:00[.5]][Z|+02:00]
+# (a space for the T too). Other spellings stay text: 03/04/2024 reads as March or April depending on who wrote it.
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
+
+
+def date_parts(value: str) -> tuple[float, ...] | None:
+    """The model's inputs for one date (``DATE_PARTS``), None when ``value`` is no ISO 8601 date. The time is
+    read as written, wall-clock: an offset is not applied, so 09:00+02:00 is 9 in the morning where it happened."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return (float(moment.year), float(moment.month), float(moment.day), float(moment.isoweekday()),
+            float(moment.timetuple().tm_yday), moment.hour + moment.minute / 60 + moment.second / 3600)
+
+
+def part_name(column: str, part: str) -> str:
+    """The model input holding one part of a date column."""
+    return f"{column}[{part}]"
 
 
 @dataclass(frozen=True)
 class Column:
     name: str
-    kind: str  # "integer", "number", "boolean" (1/0 to the model) or "string"
+    kind: str  # "integer", "number", "boolean" (1/0 to the model), "datetime" (its DATE_PARTS) or "string"
     missing: int = 0
     categories: tuple[str, ...] = field(default=())  # for "string" columns, most frequent first
 
     @property
     def is_numeric(self) -> bool:
         return self.kind in ("integer", "number", "boolean")
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The model inputs this column becomes: itself, or one number per date part."""
+        return tuple(part_name(self.name, p) for p in DATE_PARTS) if self.kind == DATETIME else (self.name,)
 
     @cached_property
     def known(self) -> frozenset[str]:
@@ -36,6 +68,16 @@ class Schema:
     @property
     def features(self) -> tuple[Column, ...]:
         return tuple(c for c in self.columns if c.name != self.target)
+
+    @property
+    def model_inputs(self) -> tuple[tuple[str, bool], ...]:
+        """Each model input in order, with whether it is a number (else text)."""
+        return tuple((name, c.is_numeric or c.kind == DATETIME) for c in self.features for name in c.inputs)
+
+    @property
+    def input_columns(self) -> dict[str, str]:
+        """Model input -> the column it comes from (a date's parts -> the date column)."""
+        return {name: c.name for c in self.features for name in c.inputs}
 
     def column(self, name: str) -> Column:
         for column in self.columns:

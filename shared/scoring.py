@@ -17,7 +17,7 @@ import numpy as np
 from shared import telemetry
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from shared.model_contract import Columns, ModelSignature, Results, ServedModel
-from shared.schema import BOOLEAN_WORDS
+from shared.schema import BOOLEAN_WORDS, DATE_PARTS, DATETIME, NO_DATE, date_parts
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 Row = dict[str, object]
@@ -100,7 +100,7 @@ def _one_good_row(row: Row, signature: ModelSignature) -> tuple[Columns, int] | 
         return None
     columns: Columns = {}
     unseen = 0
-    for name, kind, known in signature.plan:
+    for name, kind, known, inputs in signature.plan:
         value = row[name]
         if kind == "number":
             number = _number(value)
@@ -112,6 +112,12 @@ def _one_good_row(row: Row, signature: ModelSignature) -> tuple[Columns, int] | 
             if flag is None:
                 return None
             columns[name] = np.array([[flag]], dtype=np.float32)
+        elif kind == DATETIME:
+            parts = _date(value)
+            if parts is None:
+                return None
+            for input_name, part in zip(inputs, parts, strict=True):
+                columns[input_name] = np.array([[part]], dtype=np.float32)
         elif value is None:
             columns[name] = np.array([[""]], dtype=object)
         elif type(value) is str:
@@ -154,6 +160,19 @@ def columns_for(rows: list[Row], signature: ModelSignature) -> tuple[Columns, in
                     problems.append({"row": index, "field": name, "error": f"expected true or false, got {value!r}"})
             if len(flags) == len(values):
                 columns[name] = np.array(flags, dtype=np.float32).reshape(-1, 1)
+        elif feature.kind == DATETIME:
+            dates: list[tuple[float, ...]] = []
+            for index, value in enumerate(values):
+                parts = _date(value)
+                if parts is not None:
+                    dates.append(parts)
+                elif name in rows[index]:
+                    problems.append({"row": index, "field": name,
+                                     "error": f"expected an ISO 8601 date or date and time, got {value!r}"})
+            if len(dates) == len(values):
+                table = np.array(dates, dtype=np.float32).reshape(-1, len(DATE_PARTS))
+                for position, input_name in enumerate(feature.inputs):
+                    columns[input_name] = table[:, position].reshape(-1, 1)
         elif feature.is_numeric:
             numbers: list[float] = []
             for index, value in enumerate(values):
@@ -191,6 +210,13 @@ def _number(value: object) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= FLOAT32_MAX:
         return float(value)
     return None
+
+
+def _date(value: object) -> tuple[float, ...] | None:
+    """A date's parts (``shared.schema.DATE_PARTS``), all NaN for null, else None."""
+    if value is None:
+        return NO_DATE
+    return date_parts(value) if type(value) is str else None
 
 
 def _boolean(value: object) -> float | None:

@@ -20,9 +20,10 @@ from shared.azure import entities
 from shared.azure.config import AzureSettings
 from shared.errors import ArtifactUnusable, DeploymentFailed
 from shared.ports import DatasetRegistry, Deployer, Evaluator, ModelRegistry, ModelVersion, RunInfo
-from shared.schema import Schema
+from shared.schema import DATETIME, Schema
 
 log = logging.getLogger(__name__)
+EXAMPLE_DATE = "2024-01-01T00:00:00"  # a date column's value in the smoke test's row
 
 
 class SmokeTestFailed(ArtifactUnusable):
@@ -40,9 +41,10 @@ def _provisioned(resource: Any, what: str) -> bool:
 
 
 def example_request(schema: Schema) -> dict[str, Any]:
-    """One plausible row in the MLflow ``input_data`` form: the most frequent category, or 0."""
+    """One plausible row in the MLflow ``input_data`` form: the most frequent category, 0, or a date."""
     features = schema.features
-    row = [c.categories[0] if c.categories else (0 if c.is_numeric else "") for c in features]
+    row = [c.categories[0] if c.categories else (0 if c.is_numeric else EXAMPLE_DATE if c.kind == DATETIME else "")
+           for c in features]
     return {"input_data": {"columns": [c.name for c in features], "index": [0], "data": [row]}}
 
 

@@ -31,7 +31,8 @@ class LoadedModel:
             from shared.local.explain import Explainer
 
             assert self.folder is not None
-            self._explainer = Explainer(self.folder)
+            self._explainer = Explainer(self.folder, {name: c.name for c in self.signature.features
+                                                      for name in c.inputs})
         rows: list[dict[str, object]] = self._explainer.explain(columns, list(self.signature.classes), results)
         return rows
 

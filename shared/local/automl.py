@@ -24,7 +24,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from shared import metrics
-from shared.schema import Schema
+from shared.schema import DATE_PARTS, DATETIME, NO_DATE, Schema, date_parts
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,16 @@ def importance(estimator: Any, prep: Any, x_train: NDArray[np.float32]) -> dict[
     return {name: round(float(share), 6) for name, share in ranked}
 
 
+def by_column(shares: dict[str, float], schema: Schema) -> dict[str, float]:
+    """Shares per model input summed per column (a date column's parts into the date), largest first."""
+    sources = schema.input_columns
+    totals: dict[str, float] = {}
+    for name, share in shares.items():
+        column = sources.get(name, name)
+        totals[column] = totals.get(column, 0.0) + share
+    return {name: round(share, 6) for name, share in sorted(totals.items(), key=lambda pair: -pair[1])}
+
+
 def is_vote(estimator: Any) -> bool:
     from sklearn.ensemble import VotingClassifier, VotingRegressor
 
@@ -134,8 +144,8 @@ def preprocessor(schema: Schema) -> Any:
     from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import OrdinalEncoder
 
-    text = [c for c in schema.features if not c.is_numeric]
-    numbers = [c.name for c in schema.features if c.is_numeric]
+    text = [c for c in schema.features if not c.is_numeric and c.kind != DATETIME]
+    numbers = [name for name, numeric in schema.model_inputs if numeric]
     parts: list[tuple[str, Any, list[str]]] = []
     if text:
         encoder = OrdinalEncoder(categories=[sorted(c.categories) for c in text], handle_unknown="use_encoded_value",
@@ -147,11 +157,17 @@ def preprocessor(schema: Schema) -> Any:
 
 
 def feature_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """Columns in schema order, text as str (missing stays missing), numbers as float32."""
+    """The model inputs in schema order: text as str (missing stays missing), numbers as float32, a date
+    column's parts as float32 (NaN when missing)."""
     out = {}
     for column in schema.features:
         series = frame[column.name]
-        if column.is_numeric:
+        if column.kind == DATETIME:
+            parts = np.array([date_parts(str(v)) or NO_DATE if pd.notna(v) else NO_DATE for v in series],
+                             dtype=np.float32).reshape(-1, len(DATE_PARTS))
+            for index, name in enumerate(column.inputs):
+                out[name] = parts[:, index]
+        elif column.is_numeric:
             out[column.name] = pd.to_numeric(series, errors="coerce").astype(np.float32)
         else:
             out[column.name] = series.astype(object).where(series.notna(), None)
@@ -345,7 +361,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
         best_learner=str(automl.best_estimator) if selection.estimator is None else ENSEMBLE,
         best_config=dict(automl.best_config), threshold=threshold,
         classes=classes, validation_metrics=validation, trials=trials, timings=timings,
-        model_format=model_format, notes=notes, importance=importance(estimator, prep, x_all),
+        model_format=model_format, notes=notes, importance=by_column(importance(estimator, prep, x_all), schema),
         fit_rows={"holdout_fit": len(train_frame), "validation": len(valid_frame), "final_fit": len(frame)},
         search=search, ensemble={"members": selection.weights, "out_of_fold": selection.scores},
     )

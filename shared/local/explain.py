@@ -13,6 +13,7 @@ then the members' contributions are averaged with the vote's weights.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ from numpy.typing import NDArray
 
 
 class Explainer:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, sources: Mapping[str, str] | None = None) -> None:
+        """``sources``: model input -> the column it comes from, where they differ (a date's parts)."""
         import joblib
 
         pipeline = joblib.load(folder / "model.pkl")
@@ -29,6 +31,8 @@ class Explainer:
         self.model = pipeline.named_steps["model"]
         self.names = [str(n).split("__", 1)[-1] for n in self.prep.get_feature_names_out()]
         self._encode = self._encoders()
+        # A date column is several model inputs; its contribution is theirs summed, under the column's name.
+        self.columns = [(sources or {}).get(name, name) for name in self.names]
 
     def _encoders(self) -> list[Any] | None:
         """The fitted preprocessing as plain lookups: building a DataFrame for sklearn would cost milliseconds
@@ -72,7 +76,10 @@ class Explainer:
         rows = []
         for index, target in enumerate(targets):
             contribution = values[index, target]  # (features + 1): the last is the base value
-            ranked = sorted(zip(self.names, contribution[:-1].tolist(), strict=True), key=lambda p: -abs(p[1]))
+            per_column: dict[str, float] = {}
+            for column, value in zip(self.columns, contribution[:-1].tolist(), strict=True):
+                per_column[column] = per_column.get(column, 0.0) + value
+            ranked = sorted(per_column.items(), key=lambda p: -abs(p[1]))
             row: dict[str, Any] = {"class": classes[target]} if classes else {}
             rows.append({**row, "output": output, "base": round(float(contribution[-1]), 6),
                          "contributions": {name: round(value, 6) for name, value in ranked}})

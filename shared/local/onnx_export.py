@@ -28,8 +28,8 @@ def input_names(schema: Schema) -> dict[str, str]:
     """Column name -> a safe ONNX input name (``emp.var.rate`` -> ``emp_var_rate``), unique."""
     names: dict[str, str] = {}
     used: set[str] = set()
-    for column in schema.features:
-        base = re.sub(r"\W", "_", column.name) or "column"
+    for column, _ in schema.model_inputs:
+        base = re.sub(r"\W", "_", column) or "column"
         if base[0].isdigit():
             base = f"c_{base}"
         name, n = base, 1
@@ -37,7 +37,7 @@ def input_names(schema: Schema) -> dict[str, str]:
             n += 1
             name = f"{base}_{n}"
         used.add(name)
-        names[column.name] = name
+        names[column] = name
     return names
 
 
@@ -64,14 +64,15 @@ def _register_boosters() -> None:
 
 
 def onnx_feeds(frame: pd.DataFrame, schema: Schema, names: dict[str, str]) -> dict[str, np.ndarray]:
+    """The ONNX inputs for a frame of model inputs (``automl.feature_frame``)."""
     feeds: dict[str, np.ndarray] = {}
-    for column in schema.features:
-        values = frame[column.name]
-        if column.is_numeric:
-            feeds[names[column.name]] = values.to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
+    for column, numeric in schema.model_inputs:
+        values = frame[column]
+        if numeric:
+            feeds[names[column]] = values.to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
         else:
-            feeds[names[column.name]] = np.array([("" if v is None else str(v)) for v in values],
-                                                 dtype=object).reshape(-1, 1)
+            feeds[names[column]] = np.array([("" if v is None else str(v)) for v in values],
+                                            dtype=object).reshape(-1, 1)
     return feeds
 
 
@@ -144,8 +145,8 @@ def _convert(model: Any, schema: Schema) -> Any:
     _register_boosters()
     names = input_names(schema)
     initial_types = [
-        (names[c.name], FloatTensorType([None, 1]) if c.is_numeric else StringTensorType([None, 1]))
-        for c in schema.features
+        (names[column], FloatTensorType([None, 1]) if numeric else StringTensorType([None, 1]))
+        for column, numeric in schema.model_inputs
     ]
     # The ColumnTransformer refers to columns by name: give it the ONNX input names.
     prep = model.steps[0][1]

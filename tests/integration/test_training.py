@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from cli import sample_data
+from shared import scoring
 from shared.dataset_validation import validate
 from shared.local import artifacts, automl
 from shared.model_contract import columns_from_frame
@@ -119,6 +120,33 @@ def test_a_public_multiclass_table_trains_exports_and_labels_every_class(tmp_pat
     assert set(labels) == set(outcome.classes)  # every cultivar is predicted somewhere in the split
     explained = served.explain(columns_from_frame(validation.head(5), served.signature), labels[:5])
     assert [row["class"] for row in cast(list[dict[str, Any]], explained)] == labels[:5]
+
+
+def test_a_date_column_teaches_the_weekday_and_it_carries_to_dates_never_seen(tmp_path: Path):
+    """Orders of 2024, each at its own moment (no two alike): weekends say yes. As text, every moment would be a
+    category of its own, unknown in validation; as calendar parts the weekday is learnt, and holds in 2025."""
+    rng = np.random.default_rng(3)
+    moments = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.uniform(0, 365 * 86400, 1200), unit="s")
+    weekend = np.asarray(moments.dayofweek >= 5) ^ (rng.random(1200) < 0.03)
+    frame = pd.DataFrame({"ordered": moments.strftime("%Y-%m-%dT%H:%M:%S"), "amount": rng.normal(100, 30, 1200),
+                          "y": np.where(weekend, "yes", "no")})
+    frame.loc[:15, "ordered"] = None
+    orders = validate(frame.to_csv(index=False).encode(), "y", max_bytes=10**8, min_rows=50)
+    assert orders.schema.column("ordered").kind == "datetime"
+    outcome = automl.train(orders.frame, orders.schema, "AUC_weighted", 4, tmp_path)
+    assert outcome.model_format == "onnx", outcome.notes
+    assert outcome.validation_metrics["AUC_weighted"] > 0.9
+    assert set(outcome.importance) == {"ordered", "amount"} and outcome.importance["ordered"] > 0.5
+    served = artifacts.load(tmp_path)
+    saturdays = [f"2025-03-{day:02d}T{hour:02d}:10:00" for day in (1, 8, 15, 22) for hour in (9, 20)]
+    tuesdays = [f"2025-03-{day:02d}T{hour:02d}:10:00" for day in (4, 11, 18, 25) for hour in (9, 20)]
+    rows = [{"ordered": when, "amount": 100.0} for when in saturdays + tuesdays]
+    columns, _ = scoring.columns_for(rows, served.signature)
+    labels = served.results(served.predict(columns))
+    assert labels == ["yes"] * len(saturdays) + ["no"] * len(tuesdays)
+    explained = cast(list[dict[str, Any]], served.explain(columns, labels))
+    assert set(explained[0]["contributions"]) == {"ordered", "amount"}  # the parts summed under the column
+    assert abs(explained[0]["contributions"]["ordered"]) > abs(explained[0]["contributions"]["amount"])
 
 
 def test_the_validation_split_is_fixed_and_stratified(dataset):
