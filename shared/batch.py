@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypedDict
 import pandas as pd
 
 from shared import telemetry
+from shared.dataset_validation import decimal_commas
 from shared.errors import DatasetRejected, NotSupported
 from shared.model_contract import ServedModel, columns_from_frame
 
@@ -44,7 +45,8 @@ def score_csv(content: bytes, served: ServedModel, chunk_rows: int, write: Calla
     signature = served.signature
     needed = signature.names
     numeric = list(signature.numeric)
-    reader = pd.read_csv(io.BytesIO(content), sep=_delimiter(content[:65536]), chunksize=chunk_rows,
+    delimiter = _delimiter(content[:65536])
+    reader = pd.read_csv(io.BytesIO(content), sep=delimiter, chunksize=chunk_rows,
                          encoding="utf-8-sig", low_memory=False, na_values=["?"])
     counts: Counter[str] = Counter()
     low, high, total = float("inf"), float("-inf"), 0.0  # the predicted numbers of a regression model
@@ -55,6 +57,10 @@ def score_csv(content: bytes, served: ServedModel, chunk_rows: int, write: Calla
             missing = [name for name in needed if name not in chunk.columns]
             if missing:
                 raise DatasetRejected(f"the file lacks the model's column(s): {', '.join(missing)}", "missing_columns")
+        if delimiter == ";":  # numbers may be written with decimal commas, as uploads for training may be
+            numbers = chunk[numeric]
+            for name in decimal_commas(numbers):
+                chunk[name] = numbers[name]
         before = int(chunk[numeric].notna().sum().sum())
         columns = columns_from_frame(chunk, signature)
         coerced += before - sum(int((~pd.isna(columns[n])).sum()) for n in numeric)

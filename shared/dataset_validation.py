@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,9 @@ MAX_CLASSES = 100
 MIN_ROWS_PER_CLASS = 10
 # Read as missing besides pandas' defaults (empty, NA, NaN, NULL, N/A, ...): "?" as in the UCI repository's files.
 EXTRA_MISSING = ["?"]
+# A number written with a decimal comma (12,5), as spreadsheets write CSV where the comma is the decimal mark:
+# they then separate fields with ';'.
+DECIMAL_COMMA = re.compile(r"[-+]?\d+(?:,\d+)?")
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,23 @@ def _is_row_names(values: pd.Series) -> bool:
         start = int(values.iloc[0])
         return start in (0, 1) and bool((values.to_numpy() == np.arange(start, start + len(values))).all())
     return bool(values.is_unique)
+
+
+def decimal_commas(frame: pd.DataFrame) -> list[str]:
+    """Turn the text columns whose every value is a number with a decimal comma into numbers, in place; their
+    names."""
+    converted = []
+    for name in frame.columns:
+        series = frame[name]
+        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            continue
+        present = series.dropna().astype(str).str.strip()
+        if present.empty or not present.str.contains(",", regex=False).any() \
+                or not present.str.fullmatch(DECIMAL_COMMA.pattern).all():
+            continue
+        frame[name] = pd.to_numeric(present.str.replace(",", ".", regex=False)).reindex(frame.index)
+        converted.append(str(name))
+    return converted
 
 
 def infer_schema(frame: pd.DataFrame, target: str, booleans: frozenset[str] = frozenset(),
@@ -193,6 +214,11 @@ def validate(content: bytes, target: str, *, max_bytes: int, min_rows: int,
         findings.append({"check": "row_names", "severity": "info", "details": {},
                          "message": "The first column has no name and holds row numbers or names (as R's "
                                     "write.csv and pandas' to_csv write them): it is not used as a feature."})
+    commas = decimal_commas(frame) if delimiter == ";" else []
+    if commas:
+        findings.append({"check": "decimal_commas", "severity": "info", "details": {"columns": commas},
+                         "message": f"Column(s) written with decimal commas (12,5) read as numbers: "
+                                    f"{', '.join(commas)}."})
     empty_columns = [name for name in header if frame[name].isna().all()]
     if empty_columns:
         raise DatasetRejected(f"column(s) entirely empty: {', '.join(empty_columns)}", "empty_column")
