@@ -136,15 +136,30 @@ def _serving(host: HostProcess) -> bool:
     return any(m["production"] for m in models.json()["models"])
 
 
-def _score_two_rows(host: HostProcess, data: Path, model: str, target: str, regression: bool) -> bool:
-    import csv
+def first_rows(data: Path, target: str, count: int = 2) -> list[dict[str, object]]:
+    """The file's first rows as a client would send them, read as ingest reads the file (its delimiter, decimal
+    commas): numbers as numbers, empty cells as null, the target and a row-name column left out."""
+    import io
+    import json
 
-    with data.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        rows = [next(reader), next(reader)]
-    # A row is sent as a client would: numbers as numbers, empty cells as null, the row-name column left out.
-    body: dict[str, object] = {"data": [{k: None if v == "" else sample_data.typed(v) for k, v in row.items()
-                                         if k not in (target, "")} for row in rows]}
+    import pandas as pd
+
+    from shared.dataset_validation import EXTRA_MISSING, decimal_commas, header_of, sniff_delimiter
+
+    text = data.read_text(encoding="utf-8-sig")
+    delimiter = sniff_delimiter(text)
+    frame = pd.read_csv(io.StringIO(text), sep=delimiter, nrows=count, skipinitialspace=True,
+                        na_values=EXTRA_MISSING)
+    frame.columns = header_of(text, delimiter)
+    if delimiter == ";":
+        decimal_commas(frame)
+    rows: list[dict[str, object]] = json.loads(frame.drop(columns=[c for c in (target, "") if c in frame.columns])
+                                               .to_json(orient="records"))
+    return rows
+
+
+def _score_two_rows(host: HostProcess, data: Path, model: str, target: str, regression: bool) -> bool:
+    body: dict[str, object] = {"data": first_rows(data, target)}
     if not regression:
         body["probabilities"] = True
     response = requests.post(f"{host.url}/api/models/{model}/score", json=body,

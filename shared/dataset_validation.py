@@ -60,7 +60,7 @@ def _decode(content: bytes) -> str:
         ) from None
 
 
-def _sniff_delimiter(text: str) -> str:
+def sniff_delimiter(text: str) -> str:
     """The delimiter that gives the header several columns and the same count on the next lines."""
     sample = text.splitlines()[:SNIFF_LINES]
     best, best_score = ",", -1.0
@@ -78,7 +78,7 @@ def _sniff_delimiter(text: str) -> str:
     return best
 
 
-def _header(text: str, delimiter: str) -> list[str]:
+def header_of(text: str, delimiter: str) -> list[str]:
     first = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
     return [name.strip() for name in first]
 
@@ -183,8 +183,8 @@ def validate(content: bytes, target: str, *, max_bytes: int, min_rows: int,
     text = _decode(content)
     if not text.strip():
         raise DatasetRejected("empty: the file has no content", "empty")
-    delimiter = _sniff_delimiter(text)
-    header = _header(text, delimiter)
+    delimiter = sniff_delimiter(text)
+    header = header_of(text, delimiter)
     row_names = bool(header) and header[0] == ""  # R's write.csv, pandas' to_csv with its index: checked below
     if any(not name for name in header[1 if row_names else 0:]):
         position = header.index("", 1 if row_names else 0) + 1

@@ -59,3 +59,12 @@ def test_batch_scoring_reads_decimal_commas_as_the_training_upload_did():
     summary = score_csv(b"rate;code\n1,25;A0\n-3;A1\n;A0\n", model, 100, lambda piece: None)
     assert model.seen[0]["rate"].ravel().tolist()[:2] == [1.25, -3.0] and np.isnan(model.seen[0]["rate"][2, 0])
     assert summary["values_not_numeric"] == 0 and summary["rows"] == 3
+
+
+def test_the_demo_sends_a_files_first_rows_as_ingest_read_them(tmp_path):
+    from cli.demo import first_rows
+
+    upload = tmp_path / "eu.csv"
+    upload.write_bytes(b'\xef\xbb\xbf;age;rate;city;y\n1;41;1,5;"Paris; centre";no\n2;;-0,25;?;yes\n3;7;2;x;no\n')
+    assert first_rows(upload, "y") == [{"age": 41.0, "rate": 1.5, "city": "Paris; centre"},
+                                       {"age": None, "rate": -0.25, "city": None}]
