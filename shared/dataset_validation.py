@@ -186,10 +186,10 @@ def validate(content: bytes, target: str, *, max_bytes: int, min_rows: int,
     delimiter = sniff_delimiter(text)
     header = header_of(text, delimiter)
     row_names = bool(header) and header[0] == ""  # R's write.csv, pandas' to_csv with its index: checked below
-    if any(not name for name in header[1 if row_names else 0:]):
-        position = header.index("", 1 if row_names else 0) + 1
-        raise DatasetRejected(f"column {position} of the header has no name", "unnamed_column")
-    duplicates = sorted({name for name in header if header.count(name) > 1})
+    # Other unnamed columns are left out when empty (a delimiter at the end of every line, as some exports
+    # write), and refused otherwise: checked once the file is read.
+    unnamed = [i for i, name in enumerate(header) if not name and not (i == 0 and row_names)]
+    duplicates = sorted({name for name in header if name and header.count(name) > 1})
     if duplicates:
         raise DatasetRejected(f"duplicate column names: {', '.join(duplicates)}", "duplicate_columns")
     if target not in header:
@@ -205,6 +205,15 @@ def validate(content: bytes, target: str, *, max_bytes: int, min_rows: int,
     if frame.empty:
         raise DatasetRejected("header only: the file has no data rows", "header_only")
     findings: list[dict[str, object]] = []
+    if unnamed:
+        filled = [i for i in unnamed if not frame.iloc[:, i].isna().all()]
+        if filled:
+            raise DatasetRejected(f"column {filled[0] + 1} of the header has no name", "unnamed_column")
+        frame = frame.iloc[:, [i for i in range(len(header)) if i not in unnamed]]
+        header = [name for i, name in enumerate(header) if i not in unnamed]
+        findings.append({"check": "empty_unnamed_columns", "severity": "info", "details": {"count": len(unnamed)},
+                         "message": f"{len(unnamed)} column(s) without a name and without values (a delimiter at "
+                                    "the end of every line, as some exports write) are left out."})
     if row_names:
         if not _is_row_names(frame[""]):
             raise DatasetRejected("column 1 of the header has no name, and its values are not row numbers or "

@@ -130,6 +130,22 @@ def test_a_leading_row_name_column_is_recognised_and_left_out():
     assert rejected(repeated).code == "unnamed_column"  # not row numbers: a real column without a name
 
 
+def test_a_delimiter_at_the_end_of_every_line_adds_no_column():
+    rows = frame_rows()
+    plain = sample_data.to_csv(rows).decode().splitlines()
+    trailing = "\n".join(line + "," for line in plain).encode()
+    dataset = check(trailing)
+    assert list(dataset.frame.columns) == list(rows[0]) and dataset.rows == len(rows)
+    assert [f["check"] for f in dataset.findings] == ["empty_unnamed_columns"]
+    indexed = sample_data.to_csv([{"": index, **row} for index, row in enumerate(rows)]).decode().splitlines()
+    both = check("\n".join(line + "," for line in indexed).encode())  # row names in front, an empty column behind
+    assert list(both.frame.columns) == list(rows[0])
+    assert [f["check"] for f in both.findings] == ["empty_unnamed_columns", "row_names"]
+    filled = "\n".join(line + ("," if i == 0 else ",x") for i, line in enumerate(plain)).encode()
+    error = rejected(filled)
+    assert error.code == "unnamed_column" and f"column {len(rows[0]) + 1} " in error.reason
+
+
 def test_na_nan_empty_and_question_marks_are_missing_and_true_false_columns_are_booleans():
     rows = frame_rows()
     for index, row in enumerate(rows):
