@@ -126,6 +126,25 @@ def decimal_commas(frame: pd.DataFrame) -> list[str]:
     return converted
 
 
+def portable_csv(content: bytes, target: str) -> bytes:
+    """A validated upload as any CSV reader takes it, for readers that know nothing of the leniency above (Azure
+    ML's MLTable reads ',' and UTF-8): UTF-8 without a BOM, ',' between fields, no unnamed columns (row names,
+    empty trailing ones), decimal commas as points, '?' and empty cells empty, no rows without a target. Every
+    other cell as written: the reader infers the types itself."""
+    text = _decode(content)
+    delimiter = sniff_delimiter(text)
+    header = header_of(text, delimiter)
+    frame = pd.read_csv(io.StringIO(text), sep=delimiter, quotechar='"', skipinitialspace=True, dtype=str,
+                        keep_default_na=False, na_values=["", *EXTRA_MISSING])
+    named = [i for i, name in enumerate(header) if name]
+    frame = frame.iloc[:, named]
+    frame.columns = [header[i] for i in named]
+    if delimiter == ";":
+        decimal_commas(frame)
+    out: bytes = frame[frame[target].notna()].to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return out
+
+
 def infer_schema(frame: pd.DataFrame, target: str, booleans: frozenset[str] = frozenset(),
                  task: Task = Task.CLASSIFICATION) -> Schema:
     columns = []

@@ -14,6 +14,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from shared.azure import entities
 from shared.azure.blobstore import BlobStore
 from shared.azure.config import AzureSettings
+from shared.dataset_validation import portable_csv
 from shared.ports import DatasetRegistry, DatasetVersion
 from shared.schema import Schema
 
@@ -42,8 +43,10 @@ class AzureDatasetRegistry(DatasetRegistry):
             return to_version(self.ml.data.get(asset, version=content_hash[:16])), False
         except ResourceNotFoundError:
             pass
-        # The copy first: a Data asset never points at bytes that are not there yet.
-        self.store.put_once(f"{entities.dataset_folder(name, content_hash)}/{entities.DATA_FILE}", content)
+        # The copy first: a Data asset never points at bytes that are not there yet. It is the upload as the
+        # run's MLTable reads it (',' and UTF-8), whatever delimiter, BOM or decimal mark the upload had.
+        self.store.put_once(f"{entities.dataset_folder(name, content_hash)}/{entities.DATA_FILE}",
+                            portable_csv(content, schema.target))
         sequence = 1 + max((v.version for v in self.list(name)), default=0)
         data = entities.data_asset(self.settings, name, sequence, content_hash, rows, len(schema.columns),
                                    source_uri, json.dumps(schema.to_dict(), separators=(",", ":")))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import replace
 
 import pytest
 
+from cli import sample_data
 from shared.azure import entities
 from shared.azure.dry_run import rest_form
 from shared.errors import BadRequest
@@ -24,6 +27,30 @@ def test_the_dataset_is_a_uri_file_asset_versioned_by_content_over_an_immutable_
     assert body["tags"]["rows"] == "200" and body["tags"]["source_uri"].endswith("datasets/bank/jan.csv")
     assert '"target":"y"' in body["properties"]["schema"]
     assert stack.store.blobs[f"bank/{content_hash[:16]}/data.csv"] == sample_csv()
+
+
+def test_the_copy_is_the_upload_as_the_mltable_reads_it_whatever_the_file_looked_like(stack: AzureStack):
+    """The run's MLTable declares ',' and UTF-8: a ';' file with a BOM, row names, decimal commas, an empty
+    trailing column, '?' and a row without a target is copied as that table, the other cells as written."""
+    rows = sample_data.rows(120, seed=3)
+    lines = [";" + ";".join(rows[0]) + ";"]
+    for index, row in enumerate(rows):
+        cells = {**row, "euribor3m": str(row["euribor3m"]).replace(".", ","), "y": "" if index == 5 else row["y"]}
+        if index == 7:
+            cells["job"] = "?"
+        lines.append(f"{index};" + ";".join(str(v) for v in cells.values()) + ";")
+    content = b"\xef\xbb\xbf" + "\n".join(lines).encode()
+    stack.upload(content)
+    [copy] = [b for p, b in stack.store.blobs.items() if p.endswith("/data.csv")]
+    table = list(csv.reader(io.StringIO(copy.decode("utf-8"), newline="")))  # strict: ',' and UTF-8
+    assert table[0] == list(rows[0]) and not copy.startswith(b"\xef\xbb\xbf")
+    assert len(table) == 1 + 119  # the row without a target is not there
+    kept = [row for index, row in enumerate(rows) if index != 5]
+    column = table[0].index("euribor3m")
+    assert [float(line[column]) for line in table[1:]] == [float(str(r["euribor3m"])) for r in kept]
+    assert table[1 + 6][table[0].index("job")] == ""  # '?' is a missing value, as ingest read it
+    assert [line[table[0].index("age")] for line in table[1:]] == [str(r["age"]) for r in kept]
+    assert rest_form(stack.workspace.last("data.create_or_update")["data"])["properties"]["tags"]["rows"] == "119"
 
 
 def test_the_training_job_is_a_pipeline_with_one_automl_classification_node(stack: AzureStack):
