@@ -6,6 +6,7 @@ from typing import Any
 
 from shared.model_contract import ModelSignature
 from shared.schema import DATETIME
+from shared.scoring import ROW_FORMS
 
 KEY: list[dict[str, list[str]]] = [{"functionKey": []}]
 SCORE_RESULT: dict[str, Any] = {"type": "object", "required": ["result", "model"], "properties": {
@@ -77,20 +78,14 @@ def _score_operation(model: str, signature: ModelSignature | None, summary: str)
     row = {"$ref": f"#/components/schemas/{_row_name(model)}"} if signature else {"type": "object"}
     result = _result_name(model) if signature else "ScoreResult"
     example_row = dict(signature.example) if signature else {}
-    body = {
-        "oneOf": [
-            {"type": "object", "required": ["data"], "properties": {
-                "data": {"type": "array", "minItems": 1, "items": row},
-                "probabilities": {"type": "boolean", "default": False},
-                "explain": {"type": "boolean", "default": False}}},
-            {"type": "object", "required": ["input_data"], "properties": {
-                "input_data": {"type": "object", "required": ["columns", "data"], "properties": {
-                    "columns": {"type": "array", "items": {"type": "string"}},
-                    "data": {"type": "array", "items": {"type": "array"}}}},
-                "probabilities": {"type": "boolean", "default": False},
-                "explain": {"type": "boolean", "default": False}}},
-        ]
-    }
+    records = {"type": "array", "minItems": 1, "items": row}
+    split = {"type": "object", "required": ["columns", "data"], "properties": {
+        "columns": {"type": "array", "items": {"type": "string"}},
+        "data": {"type": "array", "items": {"type": "array"}}}}
+    options = {"probabilities": {"type": "boolean", "default": False}, "explain": {"type": "boolean", "default": False}}
+    # Azure AutoML's forms, then MLflow's scoring server's: one of them per request.
+    body = {"oneOf": [{"type": "object", "required": [key], "properties": {
+        key: records if form == "records" else split, **options}} for key, form in ROW_FORMS.items()]}
     return {
         "summary": summary, "security": KEY,
         "parameters": [{"name": "probabilities", "in": "query", "schema": {"type": "boolean"},

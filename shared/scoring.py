@@ -36,6 +36,12 @@ class ScoreResult(TypedDict):
     unseen_categories: NotRequired[int]
 
 
+# Where a request's rows may be: Azure AutoML's own forms first, then those of MLflow's scoring server, so that
+# clients written for either work unchanged. "records": a list of {column: value}; "split": {columns, data}.
+ROW_FORMS = {"data": "records", "input_data": "split", "dataframe_records": "records",
+             "dataframe_split": "split", "instances": "records", "inputs": "records"}
+
+
 @dataclass(frozen=True)
 class ScoreRequest:
     rows: list[Row]
@@ -58,17 +64,19 @@ def parse_request(body: bytes, *, max_rows: int, max_bytes: int, content_type: s
     if not isinstance(payload, dict):
         raise BadRequest("the body must be a JSON object: {\"data\": [{column: value, ...}]}")
     rows: list[Row]
-    if "data" in payload:
-        data = payload["data"]
+    key = next((k for k in ROW_FORMS if k in payload), None)
+    if key is None:
+        raise BadRequest("missing 'data' (a list of rows) or 'input_data' ({columns, data}); MLflow's "
+                         "'dataframe_records', 'dataframe_split', 'instances' and 'inputs' are read too")
+    if ROW_FORMS[key] == "records":
+        data = payload[key]
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise BadRequest("'data' must be a list of objects, one per row")
+            raise BadRequest(f"'{key}' must be a list of objects, one per row")
         rows = data
-    elif "input_data" in payload:
-        rows = _split_form(payload["input_data"])
     else:
-        raise BadRequest("missing 'data' (a list of rows) or 'input_data' ({columns, data})")
+        rows = _split_form(payload[key], key)
     if not rows:
-        raise BadRequest("'data' is empty: send at least one row")
+        raise BadRequest(f"'{key}' is empty: send at least one row")
     if len(rows) > max_rows:
         raise PayloadTooLarge(f"too many rows: {len(rows):,}, the limit is {max_rows:,}")
     wants = payload.get("probabilities", False) is True or (probabilities_param or "").lower() in ("true", "1")
@@ -78,15 +86,15 @@ def parse_request(body: bytes, *, max_rows: int, max_bytes: int, content_type: s
     return ScoreRequest(rows, wants, explain)
 
 
-def _split_form(block: object) -> list[Row]:
+def _split_form(block: object, key: str) -> list[Row]:
     if not isinstance(block, dict) or not isinstance(block.get("columns"), list) \
             or not isinstance(block.get("data"), list):
-        raise BadRequest("'input_data' must be {\"columns\": [...], \"data\": [[...], ...]}")
+        raise BadRequest(f"'{key}' must be {{\"columns\": [...], \"data\": [[...], ...]}}")
     columns: list[object] = block["columns"]
     rows: list[Row] = []
     for index, values in enumerate(block["data"]):
         if not isinstance(values, list) or len(values) != len(columns):
-            raise BadRequest(f"input_data.data[{index}] must be a list of {len(columns)} values",
+            raise BadRequest(f"{key}.data[{index}] must be a list of {len(columns)} values",
                              [{"row": index, "field": None, "error": "wrong number of values"}])
         rows.append({str(name): value for name, value in zip(columns, values, strict=True)})
     return rows

@@ -101,6 +101,16 @@ def test_the_split_input_data_form_gives_the_same_answer(stack: Stack):
     assert split.json()["probabilities"] == post(stack, {"data": [ROW], "probabilities": True}).json()["probabilities"]
 
 
+@pytest.mark.parametrize("form", ["dataframe_records", "instances", "inputs", "dataframe_split"])
+def test_the_forms_of_mlflows_scoring_server_give_the_same_answer(stack: Stack, form: str):
+    columns = list(ROW)
+    rows: object = ({"columns": columns, "index": [0], "data": [[ROW[c] for c in columns]]}
+                    if form == "dataframe_split" else [ROW])
+    answer = post(stack, {form: rows, "probabilities": True})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == post(stack, {"data": [ROW], "probabilities": True}).json()
+
+
 def test_every_bad_field_is_named_by_row(stack: Stack):
     rows = [dict(ROW), dict(ROW), dict(ROW)]
     rows[0]["surprise"] = 1
@@ -126,6 +136,8 @@ def test_every_bad_field_is_named_by_row(stack: Stack):
         ({"data": [ROW] * 51}, None, "application/json", 413, "too many rows"),
         (None, b"{\"data\": [" + b" " * 70000 + b"]}", "application/json", 413, "limit is 60,000"),
         ({"input_data": {"columns": ["age"], "data": [[1, 2]]}}, None, "application/json", 400, "1 values"),
+        ({"dataframe_split": {"data": [[1]]}}, None, "application/json", 400, "'dataframe_split' must be"),
+        ({"instances": {"age": [1]}}, None, "application/json", 400, "'instances' must be a list of objects"),
     ],
 )
 def test_bad_requests_get_clear_4xx_never_500(stack: Stack, body, raw, content_type, status, words):
