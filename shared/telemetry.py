@@ -26,6 +26,7 @@ from shared.latency_histogram import STATISTICS, LatencyHistogram
 from shared.settings import env_flag
 
 log = logging.getLogger("pipeline.events")
+TELEMETRY_LOGGERS = ("azure.monitor.opentelemetry", "opentelemetry")  # the exporters' and the SDK's own loggers
 _propagator = TraceContextTextMapPropagator()
 _configured = False
 _tracer = trace.get_tracer("csv-to-endpoint")
@@ -71,12 +72,21 @@ def configure(service_name: str, traces_per_second: float | None = None) -> bool
     elif ratio:  # else the distro's default: at most 5 traces per second
         options["sampling_ratio"] = float(ratio)
     configure_azure_monitor(connection_string=connection, enable_live_metrics=False, **options)
+    for handler in logging.getLogger().handlers:  # the distribution's handler exports every logger's records
+        if type(handler).__module__.startswith("opentelemetry"):
+            handler.addFilter(_not_from_telemetry)
     provider = trace.get_tracer_provider()
     if isinstance(getattr(provider, "sampler", None), Sampler):
         provider.sampler = _CurrentParent(provider.sampler)  # type: ignore[attr-defined]
     logging.getLogger("pipeline.events").setLevel(logging.INFO)
     _configured = True
     return True
+
+
+def _not_from_telemetry(record: logging.LogRecord) -> bool:
+    """Telemetry's own complaints (an endpoint that does not answer) stay in the log, unexported: exported, each
+    failed export would queue one more record to export, and a flush at shutdown would never end."""
+    return not record.name.startswith(TELEMETRY_LOGGERS)
 
 
 class _CurrentParent(Sampler):

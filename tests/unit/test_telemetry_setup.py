@@ -76,3 +76,30 @@ def test_counts_added_from_many_threads_are_all_kept():
     finally:
         sys.setswitchinterval(interval)
     assert tally.totals() == {key: 160_000}
+
+
+def test_an_endpoint_that_does_not_answer_never_makes_a_flush_endless():
+    """The exporter warns on every failed export; were its warnings exported too, each failure would queue one
+    more record, and the flush at shutdown would go on for ever (the local host once hung so at Ctrl-C when its
+    telemetry server had died). In a fresh process, as the host runs it; the timeout only catches a hang."""
+    import subprocess
+    import sys
+
+    from devhost.azurite import free_port
+
+    script = (
+        "import logging\n"
+        "from shared import telemetry\n"
+        "assert telemetry.configure('test')\n"
+        "logging.getLogger('app').warning('something to export')\n"
+        "telemetry.flush()\n"
+        "handler = next(h for h in logging.getLogger().handlers if type(h).__module__.startswith('opentelemetry'))\n"
+        "exporter = logging.makeLogRecord({'name': 'azure.monitor.opentelemetry.exporter.export._base'})\n"
+        "assert not handler.filter(exporter) and handler.filter(logging.makeLogRecord({'name': 'app'}))\n"
+        "print('flushed')\n"
+    )
+    dead = f"InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:{free_port()}"
+    env = {"APPLICATIONINSIGHTS_CONNECTION_STRING": dead, "PYTHONPATH": ".", "PATH": "/usr/bin:/bin",
+           "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true", "HOME": "/tmp"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "flushed" in done.stdout, done.stderr[-2000:]
