@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cli import demo, plan, runs, status, telemetry
+from cli import demo, plan, runs, status, telemetry, uploads
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +17,14 @@ def main(argv: list[str] | None = None) -> int:
     run_demo.add_argument("--target", default="y", help="the column to predict (blob metadata 'target')")
     run_demo.add_argument("--task", choices=["classification", "regression"],
                           help="blob metadata 'task' (default: decided by the target's values)")
+    drop = commands.add_parser("upload", help="drop a CSV into the running stack's storage and follow it")
+    drop.add_argument("data", type=Path, help="the CSV file")
+    drop.add_argument("--model", required=True, help="model name, i.e. the folder under datasets/")
+    drop.add_argument("--target", default="y", help="the column to predict (blob metadata 'target')")
+    drop.add_argument("--task", choices=["classification", "regression"], help="default: decided by the target")
+    drop.add_argument("--metric", help="primary metric, e.g. AUC_weighted")
+    drop.add_argument("--exclude", default="", help="comma-separated columns to leave out")
+    drop.add_argument("--no-follow", action="store_true", help="print the upload id and return")
     show = commands.add_parser("status", help="each upload's state, and the models, from a running host")
     show.add_argument("--url", default=status.default_url(), help="the host (default: DEVHOST_URL or :7071)")
     show.add_argument("--key", help="function key (default: FUNCTIONS_KEY or the host's keys file)")
@@ -31,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--no-follow", action="store_true", help="print the run id and return")
     follow = commands.add_parser("follow", help="follow a run until it ends")
     follow.add_argument("run_id")
-    for sub_parser in (run, follow):
+    for sub_parser in (run, follow, drop):
         sub_parser.add_argument("--url", default=status.default_url())
         sub_parser.add_argument("--key", help="function key (default: FUNCTIONS_KEY or the host's keys file)")
     watch = commands.add_parser("telemetry", help="read the local telemetry store",
@@ -59,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
                 "time_budget_s": args.budget, "exclude": [c for c in args.exclude.split(",") if c]}
         run_id = runs.start(url, key, args.pipeline, {k: v for k, v in body.items() if v not in (None, [])})
         return 0 if args.no_follow else runs.follow(url, key, run_id)
+    if args.command == "upload":
+        metadata = {"target": args.target, "task": args.task, "metric": args.metric, "exclude": args.exclude}
+        host = uploads.RunningHost(args.url.rstrip("/"), args.key or status.host_key(status.default_state()))
+        return uploads.run(args.data, args.model, {k: v for k, v in metadata.items() if v}, host,
+                           uploads.local_storage(status.default_state()), not args.no_follow)
     if args.command == "demo":
         return demo.run(args.data, args.model, args.target, args.task)
     if args.command == "status":

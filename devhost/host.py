@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -36,6 +37,7 @@ from shared.telemetry import flush as flush_telemetry
 
 log = logging.getLogger("devhost")
 STORAGE_SETTING = "AzureWebJobsStorage"
+STORAGE_FILE = "storage.json"  # the emulator this host started, for tools
 LOCAL_IKEY = "00000000-0000-0000-0000-000000000000"  # the local endpoint checks no key
 FIRST_PROCESS_URL = "DEVHOST_FIRST_PROCESS_URL"  # where the extra HTTP processes forward admin requests
 EXPORT_CEILING = 10_000.0  # traces/s the exporter's own sampler lets through: far above what the host samples
@@ -185,6 +187,9 @@ def ensure_storage(options: Options) -> azurite.Azurite | None:
     emulator = azurite.Azurite(azurite.find_binary(options.project_root), options.state_dir / "azurite", ports)
     emulator.start()
     os.environ[STORAGE_SETTING] = emulator.connection_string
+    # Where tools (``cli upload``) find this emulator when it could not take the usual ports. Its account key is
+    # the emulator's published one: no secret is written.
+    (options.state_dir / STORAGE_FILE).write_text(json.dumps({"connection": emulator.connection_string}))
     return emulator
 
 

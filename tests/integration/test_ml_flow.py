@@ -235,3 +235,39 @@ def test_each_promoted_run_has_an_html_report_with_pictures(stack: Stack, tmp_pa
     assert requests.get(f"{stack.host.url}/api/runs/nope/report", headers=stack.headers, timeout=30).status_code == 404
     image = screenshot(page.text, tmp_path, "1100,1000")
     assert image.startswith(b"\x89PNG") and len(image) > 40_000  # charts drawn, not a blank page
+
+
+def test_cli_upload_drops_a_file_follows_it_and_says_how_it_ended(stack: Stack, tmp_path: Path):
+    """As a user runs it beside `make up`: the storage from AzureWebJobsStorage, the host from --url and --key;
+    a spreadsheet's ';' file with decimal commas trains, a broken file exits 1 with the reason."""
+    import csv
+    import io
+    import os
+    import sys
+
+    from devhost.process import ROOT
+
+    rows = sample_data.rows(600, seed=21)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), delimiter=";", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: str(v).replace(".", ",") if isinstance(v, float) else v for k, v in row.items()}
+                     for row in rows)
+    spreadsheet, broken = tmp_path / "eu.csv", tmp_path / "broken.csv"
+    spreadsheet.write_text(buffer.getvalue(), encoding="utf-8")
+    broken.write_text("age;y\n1;yes\n", encoding="utf-8")
+    env = {**os.environ, "AzureWebJobsStorage": stack.host.storage}
+
+    def upload(path: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cli", "upload", str(path), "--model", "eu", "--metric",
+                               "AUC_weighted", "--url", stack.host.url, "--key", stack.host.function_key],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+    trained = upload(spreadsheet)
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    assert "read as numbers" in trained.stdout and "Decision: promoted (model eu v1)" in trained.stdout
+    etag = str(stack.container.get_blob_client("eu/eu.csv").get_blob_properties().etag).strip('"')
+    record = stack.upload_record(f"eu/eu.csv@{etag}")
+    assert record is not None and record["details"]["metric"] == "AUC_weighted"  # the metadata went with it
+    refused = upload(broken)
+    assert refused.returncode == 1 and "Upload rejected: too few rows" in refused.stdout, refused.stdout

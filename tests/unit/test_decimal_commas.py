@@ -62,7 +62,7 @@ def test_batch_scoring_reads_decimal_commas_as_the_training_upload_did():
 
 
 def test_the_demo_sends_a_files_first_rows_as_ingest_read_them(tmp_path):
-    from cli.demo import first_rows
+    from cli.uploads import first_rows
 
     upload = tmp_path / "eu.csv"
     upload.write_bytes(b'\xef\xbb\xbf;age;rate;city;y\n1;41;1,5;"Paris; centre";no\n2;;-0,25;?;yes\n3;7;2;x;no\n')

@@ -1,0 +1,198 @@
+"""Uploads to the local stack, followed to their outcome: what ``cli demo`` and ``cli upload`` share."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import requests
+from azure.storage.blob import BlobServiceClient
+
+from shared.upload_states import UploadState, is_final
+
+TERMINAL = tuple(str(state) for state in UploadState if is_final(state))
+
+
+class Host(Protocol):
+    """A running development host: where it answers, and its function key."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def function_key(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class RunningHost:
+    url: str
+    function_key: str
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def drop(storage: str, data: Path, model: str, metadata: dict[str, str]) -> str:
+    """Put ``data`` at ``datasets/{model}/{file name}`` with ``metadata``; the upload's id (blob name and ETag)."""
+    blob_name = f"{model}/{data.name}"
+    container = BlobServiceClient.from_connection_string(storage).get_container_client("datasets")
+    if not container.exists():
+        container.create_container()
+    with data.open("rb") as handle:
+        uploaded = container.get_blob_client(blob_name).upload_blob(handle, overwrite=True, metadata=metadata)
+    return f"{blob_name}@{str(uploaded['etag']).strip(chr(34))}"
+
+
+def upload_state(host: Host, upload_id: str) -> dict[str, Any] | None:
+    status = requests.get(f"{host.url}/api/status", headers={"x-functions-key": host.function_key},
+                          params={"limit": "50"}, timeout=30).json()
+    return next((u for u in status["uploads"] if u["upload_id"] == upload_id), None)
+
+
+def follow(host: Host, upload_id: str, timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    last = ""
+    while time.monotonic() < deadline:
+        upload = upload_state(host, upload_id)
+        if upload:
+            progress = (upload.get("run") or {}).get("progress") or {}
+            line = f"{upload['state']}"
+            if upload["state"] == "training" and progress:
+                line += f": {progress.get('step')}"
+                if progress.get("budget_s") is not None and progress.get("elapsed_s") is not None:
+                    line += (f", {progress.get('trials', 0)} trials, "
+                             f"{progress['elapsed_s']}s of {progress['budget_s']}s budget")
+                if progress.get("best_learner"):
+                    line += (f", best so far {progress['best_learner']} "
+                             f"(cv {progress.get('loss', 'loss')} {progress['best_cv_loss']:.4f})")
+            if line != last:
+                print(f"    {line}", flush=True)
+                last = line
+            if upload["state"] in TERMINAL:
+                return upload
+        time.sleep(1)
+    raise SystemExit(f"gave up after {timeout_s:.0f}s; `python -m cli status` shows where it stands")
+
+
+def report(host: Host, upload: dict[str, Any]) -> None:
+    if upload["state"] in ("rejected", "failed", "duplicate", "superseded"):
+        say(f"Upload {upload['state']}: {upload['reason']}")
+        return
+    headers = {"x-functions-key": host.function_key}
+    details = upload["details"]
+    say(f"Task: {details.get('task')} ({details.get('task_reason')}); primary metric {details.get('metric')}")
+    say("Data guardrails:")
+    for finding in upload["details"].get("guardrails", []):
+        print(f"    {finding['severity']:<8} {finding['message']}")
+    models = requests.get(f"{host.url}/api/models", headers=headers, timeout=30).json()
+    decision = upload["details"].get("decision", {})
+    artifact = next((m["production"] for m in models["models"] if m["name"] == upload["model_name"]), None)
+    run = requests.get(f"{host.url}/api/runs/{upload['run_id']}", headers=headers, timeout=30).json()
+    result = run.get("result", {})
+    search, rows = result.get("search", {}), result.get("fit_rows", {})
+    say(f"Leaderboard of run {upload['run_id']} ({result.get('task', 'classification')}, {result.get('trials')} "
+         f"trials; best cross-validated {search.get('loss', 'log_loss')} per learner):")
+    for place, row in enumerate(result.get("leaderboard", []), 1):
+        print(f"    {place}. {row['learner']:<12} {row['cv_loss']:.4f}")
+    metrics = result.get("validation_metrics", {})
+    shown = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
+    threshold = f"threshold {result['threshold']}, " if result.get("threshold") is not None else ""
+    print(f"    on the held-out validation split: {shown} ({threshold}{result.get('model_format')} export)")
+    if search.get("stopped_early"):
+        print(f"    the search stopped at {search['seconds']:.0f}s of its {search['budget_s']:.0f}s budget: "
+              "it had plateaued")
+    members = (result.get("ensemble") or {}).get("members") or {}
+    if members:
+        shares = ", ".join(f"{name} {share:.0%}" for name, share in members.items())
+        print(f"    deployed model: a soft vote of {shares}")
+    if rows:
+        print(f"    judged: fit on {rows['holdout_fit']:,} rows, scored on {rows['validation']:,}; "
+              f"deployed: refit on all {rows['final_fit']:,}")
+    say(f"Decision: {upload['state']} (model {decision.get('model')} v{decision.get('version')}): {upload['reason']}")
+    if artifact:
+        print(f"    serving: {artifact['name']} v{artifact['version']}")
+    report = Path(result.get("artifact_dir", "")) / "report.html"
+    if report.exists():
+        print(f"    report:  {report}   (or GET /api/runs/{upload['run_id']}/report)")
+
+
+def serving(host: Host) -> bool:
+    models = requests.get(f"{host.url}/api/models", headers={"x-functions-key": host.function_key}, timeout=30)
+    return any(m["production"] for m in models.json()["models"])
+
+
+def first_rows(data: Path, target: str, count: int = 2) -> list[dict[str, object]]:
+    """The file's first rows as a client would send them, read as ingest reads the file (its delimiter, decimal
+    commas): numbers as numbers, empty cells as null, the target and a row-name column left out."""
+    import io
+    import json
+
+    import pandas as pd
+
+    from shared.dataset_validation import EXTRA_MISSING, decimal_commas, header_of, sniff_delimiter
+
+    text = data.read_text(encoding="utf-8-sig")
+    delimiter = sniff_delimiter(text)
+    frame = pd.read_csv(io.StringIO(text), sep=delimiter, nrows=count, skipinitialspace=True,
+                        na_values=EXTRA_MISSING)
+    frame.columns = header_of(text, delimiter)
+    if delimiter == ";":
+        decimal_commas(frame)
+    rows: list[dict[str, object]] = json.loads(frame.drop(columns=[c for c in (target, "") if c in frame.columns])
+                                               .to_json(orient="records"))
+    return rows
+
+
+def score_first_rows(host: Host, data: Path, model: str, target: str, regression: bool) -> bool:
+    body: dict[str, object] = {"data": first_rows(data, target)}
+    if not regression:
+        body["probabilities"] = True
+    response = requests.post(f"{host.url}/api/models/{model}/score", json=body,
+                             headers={"x-functions-key": host.function_key}, timeout=30)
+    say(f"POST /api/models/{model}/score with two rows -> {response.status_code}")
+    print(f"    {response.text}")
+    return response.ok
+
+
+
+
+def local_storage(state_dir: Path) -> str:
+    """The storage the running stack reads: ``AzureWebJobsStorage`` (the environment, then local.settings.json),
+    else the emulator the host started (its ``storage.json``), else Azurite on its usual ports."""
+    from devhost import azurite
+    from devhost.config import load_local_settings
+    from devhost.host import STORAGE_FILE, STORAGE_SETTING
+    from devhost.process import ROOT
+
+    load_local_settings(ROOT / "local.settings.json")
+    candidates = [os.environ.get(STORAGE_SETTING, "")]
+    recorded = state_dir / STORAGE_FILE
+    if recorded.exists():
+        candidates.append(str(json.loads(recorded.read_text())["connection"]))
+    candidates.append(azurite.expand("UseDevelopmentStorage=true"))
+    for connection in filter(None, candidates):
+        endpoint = azurite.blob_endpoint(connection)
+        if endpoint is None or azurite.port_open(*endpoint):  # an account in Azure has no local port to check
+            return connection
+    raise SystemExit("no storage answers: start the stack first (`make up`), or set AzureWebJobsStorage")
+
+
+def run(data: Path, model: str, metadata: dict[str, str], host: Host, storage: str, wait: bool) -> int:
+    """``cli upload``: drop ``data`` for ``model``, then follow it to its outcome and report it as the demo does.
+    Exit status 1 when the upload is rejected or fails."""
+    if not data.is_file():
+        raise SystemExit(f"{data}: no such CSV file")
+    say(f"Uploading {data} to datasets/{model}/{data.name} (metadata {metadata})")
+    upload_id = drop(storage, data, model, metadata)
+    print(f"    upload id: {upload_id}")
+    if not wait:
+        return 0
+    say("Following the upload (validation, dataset registration, AutoML, registration, gate, deployment)")
+    outcome = follow(host, upload_id, timeout_s=3600)
+    report(host, outcome)
+    return 1 if outcome["state"] in ("rejected", "failed") else 0
