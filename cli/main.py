@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         run_id = runs.start(url, key, args.pipeline, {k: v for k, v in body.items() if v not in (None, [])})
         return 0 if args.no_follow else runs.follow(url, key, run_id)
     if args.command == "upload":
-        metadata = {"target": args.target, "task": args.task, "metric": args.metric, "exclude": args.exclude}
+        metadata = {"target": uploads.ascii_safe(args.target), "task": args.task, "metric": args.metric,
+                    "exclude": ",".join(uploads.ascii_safe(c.strip()) for c in args.exclude.split(",") if c.strip())}
         host = uploads.RunningHost(args.url.rstrip("/"), args.key or status.host_key(status.default_state()))
         return uploads.run(args.data, args.model, {k: v for k, v in metadata.items() if v}, host,
                            uploads.local_storage(status.default_state()), not args.no_follow)

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import requests
 from azure.storage.blob import BlobServiceClient
@@ -35,6 +36,13 @@ class RunningHost:
 
 def say(message: str) -> None:
     print(f"==> {message}", flush=True)
+
+
+def ascii_safe(column: str) -> str:
+    """A column name as blob metadata carries it: percent-encoded UTF-8 when it is not plain ASCII (or holds
+    '%' or ','), as ingest reads it back."""
+    return quote(column, safe=" !#$&'()*+-./:;<=>?@[]^_`{|}~") if not column.isascii() or "%" in column \
+        or "," in column else column
 
 
 def drop(storage: str, data: Path, model: str, metadata: dict[str, str]) -> str:

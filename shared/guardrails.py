@@ -46,7 +46,7 @@ def evaluate(frame: pd.DataFrame, target: str, excluded: tuple[str, ...] = (),
     dates = [c for c in features if is_date_column(frame[c])]
     findings = [_target_range(frame[target]) if regression else _class_balance(frame[target]),
                 _missing(frame, features), _constant(frame, features),
-                _id_like(frame, [c for c in features if c not in dates]), _dates(dates), _duplicates(frame),
+                _id_like(frame, [c for c in features if c not in dates], excluded), _dates(dates), _duplicates(frame),
                 _leakage(frame, target, features, excluded, regression)]
     return [asdict(f) for f in findings if f is not None]
 
@@ -100,7 +100,7 @@ def _constant(frame: pd.DataFrame, features: list[str]) -> Finding | None:
                    {"columns": constant})
 
 
-def _id_like(frame: pd.DataFrame, features: list[str]) -> Finding | None:
+def _id_like(frame: pd.DataFrame, features: list[str], excluded: tuple[str, ...] = ()) -> Finding | None:
     rows = len(frame)
     suspects = []
     for column in features:
@@ -122,9 +122,10 @@ def _id_like(frame: pd.DataFrame, features: list[str]) -> Finding | None:
             suspects.append(column)
     if not suspects:
         return None
+    advice = "the upload excludes them from training" if set(suspects) <= set(excluded) else "exclude them"
     return Finding("id_like_columns", "warning",
                    f"Column(s) look like identifiers (almost every value unique): {', '.join(suspects)}. A model can "
-                   "memorise them without learning anything that carries to new rows; exclude them.",
+                   f"memorise them without learning anything that carries to new rows; {advice}.",
                    {"columns": suspects})
 
 

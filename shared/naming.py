@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from urllib.parse import unquote
 
 from shared import metrics, tasks
 from shared.errors import DatasetRejected
@@ -35,6 +36,8 @@ def model_name_for(blob_path: str) -> str:
 
 
 def spec_for(blob_path: str, metadata: dict[str, str] | None, default_target: str) -> UploadSpec:
+    """Blob metadata is ASCII: a column name beyond it (``Résultat``) comes percent-encoded as UTF-8
+    (``R%C3%A9sultat``), as ``cli upload`` sends it, and a comma inside one as ``%2C``."""
     meta = {k.lower(): v for k, v in (metadata or {}).items()}
     metric: str | None = None
     if meta.get("metric", "").strip():
@@ -42,6 +45,6 @@ def spec_for(blob_path: str, metadata: dict[str, str] | None, default_target: st
             metric = metrics.resolve(meta["metric"].strip()).name
         except ValueError as error:
             raise DatasetRejected(str(error), "bad_metric") from None
-    excluded = tuple(c.strip() for c in meta.get("exclude", "").split(",") if c.strip())
-    return UploadSpec(model_name_for(blob_path), meta.get("target", default_target).strip(), metric, excluded,
-                      tasks.parse(meta.get("task")))
+    excluded = tuple(unquote(c).strip() for c in meta.get("exclude", "").split(",") if c.strip())
+    target = unquote(meta["target"]) if "target" in meta else default_target
+    return UploadSpec(model_name_for(blob_path), target.strip(), metric, excluded, tasks.parse(meta.get("task")))

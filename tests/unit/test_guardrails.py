@@ -61,6 +61,9 @@ def test_id_like_columns():
     finding = found(frame, "id_like_columns")
     assert finding is not None and finding["details"]["columns"] == ["customer_id", "row_number"]
     assert found(base(), "id_like_columns") is None  # age repeats, income is not monotonic
+    assert finding["message"].endswith("exclude them.")
+    excluded = {f["check"]: f for f in evaluate(frame, "y", ("customer_id", "row_number"))}["id_like_columns"]
+    assert excluded["message"].endswith("the upload excludes them from training.")
 
 
 def test_duplicate_rows():

@@ -35,6 +35,17 @@ def test_metadata_chooses_target_metric_and_exclusions():
         spec_for("bank/x.csv", {"task": "forecasting"}, "y")
 
 
+@pytest.mark.parametrize("column", ["Résultat", "東京の売上", "a,b", "50% off", "plain_name", "with space"])
+def test_a_column_name_beyond_ascii_travels_percent_encoded_in_metadata_and_back(column):
+    from cli.uploads import ascii_safe
+
+    sent = ascii_safe(column)
+    assert sent.isascii() and "," not in sent  # blob metadata is ASCII; commas separate excluded columns
+    spec = spec_for("sales/x.csv", {"target": sent, "exclude": f"{sent},id"}, "y")
+    assert spec.target == column and spec.excluded_columns == (column, "id")
+    assert ascii_safe("plain_name") == "plain_name"  # what needs no encoding is sent as it is
+
+
 def test_the_primary_metric_follows_the_task():
     assert metrics.for_task(None, "classification", "AUC_weighted").name == "AUC_weighted"
     # The configured default is a classification metric: a regression run takes Azure AutoML's default.
