@@ -33,7 +33,7 @@ from devhost.queue_listener import QueueTriggerListener
 from shared.settings import Settings
 from shared.telemetry import configure as configure_telemetry
 from shared.telemetry import enabled as telemetry_enabled
-from shared.telemetry import flush as flush_telemetry
+from shared.telemetry import shutdown as shutdown_telemetry
 
 log = logging.getLogger("devhost")
 STORAGE_SETTING = "AzureWebJobsStorage"
@@ -163,7 +163,7 @@ def serve_http_only(options: Options) -> int:
     try:
         serve(app, options)
     finally:
-        flush_telemetry()
+        shutdown_telemetry()
     return 0
 
 
@@ -368,9 +368,9 @@ def main(argv: list[str] | None = None) -> int:
         _stop_training_worker()
         if emulator is not None:
             emulator.stop()
+        log.info("Host stopped")
         if telemetry_server is not None:
-            flush_telemetry()  # while the endpoint still listens
+            shutdown_telemetry()  # while the endpoint still listens: nothing is left to send at exit
             telemetry_server.terminate()
             telemetry_server.wait(timeout=10)
-        log.info("Host stopped")
     return 0

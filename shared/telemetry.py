@@ -61,8 +61,11 @@ def configure(service_name: str, traces_per_second: float | None = None) -> bool
         return False
     os.environ.setdefault("OTEL_SERVICE_NAME", service_name)
     if "IngestionEndpoint=http://127.0.0.1" in connection or "IngestionEndpoint=http://localhost" in connection:
-        # The local endpoint is no Azure region: statsbeat would only complain about it.
+        # The local endpoint is no Azure region: statsbeat would only complain about it, and the SDK's own
+        # statistics (a second metrics pipeline and its thread) would fill the local store with the exporter's
+        # bookkeeping.
         os.environ.setdefault("APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL", "true")
+        os.environ.setdefault("APPLICATIONINSIGHTS_SDKSTATS_DISABLED", "true")
     from azure.monitor.opentelemetry import configure_azure_monitor
 
     options: dict[str, Any] = {}
@@ -123,6 +126,17 @@ def flush() -> None:
             force()
     for handler in logging.getLogger().handlers:
         handler.flush()
+
+
+def shutdown() -> None:
+    """Export what is buffered, then stop exporting: for a process about to stop its telemetry endpoint, so
+    that nothing is left to send (and fail) when the interpreter exits."""
+    from opentelemetry import _logs
+
+    for provider in (trace.get_tracer_provider(), metrics.get_meter_provider(), _logs.get_logger_provider()):
+        stop = getattr(provider, "shutdown", None)
+        if stop is not None:
+            stop()
 
 
 # Attributes every LogRecord has: an event property with one of these names would make logging raise.
