@@ -161,9 +161,7 @@ def columns_from_frame(frame: pd.DataFrame, signature: ModelSignature) -> Column
         series = frame[column.name]
         flags = boolean_values(series) if column.kind == "boolean" else None
         if column.kind == DATETIME:  # a value that is no date is missing, as a number that is no number
-            parts = np.array([_date_or_none(v) or NO_DATE for v in series], dtype=np.float32).reshape(-1, len(NO_DATE))
-            for index, name in enumerate(column.inputs):
-                out[name] = parts[:, index].reshape(-1, 1)
+            out.update(date_inputs(column, [_date_or_none(v) or NO_DATE for v in series]))
         elif flags is not None:
             out[column.name] = flags.to_numpy(dtype=np.float32).reshape(-1, 1)
         elif column.is_numeric:
@@ -172,6 +170,12 @@ def columns_from_frame(frame: pd.DataFrame, signature: ModelSignature) -> Column
         else:
             out[column.name] = np.array(["" if _missing(v) else str(v) for v in series], dtype=object).reshape(-1, 1)
     return out
+
+
+def date_inputs(column: Column, parts: Sequence[tuple[float, ...]]) -> Columns:
+    """A date column's model inputs from each row's parts (``shared.schema.date_parts``): one column per part."""
+    table = np.array(parts, dtype=np.float32).reshape(-1, len(NO_DATE))
+    return {name: table[:, [index]] for index, name in enumerate(column.inputs)}
 
 
 def _missing(value: object) -> bool:

@@ -9,18 +9,20 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NotRequired, TypedDict, cast
+from typing import NotRequired, TypedDict, TypeVar, cast
 
 import numpy as np
 
 from shared import telemetry
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from shared.model_contract import Columns, ModelSignature, Results, ServedModel
-from shared.schema import BOOLEAN_WORDS, DATE_PARTS, DATETIME, NO_DATE, date_parts
+from shared.model_contract import Columns, ModelSignature, Results, ServedModel, date_inputs
+from shared.schema import BOOLEAN_WORDS, DATETIME, NO_DATE, date_parts
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 Row = dict[str, object]
+T = TypeVar("T")
 
 
 class ModelRef(TypedDict):
@@ -159,38 +161,16 @@ def columns_for(rows: list[Row], signature: ModelSignature) -> tuple[Columns, in
         name = feature.name
         values = [row.get(name) for row in rows]
         if feature.kind == "boolean":
-            flags: list[float] = []
-            for index, value in enumerate(values):
-                flag = _boolean(value)
-                if flag is not None:
-                    flags.append(flag)
-                elif name in rows[index]:
-                    problems.append({"row": index, "field": name, "error": f"expected true or false, got {value!r}"})
-            if len(flags) == len(values):
+            flags = _read_column(name, values, rows, _boolean, "true or false", problems)
+            if flags is not None:
                 columns[name] = np.array(flags, dtype=np.float32).reshape(-1, 1)
         elif feature.kind == DATETIME:
-            dates: list[tuple[float, ...]] = []
-            for index, value in enumerate(values):
-                parts = _date(value)
-                if parts is not None:
-                    dates.append(parts)
-                elif name in rows[index]:
-                    problems.append({"row": index, "field": name,
-                                     "error": f"expected an ISO 8601 date or date and time, got {value!r}"})
-            if len(dates) == len(values):
-                table = np.array(dates, dtype=np.float32).reshape(-1, len(DATE_PARTS))
-                for position, input_name in enumerate(feature.inputs):
-                    columns[input_name] = table[:, position].reshape(-1, 1)
+            dates = _read_column(name, values, rows, _date, "an ISO 8601 date or date and time", problems)
+            if dates is not None:
+                columns.update(date_inputs(feature, dates))
         elif feature.is_numeric:
-            numbers: list[float] = []
-            for index, value in enumerate(values):
-                number = _number(value)
-                if number is not None:
-                    numbers.append(number)
-                elif name in rows[index]:
-                    problems.append({"row": index, "field": name,
-                                     "error": f"expected a number within float32 range, got {value!r}"})
-            if len(numbers) == len(values):
+            numbers = _read_column(name, values, rows, _number, "a number within float32 range", problems)
+            if numbers is not None:
                 columns[name] = np.array(numbers, dtype=np.float32).reshape(-1, 1)
         else:
             known = feature.known
@@ -208,6 +188,20 @@ def columns_for(rows: list[Row], signature: ModelSignature) -> tuple[Columns, in
     if problems:
         raise BadRequest(f"{len(problems)} problem(s) in the request rows", problems[:100])
     return columns, unseen
+
+
+def _read_column(name: str, values: list[object], rows: list[Row], read: Callable[[object], T | None],
+                 expected: str, problems: list[dict[str, object]]) -> list[T] | None:
+    """Each row's value as ``read`` makes it, or None when it refuses any: each refusal is named in ``problems``
+    (a value the row lacks is named as a missing column instead)."""
+    read_values: list[T] = []
+    for index, value in enumerate(values):
+        result = read(value)
+        if result is not None:
+            read_values.append(result)
+        elif name in rows[index]:
+            problems.append({"row": index, "field": name, "error": f"expected {expected}, got {value!r}"})
+    return read_values if len(read_values) == len(values) else None
 
 
 def _number(value: object) -> float | None:

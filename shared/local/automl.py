@@ -24,7 +24,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from shared import metrics
-from shared.schema import DATE_PARTS, DATETIME, NO_DATE, Schema, date_parts
+from shared.model_contract import date_inputs
+from shared.schema import DATETIME, NO_DATE, Schema, date_parts
 
 log = logging.getLogger(__name__)
 
@@ -163,10 +164,8 @@ def feature_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     for column in schema.features:
         series = frame[column.name]
         if column.kind == DATETIME:
-            parts = np.array([date_parts(str(v)) or NO_DATE if pd.notna(v) else NO_DATE for v in series],
-                             dtype=np.float32).reshape(-1, len(DATE_PARTS))
-            for index, name in enumerate(column.inputs):
-                out[name] = parts[:, index]
+            parts = [date_parts(str(v)) or NO_DATE if pd.notna(v) else NO_DATE for v in series]
+            out.update({name: values.reshape(-1) for name, values in date_inputs(column, parts).items()})
         elif column.is_numeric:
             out[column.name] = pd.to_numeric(series, errors="coerce").astype(np.float32)
         else:
