@@ -122,12 +122,14 @@ def test_a_public_multiclass_table_trains_exports_and_labels_every_class(tmp_pat
     assert [row["class"] for row in cast(list[dict[str, Any]], explained)] == labels[:5]
 
 
-def test_a_date_column_teaches_the_weekday_and_it_carries_to_dates_never_seen(tmp_path: Path):
+def test_a_date_column_teaches_the_weekday_and_it_carries_to_dates_never_seen(tmp_path: Path, monkeypatch):
     """Orders of 2024, each at its own moment (no two alike): weekends say yes. As text, every moment would be a
-    category of its own, unknown in validation; as calendar parts the weekday is learnt, and holds in 2025."""
+    category of its own, unknown in validation; as calendar parts the weekday is learnt, and holds in 2025.
+    One learner (LightGBM): the test is about the model's inputs, not about which learner a search picks."""
+    monkeypatch.setitem(automl.LEARNERS, "classification", ["lgbm"])
     rng = np.random.default_rng(3)
     moments = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.uniform(0, 365 * 86400, 1200), unit="s")
-    weekend = np.asarray(moments.dayofweek >= 5) ^ (rng.random(1200) < 0.03)
+    weekend = np.asarray(moments.dayofweek >= 5)
     frame = pd.DataFrame({"ordered": moments.strftime("%Y-%m-%dT%H:%M:%S"), "amount": rng.normal(100, 30, 1200),
                           "y": np.where(weekend, "yes", "no")})
     frame.loc[:15, "ordered"] = None
@@ -138,15 +140,19 @@ def test_a_date_column_teaches_the_weekday_and_it_carries_to_dates_never_seen(tm
     assert outcome.validation_metrics["AUC_weighted"] > 0.9
     assert set(outcome.importance) == {"ordered", "amount"} and outcome.importance["ordered"] > 0.5
     served = artifacts.load(tmp_path)
-    saturdays = [f"2025-03-{day:02d}T{hour:02d}:10:00" for day in (1, 8, 15, 22) for hour in (9, 20)]
-    tuesdays = [f"2025-03-{day:02d}T{hour:02d}:10:00" for day in (4, 11, 18, 25) for hour in (9, 20)]
-    rows = [{"ordered": when, "amount": 100.0} for when in saturdays + tuesdays]
+    march = pd.date_range("2025-03-01 09:10", periods=31, freq="D").append(
+        pd.date_range("2025-03-01 20:10", periods=31, freq="D"))  # every day of a month never seen, twice
+    rows = [{"ordered": when, "amount": 100.0} for when in march.strftime("%Y-%m-%dT%H:%M:%S")]
     columns, _ = scoring.columns_for(rows, served.signature)
-    labels = served.results(served.predict(columns))
-    assert labels == ["yes"] * len(saturdays) + ["no"] * len(tuesdays)
-    explained = cast(list[dict[str, Any]], served.explain(columns, labels))
-    assert set(explained[0]["contributions"]) == {"ordered", "amount"}  # the parts summed under the column
-    assert abs(explained[0]["contributions"]["ordered"]) > abs(explained[0]["contributions"]["amount"])
+    labels = np.array(served.results(served.predict(columns)))
+    weekend = np.asarray(march.dayofweek >= 5)
+    # Both kinds of day mostly right (a search on a time budget varies): a date read as a category would be
+    # unknown here, and the model would answer its majority, "no", for all of them.
+    assert (labels[weekend] == "yes").mean() >= 0.9 and (labels[~weekend] == "no").mean() >= 0.9, labels
+    explained = cast(list[dict[str, Any]], served.explain(columns, labels.tolist()))
+    saturday = int(np.flatnonzero(weekend)[0])
+    assert set(explained[saturday]["contributions"]) == {"ordered", "amount"}  # the parts summed under the column
+    assert abs(explained[saturday]["contributions"]["ordered"]) > abs(explained[saturday]["contributions"]["amount"])
 
 
 def test_the_validation_split_is_fixed_and_stratified(dataset):
