@@ -167,8 +167,6 @@ def score_first_rows(host: Host, data: Path, model: str, target: str, regression
     return response.ok
 
 
-
-
 def local_storage(state_dir: Path) -> str:
     """The storage the running stack reads: ``AzureWebJobsStorage`` (the environment, then local.settings.json),
     else the emulator the host started (its ``storage.json``), else Azurite on its usual ports."""
