@@ -37,6 +37,11 @@ def part_name(column: str, part: str) -> str:
     return f"{column}[{part}]"
 
 
+def input_columns(features: tuple[Column, ...]) -> dict[str, str]:
+    """Model input -> the column it comes from (a date's parts -> the date column)."""
+    return {name: c.name for c in features for name in c.inputs}
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -76,8 +81,7 @@ class Schema:
 
     @property
     def input_columns(self) -> dict[str, str]:
-        """Model input -> the column it comes from (a date's parts -> the date column)."""
-        return {name: c.name for c in self.features for name in c.inputs}
+        return input_columns(self.features)
 
     def column(self, name: str) -> Column:
         for column in self.columns:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from shared.model_contract import Columns, ModelSignature, Outputs, Results
+from shared.schema import input_columns
 
 
 @dataclass
@@ -31,8 +32,7 @@ class LoadedModel:
             from shared.local.explain import Explainer
 
             assert self.folder is not None
-            self._explainer = Explainer(self.folder, {name: c.name for c in self.signature.features
-                                                      for name in c.inputs})
+            self._explainer = Explainer(self.folder, input_columns(self.signature.features))
         rows: list[dict[str, object]] = self._explainer.explain(columns, list(self.signature.classes), results)
         return rows
 
