@@ -35,6 +35,7 @@ demo: setup
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(PY) -m tests.import_cycles
 
 # Bicep static analysis: zero failed checks, every file parsed (checkov alone exits 0 on a parse error);
 # each skipped check carries its reason in the .bicep file.

@@ -1,44 +1,19 @@
-"""Pick the implementations of the ports once, from settings."""
+"""The composition root: pick the implementations of the ports once, from settings (nothing imports this but the
+function blueprints and the tools that start them)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from shared.blob_records import JsonBlobs
 from shared.deployment_flow import DEPLOYMENTS_QUEUE
-from shared.ports import (
-    DatasetRegistry,
-    Deployer,
-    DeploymentQueue,
-    Evaluator,
-    ModelRegistry,
-    ModelServer,
-    PromotionLedger,
-    RunReports,
-    TrainingPipeline,
-    UploadLog,
-)
+from shared.ports import Backend
 from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from shared.azure.plan import Plan
 
-
-@dataclass(frozen=True)
-class Backend:
-    datasets: DatasetRegistry
-    uploads: UploadLog
-    pipeline: TrainingPipeline
-    registry: ModelRegistry
-    evaluator: Evaluator
-    deployer: Deployer
-    promotions: PromotionLedger
-    server: ModelServer
-    deploy_records: JsonBlobs  # deployment state machines and their leases (shared.deployment_flow)
-    deploy_queue: DeploymentQueue
-    reports: RunReports
 
 
 def build_backend(settings: Settings) -> Backend:

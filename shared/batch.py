@@ -8,7 +8,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, TypedDict
 
 import pandas as pd
 
@@ -16,21 +15,10 @@ from shared import telemetry
 from shared.dataset_validation import decimal_commas
 from shared.errors import DatasetRejected, NotSupported
 from shared.model_contract import ServedModel, columns_from_frame
-
-if TYPE_CHECKING:
-    from shared.ports import ModelServer
+from shared.ports import BatchSummary, ModelServer
 
 OUTPUT_CONTAINER = "scoring-output"
 
-
-class BatchSummary(TypedDict):
-    rows: int
-    chunks: int
-    predictions: dict[str, int] | dict[str, float]  # rows per label; for regression the predictions' summary
-    model: dict[str, str]
-    values_not_numeric: int  # numeric cells that were not numbers, scored as missing
-    seconds: float
-    rows_per_second: int | None
 
 
 def _delimiter(head: bytes) -> str:

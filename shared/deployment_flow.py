@@ -23,15 +23,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared import faults, telemetry, upload_states
 from shared.errors import ArtifactUnusable, DeploymentFailed
-from shared.ports import ModelVersion, RunInfo
+from shared.ports import Backend, ModelVersion, RunInfo
 from shared.upload_states import UploadState
-
-if TYPE_CHECKING:
-    from shared.backend import Backend
 
 log = logging.getLogger(__name__)
 

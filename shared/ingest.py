@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shared import dataset_validation, faults, guardrails, metrics, naming, pipelines, telemetry
-from shared.backend import Backend
 from shared.errors import DatasetRejected
+from shared.ports import Backend
 from shared.run_order import RunState
 from shared.settings import Settings
 from shared.upload_states import UploadState, record

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import metrics, telemetry
-from shared.backend import Backend
 from shared.errors import BadRequest, NotFound
-from shared.ports import RunInfo, TrainingRequest
+from shared.ports import Backend, RunInfo, TrainingRequest
 from shared.settings import Settings
 
 MAX_BUDGET_S = 3600

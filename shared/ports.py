@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from shared.model_contract import ModelSignature
 from shared.run_events import RunEvent
@@ -15,7 +15,19 @@ from shared.scoring import ScoreRequest, ScoreResult
 from shared.upload_states import UploadChange
 
 if TYPE_CHECKING:
-    from shared.batch import BatchSummary
+    from shared.blob_records import JsonBlobs
+
+
+class BatchSummary(TypedDict):
+    """What scoring one dropped CSV did (``ModelServer.score_file``)."""
+
+    rows: int
+    chunks: int
+    predictions: dict[str, int] | dict[str, float]  # rows per label; for regression the predictions' summary
+    model: dict[str, str]
+    values_not_numeric: int  # numeric cells that were not numbers, scored as missing
+    seconds: float
+    rows_per_second: int | None
 
 
 @dataclass(frozen=True)
@@ -273,3 +285,20 @@ class PromotionLedger(abc.ABC):
     @abc.abstractmethod
     def release(self, run_id: str) -> None:
         """Give the claim back after a failure, so a redelivery can retry."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One implementation of every port, as ``shared.backend`` assembles it from settings."""
+
+    datasets: DatasetRegistry
+    uploads: UploadLog
+    pipeline: TrainingPipeline
+    registry: ModelRegistry
+    evaluator: Evaluator
+    deployer: Deployer
+    promotions: PromotionLedger
+    server: ModelServer
+    deploy_records: JsonBlobs  # deployment state machines and their leases (shared.deployment_flow)
+    deploy_queue: DeploymentQueue
+    reports: RunReports

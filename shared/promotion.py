@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import deployment_flow, faults, metrics, telemetry
-from shared.backend import Backend
 from shared.errors import ArtifactUnusable
-from shared.ports import ModelVersion, RunInfo
+from shared.ports import Backend, ModelVersion, RunInfo
 from shared.run_events import RUN_COMPLETED, RUN_STATUS_CHANGED, RunEvent
 from shared.upload_states import UploadState, record
 

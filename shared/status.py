@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from shared.backend import Backend
+from shared.ports import Backend
 
 
 def overview(backend: Backend, limit: int = 20) -> dict[str, Any]:

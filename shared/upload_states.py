@@ -17,10 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from shared.ports import UploadLog
+from typing import Protocol
 
 
 class UploadState(StrEnum):
@@ -79,7 +76,13 @@ class UploadChange:
         return out
 
 
-def record(uploads: UploadLog, upload_id: str, *, state: UploadState | None = None, reason: str | None = None,
+class _Writes(Protocol):
+    """What ``record`` needs of an upload log (``shared.ports.UploadLog``, named here without importing it)."""
+
+    def update(self, upload_id: str, change: UploadChange) -> bool: ...
+
+
+def record(uploads: _Writes, upload_id: str, *, state: UploadState | None = None, reason: str | None = None,
            blob: str | None = None, model_name: str | None = None, dataset_version: int | None = None,
            run_id: str | None = None, details: Mapping[str, object] | None = None) -> bool:
     """The one way the core writes an upload record; False when ``state`` would move it back (nothing changes)."""

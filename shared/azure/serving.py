@@ -15,10 +15,9 @@ from shared.azure import entities
 from shared.azure.config import AzureSettings
 from shared.azure.deployment import AzureDeployer, live_color
 from shared.azure.endpoint_client import EndpointClient
-from shared.batch import BatchSummary
 from shared.errors import BadGateway, BadRequest, NotSupported, ServiceUnavailable
 from shared.model_contract import ModelSignature, Results
-from shared.ports import DatasetRegistry, ModelServer, ModelVersion
+from shared.ports import BatchSummary, DatasetRegistry, ModelServer, ModelVersion
 from shared.run_events import APP_TAG
 
 TARGET_TTL_S = 30.0  # a deployment is noticed within this long, without a control-plane call per request

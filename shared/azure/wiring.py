@@ -14,9 +14,8 @@ from shared.azure.registry import AzureModelRegistry
 from shared.azure.reports import StudioRunReports
 from shared.azure.serving import EndpointModelServer
 from shared.azure.state import BlobPromotionLedger, BlobUploadLog, JsonBlobs
-from shared.backend import Backend
 from shared.deployment_flow import DEPLOYMENTS_QUEUE
-from shared.ports import DeploymentQueue
+from shared.ports import Backend, DeploymentQueue
 from shared.settings import Settings
 from shared.storage import StorageDeploymentQueue
 

@@ -13,7 +13,7 @@ from shared import batch, drift, heap, scoring, telemetry
 from shared.local import artifacts
 from shared.local.deployment import deployments_dir, read_pointer
 from shared.model_contract import Columns, ModelSignature, Outputs, Results, ServedModel
-from shared.ports import ModelServer, ModelVersion
+from shared.ports import BatchSummary, ModelServer, ModelVersion
 
 MAX_PINNED_VERSIONS = 8
 log = logging.getLogger(__name__)
@@ -193,6 +193,6 @@ class LocalModelServer(ModelServer):
         return self.cache.drift_summary(model_name)
 
     def score_file(self, model_name: str, content: bytes, chunk_rows: int, write: Callable[[bytes], None]
-                   ) -> batch.BatchSummary | None:
+                   ) -> BatchSummary | None:
         served = self.cache.get(model_name)
         return batch.score_csv(content, served, chunk_rows, write) if served is not None else None

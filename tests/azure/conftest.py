@@ -13,8 +13,8 @@ from cli import sample_data
 from shared.azure.config import AzureSettings
 from shared.azure.dry_run import InMemoryQueue, InMemoryRecords, InMemoryWorkspace, RecordingStore
 from shared.azure.wiring import assemble
-from shared.backend import Backend
 from shared.ingest import Upload, ingest
+from shared.ports import Backend
 from shared.settings import Settings
 
 

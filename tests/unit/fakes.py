@@ -17,11 +17,12 @@ import numpy as np
 
 from shared.azure.dry_run import InMemoryQueue, InMemoryRecords
 from shared.azure.state import BlobPromotionLedger, BlobUploadLog
-from shared.backend import Backend
-from shared.batch import BatchOutputs, BatchSummary, score_csv
+from shared.batch import BatchOutputs, score_csv
 from shared.errors import ArtifactUnusable
 from shared.model_contract import Columns, ModelSignature, Outputs, Results, ServedModel
 from shared.ports import (
+    Backend,
+    BatchSummary,
     DatasetRegistry,
     DatasetVersion,
     Deployer,
