@@ -8,17 +8,18 @@ resumes at the recorded step. A step that must wait (an endpoint or a
 deployment still provisioning) re-enqueues a message with a visibility delay
 instead of blocking. Steps that need no wait run back to back in one call.
 
-One deployment per model runs at a time, under a lease that the worker renews
-at every step; a lease whose owner died (same machine, process gone) or that
-was not renewed in time is taken over, so a dead worker never blocks a model.
+One deployment per model runs at a time, under a lease held by its run and
+renewed at every step. Between two queue messages no process holds anything,
+so the lease names the run, never a process: another run takes it over only
+once the holder's deployment is final or its lease was not renewed in time
+(a deployment whose messages all died), so a dead deployment never blocks a
+model and two live ones never share it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -110,24 +111,6 @@ def _record_path(run_id: str) -> str:
 
 def _lease_path(model_name: str) -> str:
     return f"deployment-leases/{model_name.replace('/', '%2F')}.json"
-
-
-def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _owner_gone(owner: str) -> bool:
-    """True when the owner ran on this machine and its process has exited."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def start(backend: Backend, run: RunInfo, model: ModelVersion, detail: dict[str, Any]) -> None:
@@ -322,9 +305,11 @@ def _save(backend: Backend, path: str, record: DeploymentRecord, etag: str) -> s
 
 
 def _take_lease(backend: Backend, record: DeploymentRecord) -> bool:
-    """The model's deployment lease for this run: taken, renewed, or taken over from a dead or finished one."""
+    """The model's deployment lease for this run: taken, renewed, or taken over from a run whose deployment is
+    final (or gone), or whose lease expired unrenewed. Writes are conditional, so of two runs racing for it one
+    wins."""
     path = _lease_path(record.model.name)
-    mine = {"run_id": record.run_id, "owner": _owner(), "until": time.time() + LEASE_TTL_S}
+    mine = {"run_id": record.run_id, "until": time.time() + LEASE_TTL_S}
     if backend.deploy_records.create(path, mine):
         return True
     found = backend.deploy_records.get(path)
@@ -332,12 +317,18 @@ def _take_lease(backend: Backend, record: DeploymentRecord) -> bool:
         return backend.deploy_records.create(path, mine)
     lease, etag = found
     holder = str(lease.get("run_id", ""))
-    if holder != record.run_id and float(lease.get("until", 0)) > time.time() and not _owner_gone(
-            str(lease.get("owner", ""))):
+    if holder != record.run_id and _lease_live(lease):
         other = status(backend, holder)
         if other is not None and other.step not in FINAL:
             return False
     return backend.deploy_records.replace(path, mine, etag) is not None
+
+
+def _lease_live(lease: dict[str, Any]) -> bool:
+    try:
+        return float(lease.get("until", 0)) > time.time()
+    except (TypeError, ValueError):
+        return False  # an unreadable lease protects nothing
 
 
 def _release_lease(backend: Backend, record: DeploymentRecord) -> None:

@@ -18,6 +18,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from shared import metrics
 from shared.azure import entities
 from shared.azure.config import AzureSettings
+from shared.azure.endpoint_client import predictions_in
 from shared.errors import ArtifactUnusable, DeploymentFailed
 from shared.ports import DatasetRegistry, Deployer, Evaluator, ModelRegistry, ModelVersion, RunInfo
 from shared.schema import DATETIME, Schema
@@ -106,11 +107,11 @@ class AzureDeployer(Deployer):
         finally:
             os.unlink(path)
         try:
-            predictions = json.loads(answer)
+            predictions = predictions_in(json.loads(answer))
         except (TypeError, ValueError):
-            raise SmokeTestFailed(f"deployment {slot} answered the example row with {answer!r}") from None
-        if not isinstance(predictions, list) or len(predictions) != 1:
-            raise SmokeTestFailed(f"deployment {slot} answered the example row with {predictions!r}")
+            predictions = None
+        if predictions is None or len(predictions) != 1:
+            raise SmokeTestFailed(f"deployment {slot} answered the example row with {str(answer)[:200]!r}")
 
     def switch(self, model: ModelVersion, slot: str) -> tuple[bool, str | None]:
         name = entities.endpoint_name(self.settings, model.name)
@@ -118,6 +119,9 @@ class AzureDeployer(Deployer):
         if endpoint is None:
             raise RuntimeError(f"endpoint {name} is gone")
         traffic = dict(endpoint.traffic or {})
+        # The colour must still hold this version: another run may have redeployed it meanwhile, and traffic
+        # must never move to (or be reported done on) a colour that serves some other model.
+        self._holds(name, slot, model)
         if traffic.get(slot) == 100:  # the change was sent: done once the endpoint has applied it
             return _provisioned(endpoint, f"endpoint {name}"), None
         if not _provisioned(endpoint, f"endpoint {name}"):
@@ -130,6 +134,13 @@ class AzureDeployer(Deployer):
         log.info("Endpoint %s: %s (v%s) takes 100%% of traffic; previous: %s", name, slot, model.version,
                  live or "none")
         return False, live if live != slot else None
+
+    def _holds(self, endpoint: str, slot: str, model: ModelVersion) -> None:
+        deployment = self._deployment(endpoint, slot)
+        held = entities.deployed_version(deployment) if deployment is not None else None
+        if held != model.version:
+            raise DeploymentFailed(f"deployment {endpoint}/{slot} holds "
+                                   f"{'nothing' if held is None else f'version {held}'}, not version {model.version}")
 
     def cleanup(self, model: ModelVersion, slot: str, previous: str | None) -> None:
         if not previous or previous == slot or self.settings.keep_rollback:

@@ -24,6 +24,14 @@ RETRIED_STATUSES = (429, 503)
 MAX_RETRY_AFTER_S = 10.0
 
 
+def predictions_in(answer: object) -> list[object] | None:
+    """The per-row outputs in an endpoint's answer: a JSON list (AutoML's scoring script), or MLflow's
+    ``{"predictions": [...]}``; None for anything else. Scoring and the smoke test read answers alike."""
+    if isinstance(answer, dict):
+        answer = answer.get("predictions")
+    return answer if isinstance(answer, list) else None
+
+
 def pooled_session(pool_size: int = 16) -> requests.Session:
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)

@@ -14,7 +14,7 @@ from shared import scoring, telemetry
 from shared.azure import entities
 from shared.azure.config import AzureSettings
 from shared.azure.deployment import AzureDeployer, live_color
-from shared.azure.endpoint_client import EndpointClient
+from shared.azure.endpoint_client import EndpointClient, predictions_in
 from shared.errors import BadGateway, BadRequest, NotSupported, ServiceUnavailable
 from shared.model_contract import ModelSignature, Results
 from shared.ports import BatchSummary, DatasetRegistry, ModelServer, ModelVersion
@@ -94,8 +94,8 @@ class EndpointModelServer(ModelServer):
         with telemetry.span("endpoint.score", attributes={"model": model_name, "version": target.version.version,
                                                           "rows": len(request.rows)}):
             answer = self.client.post(target.scoring_uri, body, headers)
-        labels = answer.get("predictions", answer) if isinstance(answer, dict) else answer
-        if not isinstance(labels, list) or len(labels) != len(request.rows):
+        labels = predictions_in(answer)
+        if labels is None or len(labels) != len(request.rows):
             raise BadGateway(f"the model endpoint answered {len(request.rows)} row(s) with {str(answer)[:100]!r}")
         telemetry.rows_scored.add(len(labels), (("model", model_name), ("version", target.version.version)))
         return {"result": _results(labels, target.signature, answer),

@@ -288,7 +288,7 @@ def test_one_deployment_per_model_at_a_time_and_an_expired_lease_is_taken_over(s
     assert handle_run_completed(RUN_COMPLETED, event_b, stack.backend).decision == "deploying"
     assert handle_run_completed(RUN_COMPLETED, event_c, stack.backend).decision == "deploying"
     # Run b's deployment is under way on another machine: its lease is live and its record not final.
-    lease = {"run_id": run_b, "owner": "another-host:1", "until": time.time() + 600}
+    lease = {"run_id": run_b, "until": time.time() + 600}
     stack.records.records["deployment-leases/bank.json"] = (lease, '"lease"')
     stack.queue.messages.clear()
     assert deployment_flow.advance(stack.backend, DeployMessage(run_c, 0)) == \
@@ -325,3 +325,59 @@ def test_a_step_recorded_but_never_handed_over_is_handed_over_by_the_old_message
     assert deployment_flow.advance(stack.backend, DeployMessage.decode(first)) == "stale"  # now it is a copy
     assert stack.queue.drain(stack.backend)[-1] == "done"
     assert production_of(stack).run_id == run_id
+
+
+def test_a_live_lease_is_never_handed_over_because_its_process_is_gone(stack: AzureStack):
+    """Between two queue messages no process holds a deployment: a lease names its run, and only its expiry or
+    the end of that run's deployment frees it, whatever became of the process that last renewed it."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from shared import deployment_flow
+    from shared.deployment_flow import DeployMessage
+
+    after(stack, RUN_COMPLETED, train(stack, 0.90, 1, '"a"')[1])
+    run_b, event_b = train(stack, 0.93, 2, '"b"')
+    run_c, event_c = train(stack, 0.95, 3, '"c"')
+    handle_run_completed(RUN_COMPLETED, event_b, stack.backend)
+    handle_run_completed(RUN_COMPLETED, event_c, stack.backend)
+    gone = subprocess.Popen([sys.executable, "-c", ""])  # a process of this machine that has certainly exited
+    gone.wait()
+    lease = {"run_id": run_b, "owner": f"{socket.gethostname()}:{gone.pid}", "until": time.time() + 600}
+    assert gone.pid != os.getpid()
+    stack.records.records["deployment-leases/bank.json"] = (lease, '"lease"')
+    stack.queue.messages.clear()
+    assert deployment_flow.advance(stack.backend, DeployMessage(run_c, 0)) == \
+        "waiting for another deployment of the model"
+
+
+def test_traffic_never_moves_to_a_colour_that_holds_another_version(stack: AzureStack):
+    from shared import deployment_flow
+    from shared.deployment_flow import DeployMessage
+
+    after(stack, RUN_COMPLETED, train(stack, 0.90, 1, '"a"')[1])
+    run_b, event_b = train(stack, 0.93, 2, '"b"')
+    handle_run_completed(RUN_COMPLETED, event_b, stack.backend)
+    while (record := deployment_flow.status(stack.backend, run_b)) is not None and record.step != "switch":
+        deployment_flow.advance(stack.backend, DeployMessage.decode(stack.queue.messages.pop(0)[0]))
+    assert record is not None and record.slot == "green"
+    # Meanwhile green was redeployed with another version (another run's deployment on another instance).
+    stack.workspace.deployment_views[("bank-x7k2", "green")].model = "azureml:bank:7"
+    stack.queue.drain(stack.backend)
+    record = deployment_flow.status(stack.backend, run_b)
+    assert record is not None and record.step == "failed"
+    assert "holds version 7, not version 2" in record.reason
+    assert traffic(stack) == {"blue": 100}  # production untouched
+    assert production_of(stack).version == "1"
+
+
+def test_the_smoke_test_reads_mlflow_answers_as_scoring_does(stack: AzureStack):
+    stack.workspace.invoke_answer = '{"predictions": ["no"]}'
+    decision, _ = after(stack, RUN_COMPLETED, train(stack, 0.91, 1, '"a"')[1])
+    assert decision == "deployed"
+    stack.workspace.invoke_answer = '{"predictions": ["no", "yes"]}'  # two answers for one row: refused
+    decision, _ = after(stack, RUN_COMPLETED, train(stack, 0.95, 2, '"b"')[1])
+    assert decision == "refused"

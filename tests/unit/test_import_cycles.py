@@ -12,7 +12,8 @@ def test_imports_inside_functions_and_type_checking_blocks_count(tmp_path: Path,
     package = tmp_path / "shared"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "one.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from shared.two import X\n")
+    (package / "one.py").write_text("from typing import TYPE_CHECKING\n"
+                                    "if TYPE_CHECKING:\n    from shared.two import X\n")
     (package / "two.py").write_text("def f():\n    from shared import one\n    return one\n")
     monkeypatch.setattr(import_cycles, "ROOT", tmp_path)
     modules = {"shared", "shared.one", "shared.two"}
