@@ -63,7 +63,7 @@ def run_report(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="runs/{run_id}", methods=["DELETE"])
 def cancel_run(req: func.HttpRequest) -> func.HttpResponse:
     backend = get_backend()
-    run = backend.pipeline.cancel(req.route_params["run_id"])
+    run = pipelines.cancel(backend, req.route_params["run_id"])
     if run is None:
         return _no_run(req)
     if run.finished and run.state != "cancelled":

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from shared import metrics, telemetry
+from shared import metrics, telemetry, upload_states
 from shared.errors import BadRequest, NotFound
 from shared.ports import Backend, RunInfo, TrainingRequest
 from shared.settings import Settings
@@ -135,3 +135,12 @@ def describe_run(run: RunInfo, backend: Backend) -> dict[str, Any]:
                      "report": f"/api/runs/{run.run_id}/report",
                      "models": "/api/models"}
     return body
+
+
+def cancel(backend: Backend, run_id: str) -> RunInfo | None:
+    """Cancel a queued or running run. One that stopped at once (queued, or on a platform that stops it
+    itself) is recorded cancelled here; a running local run is recorded by its worker when the training stops."""
+    run = backend.pipeline.cancel(run_id)
+    if run is not None and run.state == "cancelled":
+        upload_states.cancelled(backend.uploads, run.run_id, run.model_name, run.upload_id, "cancelled on request")
+    return run

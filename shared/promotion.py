@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from shared import deployment_flow, faults, metrics, telemetry
+from shared import deployment_flow, faults, metrics, telemetry, upload_states
 from shared.errors import ArtifactUnusable
 from shared.ports import Backend, ModelVersion, RunInfo
 from shared.run_events import RUN_COMPLETED, RUN_STATUS_CHANGED, RunEvent
@@ -25,7 +25,7 @@ __all__ = ["RUN_COMPLETED", "RUN_STATUS_CHANGED", "PromotionOutcome", "handle_ru
 
 @dataclass(frozen=True)
 class PromotionOutcome:
-    decision: str  # deploying, rejected, refused, failed, ignored, duplicate
+    decision: str  # deploying, rejected, refused, failed, cancelled, ignored, duplicate
     detail: dict[str, Any]
 
 
@@ -68,6 +68,9 @@ def handle_run_completed(event_type: str, data: dict[str, Any], backend: Backend
 
 def _decide(run: RunInfo, backend: Backend) -> PromotionOutcome:
     uploads = backend.uploads
+    if run.state == "cancelled":
+        upload_states.cancelled(uploads, run.run_id, run.model_name, run.upload_id, run.error or "run cancelled")
+        return PromotionOutcome("cancelled", {"run_id": run.run_id, "reason": run.error or "run cancelled"})
     if run.state != "completed":
         reason = run.error or f"run ended {run.state}"
         if run.upload_id:

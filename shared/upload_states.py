@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
+
+from shared import telemetry
 
 
 class UploadState(StrEnum):
@@ -81,9 +83,22 @@ class _Writes(Protocol):
 
     def update(self, upload_id: str, change: UploadChange) -> bool: ...
 
+    def get(self, upload_id: str) -> dict[str, Any] | None: ...
+
 
 def record(uploads: _Writes, upload_id: str, *, state: UploadState | None = None, reason: str | None = None,
            blob: str | None = None, model_name: str | None = None, dataset_version: int | None = None,
            run_id: str | None = None, details: Mapping[str, object] | None = None) -> bool:
     """The one way the core writes an upload record; False when ``state`` would move it back (nothing changes)."""
     return uploads.update(upload_id, UploadChange(state, reason, blob, model_name, dataset_version, run_id, details))
+
+
+def cancelled(uploads: _Writes, run_id: str, model: str, upload_id: str | None, reason: str) -> None:
+    """One rule for a cancelled run, whichever backend ran it and whenever it stopped (queued, running, or
+    as its platform reports it later): its upload ends ``cancelled``, and one RunCancelled event says so."""
+    if upload_id:
+        before = uploads.get(upload_id)
+        if before is not None and before.get("state") == UploadState.CANCELLED:
+            return  # already told
+        record(uploads, upload_id, state=UploadState.CANCELLED, reason=reason)
+    telemetry.event("RunCancelled", run_id=run_id, model=model, upload_id=upload_id, reason=reason)

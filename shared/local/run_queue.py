@@ -8,7 +8,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from shared import run_order
+from shared import run_order, upload_states
 from shared.local.db import connect, now
 from shared.local.pipeline import StoredRequest, row_to_run
 from shared.local.uploads import LocalUploadLog
@@ -108,8 +108,7 @@ class RunQueue:
         # No RunCompleted: a cancelled run has nothing to register.
         self.db.execute("UPDATE runs SET state='cancelled', error='cancelled while running', event_pending=0, "
                         "updated_at=? WHERE run_id=?", (now(), run.run_id))
-        if run.upload_id:
-            record(self.uploads, run.upload_id, state=UploadState.CANCELLED, reason="training was cancelled")
+        upload_states.cancelled(self.uploads, run.run_id, run.model_name, run.upload_id, "training was cancelled")
         log.info("Run %s cancelled", run.run_id)
 
     def pending_events(self) -> list[tuple[RunInfo, str]]:

@@ -381,3 +381,21 @@ def test_the_smoke_test_reads_mlflow_answers_as_scoring_does(stack: AzureStack):
     stack.workspace.invoke_answer = '{"predictions": ["no", "yes"]}'  # two answers for one row: refused
     decision, _ = after(stack, RUN_COMPLETED, train(stack, 0.95, 2, '"b"')[1])
     assert decision == "refused"
+
+
+def test_a_cancelled_azure_run_ends_its_upload_cancelled_with_one_event(stack: AzureStack, caplog):
+    import logging
+
+    from shared import pipelines
+
+    caplog.set_level(logging.INFO, logger="pipeline.events")
+    run_id = stack.upload(sample_csv(seed=1), etag='"a"')
+    run = pipelines.cancel(stack.backend, run_id)
+    assert run is not None and run.state == "cancelled"
+    assert upload_state(stack, '"a"')["state"] == "cancelled"
+    # The platform then reports the job as it ended: still cancelled, never failed, and not told twice.
+    event = {**stack.workspace.complete_run(run_id, status="Canceled"), "runStatus": "Canceled"}
+    assert handle_run_completed(RUN_STATUS_CHANGED, event, stack.backend).decision == "cancelled"
+    assert upload_state(stack, '"a"')["state"] == "cancelled"
+    told = [r for r in caplog.records if getattr(r, "microsoft.custom_event.name", "") == "RunCancelled"]
+    assert len(told) == 1 and told[0].run_id == run_id  # type: ignore[attr-defined]

@@ -159,3 +159,17 @@ def test_a_row_name_column_is_reported_with_the_guardrails_of_the_dataset_versio
     dataset = stack.datasets.get("bank")
     assert dataset is not None and "" not in {c.name for c in dataset.schema.columns}
     assert dataset.guardrails[0]["check"] == "row_names" and dataset.guardrails[0]["severity"] == "info"
+
+
+def test_a_queued_run_cancelled_before_it_started_ends_its_upload_cancelled(stack: MemoryStack, settings: Settings,
+                                                                           caplog: pytest.LogCaptureFixture):
+    import logging
+
+    from shared import pipelines
+
+    caplog.set_level(logging.INFO, logger="pipeline.events")
+    outcome = ingest(upload(), stack.backend, settings)
+    run = pipelines.cancel(stack.backend, outcome.run_id or "")
+    assert run is not None and run.state == "cancelled"
+    assert stack.backend.uploads.get('bank/jan.csv@"1"')["state"] == "cancelled"  # type: ignore[index]
+    assert [getattr(r, "microsoft.custom_event.name", "") for r in caplog.records].count("RunCancelled") == 1
