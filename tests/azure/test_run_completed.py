@@ -398,4 +398,4 @@ def test_a_cancelled_azure_run_ends_its_upload_cancelled_with_one_event(stack: A
     assert handle_run_completed(RUN_STATUS_CHANGED, event, stack.backend).decision == "cancelled"
     assert upload_state(stack, '"a"')["state"] == "cancelled"
     told = [r for r in caplog.records if getattr(r, "microsoft.custom_event.name", "") == "RunCancelled"]
-    assert len(told) == 1 and told[0].run_id == run_id  # type: ignore[attr-defined]
+    assert len(told) == 1 and told[0].run_id == run_id
