@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--json", action="store_true", help="print the raw JSON")
     run = commands.add_parser("run", help="start the published training pipeline and follow it")
     run.add_argument("--model", required=True, help="the dataset / model name")
-    run.add_argument("--pipeline", default="automl-classification")
+    run.add_argument("--pipeline", default="automl-training")
     run.add_argument("--dataset-version", type=int, help="default: the latest")
     run.add_argument("--metric", help="primary metric, e.g. AUC_weighted")
     run.add_argument("--budget", type=int, help="AutoML time budget in seconds")

@@ -11,7 +11,7 @@ import inspect
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import azure.functions as func
@@ -28,7 +28,6 @@ class FunctionSpec:
     user_function: Callable[..., Any]
     is_async: bool
     wants_context: bool
-    extra_params: tuple[str, ...] = field(default=())
 
     @property
     def trigger_arg(self) -> str:
@@ -68,8 +67,6 @@ def discover(app: func.FunctionApp) -> list[FunctionSpec]:
             raise ValueError(f"function {function.get_function_name()} has no trigger")
         user_function = function.get_user_function()
         params = inspect.signature(user_function).parameters
-        binding_names = {b["name"] for b in bindings}
-        extra = tuple(p for p in params if p not in binding_names and p != "context")
         specs.append(
             FunctionSpec(
                 name=str(function.get_function_name()),
@@ -79,7 +76,6 @@ def discover(app: func.FunctionApp) -> list[FunctionSpec]:
                 user_function=user_function,
                 is_async=inspect.iscoroutinefunction(user_function),
                 wants_context="context" in params,
-                extra_params=extra,
             )
         )
     return specs

@@ -20,7 +20,7 @@ def main() -> int:
     parser.add_argument("--metric", default="AUC_weighted")
     args = parser.parse_args()
     headers = {"x-functions-key": args.key or ""}
-    endpoint = f"{args.url}/api/pipelines/automl-classification/runs"
+    endpoint = f"{args.url}/api/pipelines/automl-training/runs"
     response = requests.post(endpoint, json={"ExperimentName": args.model, "metric": args.metric}, headers=headers,
                              timeout=30)
     response.raise_for_status()

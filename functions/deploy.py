@@ -1,6 +1,9 @@
 """The deployment queue: each message advances one model's deployment as far as it can go without waiting."""
 
+import json
 import logging
+from functools import cache
+from pathlib import Path
 
 import azure.functions as func
 
@@ -10,6 +13,15 @@ from shared.deployment_flow import DEPLOYMENTS_QUEUE, DeployMessage
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
+HOST_JSON = Path(__file__).resolve().parents[1] / "host.json"
+
+
+@cache
+def max_tries() -> int:
+    """How many times the host delivers a queue message before poisoning it: host.json's ``maxDequeueCount``
+    (5 when unset, the host's own default)."""
+    settings = json.loads(HOST_JSON.read_text()) if HOST_JSON.exists() else {}
+    return int(settings.get("extensions", {}).get("queues", {}).get("maxDequeueCount", 5))
 
 
 def _decoded(message: func.QueueMessage) -> DeployMessage | None:
@@ -36,5 +48,5 @@ def deploy_poisoned(message: func.QueueMessage) -> None:
     request = _decoded(message)
     if request is None:
         return
-    deployment_flow.fail_poisoned(get_backend(), request, tries=5)
+    deployment_flow.fail_poisoned(get_backend(), request, tries=max_tries())
     log.error("Deployment of run %s failed for good: its message was poisoned", request.run_id)

@@ -16,7 +16,8 @@ def _no_run(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="pipelines", methods=["GET"])
 def list_pipelines(req: func.HttpRequest) -> func.HttpResponse:
     published = [{"name": p.name, "version": p.version, "steps": list(p.steps), "description": p.description,
-                  "runs": f"/api/pipelines/{p.name}/runs"} for p in pipelines.PUBLISHED.values()]
+                  "aliases": list(p.aliases), "runs": f"/api/pipelines/{p.name}/runs"}
+                 for p in pipelines.PUBLISHED.values()]
     return json_response({"pipelines": published})
 
 

@@ -106,10 +106,6 @@ class ModelSignature:
         return cls(tuple(c for c in schema.features if c.name not in ignored), schema.target, tuple(classes),
                    ignored=ignored, task=schema.task)
 
-    def feature_list(self) -> list[dict[str, object]]:
-        """The features as stored in ``model_meta.json``."""
-        return [{"name": c.name, "kind": c.kind, "categories": list(c.categories)} for c in self.features]
-
 
 def _sequence(value: object) -> Sequence[object]:
     return value if isinstance(value, (list, tuple)) else ()

@@ -24,20 +24,23 @@ class PipelineDefinition:
     version: int
     steps: tuple[str, ...]
     description: str
+    aliases: tuple[str, ...] = ()  # earlier names that still start it
 
     @property
     def reference(self) -> str:
         return f"{self.name}:{self.version}"
 
 
-# The name predates regression and stays, so that callers keep working; the dataset version's task decides.
+# One pipeline for every task (the dataset version's task decides); its first name, from when it trained
+# classifiers only, stays an alias so that callers keep working.
 TRAINING = PipelineDefinition(
-    "automl-classification", 1,
+    "automl-training", 1,
     ("validate", "featurize", "automl", "ensemble", "evaluate", "refit", "export", "register"),
     "Validate a dataset version, search classifiers or regressors (as its target was read) with AutoML, keep a "
     "weighted vote of the best learners when it beats the best alone, refit on every row, export to ONNX and "
-    "register; the promote function then gates its deployment.")
+    "register; the promote function then gates its deployment.", aliases=("automl-classification",))
 PUBLISHED: dict[str, PipelineDefinition] = {TRAINING.name: TRAINING}
+_BY_NAME = {name: p for p in PUBLISHED.values() for name in (p.name, *p.aliases)}
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class RunParameters:
 
 
 def definition(name: str) -> PipelineDefinition:
-    found = PUBLISHED.get(name)
+    found = _BY_NAME.get(name)
     if found is None:
         raise NotFound(f"no published pipeline {name!r}; published: {', '.join(PUBLISHED)}")
     return found

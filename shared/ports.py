@@ -53,7 +53,7 @@ class TrainingRequest:
     time_budget_s: int
     upload_id: str | None = None
     excluded_columns: tuple[str, ...] = ()
-    pipeline: str = "automl-classification:1"
+    pipeline: str = "automl-training:1"
     trace_parent: str = ""  # the operation this run belongs to (W3C traceparent)
     data_time: str = ""  # when the data was uploaded (sortable): the newest data wins, whatever the arrival order
 
@@ -204,7 +204,9 @@ class ModelServer(abc.ABC):
 
     @abc.abstractmethod
     def default_model(self) -> str | None:
-        """The model ``/api/score`` serves: the configured default, else the most recently deployed."""
+        """The model ``/api/score`` serves: the configured default (DEFAULT_MODEL), else one the backend picks:
+        locally the most recently deployed, in Azure the first by name (the service lists endpoints in no set
+        order, and the choice must not change from one call to the next)."""
 
     @abc.abstractmethod
     def score(self, model_name: str, request: ScoreRequest, version: ModelVersion | None = None

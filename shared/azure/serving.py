@@ -57,7 +57,7 @@ class EndpointModelServer(ModelServer):
         now = self.clock()
         if self._names is None or now - self._names[0] > TARGET_TTL_S:
             endpoints = [e for e in self.ml.online_endpoints.list() if (e.tags or {}).get("app") == APP_TAG]
-            self._names = (now, [e.tags["model"] for e in endpoints if e.tags.get("model")])
+            self._names = (now, sorted(e.tags["model"] for e in endpoints if e.tags.get("model")))
         return self._names[1]
 
     def deployed(self) -> dict[str, ModelSignature]:

@@ -43,7 +43,7 @@ class MlflowModelRegistry(ModelRegistry):
         except MlflowException:
             # A concurrent call may create it first: that is fine.
             with contextlib.suppress(MlflowException):
-                self.client.create_registered_model(name, description=f"Classifier trained on datasets/{name}/")
+                self.client.create_registered_model(name, description=f"AutoML model trained on datasets/{name}/")
 
     def register(self, run: RunInfo) -> ModelVersion:
         existing = self.find_by_run(run.model_name, run.run_id)

@@ -13,7 +13,7 @@ from devhost.process import wait_for
 from tests.integration.ml_stack import Stack, running_stack
 
 pytestmark = pytest.mark.integration
-PIPELINE = "automl-classification"
+PIPELINE = "automl-training"
 
 
 @pytest.fixture(scope="module")

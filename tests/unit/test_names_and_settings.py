@@ -1,0 +1,31 @@
+"""Names that outlive their first meaning, and settings read from where the platform keeps them."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from functions import deploy
+from shared import pipelines
+from shared.errors import NotFound
+
+
+def test_the_training_pipeline_has_a_task_neutral_name_and_its_first_name_still_starts_it():
+    assert pipelines.definition("automl-training") is pipelines.TRAINING
+    assert pipelines.definition("automl-classification") is pipelines.TRAINING
+    assert pipelines.TRAINING.reference == "automl-training:1"  # what every run records, whichever name began it
+    with pytest.raises(NotFound, match="automl-training"):
+        pipelines.definition("automl-regression")
+
+
+def test_the_poison_handler_counts_the_tries_host_json_allows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    shipped = json.loads(deploy.HOST_JSON.read_text())["extensions"]["queues"]["maxDequeueCount"]
+    assert deploy.max_tries() == shipped
+    queues = {"maxDequeueCount": 3}
+    (tmp_path / "host.json").write_text(json.dumps({"version": "2.0", "extensions": {"queues": queues}}))
+    monkeypatch.setattr(deploy, "HOST_JSON", tmp_path / "host.json")
+    deploy.max_tries.cache_clear()
+    try:
+        assert deploy.max_tries() == 3
+    finally:
+        deploy.max_tries.cache_clear()
