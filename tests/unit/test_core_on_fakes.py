@@ -122,9 +122,9 @@ def test_batch_scoring_a_drop_writes_labels_and_a_summary_and_says_why_when_it_c
 
 
 def test_the_signature_reads_what_a_trained_model_stores():
+    features = [{"name": c.name, "kind": c.kind, "categories": list(c.categories)} for c in SIGNATURE.features]
     meta = {"target": "y", "classes": ["no", "yes"], "threshold": 0.4, "ignored_columns": ["id"],
-            "example": {"age": 30, "job": "admin."}, "features": [{"name": c.name, "kind": c.kind, "categories": list(c.categories)}
-                         for c in SIGNATURE.features]}
+            "example": {"age": 30, "job": "admin."}, "features": features}
     signature = ModelSignature.from_meta(meta)
     assert signature == SIGNATURE.__class__(SIGNATURE.features, "y", ("no", "yes"), 0.4, frozenset({"id"}),
                                             signature.example)
