@@ -32,6 +32,13 @@ class DeploymentFailed(CoreError):
     """
 
 
+class InProgress(CoreError):
+    """Another delivery of the same work holds it and has not finished: answer with a failure, so that the
+    sender (Event Grid) delivers again later, when the work is either done or free to be taken over."""
+
+    status_code = 503
+
+
 class NotFound(CoreError):
     status_code = 404
 

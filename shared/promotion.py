@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import deployment_flow, faults, metrics, telemetry, upload_states
-from shared.errors import ArtifactUnusable
+from shared.errors import ArtifactUnusable, InProgress
 from shared.ports import Backend, ModelVersion, RunInfo
 from shared.run_events import RUN_COMPLETED, RUN_STATUS_CHANGED, RunEvent
 from shared.upload_states import UploadState, record
@@ -49,6 +49,10 @@ def handle_run_completed(event_type: str, data: dict[str, Any], backend: Backend
     if not run.finished:
         return _ignored(event, f"run {run_id} is still {run.state}")
     if not backend.promotions.claim(run_id):
+        if backend.promotions.decision(run_id) is None:
+            # The first delivery still holds the run. Answering 2xx would lose the event if that delivery then
+            # failed and released its claim: fail instead, and Event Grid's retry finds it done, or free.
+            raise InProgress(f"run {run_id} is being handled by an earlier delivery; deliver again later")
         log.info("RunCompleted for %s already handled: nothing to do", run_id)
         return PromotionOutcome("duplicate", {"run_id": run_id})
     try:

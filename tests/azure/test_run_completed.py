@@ -399,3 +399,16 @@ def test_a_cancelled_azure_run_ends_its_upload_cancelled_with_one_event(stack: A
     assert upload_state(stack, '"a"')["state"] == "cancelled"
     told = [r for r in caplog.records if getattr(r, "microsoft.custom_event.name", "") == "RunCancelled"]
     assert len(told) == 1 and told[0].run_id == run_id
+
+
+def test_a_redelivery_while_the_first_delivery_holds_the_run_fails_so_event_grid_retries(stack: AzureStack):
+    from shared.errors import InProgress
+
+    run_id, event = train(stack, 0.91, 1, '"a"')
+    assert stack.backend.promotions.claim(run_id)  # the first delivery is still at work (a cold start, say)
+    with pytest.raises(InProgress):  # a 2xx here would drop the event for good if that delivery then failed
+        handle_run_completed(RUN_COMPLETED, event, stack.backend)
+    stack.backend.promotions.release(run_id)  # ...and it failed, releasing the run
+    decision, _ = after(stack, RUN_COMPLETED, event)  # Event Grid's retry finishes the work
+    assert decision == "deployed" and upload_state(stack, '"a"')["state"] == "promoted"
+    assert after(stack, RUN_COMPLETED, event) == ("duplicate", [])  # once done, a replay is a duplicate (2xx)
