@@ -21,6 +21,25 @@ def _seconds(value: str | None, default: int) -> int:
     return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
+OVERRIDE_PREFIX = "AzureFunctionsJobHost"  # as in Azure, an app setting AzureFunctionsJobHost__a__b overrides a.b
+
+
+def _setting(data: dict[str, Any], *path: str) -> Any:
+    """``data[path...]`` from host.json, unless the environment overrides it the way Azure's host lets app
+    settings do (``AzureFunctionsJobHost__extensions__queues__visibilityTimeout``)."""
+    override = os.environ.get("__".join((OVERRIDE_PREFIX, *path)))
+    if override is not None:
+        return override
+    value: Any = data
+    for key in path:
+        value = value.get(key, {}) if isinstance(value, dict) else {}
+    return None if value == {} else value
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
 @dataclass(frozen=True)
 class HostConfig:
     route_prefix: str = "api"
@@ -35,15 +54,17 @@ class HostConfig:
         if not path.exists():
             return cls()
         data: dict[str, Any] = json.loads(path.read_text())
-        extensions = data.get("extensions", {})
-        queues = extensions.get("queues", {})
+
+        def queues(key: str) -> Any:
+            return _setting(data, "extensions", "queues", key)
+
         return cls(
-            route_prefix=str(extensions.get("http", {}).get("routePrefix", "api")),
-            max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
-            retry_delay_s=_seconds(queues.get("visibilityTimeout"), 0),
-            max_parallel_blobs=int(extensions.get("blobs", {}).get("maxDegreeOfParallelism", 4)),
-            max_polling_interval_s=_seconds(queues.get("maxPollingInterval"), 60),
-            queue_batch_size=int(queues.get("batchSize", 16)),
+            route_prefix=str(_or(_setting(data, "extensions", "http", "routePrefix"), "api")),
+            max_dequeue_count=int(queues("maxDequeueCount") or 5),
+            retry_delay_s=_seconds(queues("visibilityTimeout"), 0),
+            max_parallel_blobs=int(_setting(data, "extensions", "blobs", "maxDegreeOfParallelism") or 4),
+            max_polling_interval_s=_seconds(queues("maxPollingInterval"), 60),
+            queue_batch_size=int(queues("batchSize") or 16),
         )
 
 

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 from functools import cache
 from pathlib import Path
 
@@ -18,8 +19,11 @@ HOST_JSON = Path(__file__).resolve().parents[1] / "host.json"
 
 @cache
 def max_tries() -> int:
-    """How many times the host delivers a queue message before poisoning it: host.json's ``maxDequeueCount``
-    (5 when unset, the host's own default)."""
+    """How many times the host delivers a queue message before poisoning it: host.json's ``maxDequeueCount``,
+    or the app setting that overrides it, as the host reads them (5 when unset, the host's own default)."""
+    override = os.environ.get("AzureFunctionsJobHost__extensions__queues__maxDequeueCount")
+    if override:
+        return int(override)
     settings = json.loads(HOST_JSON.read_text()) if HOST_JSON.exists() else {}
     return int(settings.get("extensions", {}).get("queues", {}).get("maxDequeueCount", 5))
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,6 +9,10 @@ from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from devhost.process import start_azurite
+
+# host.json waits 30 s before a failed queue message is tried again, as a deployment in Azure should; the hosts
+# the tests start retry at once, through the override the Functions host itself reads.
+os.environ.setdefault("AzureFunctionsJobHost__extensions__queues__visibilityTimeout", "00:00:00")
 
 
 @pytest.fixture()

@@ -13,7 +13,7 @@ import os
 import tempfile
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from shared import metrics
 from shared.azure import entities
@@ -25,6 +25,7 @@ from shared.schema import DATETIME, Schema
 
 log = logging.getLogger(__name__)
 EXAMPLE_DATE = "2024-01-01T00:00:00"  # a date column's value in the smoke test's row
+BUSY_STATUSES = (408, 429, 503, 504)  # answers that say "not now" rather than "this model cannot answer"
 
 
 class SmokeTestFailed(ArtifactUnusable):
@@ -104,6 +105,12 @@ class AzureDeployer(Deployer):
                 json.dump(example_request(dataset.schema), request_file)
             answer = self.ml.online_endpoints.invoke(endpoint_name=endpoint, deployment_name=slot,
                                                      request_file=path)
+        except HttpResponseError as error:
+            if error.status_code in BUSY_STATUSES:
+                raise  # throttled or still warming up: the queue tries again after its visibility timeout
+            # The model answered its own example row with an error: it cannot serve, trying again will not help.
+            raise SmokeTestFailed(f"deployment {slot} answered the example row with HTTP {error.status_code}: "
+                                  f"{str(error.message or error)[:300]}") from None
         finally:
             os.unlink(path)
         try:

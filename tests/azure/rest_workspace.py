@@ -104,6 +104,7 @@ class RestWorkspace:
     deployments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     sent: list[Sent] = field(default_factory=list)
     scoring_answer: str = '["no"]'
+    scoring_status: int = 200  # what the endpoint's scoring route answers (424: the model's scoring failed)
     new_resource_state: str = "Creating"  # the provisioningState a fresh PUT of an endpoint/deployment reports
 
     def writes(self) -> list[str]:
@@ -339,7 +340,7 @@ class RestWorkspace:
         return 200, {"status": "Succeeded"}, {}
 
     def _score(self, body: Any, endpoint: str) -> tuple[int, Any, dict[str, str]]:
-        return 200, json.loads(self.scoring_answer), {}
+        return self.scoring_status, json.loads(self.scoring_answer), {}
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

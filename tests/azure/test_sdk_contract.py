@@ -290,3 +290,49 @@ def test_traffic_moves_only_once_the_endpoint_is_idle(sdk_stack: SdkStack):
     sdk_stack.service.provision_all()
     assert sdk_stack.deploy_until_done()[-1] == "done"
     assert traffic(sdk_stack) == {"blue": 100}
+
+
+@pytest.mark.parametrize("status", [424, 500])
+def test_a_smoke_test_answered_with_an_error_refuses_the_model_at_once(sdk_stack: SdkStack, status: int):
+    """An online endpoint's scoring route answering an error (the managed endpoint's 424 "model's scoring
+    failed", or 500) raises HttpResponseError from ``online_endpoints.invoke``: the model cannot answer its
+    example row, so it is refused at once instead of burning the queue's tries and ending "failed"."""
+    run_id = trained(sdk_stack)
+    handle_run_completed(RUN_COMPLETED, pipeline_event(sdk_stack, run_id), sdk_stack.backend)
+    sdk_stack.service.scoring_status = status
+    sdk_stack.service.scoring_answer = '{"message": "An unexpected error occurred in scoring script."}'
+    outcomes = sdk_stack.deploy_until_done()
+    assert outcomes[-1] == "refused" and not [o for o in outcomes if o.startswith("error")], outcomes
+    record = sdk_stack.backend.uploads.get('bank/jan.csv@"a"')
+    assert record is not None and record["state"] == "not_promoted"
+    assert f"HTTP {status}" in record["reason"] and "scoring script" in record["reason"]
+    assert traffic(sdk_stack) == {}
+
+
+def test_a_smoke_test_the_endpoint_is_too_busy_for_is_tried_again_later(sdk_stack: SdkStack):
+    """429: the endpoint throttles; the step fails, so the queue delivers it again after host.json's
+    visibility timeout (30 s), and the model is not judged on it."""
+    from azure.core.exceptions import HttpResponseError
+
+    from shared import deployment_flow
+    from shared.deployment_flow import DeployMessage
+
+    run_id = trained(sdk_stack)
+    handle_run_completed(RUN_COMPLETED, pipeline_event(sdk_stack, run_id), sdk_stack.backend)
+    sdk_stack.service.scoring_status = 429
+    sdk_stack.service.scoring_answer = '{"message": "Too many requests"}'
+    while (record := deployment_flow.status(sdk_stack.backend, run_id)) is not None and record.step != "smoke":
+        sdk_stack.service.provision_all()
+        deployment_flow.advance(sdk_stack.backend, DeployMessage.decode(sdk_stack.queue.messages.pop(0)[0]))
+    with pytest.raises(HttpResponseError):
+        deployment_flow.advance(sdk_stack.backend, DeployMessage.decode(sdk_stack.queue.messages[0][0]))
+    record = deployment_flow.status(sdk_stack.backend, run_id)
+    assert record is not None and record.step == "smoke"
+
+
+def test_failed_queue_messages_wait_before_their_next_try_in_azure():
+    import json
+    from pathlib import Path
+
+    host = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())
+    assert host["extensions"]["queues"]["visibilityTimeout"] == "00:00:30"

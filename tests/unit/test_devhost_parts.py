@@ -69,7 +69,8 @@ def test_the_gil_switch_interval_is_short_by_default_and_can_be_set(monkeypatch,
     assert "--switch-interval-ms must be a positive number" in capsys.readouterr().err
 
 
-def test_host_json_settings_are_read(tmp_path: Path):
+def test_host_json_settings_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("AzureFunctionsJobHost__extensions__queues__visibilityTimeout", raising=False)
     path = tmp_path / "host.json"
     path.write_text(json.dumps({"extensions": {"http": {"routePrefix": "v1"},
                                                "queues": {"maxDequeueCount": 3, "visibilityTimeout": "00:00:07"}}}))
@@ -79,6 +80,16 @@ def test_host_json_settings_are_read(tmp_path: Path):
     path.write_text(json.dumps({"extensions": {"queues": {"visibilityTimeout": "soon"}}}))
     with pytest.raises(ValueError, match="time span"):
         HostConfig.read(path)
+
+
+def test_app_settings_override_host_json_as_in_azure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = tmp_path / "host.json"
+    path.write_text(json.dumps({"extensions": {"http": {"routePrefix": ""},
+                                               "queues": {"maxDequeueCount": 3, "visibilityTimeout": "00:00:30"}}}))
+    monkeypatch.setenv("AzureFunctionsJobHost__extensions__queues__visibilityTimeout", "00:00:02")
+    monkeypatch.setenv("AzureFunctionsJobHost__extensions__queues__maxDequeueCount", "7")
+    config = HostConfig.read(path)
+    assert (config.route_prefix, config.max_dequeue_count, config.retry_delay_s) == ("", 7, 2)
 
 
 def test_project_host_json_keeps_the_documented_defaults():
