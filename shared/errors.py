@@ -39,6 +39,10 @@ class InProgress(CoreError):
     status_code = 503
 
 
+class ScoreMissing(CoreError):
+    """A model's score on the metric is not known (not logged, or not readable): the gate must not guess."""
+
+
 class NotFound(CoreError):
     status_code = 404
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import deployment_flow, faults, metrics, telemetry, upload_states
-from shared.errors import ArtifactUnusable, InProgress
+from shared.errors import ArtifactUnusable, InProgress, ScoreMissing
 from shared.ports import Backend, ModelVersion, RunInfo
 from shared.run_events import RUN_COMPLETED, RUN_STATUS_CHANGED, RunEvent
 from shared.upload_states import UploadState, record
@@ -96,7 +96,10 @@ def _decide(run: RunInfo, backend: Backend) -> PromotionOutcome:
     try:
         with telemetry.span("evaluate challenger", attributes={"model": challenger.name,
                                                                 "version": challenger.version}):
-            challenger_score = backend.evaluator.score(challenger, run)
+            try:
+                challenger_score = backend.evaluator.score(challenger, run)
+            except ScoreMissing as missing:
+                challenger_score, detail["score_missing"] = None, str(missing)
         detail["challenger"] = challenger_score
         deploy, why = _gate(run, champion, challenger, challenger_score, backend, detail)
         detail["reason"] = why
@@ -144,6 +147,8 @@ def _gate(run: RunInfo, champion: ModelVersion | None, challenger: ModelVersion,
     try:
         with telemetry.span("evaluate champion", attributes={"model": champion.name, "version": champion.version}):
             champion_score = backend.evaluator.score(champion, run)
+    except ScoreMissing as missing:  # never decide on a score nobody knows: say why, production stays
+        return False, f"undecided: {missing}; production (v{champion.version}) keeps serving"
     except ArtifactUnusable as unusable:
         log.error("Production model cannot be evaluated: %s", unusable)
         return True, f"production (v{champion.version}) can no longer be loaded: {unusable}"
@@ -151,6 +156,8 @@ def _gate(run: RunInfo, champion: ModelVersion | None, challenger: ModelVersion,
     if champion_score is None:
         return True, f"production (v{champion.version}) cannot score this dataset's columns or labels"
     if challenger_score is None:
+        if detail.get("score_missing"):
+            return False, f"undecided: {detail['score_missing']}; production (v{champion.version}) keeps serving"
         return False, "the new model could not be scored on its own validation split"
     if metrics.better(metric, challenger_score, champion_score):
         return True, (f"{metric.name} {challenger_score:.4f} vs production v{champion.version} "

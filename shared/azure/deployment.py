@@ -19,7 +19,7 @@ from shared import metrics
 from shared.azure import entities
 from shared.azure.config import AzureSettings
 from shared.azure.endpoint_client import predictions_in
-from shared.errors import ArtifactUnusable, DeploymentFailed
+from shared.errors import ArtifactUnusable, DeploymentFailed, ScoreMissing
 from shared.ports import DatasetRegistry, Deployer, Evaluator, ModelRegistry, ModelVersion, RunInfo
 from shared.schema import DATETIME, Schema
 
@@ -192,5 +192,9 @@ class AzureEvaluator(Evaluator):
         metric = metrics.resolve(run.metric).name
         if model.run_id == run.run_id:
             value = run.result.get("primary_metric", {}).get("value")
-            return float(value) if value is not None else None
-        return model.metrics.get(metric)
+            if value is None:
+                raise ScoreMissing(str(run.result.get("score_missing") or f"run {run.run_id} has no {metric}"))
+            return float(value)
+        if metric not in model.metrics:
+            raise ScoreMissing(f"production v{model.version} has no logged {metric}")
+        return model.metrics[metric]

@@ -17,6 +17,7 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared.azure.blobstore import BlobStore
+from shared.azure.run_metrics import RunMetrics
 from shared.azure.state import JsonBlobs
 from shared.ports import DeploymentQueue
 
@@ -189,6 +190,7 @@ class InMemoryWorkspace:
         self.endpoint_views: dict[str, Any] = {}
         self.deployment_views: dict[tuple[str, str], Any] = {}
         self.node_events: dict[str, dict[str, Any]] = {}  # the AutoML node's RunCompleted data, per pipeline job
+        self.logged: dict[str, dict[str, float]] = {}  # what each run logged to the tracking server
         self.data = _Data(self, "data")
         self.jobs = _Jobs(self, "jobs")
         self.batch_endpoints = _BatchEndpoints(self, "batch_endpoints")
@@ -219,9 +221,10 @@ class InMemoryWorkspace:
                                                tags=node_tags, properties={"runTemplate": "AutoML", **failure},
                                                studio_url="", creation_context=None, parent=run_id)
         self.job_views[best] = SimpleNamespace(name=best, type="base", display_name="trial 3", status=status,
-                                               tags={}, properties={"score": str(score), "run_algorithm": algorithm,
+                                               tags={}, properties={"run_algorithm": algorithm,
                                                                     "runTemplate": "automl_child"},
                                                studio_url="", creation_context=None, parent=node)
+        self.logged[best] = {str(pipeline.tags.get("metric", "accuracy")): score}
         self.node_events[run_id] = {
             "experimentId": "6a2a8e3f-0000-0000-0000-000000000000", "experimentName": pipeline.tags["model"],
             "runId": node, "runType": None, "runTags": node_tags,
@@ -327,3 +330,13 @@ def rest_form(entity: Any, location: str = "<region>") -> Any:
             rest = build(location)  # deployments take the region too
         return rest.as_dict() if hasattr(rest, "as_dict") else rest.serialize()
     return entity
+
+
+class InMemoryRunMetrics(RunMetrics):
+    """The tracking server of an ``InMemoryWorkspace``: what its runs logged."""
+
+    def __init__(self, workspace: InMemoryWorkspace) -> None:
+        self.workspace = workspace
+
+    def of(self, run_id: str) -> dict[str, float]:
+        return dict(self.workspace.logged.get(run_id, {}))

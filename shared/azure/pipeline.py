@@ -7,6 +7,7 @@ run record (state container) says which jobs are ours and what they train.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,16 +15,18 @@ from typing import Any
 
 from azure.ai.ml import Input
 from azure.ai.ml.constants import AssetTypes
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from shared import metrics, run_order
 from shared.azure import entities
 from shared.azure.blobstore import BlobStore
 from shared.azure.config import AzureSettings
+from shared.azure.run_metrics import RunMetrics, RunMetricsUnavailable
 from shared.azure.state import JsonBlobs
 from shared.ports import RunInfo, TrainingPipeline, TrainingRequest
 from shared.run_events import RunEvent
 
+log = logging.getLogger(__name__)
 RUNS_OF = "runs-of/"  # runs-of/{model}/{run id}.json: each run record again, filed under its model
 FILED = "runs-of-complete.json"  # written once every run recorded before RUNS_OF existed was filed there
 EARLIER_RECORDS = 100_000  # the most run records filed by that one-time pass
@@ -59,11 +62,13 @@ class PlannedRun:
 
 
 class AzureTrainingPipeline(TrainingPipeline):
-    def __init__(self, ml: Any, store: BlobStore, records: JsonBlobs, settings: AzureSettings) -> None:
+    def __init__(self, ml: Any, store: BlobStore, records: JsonBlobs, settings: AzureSettings,
+                 metrics: RunMetrics) -> None:
         self.ml = ml
         self.store = store
         self.records = records
         self.settings = settings
+        self.metrics = metrics
         self._filed = False  # the runs recorded by id alone are filed under their models (see FILED)
 
     def plan(self, request: TrainingRequest, name: str) -> PlannedRun:
@@ -185,6 +190,22 @@ class AzureTrainingPipeline(TrainingPipeline):
             return None
         return entities.find_automl_node(children)
 
+    def _add_score(self, run: RunInfo, best: str) -> None:
+        """The primary metric of the best child, as AutoML logged it to the workspace's tracking server; when it
+        cannot be read, the run says why (the gate then decides on nothing)."""
+        primary = run.result["primary_metric"]
+        try:
+            logged = self.metrics.of(best)
+        except RunMetricsUnavailable as error:
+            run.result["score_missing"] = str(error)
+            return
+        value = logged.get(primary["name"])
+        if value is None:
+            run.result["score_missing"] = (f"run {best} logged no {primary['name']!r} "
+                                           f"(it logged {', '.join(sorted(logged)[:12]) or 'nothing'})")
+        else:
+            primary["value"] = value
+
     @staticmethod
     def _to_run(record: dict[str, Any], job: Any | None) -> RunInfo:
         run = RunInfo(
@@ -211,15 +232,16 @@ class AzureTrainingPipeline(TrainingPipeline):
         best = (node.tags or {}).get("automl_best_child_run_id")
         if not best:
             return
+        # The tag names the best model, as every AutoML sample reads it; the lookups below only add detail, and
+        # their failure (a 404, an answer the SDK cannot parse) must not keep the model from being registered.
+        run.result = {"automl_run_id": node.name, "best_child_run_id": best, "best_learner": None,
+                      "primary_metric": {"name": metrics.resolve(run.metric).name if run.metric else "",
+                                         "value": None}}
         try:
             child = self.ml.jobs.get(best)
-        except ResourceNotFoundError:
-            return
-        properties = dict(child.properties or {})
-        score = properties.get("score")
-        run.result = {"automl_run_id": node.name, "best_child_run_id": best,
-                      "best_learner": properties.get("run_algorithm"),
-                      "primary_metric": {"name": metrics.resolve(run.metric).name if run.metric else "",
-                                         "value": float(score) if score is not None else None}}
+            run.result["best_learner"] = (child.properties or {}).get("run_algorithm")
+        except (HttpResponseError, ValueError, TypeError, AttributeError) as error:
+            log.warning("Best child %s of %s: no details (%s)", best, node.name, type(error).__name__)
         if node_state == "completed":
+            self._add_score(run, best)
             run.state = "completed"  # the pipeline job may still be finalising; the model is ready

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.azure.config import AzureSettings
-from shared.azure.dry_run import Call, InMemoryQueue, InMemoryRecords, InMemoryWorkspace, RecordingStore, rest_form
+from shared.azure.dry_run import (
+    Call,
+    InMemoryQueue,
+    InMemoryRecords,
+    InMemoryRunMetrics,
+    InMemoryWorkspace,
+    RecordingStore,
+    rest_form,
+)
 from shared.azure.wiring import assemble
 from shared.ingest import IngestOutcome, Upload, ingest
 from shared.promotion import RUN_COMPLETED, PromotionOutcome, handle_run_completed
@@ -36,7 +44,8 @@ class Plan:
 def plan_upload(content: bytes, blob_path: str, metadata: dict[str, str], settings: Settings,
                 azure: AzureSettings, assumed_score: float = 0.91) -> Plan:
     workspace, store, records, queue = InMemoryWorkspace(), RecordingStore(), InMemoryRecords(), InMemoryQueue()
-    backend = assemble(settings, azure, workspace, store, records, credential=None, queue=queue)
+    backend = assemble(settings, azure, workspace, store, records, credential=None, queue=queue,
+                       run_metrics=InMemoryRunMetrics(workspace))
     uri = f"https://<storage-account>.blob.core.windows.net/datasets/{blob_path}"
     outcome = ingest(Upload(blob_path, uri, content, metadata, '"0x8DC0000000000"'), backend, settings)
     if outcome.state != "training" or outcome.run_id is None:

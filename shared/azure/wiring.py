@@ -12,6 +12,7 @@ from shared.azure.endpoint_client import EndpointClient, pooled_session
 from shared.azure.pipeline import AzureTrainingPipeline
 from shared.azure.registry import AzureModelRegistry
 from shared.azure.reports import StudioRunReports
+from shared.azure.run_metrics import MlflowRunMetrics, RunMetrics
 from shared.azure.serving import EndpointModelServer
 from shared.azure.state import BlobPromotionLedger, BlobUploadLog, JsonBlobs
 from shared.deployment_flow import DEPLOYMENTS_QUEUE
@@ -27,17 +28,20 @@ def ml_client(azure: AzureSettings, credential: Any) -> Any:
 
 
 def assemble(settings: Settings, azure: AzureSettings, ml: Any, store: BlobStore, state: JsonBlobs, credential: Any,
-             client: EndpointClient | None = None, queue: DeploymentQueue | None = None) -> Backend:
-    """Every Azure port over the given clients; tests and ``cli plan`` pass an in-memory ``ml``."""
+             client: EndpointClient | None = None, queue: DeploymentQueue | None = None,
+             run_metrics: RunMetrics | None = None) -> Backend:
+    """Every Azure port over the given clients; tests and ``cli plan`` pass an in-memory ``ml`` (and its
+    ``run_metrics``)."""
     datasets = AzureDatasetRegistry(ml, store, azure)
     registry = AzureModelRegistry(ml)
     deployer = AzureDeployer(ml, registry, datasets, azure)
     client = client or EndpointClient(pooled_session(), timeout_s=azure.endpoint_timeout_s,
                                       retries=azure.endpoint_retries)
     server = EndpointModelServer(ml, deployer, datasets, client, azure, settings.default_model, credential)
-    return Backend(datasets, BlobUploadLog(state), AzureTrainingPipeline(ml, store, state, azure), registry,
-                   AzureEvaluator(), deployer, BlobPromotionLedger(state), server, state,
-                   queue or StorageDeploymentQueue(DEPLOYMENTS_QUEUE), StudioRunReports(azure))
+    pipeline = AzureTrainingPipeline(ml, store, state, azure, run_metrics or MlflowRunMetrics(ml, credential))
+    return Backend(datasets, BlobUploadLog(state), pipeline, registry, AzureEvaluator(), deployer,
+                   BlobPromotionLedger(state), server, state, queue or StorageDeploymentQueue(DEPLOYMENTS_QUEUE),
+                   StudioRunReports(azure))
 
 
 def build_azure_backend(settings: Settings) -> Backend:

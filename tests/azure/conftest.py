@@ -11,7 +11,7 @@ import pytest
 
 from cli import sample_data
 from shared.azure.config import AzureSettings
-from shared.azure.dry_run import InMemoryQueue, InMemoryRecords, InMemoryWorkspace, RecordingStore
+from shared.azure.dry_run import InMemoryQueue, InMemoryRecords, InMemoryRunMetrics, InMemoryWorkspace, RecordingStore
 from shared.azure.wiring import assemble
 from shared.ingest import Upload, ingest
 from shared.ports import Backend
@@ -48,7 +48,8 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AzureStack:
     settings = Settings.from_env()
     azure = replace(AzureSettings.example(), endpoint_suffix="x7k2")
     workspace, store, records, queue = InMemoryWorkspace(), RecordingStore(), InMemoryRecords(), InMemoryQueue()
-    backend = assemble(settings, azure, workspace, store, records, credential=None, queue=queue)
+    backend = assemble(settings, azure, workspace, store, records, credential=None, queue=queue,
+                       run_metrics=InMemoryRunMetrics(workspace))
     return AzureStack(backend, workspace, store, records, settings, azure, queue)
 
 
@@ -106,7 +107,8 @@ class SdkStack:
 
 @pytest.fixture()
 def sdk_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SdkStack:
-    from tests.azure.rest_workspace import RestWorkspace, ml_client
+    from shared.azure.run_metrics import MlflowRunMetrics
+    from tests.azure.rest_workspace import FakeCredential, RestTransport, RestWorkspace, ml_client
 
     monkeypatch.setenv("LOCAL_STATE_DIR", str(tmp_path / "unused"))
     settings = Settings.from_env()
@@ -114,5 +116,7 @@ def sdk_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SdkStack:
     service = RestWorkspace()
     ml = ml_client(service)
     records, queue = InMemoryRecords(), InMemoryQueue()
-    backend = assemble(settings, azure, ml, RecordingStore(), records, credential=None, queue=queue)
+    run_metrics = MlflowRunMetrics(ml, FakeCredential(), transport=RestTransport(service))
+    backend = assemble(settings, azure, ml, RecordingStore(), records, credential=None, queue=queue,
+                       run_metrics=run_metrics)
     return SdkStack(backend, service, ml, queue, records, settings)

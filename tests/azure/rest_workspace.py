@@ -15,6 +15,10 @@ every answer. Each response body follows a published document:
   models of the SDK's own ``azure/ai/ml/_restclient/runhistory``; the service answers those for pipeline
   child jobs, which the jobs endpoint returns with ``properties: null``.
 - Long-running operations: ARM's ``Azure-AsyncOperation`` header, answered ``{"status": "Succeeded"}``.
+- Logged metrics: MLflow's REST API (``GET api/2.0/mlflow/runs/get``, whose answer is the ``GetRun.Response``
+  message of MLflow's ``mlflow/protos/service.proto``) under the workspace's ``mlFlowTrackingUri``, as
+  azureml-examples' ``sdk/python/using-mlflow/using-rest-api/using_mlflow_rest_api.ipynb`` calls it. The best
+  child's run-history properties carry no ``score`` (the published ``automl_child`` runs have none).
 
 Every request is kept (method, path, JSON body) so tests can check what the
 app sent, and its body against the spec's schema (``spec_schemas.py``).
@@ -30,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import requests
@@ -98,6 +102,7 @@ class RestWorkspace:
 
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # ARM JobBase resources
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # run history Run objects
+    logged: dict[str, dict[str, float]] = field(default_factory=dict)  # MLflow metrics per run id
     data: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     models: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -147,10 +152,12 @@ class RestWorkspace:
             tags["automl_best_child_run_id"] = best
         self.add_run(node_run, job_name, status, display_name=node_name, tags=tags,
                      properties={"runTemplate": "AutoML", "azureml.pipelinerunid": job_name, **failure})
+        metric = str(job["properties"]["tags"].get("metric", "accuracy"))
         for trial in range(4):
-            self.add_run(f"AutoML_{job_name[-8:]}_{trial}", node_run, status, tags={},
-                         properties={"runTemplate": "automl_child", "run_algorithm": algorithm,
-                                     "score": str(score - (0 if trial == 3 else 0.01 * (trial + 1)))})
+            trial_id = f"AutoML_{job_name[-8:]}_{trial}"
+            self.add_run(trial_id, node_run, status, tags={},
+                         properties={"runTemplate": "automl_child", "run_algorithm": algorithm})
+            self.logged[trial_id] = {metric: score - (0 if trial == 3 else 0.01 * (trial + 1)), "log_loss": 0.3}
         return {"pipeline": job_name, "node": node_run, "best": best}
 
     # ---- the transport's dispatch --------------------------------------------------
@@ -195,6 +202,7 @@ class RestWorkspace:
             (ws + r"/onlineEndpoints/([^/]+)/deployments/([^/]+)", "DELETE", self._delete_deployment),
             (r"/operations/([^/]+)", "GET", self._operation),
             (r"/score/([^/]+)", "POST", self._score),
+            (r"/mlflow/v1\.0" + ws + r"/api/2\.0/mlflow/runs/get", "GET", self._mlflow_run),
         ]
 
     def _workspace(self, body: Any) -> tuple[int, Any, dict[str, str]]:
@@ -338,6 +346,16 @@ class RestWorkspace:
 
     def _operation(self, body: Any, operation: str) -> tuple[int, Any, dict[str, str]]:
         return 200, {"status": "Succeeded"}, {}
+
+    def _mlflow_run(self, body: Any) -> tuple[int, Any, dict[str, str]]:
+        run_id = parse_qs(self.sent[-1].query).get("run_id", [""])[0]
+        if run_id not in self.logged:
+            return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"Run '{run_id}' not found"}, {}
+        metrics = [{"key": key, "value": value, "timestamp": 1767225600000, "step": 0}
+                   for key, value in self.logged[run_id].items()]
+        return 200, {"run": {"info": {"run_id": run_id, "run_uuid": run_id, "status": "FINISHED",
+                                      "lifecycle_stage": "active"},
+                             "data": {"metrics": metrics, "params": [], "tags": []}}}, {}
 
     def _score(self, body: Any, endpoint: str) -> tuple[int, Any, dict[str, str]]:
         return self.scoring_status, json.loads(self.scoring_answer), {}

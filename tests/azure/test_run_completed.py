@@ -213,10 +213,12 @@ def test_a_completed_run_reports_the_best_child_and_its_score(stack: AzureStack)
 def test_the_batch_endpoint_carrying_the_published_pipeline_is_invoked_when_configured(stack: AzureStack):
     from dataclasses import replace
 
+    from shared.azure.dry_run import InMemoryRunMetrics
     from shared.azure.pipeline import AzureTrainingPipeline
 
     azure = replace(stack.azure, pipeline_endpoint="automl-classification")
-    pipeline = AzureTrainingPipeline(stack.workspace, stack.store, stack.records, azure)
+    pipeline = AzureTrainingPipeline(stack.workspace, stack.store, stack.records, azure,
+                                     InMemoryRunMetrics(stack.workspace))
     stack.upload(sample_csv())  # registers the dataset (and runs once through jobs)
     from shared.ports import TrainingRequest
 

@@ -336,3 +336,49 @@ def test_failed_queue_messages_wait_before_their_next_try_in_azure():
 
     host = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())
     assert host["extensions"]["queues"]["visibilityTimeout"] == "00:00:30"
+
+
+def test_the_primary_metric_is_read_from_the_workspace_mlflow_tracking_server(sdk_stack: SdkStack):
+    """MLflow REST ``GET api/2.0/mlflow/runs/get`` under the workspace's mlFlowTrackingUri (azureml-examples:
+    sdk/python/using-mlflow/using-rest-api/using_mlflow_rest_api.ipynb), with an Azure Resource Manager token;
+    the answer is MLflow's own GetRun.Response (mlflow/protos/service.proto)."""
+    import json as json_module
+
+    import jwt
+    from google.protobuf import json_format
+    from mlflow.protos.service_pb2 import GetRun
+
+    run_id = trained(sdk_stack, score=0.917)
+    run = sdk_stack.backend.pipeline.get_run(run_id)
+    assert run is not None and run.result["primary_metric"] == {"name": "accuracy", "value": 0.917}
+    [read] = [s for s in sdk_stack.service.sent if s.path.endswith("/api/2.0/mlflow/runs/get")]
+    assert read.path.startswith("/mlflow/v1.0/subscriptions/") and read.query == f"run_id=AutoML_{run_id[-8:]}_3"
+    token = read.headers["authorization"].removeprefix("Bearer ")
+    assert jwt.decode(token, options={"verify_signature": False})["aud"] == "https://management.azure.com"
+    status, answer, _ = sdk_stack.service._mlflow_run(None)
+    parsed = json_format.Parse(json_module.dumps(answer), GetRun.Response())  # the published message, exactly
+    assert status == 200 and {m.key for m in parsed.run.data.metrics} == {"accuracy", "log_loss"}
+
+
+def test_the_best_child_is_registered_from_the_node_tag_even_when_its_lookup_fails(sdk_stack: SdkStack):
+    run_id = trained(sdk_stack)
+    best = f"AutoML_{run_id[-8:]}_3"
+    del sdk_stack.service.runs[best]  # run history answers 404 for it
+    assert handle_run_completed(RUN_COMPLETED, pipeline_event(sdk_stack, run_id), sdk_stack.backend
+                                ).decision == "deploying"
+    [model] = [b for b in sdk_stack.service.bodies("PUT models/{}/versions/{}")][:1]
+    assert model["properties"]["tags"]["best_child_run_id"] == best
+    assert best in model["properties"]["modelUri"]
+
+
+def test_the_gate_never_decides_on_a_score_nobody_logged(sdk_stack: SdkStack):
+    promoted(sdk_stack, 1, '"a"', 0.90)
+    run_id = trained(sdk_stack, seed=2, etag='"b"', score=0.95)
+    del sdk_stack.service.logged[f"AutoML_{run_id[-8:]}_3"]  # the tracking server has nothing for the best child
+    outcome = handle_run_completed(RUN_COMPLETED, pipeline_event(sdk_stack, run_id), sdk_stack.backend)
+    assert outcome.decision == "rejected"
+    assert outcome.detail["reason"].startswith("undecided: the metrics of run AutoML_")
+    assert "production (v1) keeps serving" in outcome.detail["reason"]
+    record = sdk_stack.backend.uploads.get('bank/jan.csv@"b"')
+    assert record is not None and record["state"] == "not_promoted" and "undecided" in record["reason"]
+    assert traffic(sdk_stack) == {"blue": 100}

@@ -185,6 +185,6 @@ def test_runs_recorded_before_the_per_model_folders_still_count(stack: AzureStac
     listed = listing(stack, monkeypatch)
     first = stack.backend.pipeline
     assert isinstance(first, AzureTrainingPipeline)
-    another = AzureTrainingPipeline(first.ml, first.store, first.records, first.settings)  # another instance, later
+    another = AzureTrainingPipeline(first.ml, first.store, first.records, first.settings, first.metrics)  # later
     assert [run.run_id for run in another.list_runs("churn")] == ["train-churn"]
     assert listed == ["runs-of/churn/"]  # the pass is not made twice
