@@ -104,3 +104,51 @@ def test_the_deployment_queues_exist_and_the_app_may_use_them():
     assert "AzureWebJobsStorage__queueServiceUri" in app  # the queue trigger's identity-based connection
     declared = declared_functions()
     assert {"deploy", "deploy_poisoned"} <= set(declared)
+
+
+# --- Bicep read as text: resources, their API versions and the property names they set ---------------------------
+
+def bicep_resources(path: Path) -> dict[str, tuple[str, str]]:
+    """Symbolic name -> (type@version, body) of every resource declared in one .bicep file."""
+    found = {}
+    lines = path.read_text().splitlines()
+    for index, line in enumerate(lines):
+        head = re.match(r"resource (\w+) '([^']+)'", line)
+        if head:
+            end = next(i for i in range(index + 1, len(lines)) if lines[i] == "}")
+            found[head.group(1)] = (head.group(2), "\n".join(lines[index:end + 1]))
+    return found
+
+
+def property_names(body: str) -> set[str]:
+    """The keys directly under a resource's ``properties: {`` block (two-space indentation, as written here)."""
+    lines = body.splitlines()
+    start = lines.index("  properties: {")
+    names = set()
+    for line in lines[start + 1:]:
+        if line == "  }":
+            break
+        key = re.match(r"    (\w+):", line)
+        if key:
+            names.add(key.group(1))
+    return names
+
+
+def test_the_app_identity_may_attach_itself_to_the_endpoints_it_creates():
+    """Creating an endpoint with a user-assigned identity takes .../userAssignedIdentities/assign/action on that
+    identity (without it Azure answers LinkedAuthorizationFailed); AzureML Data Scientist on the workspace has no
+    right on the identity. Managed Identity Operator, scoped to the identity alone, grants exactly that action."""
+    assert app_settings()["ENDPOINT_IDENTITY_ID"] == "identityId"
+    assert "settings.endpoint_identity_id" in Path(entities.__file__).read_text()
+    roles = bicep_resources(INFRA / "modules" / "roles.bicep")
+    roles_text = (INFRA / "modules" / "roles.bicep").read_text()
+    assert "managedIdentityOperator: 'f1a07417-d97a-45cb-824c-7a7467783830'" in roles_text
+    identity = [name for name, (kind, body) in roles.items()
+                if kind.startswith("Microsoft.ManagedIdentity/userAssignedIdentities@") and " existing " in body]
+    assert len(identity) == 1
+    grants = [body for kind, body in roles.values()
+              if kind.startswith("Microsoft.Authorization/roleAssignments@") and "role.managedIdentityOperator" in body]
+    assert len(grants) == 1
+    assert f"scope: {identity[0]}\n" in grants[0] and "principalId: identityPrincipalId" in grants[0]
+    resources = (INFRA / "modules" / "resources.bicep").read_text()
+    assert "identityName: identity.name" in resources
