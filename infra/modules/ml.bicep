@@ -79,7 +79,8 @@ resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
   }
 }
 
-resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' = {
+// 2025-06-01: the first stable version whose schema has systemDatastoresAuthMode.
+resource workspace 'Microsoft.MachineLearningServices/workspaces@2025-06-01' = {
   // checkov:skip=CKV_AZURE_243:A private endpoint needs a VNet the Function App (Flex Consumption) would have to join; access is by Entra ID and role assignments.
   name: workspaceName
   location: location
@@ -92,8 +93,9 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' = {
     keyVault: vault.id
     containerRegistry: registry.id
     applicationInsights: appInsightsId
-    // The workspace reaches its storage with its identity: the account needs no shared keys.
-    systemDatastoresAuthMode: 'identity'
+    // The workspace's own datastores are reached by identity: the account has no shared keys, so with keys
+    // jobs could not write their outputs.
+    systemDatastoresAuthMode: 'Identity'
     publicNetworkAccess: 'Enabled'
     v1LegacyMode: false
   }

@@ -115,7 +115,8 @@ def bicep_resources(path: Path) -> dict[str, tuple[str, str]]:
     for index, line in enumerate(lines):
         head = re.match(r"resource (\w+) '([^']+)'", line)
         if head:
-            end = next(i for i in range(index + 1, len(lines)) if lines[i] == "}")
+            end = next(i for i in range(index, len(lines)) if lines[i] in ("}", "}]") or
+                       (i == index and line.endswith("}")))
             found[head.group(1)] = (head.group(2), "\n".join(lines[index:end + 1]))
     return found
 
@@ -152,3 +153,35 @@ def test_the_app_identity_may_attach_itself_to_the_endpoints_it_creates():
     assert f"scope: {identity[0]}\n" in grants[0] and "principalId: identityPrincipalId" in grants[0]
     resources = (INFRA / "modules" / "resources.bicep").read_text()
     assert "identityName: identity.name" in resources
+
+
+# Property names each created resource sets, checked against the bicep-types-az type definition of the exact API
+# version it declares (Azure/bicep-types-az, generated/<provider>/<namespace>/<version>/types.md). Changing a
+# version, or setting a property not listed here, means checking that file again and updating this table.
+SCHEMA_CHECKED = {
+    # generated/machinelearningservices/microsoft.machinelearningservices/2025-06-01/types.md, WorkspaceProperties:
+    # systemDatastoresAuthMode ('AccessKey' | 'Identity' | 'UserDelegationSAS') is there; 2024-10-01 lacks it.
+    "Microsoft.MachineLearningServices/workspaces@2025-06-01": {
+        "friendlyName", "storageAccount", "keyVault", "containerRegistry", "applicationInsights",
+        "systemDatastoresAuthMode", "publicNetworkAccess", "v1LegacyMode"},
+}
+
+
+def test_resources_set_only_properties_their_api_version_defines():
+    created = {}
+    for path in INFRA.rglob("*.bicep"):
+        for kind, body in bicep_resources(path).values():
+            if " existing " not in body.splitlines()[0]:
+                created.setdefault(kind.split("@")[0], []).append((kind, body))
+    for checked, names in SCHEMA_CHECKED.items():
+        declared = created[checked.split("@")[0]]
+        assert [kind for kind, _ in declared] == [checked]
+        assert property_names(declared[0][1]) <= names, property_names(declared[0][1]) - names
+
+
+def test_the_workspace_reaches_its_storage_by_identity():
+    """Shared keys are off on the workspace storage: without the identity mode, jobs could not write outputs."""
+    ml = (INFRA / "modules" / "ml.bicep").read_text()
+    assert "allowSharedKeyAccess: false" in ml
+    assert "systemDatastoresAuthMode: 'Identity'" in ml  # the schema's own spelling
+
