@@ -164,6 +164,10 @@ SCHEMA_CHECKED = {
     "Microsoft.MachineLearningServices/workspaces@2025-06-01": {
         "friendlyName", "storageAccount", "keyVault", "containerRegistry", "applicationInsights",
         "systemDatastoresAuthMode", "publicNetworkAccess", "v1LegacyMode"},
+    # generated/containerregistry_0/microsoft.containerregistry/2025-04-01/types.md, RegistryProperties:
+    # anonymousPullEnabled is there; 2023-07-01 lacks it.
+    "Microsoft.ContainerRegistry/registries@2025-04-01": {
+        "adminUserEnabled", "anonymousPullEnabled", "publicNetworkAccess"},
 }
 
 
@@ -185,3 +189,7 @@ def test_the_workspace_reaches_its_storage_by_identity():
     assert "allowSharedKeyAccess: false" in ml
     assert "systemDatastoresAuthMode: 'Identity'" in ml  # the schema's own spelling
 
+
+def test_the_registry_refuses_anonymous_pulls():
+    ml = (INFRA / "modules" / "ml.bicep").read_text()
+    assert "anonymousPullEnabled: false" in ml and "adminUserEnabled: false" in ml
