@@ -193,3 +193,11 @@ def test_the_workspace_reaches_its_storage_by_identity():
 def test_the_registry_refuses_anonymous_pulls():
     ml = (INFRA / "modules" / "ml.bicep").read_text()
     assert "anonymousPullEnabled: false" in ml and "adminUserEnabled: false" in ml
+
+
+def test_no_setting_flex_consumption_ignores():
+    """Flex Consumption has no platform health check: healthCheckPath would promise a probe that never runs."""
+    app = (INFRA / "modules" / "functionapp.bicep").read_text()
+    assert "tier: 'FlexConsumption'" in app and "healthCheckPath" not in app
+    readme = (ROOT / "README.md").read_text() + (INFRA / "README.md").read_text()
+    assert not re.search(r"(?i)health ?check", readme)
