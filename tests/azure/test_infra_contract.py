@@ -178,7 +178,7 @@ SCHEMA_CHECKED = {
 
 
 def test_resources_set_only_properties_their_api_version_defines():
-    created = {}
+    created: dict[str, list[tuple[str, str]]] = {}
     for path in INFRA.rglob("*.bicep"):
         for kind, body in bicep_resources(path).values():
             if " existing " not in body.splitlines()[0]:
