@@ -40,11 +40,13 @@ var deadLetter = {
     properties: { resourceId: storage.id, blobContainerName: 'eventgrid-deadletter' }
   }
 }
-// Only writes that leave a complete blob: a single put, a committed block list, or a flushed ADLS file.
+// Only writes that leave a complete blob: a single put, a committed block list, a flushed ADLS file, or a
+// server-side copy (azcopy, Storage Explorer); without hierarchical namespace, CopyBlob's event comes once the
+// copy is complete.
 var completeWrites = {
   operatorType: 'StringIn'
   key: 'data.api'
-  values: [ 'PutBlob', 'PutBlockList', 'FlushWithClose' ]
+  values: [ 'PutBlob', 'PutBlockList', 'FlushWithClose', 'CopyBlob' ]
 }
 
 resource uploads 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2024-06-01-preview' = {

@@ -30,6 +30,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222:Event Grid webhooks and scoring clients call the app over its public endpoint; every route but /api/health needs a function key.
   // checkov:skip=CKV_AZURE_17:Callers authenticate with function keys or Entra ID tokens; Event Grid cannot present client certificates.
   // checkov:skip=CKV_AZURE_212:Scaling to zero is the point of Flex Consumption; add always-ready instances for latency-critical scoring.
+  // checkov:skip=CKV_AZURE_213:Flex Consumption has no platform health check: the site setting would do nothing; /api/health answers callers and monitors.
   name: appName
   location: location
   tags: union(tags, { 'azd-service-name': 'app' })
@@ -61,7 +62,6 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     }
     siteConfig: {
       minTlsVersion: '1.2'
-      healthCheckPath: '/api/health'
       ftpsState: 'Disabled'
       http20Enabled: true
       appSettings: [

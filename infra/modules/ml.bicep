@@ -59,7 +59,8 @@ resource mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
 
 // The workspace's own registry: the first MLflow (no-code) deployment builds its image here. Created with the
 // workspace, so no image build depends on a registry made on demand under a caller with too few rights.
-resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
+// 2025-04-01: the first stable version whose schema has anonymousPullEnabled (kept off, explicitly).
+resource registry 'Microsoft.ContainerRegistry/registries@2025-04-01' = {
   // checkov:skip=CKV_AZURE_139:The workspace, its compute and the online endpoints pull over the public endpoint with Entra ID; closing it needs a private endpoint and a VNet.
   // checkov:skip=CKV_AZURE_163:Vulnerability scanning is Microsoft Defender for Containers, a subscription-level plan.
   // checkov:skip=CKV_AZURE_164:Content trust is a Premium feature; images here are built by Azure ML from the registered model.
@@ -79,7 +80,8 @@ resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
   }
 }
 
-resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' = {
+// 2025-06-01: the first stable version whose schema has systemDatastoresAuthMode.
+resource workspace 'Microsoft.MachineLearningServices/workspaces@2025-06-01' = {
   // checkov:skip=CKV_AZURE_243:A private endpoint needs a VNet the Function App (Flex Consumption) would have to join; access is by Entra ID and role assignments.
   name: workspaceName
   location: location
@@ -92,8 +94,9 @@ resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' = {
     keyVault: vault.id
     containerRegistry: registry.id
     applicationInsights: appInsightsId
-    // The workspace reaches its storage with its identity: the account needs no shared keys.
-    systemDatastoresAuthMode: 'identity'
+    // The workspace's own datastores are reached by identity: the account has no shared keys, so with keys
+    // jobs could not write their outputs.
+    systemDatastoresAuthMode: 'Identity'
     publicNetworkAccess: 'Enabled'
     v1LegacyMode: false
   }

@@ -105,6 +105,7 @@ module functionApp 'functionapp.bicep' = {
 module roles 'roles.bicep' = {
   name: 'roles'
   params: {
+    identityName: identity.name
     identityPrincipalId: identity.properties.principalId
     workspacePrincipalId: ml.outputs.workspacePrincipalId
     userPrincipalId: principalId

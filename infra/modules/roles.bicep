@@ -1,4 +1,5 @@
 // Least privilege: each identity gets the data-plane roles its work needs, on the one resource it touches.
+param identityName string
 param identityPrincipalId string
 param workspacePrincipalId string
 param userPrincipalId string
@@ -19,6 +20,11 @@ var role = {
   metricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
   acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d'
   contributor: 'b24988ac-6180-42a0-ab88-20f7382dd24c'
+  managedIdentityOperator: 'f1a07417-d97a-45cb-824c-7a7467783830'
+}
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' existing = {
+  name: identityName
 }
 
 resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' existing = {
@@ -159,5 +165,18 @@ resource identityPullsImages 'Microsoft.Authorization/roleAssignments@2022-04-01
     principalId: identityPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.acrPull)
+  }
+}
+
+// The app creates each online endpoint with this same identity attached (ENDPOINT_IDENTITY_ID). Attaching a
+// user-assigned identity takes Microsoft.ManagedIdentity/userAssignedIdentities/assign/action on it, which
+// AzureML Data Scientist does not give: Managed Identity Operator, on this one identity and nothing else.
+resource identityAttachesItself 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(identity.id, identityPrincipalId, role.managedIdentityOperator)
+  scope: identity
+  properties: {
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.managedIdentityOperator)
   }
 }
