@@ -30,6 +30,7 @@ from devhost.discovery import FunctionSpec, discover, load_app
 from devhost.http_server import build_app, presented_key
 from devhost.keys import HostKeys, load_or_create
 from devhost.queue_listener import QueueTriggerListener
+from shared.page_headers import page_headers
 from shared.settings import Settings
 from shared.telemetry import configure as configure_telemetry
 from shared.telemetry import enabled as telemetry_enabled
@@ -219,7 +220,8 @@ def telemetry_page_route(store_path: Path, keys: HostKeys) -> Route:
     async def page(request: Request) -> Response:
         if not keys.allows_function(presented_key(request)):
             return JSONResponse({"error": "Unauthorized: a function key is required"}, status_code=401)
-        return HTMLResponse(await asyncio.to_thread(telemetry_page.render, store_path))
+        # The page prints what the store holds: the browser is told to run no script on it, whatever slips in.
+        return HTMLResponse(await asyncio.to_thread(telemetry_page.render, store_path), headers=page_headers())
 
     return Route("/telemetry", page, methods=["GET"])
 
