@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -31,6 +32,7 @@ from devhost.http_server import body_limit, build_app, presented_key
 from devhost.keys import HostKeys, load_or_create
 from devhost.queue_listener import QueueTriggerListener
 from devhost.request_limits import KEEP_ALIVE_S, BodyRejected, RequestLimits, protocol, read_body
+from devhost.telemetry_server import TOKEN_ENV as TELEMETRY_TOKEN_ENV
 from shared.page_headers import page_headers
 from shared.settings import Settings
 from shared.telemetry import configure as configure_telemetry
@@ -247,19 +249,26 @@ def telemetry_page_route(store_path: Path, keys: HostKeys) -> Route:
 
 def local_telemetry(options: Options) -> subprocess.Popen[bytes] | None:
     """Start the local ingestion endpoint and point the exporter at it, unless a real connection string is set
-    (or telemetry is off)."""
+    (or telemetry is off).
+
+    The endpoint takes writes only under a random path, which this host's processes learn from the connection
+    string in their environment and the endpoint from its own: never from a command line, which ``ps`` shows.
+    """
     if os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING") or not telemetry_enabled():
         return None
     port = azurite.free_port()
+    token = secrets.token_urlsafe(32)
     server = subprocess.Popen([sys.executable, "-m", "devhost.telemetry_server", "--port", str(port),
-                               "--db", str(options.state_dir / "telemetry.db")], start_new_session=True)
+                               "--db", str(options.state_dir / "telemetry.db"),
+                               "--request-timeout", str(options.request_timeout_s)],
+                              env={**os.environ, TELEMETRY_TOKEN_ENV: token}, start_new_session=True)
     deadline = time.monotonic() + 30
     while not azurite.port_open("127.0.0.1", port):
         if server.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("the local telemetry endpoint did not start")
         time.sleep(0.05)
     os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = (
-        f"InstrumentationKey={LOCAL_IKEY};IngestionEndpoint=http://127.0.0.1:{port}")
+        f"InstrumentationKey={LOCAL_IKEY};IngestionEndpoint=http://127.0.0.1:{port}/{token}")
     # Short export intervals: local users want to see their telemetry within a second or two.
     for name, value in (("OTEL_BSP_SCHEDULE_DELAY", "500"), ("OTEL_BLRP_SCHEDULE_DELAY", "500"),
                         ("OTEL_METRIC_EXPORT_INTERVAL", "5000")):
