@@ -54,8 +54,8 @@ async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
     except TimeoutError:
         raise BodyRejected(408, f"the body did not arrive within {timeout_s:g} s") from None
     except ClientDisconnect:
-        # One line: a client that hung up mid-body is no fault of the host's.
-        log.info("%s %s: the client went away before its body arrived", request.method, request.url.path)
+        # One line (the path quoted: a decoded %0a is a line break): a client gone mid-body is no fault of ours.
+        log.info("%s %.200r: the client went away before its body arrived", request.method, request.url.path)
         raise BodyRejected(400, "the client went away") from None
     return bytes(body)
 
