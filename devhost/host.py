@@ -42,7 +42,7 @@ from shared.telemetry import shutdown as shutdown_telemetry
 log = logging.getLogger("devhost")
 STORAGE_SETTING = "AzureWebJobsStorage"
 STORAGE_FILE = "storage.json"  # the emulator this host started, for tools
-LOCAL_IKEY = "00000000-0000-0000-0000-000000000000"  # the local endpoint checks no key
+LOCAL_IKEY = "00000000-0000-0000-0000-000000000000"  # the local endpoint checks its path, not this key
 FIRST_PROCESS_URL = "DEVHOST_FIRST_PROCESS_URL"  # where the extra HTTP processes forward admin requests
 EXPORT_CEILING = 10_000.0  # traces/s the exporter's own sampler lets through: far above what the host samples
 SWITCH_INTERVAL_SETTING = "DEVHOST_SWITCH_INTERVAL_MS"
