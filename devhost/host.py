@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -27,9 +28,12 @@ from devhost import azurite, telemetry_page
 from devhost.blob_listener import BlobTriggerListener
 from devhost.config import HostConfig, load_local_settings
 from devhost.discovery import FunctionSpec, discover, load_app
-from devhost.http_server import build_app, presented_key
+from devhost.http_server import body_limit, build_app, presented_key
 from devhost.keys import HostKeys, load_or_create
 from devhost.queue_listener import QueueTriggerListener
+from devhost.request_limits import KEEP_ALIVE_S, BodyRejected, RequestLimits, protocol, read_body
+from devhost.telemetry_server import TOKEN_ENV as TELEMETRY_TOKEN_ENV
+from shared.page_headers import page_headers
 from shared.settings import Settings
 from shared.telemetry import configure as configure_telemetry
 from shared.telemetry import enabled as telemetry_enabled
@@ -38,10 +42,11 @@ from shared.telemetry import shutdown as shutdown_telemetry
 log = logging.getLogger("devhost")
 STORAGE_SETTING = "AzureWebJobsStorage"
 STORAGE_FILE = "storage.json"  # the emulator this host started, for tools
-LOCAL_IKEY = "00000000-0000-0000-0000-000000000000"  # the local endpoint checks no key
+LOCAL_IKEY = "00000000-0000-0000-0000-000000000000"  # the local endpoint checks its path, not this key
 FIRST_PROCESS_URL = "DEVHOST_FIRST_PROCESS_URL"  # where the extra HTTP processes forward admin requests
 EXPORT_CEILING = 10_000.0  # traces/s the exporter's own sampler lets through: far above what the host samples
 SWITCH_INTERVAL_SETTING = "DEVHOST_SWITCH_INTERVAL_MS"
+REQUEST_TIMEOUT_SETTING = "DEVHOST_REQUEST_TIMEOUT_S"
 
 
 @dataclass
@@ -57,6 +62,7 @@ class Options:
     http_processes: int = 1  # processes serving HTTP on the one port (SO_REUSEPORT); triggers run in the first
     http_only: bool = False  # one of the extra HTTP processes: no triggers, no storage or telemetry set-up
     switch_interval_ms: float = 0.5  # how long a thread may keep the GIL while another waits for it
+    request_timeout_s: float = 10.0  # for a request's headers, and again for its body
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -81,12 +87,17 @@ def parse_args(argv: list[str] | None) -> Options:
                         default=float(os.environ.get(SWITCH_INTERVAL_SETTING, "0.5")),
                         help="how long a thread may hold the GIL while the event loop waits for it (Python's "
                              "default is 5 ms)")
+    parser.add_argument("--request-timeout", type=float,
+                        default=float(os.environ.get(REQUEST_TIMEOUT_SETTING, "10")),
+                        help="seconds a client has to send a request's headers, and again its body")
     args = parser.parse_args(argv)
     if not args.switch_interval_ms > 0:
         parser.error("--switch-interval-ms must be a positive number of milliseconds")
+    if not args.request_timeout > 0:
+        parser.error("--request-timeout must be a positive number of seconds")
     return Options(args.app, args.host, args.port, args.state_dir.resolve(), Path.cwd(), args.scan_interval,
                    not args.no_background_triggers, args.queue_visibility, max(1, args.http_processes),
-                   args.http_only, args.switch_interval_ms)
+                   args.http_only, args.switch_interval_ms, args.request_timeout)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -112,13 +123,20 @@ def serve(app: Any, options: Options, private: socket.socket | None = None) -> N
     # wait, for a few percent of the median at most (README, Measured).
     sys.setswitchinterval(options.switch_interval_ms / 1000)
     # No proxy in front of the local host: its forwarded-headers middleware would only cost time per request.
-    server = uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, http="httptools",
-                                           loop="uvloop", log_level="warning", access_log=False, lifespan="off",
-                                           proxy_headers=False))
+    # Anyone on the machine can connect: a request's headers, and a body answered before it was read, must
+    # arrive in time (request_limits.DeadlineProtocol); idle connections close after a few seconds.
+    server = uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port,
+                                           http=protocol(options.request_timeout_s),
+                                           timeout_keep_alive=KEEP_ALIVE_S, loop="uvloop", log_level="warning",
+                                           access_log=False, lifespan="off", proxy_headers=False))
     if options.http_processes > 1:
         server.run(sockets=[listening_socket(options.host, options.port), *([private] if private else [])])
     else:
         server.run()
+
+
+def request_limits(options: Options) -> RequestLimits:
+    return RequestLimits(body_limit(Settings.from_env()), options.request_timeout_s)
 
 
 def private_socket(host: str) -> socket.socket:
@@ -128,12 +146,15 @@ def private_socket(host: str) -> socket.socket:
     return listener
 
 
-def forwarded_admin_routes(first: str) -> list[Route]:
+def forwarded_admin_routes(first: str, limits: RequestLimits) -> list[Route]:
     """The admin routes of an extra HTTP process: the first process runs the triggers, so it answers them."""
     import requests
 
     async def forward(request: Request) -> Response:
-        body = await request.body()
+        try:
+            body = await read_body(request, limits.body_bytes, limits.timeout_s)
+        except BodyRejected as rejected:
+            return rejected.response()
         answer = await asyncio.to_thread(requests.request, request.method, f"{first}{request.url.path}",
                                          headers={k: v for k, v in request.headers.items() if k != "host"},
                                          data=body, timeout=120)
@@ -156,8 +177,9 @@ def serve_http_only(options: Options) -> int:
     config = HostConfig.read(options.project_root / "host.json")
     keys = load_or_create(options.state_dir / "keys.json")
     specs = discover(load_app(options.app))
-    app = build_app(specs, keys, config.route_prefix)
-    for route in [*forwarded_admin_routes(os.environ[FIRST_PROCESS_URL]),
+    limits = request_limits(options)
+    app = build_app(specs, keys, config.route_prefix, limits)
+    for route in [*forwarded_admin_routes(os.environ[FIRST_PROCESS_URL], limits),
                   telemetry_page_route(options.state_dir / "telemetry.db", keys)]:
         app.router.routes.append(route)
     try:
@@ -219,26 +241,34 @@ def telemetry_page_route(store_path: Path, keys: HostKeys) -> Route:
     async def page(request: Request) -> Response:
         if not keys.allows_function(presented_key(request)):
             return JSONResponse({"error": "Unauthorized: a function key is required"}, status_code=401)
-        return HTMLResponse(await asyncio.to_thread(telemetry_page.render, store_path))
+        # The page prints what the store holds: the browser is told to run no script on it, whatever slips in.
+        return HTMLResponse(await asyncio.to_thread(telemetry_page.render, store_path), headers=page_headers())
 
     return Route("/telemetry", page, methods=["GET"])
 
 
 def local_telemetry(options: Options) -> subprocess.Popen[bytes] | None:
     """Start the local ingestion endpoint and point the exporter at it, unless a real connection string is set
-    (or telemetry is off)."""
+    (or telemetry is off).
+
+    The endpoint takes writes only under a random path, which this host's processes learn from the connection
+    string in their environment and the endpoint from its own: never from a command line, which ``ps`` shows.
+    """
     if os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING") or not telemetry_enabled():
         return None
     port = azurite.free_port()
+    token = secrets.token_urlsafe(32)
     server = subprocess.Popen([sys.executable, "-m", "devhost.telemetry_server", "--port", str(port),
-                               "--db", str(options.state_dir / "telemetry.db")], start_new_session=True)
+                               "--db", str(options.state_dir / "telemetry.db"),
+                               "--request-timeout", str(options.request_timeout_s)],
+                              env={**os.environ, TELEMETRY_TOKEN_ENV: token}, start_new_session=True)
     deadline = time.monotonic() + 30
     while not azurite.port_open("127.0.0.1", port):
         if server.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("the local telemetry endpoint did not start")
         time.sleep(0.05)
     os.environ["APPLICATIONINSIGHTS_CONNECTION_STRING"] = (
-        f"InstrumentationKey={LOCAL_IKEY};IngestionEndpoint=http://127.0.0.1:{port}")
+        f"InstrumentationKey={LOCAL_IKEY};IngestionEndpoint=http://127.0.0.1:{port}/{token}")
     # Short export intervals: local users want to see their telemetry within a second or two.
     for name, value in (("OTEL_BSP_SCHEDULE_DELAY", "500"), ("OTEL_BLRP_SCHEDULE_DELAY", "500"),
                         ("OTEL_METRIC_EXPORT_INTERVAL", "5000")):
@@ -340,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
             listener.prepare()
             if options.background_triggers:
                 listener.start()
-        app = build_app(specs, keys, config.route_prefix)
+        app = build_app(specs, keys, config.route_prefix, request_limits(options))
         telemetry_route = telemetry_page_route(options.state_dir / "telemetry.db", keys)
         for route in [*admin_routes(listener, queues, specs, keys), telemetry_route]:
             app.router.routes.append(route)

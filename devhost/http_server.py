@@ -19,12 +19,21 @@ from starlette.types import Receive, Scope, Send
 from devhost.discovery import FunctionSpec, route_variants
 from devhost.invoker import decode_trigger, encode_http_response, invoke_async
 from devhost.keys import HostKeys
+from devhost.request_limits import BodyRejected, RequestLimits, read_body
 from devhost.tracing import traceparent_of
+from shared.settings import Settings
 
 log = logging.getLogger("devhost.http")
 
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 Endpoint = Callable[[Request], Awaitable[Response]]
+EVENT_GRID_MAX_BYTES = 1024 * 1024  # Event Grid delivers at most 1 MB in one request
+
+
+def body_limit(settings: Settings) -> int:
+    """The largest body the host reads: the largest any function takes (a scoring request, an Event Grid
+    delivery). Larger ones are answered 413 before they are read."""
+    return max(settings.max_score_bytes, EVENT_GRID_MAX_BYTES)
 
 
 def key_in(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
@@ -91,7 +100,7 @@ def _response_from(result: Any) -> Response:
     return Response(encoded.value, media_type="text/plain; charset=utf-8")
 
 
-def _http_endpoint(spec: FunctionSpec, keys: HostKeys) -> Endpoint:
+def _http_endpoint(spec: FunctionSpec, keys: HostKeys, limits: RequestLimits) -> Endpoint:
     auth = str(spec.trigger.get("authLevel", "FUNCTION")).lower()
     route = str(spec.trigger.get("route") or spec.name)
 
@@ -103,7 +112,10 @@ def _http_endpoint(spec: FunctionSpec, keys: HostKeys) -> Endpoint:
             return _unauthorized()
         if auth == "admin" and not keys.allows_admin(presented):
             return _unauthorized()
-        body = await request.body()
+        try:
+            body = await read_body(request, limits.body_bytes, limits.timeout_s)
+        except BodyRejected as rejected:
+            return rejected.response()
         # The request object the worker would build (azure.functions' own class), straight from the ASGI scope.
         http_request = func.HttpRequest(scope["method"], _url(scope, headers), headers=headers, params=query,
                                         route_params={k: str(v) for k, v in scope.get("path_params", {}).items()},
@@ -122,14 +134,15 @@ def _http_endpoint(spec: FunctionSpec, keys: HostKeys) -> Endpoint:
     return endpoint
 
 
-def _eventgrid_endpoint(specs: dict[str, FunctionSpec], keys: HostKeys) -> Endpoint:
+def _eventgrid_endpoint(specs: dict[str, FunctionSpec], keys: HostKeys, limits: RequestLimits) -> Endpoint:
     async def endpoint(request: Request) -> Response:
+        # The key first: a caller without it learns nothing, not even which functions exist.
+        if not keys.allows_eventgrid(presented_key(request)):
+            return _unauthorized()
         name = request.query_params.get("functionName", "")
         spec = specs.get(name)
         if spec is None:
             return JSONResponse({"error": f"no Event Grid function named {name!r}"}, status_code=404)
-        if not keys.allows_eventgrid(presented_key(request)):
-            return _unauthorized()
         if request.method == "OPTIONS":
             # CloudEvents webhook validation (abuse protection) handshake.
             origin = request.headers.get("webhook-request-origin", "*")
@@ -138,12 +151,12 @@ def _eventgrid_endpoint(specs: dict[str, FunctionSpec], keys: HostKeys) -> Endpo
         if kind is None and "cloudevents" in request.headers.get("content-type", ""):
             kind = "Notification"
         try:
-            payload = json.loads(await request.body())
-        except ValueError:
-            return JSONResponse({"error": "the body is not JSON"}, status_code=400)
-        events = payload if isinstance(payload, list) else [payload]
+            events = _events(await read_body(request, limits.body_bytes, limits.timeout_s))
+        except BodyRejected as rejected:
+            return rejected.response()
         if kind == "SubscriptionValidation":
-            code = events[0].get("data", {}).get("validationCode") if events and isinstance(events[0], dict) else None
+            data = events[0].get("data") if events else None
+            code = data.get("validationCode") if isinstance(data, dict) else None
             if not code:
                 return JSONResponse({"error": "validation event without data.validationCode"}, status_code=400)
             return JSONResponse({"validationResponse": code})
@@ -164,6 +177,18 @@ def _eventgrid_endpoint(specs: dict[str, FunctionSpec], keys: HostKeys) -> Endpo
         return Response(status_code=202)
 
     return endpoint
+
+
+def _events(body: bytes) -> list[dict[str, Any]]:
+    """The delivered events: one JSON object or an array of them."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+        raise BodyRejected(400, "the body is not JSON, or nests too deep") from None
+    events = payload if isinstance(payload, list) else [payload]
+    if not all(isinstance(event, dict) for event in events):
+        raise BodyRejected(400, "each event must be a JSON object")
+    return events
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -193,7 +218,9 @@ class HostApp:
         await self.app(scope, receive, send)
 
 
-def build_app(specs: list[FunctionSpec], keys: HostKeys, route_prefix: str = "api") -> HostApp:
+def build_app(specs: list[FunctionSpec], keys: HostKeys, route_prefix: str = "api",
+              limits: RequestLimits | None = None) -> HostApp:
+    limits = limits or RequestLimits(body_limit(Settings.from_env()))
     routes: list[Route] = []
     fixed: dict[str, tuple[frozenset[str], Endpoint]] = {}
     prefix = f"/{route_prefix.strip('/')}" if route_prefix.strip("/") else ""
@@ -202,13 +229,13 @@ def build_app(specs: list[FunctionSpec], keys: HostKeys, route_prefix: str = "ap
             continue
         template = str(spec.trigger.get("route") or spec.name)
         methods = [m.upper() for m in spec.trigger.get("methods") or ALL_METHODS]
-        endpoint = _http_endpoint(spec, keys)
+        endpoint = _http_endpoint(spec, keys, limits)
         for path in route_variants(template):
             full = f"{prefix}/{path.lstrip('/')}"
             routes.append(Route(full, endpoint, methods=methods, name=None))
             if "{" not in full:
                 fixed[full] = (frozenset(methods), endpoint)
     grid_specs = {s.name: s for s in specs if s.trigger_type == "eventGridTrigger"}
-    webhook = _eventgrid_endpoint(grid_specs, keys)
+    webhook = _eventgrid_endpoint(grid_specs, keys, limits)
     routes.append(Route("/runtime/webhooks/eventgrid", webhook, methods=["POST", "OPTIONS"]))
     return HostApp(Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found}), fixed)

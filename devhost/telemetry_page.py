@@ -1,6 +1,7 @@
 """A small page over the local telemetry store: pipeline runs as timelines, scoring latency, errors.
 
-Self-contained HTML with inline SVG (no scripts, no CDN), so it renders anywhere.
+Self-contained HTML with inline SVG (no scripts, no CDN), so it renders anywhere. Every value from the store is
+printed through ``_text``: an envelope's ids, times and names are whatever its sender wrote.
 """
 
 from __future__ import annotations
@@ -18,8 +19,27 @@ STEPS = ("ingest", "promote")  # with "train <model>" between them
 COLOURS = {"ingest": "#4e79a7", "train": "#f28e2b", "promote": "#59a14f"}
 
 
-def _when(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+def _text(value: object) -> str:
+    """A stored value as HTML text, whatever it holds."""
+    return html.escape(str(value), quote=True)
+
+
+def _when(text: str) -> datetime | None:
+    """An envelope's time; None for one that is no ISO time with a zone (the store takes no others)."""
+    try:
+        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _base_data(body: str) -> dict[str, Any]:
+    """The envelope's ``data.baseData``; empty when the stored body has another shape."""
+    try:
+        base = json.loads(body).get("data", {}).get("baseData", {})
+    except (ValueError, AttributeError):
+        return {}
+    return base if isinstance(base, dict) else {}
 
 
 def pipeline_runs(db: sqlite3.Connection, limit: int = 10) -> list[dict[str, Any]]:
@@ -29,18 +49,22 @@ def pipeline_runs(db: sqlite3.Connection, limit: int = 10) -> list[dict[str, Any
         (limit,))]
     runs = []
     for operation in operations:
-        rows = db.execute("SELECT name, time, duration_ms, success, body FROM envelopes WHERE operation_id=? "
-                          "AND type='Request' ORDER BY time", (operation,)).fetchall()
+        rows = [(name, moment, duration, success) for name, time, duration, success in db.execute(
+            "SELECT name, time, duration_ms, success FROM envelopes WHERE operation_id=? AND type='Request' "
+            "ORDER BY time", (operation,)) if (moment := _when(time)) is not None]
+        if not rows:
+            continue
         events = [r[0] for r in db.execute("SELECT name FROM envelopes WHERE operation_id=? AND type='Event' "
                                            "ORDER BY time", (operation,))]
         upload = ""
         for row in db.execute("SELECT body FROM envelopes WHERE operation_id=? AND name='UploadReceived'",
                               (operation,)):
-            upload = json.loads(row[0])["data"]["baseData"]["properties"].get("upload_id", "")
-        start = _when(rows[0][1])
+            properties = _base_data(row[0]).get("properties")
+            upload = str(properties.get("upload_id", "")) if isinstance(properties, dict) else ""
+        start = rows[0][1]
         runs.append({"operation": operation, "upload": upload, "events": events, "steps": [
-            {"name": name, "offset_ms": (_when(time) - start).total_seconds() * 1000, "duration_ms": duration or 0.0,
-             "ok": bool(success)} for name, time, duration, success, _ in rows]})
+            {"name": str(name), "offset_ms": (moment - start).total_seconds() * 1000, "duration_ms": duration or 0.0,
+             "ok": bool(success)} for name, moment, duration, success in rows]})
     return runs
 
 
@@ -52,6 +76,8 @@ def latency_series(db: sqlite3.Connection, bucket_s: int = 10) -> list[tuple[str
              "AND name LIKE 'POST %score' ORDER BY id DESC LIMIT 20000")
     for time, duration, items in db.execute(query):
         moment = _when(time)
+        if moment is None or items is None:
+            continue
         key = moment.replace(second=moment.second - moment.second % bucket_s, microsecond=0).isoformat()
         buckets.setdefault(key, []).append((duration or 0.0, items))
     return [(key, weighted_percentile(values, 50), round(sum(n for _, n in values)))
@@ -64,9 +90,10 @@ def errors(db: sqlite3.Connection, limit: int = 20) -> list[tuple[str, str, str]
     out = []
     for time, kind, name, body in rows:
         if kind == "Exception":
-            first = json.loads(body)["data"]["baseData"].get("exceptions", [{}])[0]
+            found = _base_data(body).get("exceptions")
+            first = found[0] if isinstance(found, list) and found and isinstance(found[0], dict) else {}
             name = f"{first.get('typeName')}: {first.get('message')}"
-        out.append((time[:19], kind, name or ""))
+        out.append((str(time)[:19], kind, name or ""))
     return out
 
 
@@ -79,9 +106,10 @@ def _timeline_svg(run: dict[str, Any], width: int = 760) -> str:
         w = max(2.0, step["duration_ms"] / total * (width - 160))
         colour = COLOURS.get(step["name"].split(" ")[0], "#9c755f") if step["ok"] else "#e15759"
         y = 8 + index * 22
-        bars.append(f'<text x="4" y="{y + 13}">{html.escape(step["name"])}</text>'
+        seconds = f"{step['duration_ms'] / 1000:.1f}s"
+        bars.append(f'<text x="4" y="{y + 13}">{_text(step["name"])}</text>'
                     f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="16" fill="{colour}" rx="3"/>'
-                    f'<text x="{min(x + w + 4, width - 70):.1f}" y="{y + 13}">{step["duration_ms"] / 1000:.1f}s</text>')
+                    f'<text x="{min(x + w + 4, width - 70):.1f}" y="{y + 13}">{_text(seconds)}</text>')
     height = 16 + 22 * len(run["steps"])
     return f'<svg width="{width}" height="{height}" role="img">{"".join(bars)}</svg>'
 
@@ -96,10 +124,10 @@ def _latency_svg(series: list[tuple[str, float, int]], width: int = 760, height:
     return (f'<svg width="{width}" height="{height}" role="img">'
             f'<line x1="50" y1="{height - 20}" x2="{width - 10}" y2="{height - 20}" stroke="#888"/>'
             f'<line x1="50" y1="10" x2="50" y2="{height - 20}" stroke="#888"/>'
-            f'<text x="4" y="20">{top:.1f} ms</text><text x="4" y="{height - 22}">0</text>'
-            f'<polyline points="{points}" fill="none" stroke="#4e79a7" stroke-width="2"/>'
-            f'<text x="50" y="{height - 4}">{html.escape(series[0][0][11:19])}</text>'
-            f'<text x="{width - 70}" y="{height - 4}">{html.escape(series[-1][0][11:19])}</text></svg>')
+            f'<text x="4" y="20">{_text(f"{top:.1f}")} ms</text><text x="4" y="{height - 22}">0</text>'
+            f'<polyline points="{_text(points)}" fill="none" stroke="#4e79a7" stroke-width="2"/>'
+            f'<text x="50" y="{height - 4}">{_text(series[0][0][11:19])}</text>'
+            f'<text x="{width - 70}" y="{height - 4}">{_text(series[-1][0][11:19])}</text></svg>')
 
 
 def render(store: Path) -> str:
@@ -113,10 +141,11 @@ def render(store: Path) -> str:
         db.close()
     sections = []
     for run in runs:
-        story = " → ".join(map(html.escape, run["events"]))
-        sections.append(f'<h3>{html.escape(run["upload"] or run["operation"])}</h3>'
-                        f'<p class="meta">operation {run["operation"]} · {story}</p>' + _timeline_svg(run))
-    error_rows = "".join(f"<tr><td>{t}</td><td>{k}</td><td>{html.escape(n)}</td></tr>" for t, k, n in failures)
+        story = " → ".join(map(_text, run["events"]))
+        sections.append(f'<h3>{_text(run["upload"] or run["operation"])}</h3>'
+                        f'<p class="meta">operation {_text(run["operation"])} · {story}</p>' + _timeline_svg(run))
+    error_rows = "".join(f"<tr><td>{_text(t)}</td><td>{_text(k)}</td><td>{_text(n)}</td></tr>"
+                         for t, k, n in failures)
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Local telemetry</title>
 <style>body{{font:14px system-ui,sans-serif;margin:24px;color:#222}} h2{{margin-top:28px}}
 .meta{{color:#666;font-size:12px}} svg text{{font-size:12px}} table{{border-collapse:collapse}}

@@ -63,9 +63,11 @@ def configure(service_name: str, traces_per_second: float | None = None) -> bool
     if "IngestionEndpoint=http://127.0.0.1" in connection or "IngestionEndpoint=http://localhost" in connection:
         # The local endpoint is no Azure region: statsbeat would only complain about it, and the SDK's own
         # statistics (a second metrics pipeline and its thread) would fill the local store with the exporter's
-        # bookkeeping.
+        # bookkeeping. Nor does the local stack call Azure: the exporter's dynamic configuration service
+        # (settings.sdk.monitor.azure.com) stays off, or every attempt offline is stored as an exception.
         os.environ.setdefault("APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL", "true")
         os.environ.setdefault("APPLICATIONINSIGHTS_SDKSTATS_DISABLED", "true")
+        os.environ.setdefault("APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED", "true")
     from azure.monitor.opentelemetry import configure_azure_monitor
 
     options: dict[str, Any] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from shared.local.events import post_run_completed
+from shared.local.events import post_run_completed, without_urls
 from shared.local.run_queue import RunQueue
 from shared.settings import Settings
 
@@ -23,7 +23,9 @@ def deliver_pending(queue: RunQueue, settings: Settings) -> bool:
         try:
             post_run_completed(run, settings.host_url, settings.eventgrid_function, trace_parent)
         except Exception as error:
-            log.warning("RunCompleted for %s not delivered yet (%s); will retry", run.run_id, error)
+            # Whatever failed, its text may name a URL, and a URL may carry a key.
+            log.warning("RunCompleted for %s not delivered yet (%s); will retry", run.run_id,
+                        without_urls(str(error)))
             return False
         queue.acknowledged(run.run_id)
     return True
