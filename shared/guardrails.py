@@ -21,7 +21,7 @@ from shared.dataset_validation import is_date_column
 IMBALANCE_RATIO = 0.2  # minority / majority below this: imbalanced
 MISSING_WARNING = 0.05
 ID_UNIQUE_SHARE = 0.9
-ID_NAME = re.compile(r"(^|[^a-z])(id|key|uuid|guid|index|row|rownum|row_?number|record)$", re.IGNORECASE)
+ID_NAME = re.compile(r"(^|[^a-z])(id|key|uuid|guid|index|row|rownum|row_?number|record)\Z", re.IGNORECASE)
 DUPLICATE_WARNING = 0.01
 LEAKAGE_MIN_AUC = 0.8  # one column alone this strong, and stronger than all others together
 SAMPLE_ROWS = 50_000  # the leakage check works on a sample of big files

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from shared import dataset_validation, faults, guardrails, metrics, naming, pipelines, telemetry
 from shared.backend import Backend
 from shared.errors import DatasetRejected
+from shared.printable import printable
 from shared.run_order import RunState
 from shared.settings import Settings
 from shared.upload_states import UploadState, record
@@ -72,7 +73,7 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
     seen = uploads.get(upload.upload_id)
     if seen is not None and seen["state"] != UploadState.RECEIVED:
         # The same blob version again (Event Grid delivers at least once): its outcome stands.
-        log.info("Upload %s delivered again: it is already %s", upload.upload_id, seen["state"])
+        log.info("Upload %s delivered again: it is already %s", printable(upload.upload_id), seen["state"])
         telemetry.event("UploadReplayed", upload_id=upload.upload_id, state=seen["state"])
         return IngestOutcome(seen["state"], reason=seen.get("reason"), dataset_version=seen.get("dataset_version"),
                              run_id=seen.get("run_id"))
@@ -93,7 +94,7 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
         record(uploads, upload.upload_id, state=UploadState.REJECTED, reason=rejected.reason,
                details={"code": rejected.code})
         telemetry.event("DatasetRejected", upload_id=upload.upload_id, reason=rejected.reason, code=rejected.code)
-        log.warning("Rejected %s: %s", upload.blob_path, rejected.reason)
+        log.warning("Rejected %s: %s", printable(upload.blob_path), printable(rejected.reason))
         return IngestOutcome("rejected", reason=rejected.reason)
     unknown = [c for c in spec.excluded_columns if c not in validated.frame.columns or c == spec.target]
     if unknown:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from cli import sample_data
@@ -159,3 +161,16 @@ def test_a_row_name_column_is_reported_with_the_guardrails_of_the_dataset_versio
     dataset = stack.datasets.get("bank")
     assert dataset is not None and "" not in {c.name for c in dataset.schema.columns}
     assert dataset.guardrails[0]["check"] == "row_names" and dataset.guardrails[0]["severity"] == "info"
+
+
+def test_no_log_line_carries_a_control_character_from_a_blob_or_column_name(stack: MemoryStack, settings: Settings,
+                                                                            caplog: pytest.LogCaptureFixture):
+    """A newline in a name would forge a log line, an escape sequence would drive the terminal reading it."""
+    caplog.set_level(logging.INFO)
+    hostile = "c\x1b]0;owned\x07\nWARNING forged line"
+    content = sample_data.to_csv([{**row, hostile: 1} for row in sample_data.rows(120, seed=3)])  # a constant column
+    assert ingest(upload(content), stack.backend, settings).state == "training"
+    assert ingest(upload(path="bank/x\nERROR forged.csv", etag='"2"'), stack.backend, settings).state == "rejected"
+    lines = [record.getMessage() for record in caplog.records]
+    assert any("forged line" in line for line in lines) and any("forged.csv" in line for line in lines)
+    assert all(line.isprintable() for line in lines), [line for line in lines if not line.isprintable()]

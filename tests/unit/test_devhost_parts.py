@@ -39,6 +39,14 @@ def test_blob_path_patterns_match_nested_names():
     assert matcher.match("batch/a.csv")
     assert not matcher.match("other/a.csv")
     assert not matcher.match("batch/a.txt")
+    assert not matcher.match("batch/a.csv\n")  # matched whole: '$' would take a name ending in a newline
+
+
+def test_a_duration_is_read_whole():
+    from devhost.telemetry_store import duration_ms
+
+    assert duration_ms("1.02:03:04.5") == ((26 * 60 + 3) * 60 + 4.5) * 1000
+    assert duration_ms("00:00:01\n") is None
 
 
 def test_keys_file_is_created_private_and_reused(tmp_path: Path, monkeypatch):
