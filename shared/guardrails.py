@@ -51,6 +51,27 @@ def evaluate(frame: pd.DataFrame, target: str, excluded: tuple[str, ...] = (),
     return [asdict(f) for f in findings if f is not None]
 
 
+def nothing_to_learn_from(frame: pd.DataFrame, target: str, excluded: tuple[str, ...],
+                          findings: list[dict[str, Any]]) -> str | None:
+    """Why no feature is left to learn from, or None: the upload excludes every column but the target, or what it
+    keeps is constant or ID-like (as ``findings`` name them), which carries nothing to new rows (and which Azure
+    AutoML's featurization drops, leaving it an empty table)."""
+    features = [c for c in frame.columns if c != target and c not in excluded]
+    after = f" after excluding {', '.join(excluded)}" if excluded else ""
+    if not features:
+        return f"no features remain{after}: the file has no other column than the target {target!r}"
+    void = {kind: [c for c in _columns_of(findings, check) if c in features]
+            for kind, check in (("constant", "constant_columns"), ("ID-like", "id_like_columns"))}
+    if any(c not in void["constant"] + void["ID-like"] for c in features):
+        return None
+    dropped = " and ".join(f"{kind} ({', '.join(columns)})" for kind, columns in void.items() if columns)
+    return f"no features remain{after}: the other columns are {dropped}, with nothing to predict {target!r} from"
+
+
+def _columns_of(findings: list[dict[str, Any]], check: str) -> list[str]:
+    return [str(c) for f in findings if f["check"] == check for c in f["details"]["columns"]]
+
+
 def _target_range(y: pd.Series) -> Finding:
     values = y.astype(float)
     quantiles = values.quantile([0.0, 0.5, 1.0]).round(6).tolist()

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from shared import dataset_validation, faults, guardrails, metrics, naming, pipelines, telemetry
 from shared.backend import Backend
 from shared.errors import DatasetRejected
+from shared.ports import UploadLog
 from shared.printable import printable
 from shared.run_order import RunState
 from shared.settings import Settings
@@ -81,8 +82,9 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
            details={"bytes": len(upload.content), "uri": upload.uri})
     telemetry.event("UploadReceived", upload_id=upload.upload_id, bytes=len(upload.content))
     try:
+        # The name first, so that an upload refused for its metadata or its content still shows its model.
+        record(uploads, upload.upload_id, model_name=naming.model_name_for(upload.blob_path))
         spec = naming.spec_for(upload.blob_path, upload.metadata, settings.default_target)
-        record(uploads, upload.upload_id, model_name=spec.model_name)
         validated = dataset_validation.validate(upload.content, spec.target, max_bytes=settings.max_upload_bytes,
                                                 min_rows=settings.min_rows, task=spec.task)
         task = validated.schema.task
@@ -91,20 +93,18 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
         except ValueError as error:
             raise DatasetRejected(str(error), "bad_metric") from None
     except DatasetRejected as rejected:
-        record(uploads, upload.upload_id, state=UploadState.REJECTED, reason=rejected.reason,
-               details={"code": rejected.code})
-        telemetry.event("DatasetRejected", upload_id=upload.upload_id, reason=rejected.reason, code=rejected.code)
-        log.warning("Rejected %s: %s", printable(upload.blob_path), printable(rejected.reason))
-        return IngestOutcome("rejected", reason=rejected.reason)
+        return _reject(uploads, upload.upload_id, rejected)
     unknown = [c for c in spec.excluded_columns if c not in validated.frame.columns or c == spec.target]
     if unknown:
-        reason = f"metadata 'exclude' names column(s) the file does not have as features: {', '.join(unknown)}"
-        record(uploads, upload.upload_id, state=UploadState.REJECTED, reason=reason, details={"code": "bad_exclude"})
-        telemetry.event("DatasetRejected", upload_id=upload.upload_id, reason=reason, code="bad_exclude")
-        return IngestOutcome("rejected", reason=reason)
+        return _reject(uploads, upload.upload_id, DatasetRejected(
+            f"metadata 'exclude' names column(s) the file does not have as features: {', '.join(unknown)}",
+            "bad_exclude"))
     with telemetry.span("guardrails", attributes={"rows": validated.rows}):
         findings = [*validated.findings,
                     *guardrails.evaluate(validated.frame, spec.target, spec.excluded_columns, task)]
+    nothing_left = guardrails.nothing_to_learn_from(validated.frame, spec.target, spec.excluded_columns, findings)
+    if nothing_left:  # AutoML would fail on an empty table: say so now, with what left each column out
+        return _reject(uploads, upload.upload_id, DatasetRejected(nothing_left, "no_features"))
     # A dataset version is the content read with one target as one task: read otherwise, it is another one.
     version_key = dataset_key(validated.content_hash, spec.target, task)
     dataset, created = backend.datasets.register(spec.model_name, upload.content, version_key,
@@ -149,3 +149,11 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
     telemetry.event("TrainingSubmitted", upload_id=upload.upload_id, run_id=run.run_id, model=spec.model_name,
                     task=task, metric=metric, budget_s=settings.time_budget_s)
     return IngestOutcome("training", dataset_version=dataset.version, run_id=run.run_id)
+
+
+def _reject(uploads: UploadLog, upload_id: str, rejected: DatasetRejected) -> IngestOutcome:
+    """A bad upload is an outcome, not an error: recorded with its reason, never retried."""
+    record(uploads, upload_id, state=UploadState.REJECTED, reason=rejected.reason, details={"code": rejected.code})
+    telemetry.event("DatasetRejected", upload_id=upload_id, reason=rejected.reason, code=rejected.code)
+    log.warning("Rejected %s: %s", printable(upload_id), printable(rejected.reason))
+    return IngestOutcome("rejected", reason=rejected.reason)

@@ -174,3 +174,38 @@ def test_no_log_line_carries_a_control_character_from_a_blob_or_column_name(stac
     lines = [record.getMessage() for record in caplog.records]
     assert any("forged line" in line for line in lines) and any("forged.csv" in line for line in lines)
     assert all(line.isprintable() for line in lines), [line for line in lines if not line.isprintable()]
+
+
+@pytest.mark.parametrize("metadata", [{"metric": "speed"}, {"task": "forecasting"}, {"target": "nope"},
+                                      {"exclude": "nope"}])
+def test_a_rejected_upload_keeps_the_model_name_its_path_gives(stack: MemoryStack, settings: Settings,
+                                                               metadata: dict[str, str]):
+    """So that a client finds its own upload in /api/status, whatever was wrong with it."""
+    outcome = ingest(upload(**metadata), stack.backend, settings)
+    assert outcome.state == "rejected"
+    record = stack.backend.uploads.get('bank/jan.csv@"1"')
+    assert record is not None and record["model_name"] == "bank" and record["reason"] == outcome.reason
+
+
+def small_csv(columns: dict[str, list[object]], rows: int = 60) -> bytes:
+    labels = ["yes" if i % 3 else "no" for i in range(rows)]
+    return sample_data.to_csv([{**{name: values[i % len(values)] for name, values in columns.items()},
+                                "y": labels[i]} for i in range(rows)])
+
+
+@pytest.mark.parametrize(("columns", "exclude", "says"), [
+    ({"a": [1, 2, 3, 4], "b": ["x", "z"]}, "a,b", "no features remain after excluding a, b: the file has no other "
+                                                  "column than the target 'y'"),
+    ({"a": [1, 2, 3, 4], "b": ["same"]}, "a", "no features remain after excluding a: the other columns are constant "
+                                              "(b)"),
+    ({"b": ["same"], "key": list(range(60))}, "", "no features remain: the other columns are constant (b) and "
+                                                  "ID-like (key)"),
+])
+def test_an_upload_that_leaves_no_feature_to_learn_from_is_rejected_naming_what_left_each_out(
+        stack: MemoryStack, settings: Settings, columns: dict[str, list[object]], exclude: str, says: str):
+    outcome = ingest(upload(small_csv(columns), **({"exclude": exclude} if exclude else {})), stack.backend, settings)
+    assert outcome.state == "rejected" and outcome.reason is not None and outcome.reason.startswith(says)
+    assert stack.datasets.list() == [] and stack.pipeline.runs == {}
+    kept = ingest(upload(small_csv({**columns, "c": [1.5, 2.5, 0.5]}), etag='"2"',
+                         **({"exclude": exclude} if exclude else {})), stack.backend, settings)
+    assert kept.state == "training"  # one column with information is enough
