@@ -92,6 +92,9 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
             metric = metrics.for_task(spec.metric, task, settings.default_metric).name
         except ValueError as error:
             raise DatasetRejected(str(error), "bad_metric") from None
+        refused = backend.pipeline.metric_refused(metric, task)  # before anything is registered or submitted
+        if refused:
+            raise DatasetRejected(refused, "bad_metric")
     except DatasetRejected as rejected:
         return _reject(uploads, upload.upload_id, rejected)
     unknown = [c for c in spec.excluded_columns if c not in validated.frame.columns or c == spec.target]
