@@ -181,7 +181,7 @@ def test_no_log_line_carries_a_control_character_from_a_blob_or_column_name(stac
 def test_a_rejected_upload_keeps_the_model_name_its_path_gives(stack: MemoryStack, settings: Settings,
                                                                metadata: dict[str, str]):
     """So that a client finds its own upload in /api/status, whatever was wrong with it."""
-    outcome = ingest(upload(**metadata), stack.backend, settings)
+    outcome = ingest(upload(CSV, **metadata), stack.backend, settings)
     assert outcome.state == "rejected"
     record = stack.backend.uploads.get('bank/jan.csv@"1"')
     assert record is not None and record["model_name"] == "bank" and record["reason"] == outcome.reason
