@@ -63,6 +63,11 @@ def test_keys_file_is_created_private_and_reused(tmp_path: Path, monkeypatch):
     assert first.allows_eventgrid(first.eventgrid)
     monkeypatch.setenv("FUNCTIONS_KEY", "from-env")
     assert load_or_create(path).function == "from-env"
+    # One source of truth: the file holds the key the host accepts, for tools in a shell without the variable.
+    assert json.loads(path.read_text())["functionKeys"]["default"] == "from-env"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert (load_or_create(path).master, load_or_create(path).eventgrid) == (first.master, first.eventgrid)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keys.json"]
 
 
 def test_the_gil_switch_interval_is_short_by_default_and_can_be_set(monkeypatch, capsys):
