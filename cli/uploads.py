@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from azure.storage.blob import BlobServiceClient
 
+from cli import runs
 from cli.host_api import Host, call, get_json
 from cli.output import echo, fail
 from shared.upload_states import UploadState, is_final
@@ -182,5 +183,14 @@ def run(data: Path, model: str, metadata: dict[str, str], host: Host, storage: s
         return 0
     say("Following the upload (validation, dataset registration, AutoML, registration, gate, deployment)")
     outcome = follow(host, upload_id, timeout_s=3600)
+    original = (outcome.get("details") or {}).get("duplicate_of") if outcome["state"] == "duplicate" else None
+    if original:  # nothing new to train: what the user waits for is the run that trains this data
+        say(f"Upload duplicate: {outcome['reason']}")
+        if original.get("upload_id") and upload_state(host, original["upload_id"]) is not None:
+            say(f"Following the upload that trains it: {original['upload_id']} (run {original['run_id']})")
+            outcome = follow(host, original["upload_id"], timeout_s=3600)
+        else:  # a run started over REST, or an upload older than the status shows
+            say(f"Following the run that trains it: {original['run_id']}")
+            return runs.follow(host, original["run_id"])
     report(host, outcome)
     return 1 if outcome["state"] in ("rejected", "failed") else 0

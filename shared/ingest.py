@@ -124,13 +124,16 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
                             message=finding["message"])
     # Nothing new to train only when another upload already trained this version the same way (metric,
     # excluded columns). A version registered before a crash may never have been trained: then train it now.
-    trained = not created and any(
-        r.dataset_version == dataset.version and r.upload_id != upload.upload_id
-        and _metric_name(r.metric) == metric and set(r.excluded_columns) == set(spec.excluded_columns)
-        for r in backend.pipeline.list_runs(spec.model_name, limit=1000))
+    trained = [] if created else [
+        r for r in backend.pipeline.list_runs(spec.model_name, limit=1000)
+        if r.dataset_version == dataset.version and r.upload_id != upload.upload_id
+        and _metric_name(r.metric) == metric and set(r.excluded_columns) == set(spec.excluded_columns)]
     if trained:
         reason = (f"same content as dataset {dataset.name} v{dataset.version}, with the same target, metric "
                   "and excluded columns: nothing new to train")
+        # The run that trains this data (one still going first): what the uploader waits for, not this record.
+        original = next((r for r in trained if not r.finished), trained[0])
+        details["duplicate_of"] = {"run_id": original.run_id, "upload_id": original.upload_id}
         record(uploads, upload.upload_id, state=UploadState.DUPLICATE, reason=reason,
                dataset_version=dataset.version, details=details)
         telemetry.event("DatasetDuplicate", upload_id=upload.upload_id, dataset=dataset.name,

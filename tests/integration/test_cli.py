@@ -134,3 +134,17 @@ def test_control_characters_from_an_upload_reach_the_terminal_escaped(stack: Sta
     events = cli(stack, "telemetry", "events", "--limit", "200", "--store", str(stack.host.state_dir / "telemetry.db"))
     assert events.returncode == 0 and "\x1b" not in events.stdout and "\x07" not in events.stdout
     assert "c\\x1b]0;owned\\x07" in events.stdout
+
+
+def test_a_duplicate_upload_follows_the_run_that_trains_its_data(stack: Stack, tmp_path: Path):
+    content = sample_data.to_csv(sample_data.rows(600, seed=31))
+    original = stack.upload("dup/first.csv", content)
+    wait_for(lambda: (stack.upload_record(original) or {}).get("state") in ("training", "promoted"),
+             what="the first upload training")
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(content)
+    followed = cli(stack, "upload", str(copy), "--model", "dup", "--key", HOST_KEY)
+    assert followed.returncode == 0, followed.stdout + followed.stderr
+    assert "==> Upload duplicate: same content as dataset dup v1" in followed.stdout
+    assert f"==> Following the upload that trains it: {original}" in followed.stdout
+    assert "==> Decision: promoted (model dup v1)" in followed.stdout  # reported as for the upload it follows

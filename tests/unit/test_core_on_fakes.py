@@ -209,3 +209,13 @@ def test_an_upload_that_leaves_no_feature_to_learn_from_is_rejected_naming_what_
     kept = ingest(upload(small_csv({**columns, "c": [1.5, 2.5, 0.5]}), etag='"2"',
                          **({"exclude": exclude} if exclude else {})), stack.backend, settings)
     assert kept.state == "training"  # one column with information is enough
+
+
+def test_a_duplicate_names_the_upload_and_run_that_train_its_data(stack: MemoryStack, settings: Settings):
+    """What its uploader waits for is that run's outcome, so the duplicate says where to follow it."""
+    first = ingest(upload(), stack.backend, settings)
+    copy = ingest(upload(path="bank/copy.csv", etag='"2"'), stack.backend, settings)
+    assert copy.state == "duplicate"
+    record = stack.backend.uploads.get('bank/copy.csv@"2"')
+    assert record is not None and record["model_name"] == "bank"
+    assert record["details"]["duplicate_of"] == {"run_id": first.run_id, "upload_id": 'bank/jan.csv@"1"'}
