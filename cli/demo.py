@@ -14,6 +14,7 @@ from pathlib import Path
 import requests
 
 from cli import sample_data, uploads
+from cli.output import echo, fail
 from cli.uploads import say
 from devhost import azurite
 from devhost.process import ROOT, HostProcess
@@ -25,7 +26,7 @@ PUBLIC_DATA = ("https://automlsamplenotebookdata.blob.core.windows.net/automl-sa
 def _dataset(data: Path | None, state: Path) -> Path:
     if data is not None:
         if not data.is_file():
-            raise SystemExit(f"DATA={data}: no such CSV file")
+            fail(f"DATA={data}: no such CSV file")
         return data
     state.mkdir(parents=True, exist_ok=True)
     target = state / "bankmarketing_train.csv"
@@ -63,7 +64,7 @@ def run(data: Path | None, model: str, target: str = "y", task: str | None = Non
         keys_file = root / "keys.json"
         tty = sys.stdout.isatty()
         key = host.function_key if tty else "$KEY"
-        print(f"    Host: {host.url}   function key: {host.function_key if tty else f'in {keys_file}'}")
+        echo(f"    Host: {host.url}   function key: {host.function_key if tty else f'in {keys_file}'}")
         metadata = {"target": target, **({"task": task} if task else {})}
         say(f"Uploading {data} to datasets/{model}/{data.name} (metadata {metadata})")
         upload_id = uploads.drop(host.storage, data, model, metadata)
@@ -75,15 +76,15 @@ def run(data: Path | None, model: str, target: str = "y", task: str | None = Non
         say("Where to look next:")
         if not tty:
             read = f"import json; print(json.load(open('{keys_file}'))['functionKeys']['default'])"
-            print(f"    KEY=$(python3 -c \"{read}\")")
-        print(f"    status:   curl -H \"x-functions-key: {key}\" {host.url}/api/status")
-        print(f"    models:   curl -H \"x-functions-key: {key}\" {host.url}/api/models")
-        print(f"    CLI:      .venv/bin/python -m cli status --url {host.url}")
-        print(f"    MLflow:   .venv/bin/mlflow ui --backend-store-uri sqlite:///{ROOT / '.localstack' / 'mlflow.db'}")
-        print("    story:    .venv/bin/python -m cli telemetry events   (then: cli telemetry trace OPERATION)")
-        print(f"    page:     \"{host.url}/telemetry?code={key}\"   (while `make up` runs)")
-        print(f"    host log: {host.log_path}")
-        print("    serve it: make up")
+            echo(f"    KEY=$(python3 -c \"{read}\")")
+        echo(f"    status:   curl -H \"x-functions-key: {key}\" {host.url}/api/status")
+        echo(f"    models:   curl -H \"x-functions-key: {key}\" {host.url}/api/models")
+        echo(f"    CLI:      .venv/bin/python -m cli status --url {host.url}")
+        echo(f"    MLflow:   .venv/bin/mlflow ui --backend-store-uri sqlite:///{ROOT / '.localstack' / 'mlflow.db'}")
+        echo("    story:    .venv/bin/python -m cli telemetry events   (then: cli telemetry trace OPERATION)")
+        echo(f"    page:     \"{host.url}/telemetry?code={key}\"   (while `make up` runs)")
+        echo(f"    host log: {host.log_path}")
+        echo("    serve it: make up")
         return 0 if scored and upload["state"] not in ("failed",) else 1
     finally:
         time.sleep(1.5)  # the exporter sends every 0.5 s: let the last steps reach the telemetry store

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from cli import demo, plan, runs, status, telemetry, uploads
+from cli.host_api import RunningHost, host_key
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,22 +60,21 @@ def main(argv: list[str] | None = None) -> int:
         return plan.run(args.data, args.model, args.metadata, args.json)
     if args.command == "telemetry":
         return telemetry.run(args.store, args.view, args.operation_id, args.limit, args.follow)
-    if args.command in ("run", "follow"):
-        url, key = args.url.rstrip("/"), args.key or status.host_key(status.default_state())
-        if args.command == "follow":
-            return runs.follow(url, key, args.run_id)
+    if args.command == "demo":
+        return demo.run(args.data, args.model, args.target, args.task)
+    host = RunningHost(args.url.rstrip("/"), *host_key(args.key, status.default_state()))
+    if args.command == "follow":
+        return runs.follow(host, args.run_id)
+    if args.command == "run":
         body = {"model": args.model, "dataset_version": args.dataset_version, "metric": args.metric,
                 "time_budget_s": args.budget, "exclude": [c for c in args.exclude.split(",") if c]}
-        run_id = runs.start(url, key, args.pipeline, {k: v for k, v in body.items() if v not in (None, [])})
-        return 0 if args.no_follow else runs.follow(url, key, run_id)
+        run_id = runs.start(host, args.pipeline, {k: v for k, v in body.items() if v not in (None, [])})
+        return 0 if args.no_follow else runs.follow(host, run_id)
     if args.command == "upload":
         metadata = {"target": uploads.ascii_safe(args.target), "task": args.task, "metric": args.metric,
                     "exclude": ",".join(uploads.ascii_safe(c.strip()) for c in args.exclude.split(",") if c.strip())}
-        host = uploads.RunningHost(args.url.rstrip("/"), args.key or status.host_key(status.default_state()))
         return uploads.run(args.data, args.model, {k: v for k, v in metadata.items() if v}, host,
                            uploads.local_storage(status.default_state()), not args.no_follow)
-    if args.command == "demo":
-        return demo.run(args.data, args.model, args.target, args.task)
     if args.command == "status":
-        return status.show(args.url.rstrip("/"), args.key or status.host_key(status.default_state()), args.json)
+        return status.show(host, args.json)
     return 2

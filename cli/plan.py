@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cli.output import echo, echo_text
 from shared.backend import plan_azure_upload
 from shared.settings import Settings
 
@@ -16,17 +17,19 @@ def run(data: Path, model: str, metadata: list[str], as_json: bool) -> int:
     writes = {path: body.decode(errors="replace") for path, body in plan.blobs.items()
               if not path.endswith(".csv")}
     if as_json:
-        print(json.dumps({"ingest": plan.ingest.__dict__, "blobs": sorted(plan.blobs), "steps": steps,
+        echo_text(json.dumps({"ingest": plan.ingest.__dict__, "blobs": sorted(plan.blobs), "steps": steps,
                           "promotion": plan.promotion.__dict__ if plan.promotion else None}, indent=1, default=str))
         return 0 if plan.ingest.state == "training" else 1
-    print(f"Upload datasets/{model}/{data.name}: {plan.ingest.state}"
-          + (f" ({plan.ingest.reason})" if plan.ingest.reason else ""))
+    echo(f"Upload datasets/{model}/{data.name}: {plan.ingest.state}"
+         + (f" ({plan.ingest.reason})" if plan.ingest.reason else ""))
     for path in plan.blobs:
-        print(f"\nwrite {plan.container}/{path}" + (f":\n{writes[path]}" if path in writes else ""))
+        echo("", f"write {plan.container}/{path}" + (":" if path in writes else ""))
+        if path in writes:
+            echo_text(writes[path])
     for number, step in enumerate(steps, 1):
-        print(f"\n{number}. {step.pop('call')}")
-        print(json.dumps(step, indent=1, default=str))
+        echo("", f"{number}. {step.pop('call')}")
+        echo_text(json.dumps(step, indent=1, default=str))
     if plan.promotion:
-        print(f"\nthen, when AutoML finishes (assuming a best score of 0.91): {plan.promotion.decision} - "
-              f"{plan.promotion.detail.get('reason', '')}")
+        echo("", f"then, when AutoML finishes (assuming a best score of 0.91): {plan.promotion.decision} - "
+                 f"{plan.promotion.detail.get('reason', '')}")
     return 0 if plan.ingest.state == "training" else 1

@@ -7,18 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import requests
-
+from cli.host_api import Host, get_json
+from cli.output import echo, echo_text
 from devhost.process import ROOT
-
-
-def host_key(state_dir: Path) -> str:
-    if os.environ.get("FUNCTIONS_KEY"):
-        return os.environ["FUNCTIONS_KEY"]
-    keys = state_dir / "keys.json"
-    if not keys.exists():
-        raise SystemExit(f"no function key: set FUNCTIONS_KEY or start the host once (it writes {keys})")
-    return str(json.loads(keys.read_text())["functionKeys"]["default"])
 
 
 def _describe(upload: dict[str, Any]) -> str:
@@ -31,27 +22,25 @@ def _describe(upload: dict[str, Any]) -> str:
     return f"{state}: {upload['reason']}" if upload.get("reason") else state
 
 
-def show(url: str, key: str, as_json: bool) -> int:
-    response = requests.get(f"{url}/api/status", headers={"x-functions-key": key}, timeout=30)
-    response.raise_for_status()
-    status = response.json()
+def show(host: Host, as_json: bool) -> int:
+    status = get_json(host, "/api/status")
     if as_json:
-        print(json.dumps(status, indent=2))
+        echo_text(json.dumps(status, indent=2))
         return 0
-    print("Uploads (newest first):")
+    echo("Uploads (newest first):")
     for upload in status["uploads"]:
-        print(f"  {upload['created_at'][:19]}  {upload['blob'] or upload['upload_id']:<40} {_describe(upload)}")
+        echo(f"  {upload['created_at'][:19]}  {upload['blob'] or upload['upload_id']:<40} {_describe(upload)}")
         for finding in (upload.get("details") or {}).get("guardrails", []):
             if finding["severity"] != "info":
-                print(f"      {finding['severity'].upper()}: {finding['message']}")
-    print("Models:")
+                echo(f"      {finding['severity'].upper()}: {finding['message']}")
+    echo("Models:")
     for model in status["models"]:
         serving = model["production"]["version"] if model["production"] else "none"
-        print(f"  {model['name']}: serving v{serving}")
+        echo(f"  {model['name']}: serving v{serving}")
         for version in model["versions"]:
             value = f"{version['value']:.4f}" if version["value"] is not None else "?"
-            print(f"    v{version['version']}  {version['metric']}={value}  dataset {version['dataset']}  "
-                  f"{version['decision']}: {version['reason'] or ''}")
+            echo(f"    v{version['version']}  {version['metric']}={value}  dataset {version['dataset']}  "
+                 f"{version['decision']}: {version['reason'] or ''}")
     return 0
 
 

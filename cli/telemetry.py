@@ -15,12 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cli.output import echo, fail
 from devhost.telemetry_store import ITEM_COUNT, weighted_percentile
 
 
 def connect(path: Path) -> sqlite3.Connection:
     if not path.exists():
-        raise SystemExit(f"no telemetry store at {path}: start the host (make up) and use it first")
+        fail(f"no telemetry store at {path}: start the host (make up) and use it first")
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     db.row_factory = sqlite3.Row
     return db
@@ -36,11 +37,11 @@ def tail(db: sqlite3.Connection, limit: int, follow: bool) -> None:
     rows = db.execute("SELECT * FROM envelopes WHERE type <> 'Metric' ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
     last = rows[0]["id"] if rows else 0
     for row in reversed(rows):
-        print(_line(row))
+        echo(_line(row))
     while follow:
         time.sleep(1)
         for row in db.execute("SELECT * FROM envelopes WHERE id > ? AND type <> 'Metric' ORDER BY id", (last,)):
-            print(_line(row), flush=True)
+            echo(_line(row))
             last = row["id"]
 
 
@@ -50,12 +51,12 @@ def requests_summary(db: sqlite3.Connection) -> None:
     query = f"SELECT name, duration_ms, success, {ITEM_COUNT} AS items FROM envelopes WHERE type='Request'"  # noqa: S608 (constants only)
     for row in db.execute(query):
         by_name.setdefault(row["name"], []).append(row)
-    print(f"{'operation':<32} {'count':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'failed':>7}")
+    echo(f"{'operation':<32} {'count':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'failed':>7}")
     for name, rows in sorted(by_name.items()):
         durations = [(r["duration_ms"] or 0.0, r["items"]) for r in rows]
         count = sum(r["items"] for r in rows)
         failed = sum(r["items"] for r in rows if r["success"] == 0) / count
-        print(f"{name:<32} {round(count):>6} {weighted_percentile(durations, 50):>8.1f} "
+        echo(f"{name:<32} {round(count):>6} {weighted_percentile(durations, 50):>8.1f} "
               f"{weighted_percentile(durations, 95):>8.1f} {weighted_percentile(durations, 99):>8.1f} {failed:>7.1%}")
 
 
@@ -65,14 +66,14 @@ def events(db: sqlite3.Connection, limit: int) -> None:
         props = json.loads(row["body"])["data"]["baseData"].get("properties", {})
         props.pop("logger_name", None)
         details = " ".join(f"{k}={v}" for k, v in props.items())
-        print(f"{row['time'][:19]} {row['name']:<20} op={row['operation_id']} {details}")
+        echo(f"{row['time'][:19]} {row['name']:<20} op={row['operation_id']} {details}")
 
 
 def exceptions(db: sqlite3.Connection, limit: int) -> None:
     rows = db.execute("SELECT * FROM envelopes WHERE type='Exception' ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
     for row in reversed(rows):
         details = json.loads(row["body"])["data"]["baseData"].get("exceptions", [{}])[0]
-        print(f"{row['time'][:19]} {row['role']} op={row['operation_id']} {details.get('typeName')}: "
+        echo(f"{row['time'][:19]} {row['role']} op={row['operation_id']} {details.get('typeName')}: "
               f"{details.get('message')}")
 
 
@@ -80,7 +81,7 @@ def trace(db: sqlite3.Connection, operation_id: str) -> None:
     rows = db.execute("SELECT * FROM envelopes WHERE operation_id=? AND type IN "
                       "('Request','RemoteDependency','Event','Exception') ORDER BY time", (operation_id,)).fetchall()
     if not rows:
-        raise SystemExit(f"no telemetry for operation {operation_id}")
+        fail(f"no telemetry for operation {operation_id}")
     children: dict[str | None, list[sqlite3.Row]] = {}
     ids = {row["item_id"] for row in rows if row["item_id"]}
     for row in rows:
@@ -89,11 +90,11 @@ def trace(db: sqlite3.Connection, operation_id: str) -> None:
 
     def show(parent: str | None, depth: int) -> None:
         for row in children.get(parent, []):
-            print("  " * depth + _line(row).split(" ", 1)[1])
+            echo("  " * depth + _line(row).split(" ", 1)[1])
             if row["item_id"]:
                 show(row["item_id"], depth + 1)
 
-    print(f"operation {operation_id}")
+    echo(f"operation {operation_id}")
     show(None, 1)
 
 
@@ -109,7 +110,7 @@ def run(store: Path, command: str, argument: str | None, limit: int, follow: boo
         exceptions(db, limit)
     elif command == "trace":
         if not argument:
-            raise SystemExit("trace needs an operation id (see `events`)")
+            fail("trace needs an operation id (see `events`)")
         trace(db, argument)
     return 0
 

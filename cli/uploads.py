@@ -5,37 +5,22 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
-import requests
 from azure.storage.blob import BlobServiceClient
 
+from cli import runs
+from cli.host_api import Host, call, get_json
+from cli.output import echo, fail
 from shared.upload_states import UploadState, is_final
 
 TERMINAL = tuple(str(state) for state in UploadState if is_final(state))
 
 
-class Host(Protocol):
-    """A running development host: where it answers, and its function key."""
-
-    @property
-    def url(self) -> str: ...
-
-    @property
-    def function_key(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class RunningHost:
-    url: str
-    function_key: str
-
-
 def say(message: str) -> None:
-    print(f"==> {message}", flush=True)
+    echo(f"==> {message}")
 
 
 def ascii_safe(column: str) -> str:
@@ -57,8 +42,7 @@ def drop(storage: str, data: Path, model: str, metadata: dict[str, str]) -> str:
 
 
 def upload_state(host: Host, upload_id: str) -> dict[str, Any] | None:
-    status = requests.get(f"{host.url}/api/status", headers={"x-functions-key": host.function_key},
-                          params={"limit": "50"}, timeout=30).json()
+    status = get_json(host, "/api/status", limit="100")
     return next((u for u in status["uploads"] if u["upload_id"] == upload_id), None)
 
 
@@ -79,59 +63,57 @@ def follow(host: Host, upload_id: str, timeout_s: float) -> dict[str, Any]:
                     line += (f", best so far {progress['best_learner']} "
                              f"(cv {progress.get('loss', 'loss')} {progress['best_cv_loss']:.4f})")
             if line != last:
-                print(f"    {line}", flush=True)
+                echo(f"    {line}")
                 last = line
             if upload["state"] in TERMINAL:
                 return upload
         time.sleep(1)
-    raise SystemExit(f"gave up after {timeout_s:.0f}s; `python -m cli status` shows where it stands")
+    fail(f"gave up after {timeout_s:.0f}s; `python -m cli status` shows where it stands")
 
 
 def report(host: Host, upload: dict[str, Any]) -> None:
     if upload["state"] in ("rejected", "failed", "duplicate", "superseded"):
         say(f"Upload {upload['state']}: {upload['reason']}")
         return
-    headers = {"x-functions-key": host.function_key}
     details = upload["details"]
     say(f"Task: {details.get('task')} ({details.get('task_reason')}); primary metric {details.get('metric')}")
     say("Data guardrails:")
     for finding in upload["details"].get("guardrails", []):
-        print(f"    {finding['severity']:<8} {finding['message']}")
-    models = requests.get(f"{host.url}/api/models", headers=headers, timeout=30).json()
+        echo(f"    {finding['severity']:<8} {finding['message']}")
+    models = get_json(host, "/api/models")
     decision = upload["details"].get("decision", {})
     artifact = next((m["production"] for m in models["models"] if m["name"] == upload["model_name"]), None)
-    run = requests.get(f"{host.url}/api/runs/{upload['run_id']}", headers=headers, timeout=30).json()
+    run = get_json(host, f"/api/runs/{upload['run_id']}")
     result = run.get("result", {})
     search, rows = result.get("search", {}), result.get("fit_rows", {})
     say(f"Leaderboard of run {upload['run_id']} ({result.get('task', 'classification')}, {result.get('trials')} "
          f"trials; best cross-validated {search.get('loss', 'log_loss')} per learner):")
     for place, row in enumerate(result.get("leaderboard", []), 1):
-        print(f"    {place}. {row['learner']:<12} {row['cv_loss']:.4f}")
+        echo(f"    {place}. {row['learner']:<12} {row['cv_loss']:.4f}")
     metrics = result.get("validation_metrics", {})
     shown = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
     threshold = f"threshold {result['threshold']}, " if result.get("threshold") is not None else ""
-    print(f"    on the held-out validation split: {shown} ({threshold}{result.get('model_format')} export)")
+    echo(f"    on the held-out validation split: {shown} ({threshold}{result.get('model_format')} export)")
     if search.get("stopped_early"):
-        print(f"    the search stopped at {search['seconds']:.0f}s of its {search['budget_s']:.0f}s budget: "
+        echo(f"    the search stopped at {search['seconds']:.0f}s of its {search['budget_s']:.0f}s budget: "
               "it had plateaued")
     members = (result.get("ensemble") or {}).get("members") or {}
     if members:
         shares = ", ".join(f"{name} {share:.0%}" for name, share in members.items())
-        print(f"    deployed model: a soft vote of {shares}")
+        echo(f"    deployed model: a soft vote of {shares}")
     if rows:
-        print(f"    judged: fit on {rows['holdout_fit']:,} rows, scored on {rows['validation']:,}; "
+        echo(f"    judged: fit on {rows['holdout_fit']:,} rows, scored on {rows['validation']:,}; "
               f"deployed: refit on all {rows['final_fit']:,}")
     say(f"Decision: {upload['state']} (model {decision.get('model')} v{decision.get('version')}): {upload['reason']}")
     if artifact:
-        print(f"    serving: {artifact['name']} v{artifact['version']}")
+        echo(f"    serving: {artifact['name']} v{artifact['version']}")
     report = Path(result.get("artifact_dir", "")) / "report.html"
     if report.exists():
-        print(f"    report:  {report}   (or GET /api/runs/{upload['run_id']}/report)")
+        echo(f"    report:  {report}   (or GET /api/runs/{upload['run_id']}/report)")
 
 
 def serving(host: Host) -> bool:
-    models = requests.get(f"{host.url}/api/models", headers={"x-functions-key": host.function_key}, timeout=30)
-    return any(m["production"] for m in models.json()["models"])
+    return any(m["production"] for m in get_json(host, "/api/models")["models"])
 
 
 def first_rows(data: Path, target: str, count: int = 2) -> list[dict[str, object]]:
@@ -160,10 +142,9 @@ def score_first_rows(host: Host, data: Path, model: str, target: str, regression
     body: dict[str, object] = {"data": first_rows(data, target)}
     if not regression:
         body["probabilities"] = True
-    response = requests.post(f"{host.url}/api/models/{model}/score", json=body,
-                             headers={"x-functions-key": host.function_key}, timeout=30)
+    response = call(host, "POST", f"/api/models/{model}/score", expect=(200, 400), json=body)
     say(f"POST /api/models/{model}/score with two rows -> {response.status_code}")
-    print(f"    {response.text}")
+    echo(f"    {response.text}")
     return response.ok
 
 
@@ -185,20 +166,31 @@ def local_storage(state_dir: Path) -> str:
         endpoint = azurite.blob_endpoint(connection)
         if endpoint is None or azurite.port_open(*endpoint):  # an account in Azure has no local port to check
             return connection
-    raise SystemExit("no storage answers: start the stack first (`make up`), or set AzureWebJobsStorage")
+    fail("no storage answers: start the stack first (`make up`), or set AzureWebJobsStorage")
 
 
 def run(data: Path, model: str, metadata: dict[str, str], host: Host, storage: str, wait: bool) -> int:
     """``cli upload``: drop ``data`` for ``model``, then follow it to its outcome and report it as the demo does.
     Exit status 1 when the upload is rejected or fails."""
     if not data.is_file():
-        raise SystemExit(f"{data}: no such CSV file")
+        fail(f"{data}: no such CSV file")
+    if wait:  # a key the host refuses would leave behind an upload this command cannot follow: ask first
+        get_json(host, "/api/status", limit="1")
     say(f"Uploading {data} to datasets/{model}/{data.name} (metadata {metadata})")
     upload_id = drop(storage, data, model, metadata)
-    print(f"    upload id: {upload_id}")
+    echo(f"    upload id: {upload_id}")
     if not wait:
         return 0
     say("Following the upload (validation, dataset registration, AutoML, registration, gate, deployment)")
     outcome = follow(host, upload_id, timeout_s=3600)
+    original = (outcome.get("details") or {}).get("duplicate_of") if outcome["state"] == "duplicate" else None
+    if original:  # nothing new to train: what the user waits for is the run that trains this data
+        say(f"Upload duplicate: {outcome['reason']}")
+        if original.get("upload_id") and upload_state(host, original["upload_id"]) is not None:
+            say(f"Following the upload that trains it: {original['upload_id']} (run {original['run_id']})")
+            outcome = follow(host, original["upload_id"], timeout_s=3600)
+        else:  # a run started over REST, or an upload older than the status shows
+            say(f"Following the run that trains it: {original['run_id']}")
+            return runs.follow(host, original["run_id"])
     report(host, outcome)
     return 1 if outcome["state"] in ("rejected", "failed") else 0

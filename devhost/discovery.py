@@ -121,4 +121,4 @@ def blob_path_parts(path: str) -> tuple[str, str, re.Pattern[str]]:
             regex += f"(?P<{piece[1:-1]}>.+)"
         else:
             regex += re.escape(piece)
-    return container, prefix, re.compile(f"^{regex}$", re.DOTALL)
+    return container, prefix, re.compile(f"{regex}\\Z", re.DOTALL)  # \Z: '$' would also match before a final newline

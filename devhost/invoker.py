@@ -22,6 +22,7 @@ from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan, SpanContext, Spa
 from devhost.discovery import FunctionSpec
 from devhost.tracing import KIND_BY_TRIGGER, SAMPLE_RATE_ATTRIBUTE, parent_context, samplers, tracer
 from shared import telemetry
+from shared.printable import printable
 
 log = logging.getLogger("devhost.invocations")
 
@@ -128,7 +129,7 @@ def _log(spec: FunctionSpec, trigger: str, invocation_id: str, started: float, e
                  spec.name, trigger, invocation_id, duration_ms)
     else:
         log.error("Executed 'Functions.%s' (Failed, trigger=%s, Id=%s, Duration=%.1fms): %s: %s",
-                  spec.name, trigger, invocation_id, duration_ms, type(error).__name__, error)
+                  spec.name, trigger, invocation_id, duration_ms, type(error).__name__, printable(error))
 
 
 def _record_outcome(span: Any, result: Any) -> None:

@@ -8,6 +8,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 EVENTGRID_SYSTEM_KEY = "eventgrid_extension"
 
@@ -35,24 +36,41 @@ def _same(a: str, b: str) -> bool:
 def load_or_create(path: Path) -> HostKeys:
     """Read the keys file, creating it (mode 0600) on first start.
 
-    ``FUNCTIONS_KEY`` in the environment replaces the default function key, so
-    scripts and CI can fix it in advance.
+    ``FUNCTIONS_KEY`` in the environment replaces the default function key, so scripts and CI can fix it in
+    advance; the file then holds it too, so that tools in another shell (the CLI) read the key the host accepts.
     """
-    if path.exists():
-        stored = json.loads(path.read_text())
-    else:
-        stored = {
+    if not path.exists():
+        _write_private(path, {
             "masterKey": secrets.token_urlsafe(32),
             "functionKeys": {"default": secrets.token_urlsafe(32)},
             "systemKeys": {EVENTGRID_SYSTEM_KEY: secrets.token_urlsafe(32)},
-        }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(stored, handle, indent=2)
-    function_key = os.environ.get("FUNCTIONS_KEY") or stored["functionKeys"]["default"]
+        }, replace=False)
+    stored = json.loads(path.read_text())
+    fixed = os.environ.get("FUNCTIONS_KEY")
+    if fixed and stored["functionKeys"].get("default") != fixed:
+        stored["functionKeys"]["default"] = fixed
+        _write_private(path, stored, replace=True)
     return HostKeys(
         master=stored["masterKey"],
-        function=function_key,
+        function=stored["functionKeys"]["default"],
         eventgrid=stored["systemKeys"][EVENTGRID_SYSTEM_KEY],
     )
+
+
+def _write_private(path: Path, stored: dict[str, Any], *, replace: bool) -> None:
+    """Write the whole file at once, readable by its owner alone; without ``replace``, a file another host
+    created meanwhile wins (both then read the same keys)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(stored, handle, indent=2)
+    if replace:
+        os.replace(temporary, path)
+        return
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()

@@ -69,6 +69,7 @@ class HostProcess:
             raise RuntimeError(f"host did not start:\n{self.log_path.read_text()}") from None
         keys = json.loads((state_dir / "keys.json").read_text())
         self.function_key: str = (env or {}).get("FUNCTIONS_KEY") or keys["functionKeys"]["default"]
+        self.key_source = "FUNCTIONS_KEY" if (env or {}).get("FUNCTIONS_KEY") else str(state_dir / "keys.json")
         self.master_key: str = keys["masterKey"]
         self.eventgrid_key: str = keys["systemKeys"]["eventgrid_extension"]
 

@@ -31,12 +31,12 @@ CREATE TABLE IF NOT EXISTS envelopes (
 CREATE INDEX IF NOT EXISTS envelopes_by_operation ON envelopes (operation_id);
 CREATE INDEX IF NOT EXISTS envelopes_by_type ON envelopes (type, id);
 """
-_DURATION = re.compile(r"^(?:(\d+)\.)?(\d+):(\d+):(\d+(?:\.\d+)?)$")
+_DURATION = re.compile(r"(?:(\d+)\.)?(\d+):(\d+):(\d+(?:\.\d+)?)")
 
 
 def duration_ms(text: object) -> float | None:
     """Application Insights durations are ``d.hh:mm:ss.ffffff``."""
-    match = _DURATION.match(text) if isinstance(text, str) else None
+    match = _DURATION.fullmatch(text) if isinstance(text, str) else None
     if not match:
         return None
     days, hours, minutes, seconds = match.groups()

@@ -5,6 +5,7 @@ import azure.functions as func
 from shared.backend import get_backend
 from shared.ingest import Upload
 from shared.ingest import ingest as ingest_upload
+from shared.printable import printable
 from shared.settings import get_settings
 
 bp = func.Blueprint()
@@ -23,4 +24,4 @@ def ingest(blob: func.InputStream) -> None:
                     etag=str(properties.get("ETag") or properties.get("Etag") or ""),
                     modified_at=str(properties.get("LastModified") or ""))
     outcome = ingest_upload(upload, get_backend(), get_settings())
-    log.info("Upload %s: %s %s", blob_path, outcome.state, outcome.reason or outcome.run_id or "")
+    log.info("Upload %s: %s %s", printable(blob_path), outcome.state, printable(outcome.reason or outcome.run_id or ""))

@@ -21,7 +21,7 @@ from shared.dataset_validation import is_date_column
 IMBALANCE_RATIO = 0.2  # minority / majority below this: imbalanced
 MISSING_WARNING = 0.05
 ID_UNIQUE_SHARE = 0.9
-ID_NAME = re.compile(r"(^|[^a-z])(id|key|uuid|guid|index|row|rownum|row_?number|record)$", re.IGNORECASE)
+ID_NAME = re.compile(r"(^|[^a-z])(id|key|uuid|guid|index|row|rownum|row_?number|record)\Z", re.IGNORECASE)
 DUPLICATE_WARNING = 0.01
 LEAKAGE_MIN_AUC = 0.8  # one column alone this strong, and stronger than all others together
 SAMPLE_ROWS = 50_000  # the leakage check works on a sample of big files
@@ -49,6 +49,27 @@ def evaluate(frame: pd.DataFrame, target: str, excluded: tuple[str, ...] = (),
                 _id_like(frame, [c for c in features if c not in dates], excluded), _dates(dates), _duplicates(frame),
                 _leakage(frame, target, features, excluded, regression)]
     return [asdict(f) for f in findings if f is not None]
+
+
+def nothing_to_learn_from(frame: pd.DataFrame, target: str, excluded: tuple[str, ...],
+                          findings: list[dict[str, Any]]) -> str | None:
+    """Why no feature is left to learn from, or None: the upload excludes every column but the target, or what it
+    keeps is constant or ID-like (as ``findings`` name them), which carries nothing to new rows (and which Azure
+    AutoML's featurization drops, leaving it an empty table)."""
+    features = [c for c in frame.columns if c != target and c not in excluded]
+    after = f" after excluding {', '.join(excluded)}" if excluded else ""
+    if not features:
+        return f"no features remain{after}: the file has no other column than the target {target!r}"
+    void = {kind: [c for c in _columns_of(findings, check) if c in features]
+            for kind, check in (("constant", "constant_columns"), ("ID-like", "id_like_columns"))}
+    if any(c not in void["constant"] + void["ID-like"] for c in features):
+        return None
+    dropped = " and ".join(f"{kind} ({', '.join(columns)})" for kind, columns in void.items() if columns)
+    return f"no features remain{after}: the other columns are {dropped}, with nothing to predict {target!r} from"
+
+
+def _columns_of(findings: list[dict[str, Any]], check: str) -> list[str]:
+    return [str(c) for f in findings if f["check"] == check for c in f["details"]["columns"]]
 
 
 def _target_range(y: pd.Series) -> Finding:

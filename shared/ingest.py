@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 
 from shared import dataset_validation, faults, guardrails, metrics, naming, pipelines, telemetry
 from shared.errors import DatasetRejected
-from shared.ports import Backend
+from shared.ports import Backend, UploadLog
+from shared.printable import printable
 from shared.run_order import RunState
 from shared.settings import Settings
 from shared.upload_states import UploadState, record
@@ -72,7 +73,7 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
     seen = uploads.get(upload.upload_id)
     if seen is not None and seen["state"] != UploadState.RECEIVED:
         # The same blob version again (Event Grid delivers at least once): its outcome stands.
-        log.info("Upload %s delivered again: it is already %s", upload.upload_id, seen["state"])
+        log.info("Upload %s delivered again: it is already %s", printable(upload.upload_id), seen["state"])
         telemetry.event("UploadReplayed", upload_id=upload.upload_id, state=seen["state"])
         return IngestOutcome(seen["state"], reason=seen.get("reason"), dataset_version=seen.get("dataset_version"),
                              run_id=seen.get("run_id"))
@@ -80,8 +81,9 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
            details={"bytes": len(upload.content), "uri": upload.uri})
     telemetry.event("UploadReceived", upload_id=upload.upload_id, bytes=len(upload.content))
     try:
+        # The name first, so that an upload refused for its metadata or its content still shows its model.
+        record(uploads, upload.upload_id, model_name=naming.model_name_for(upload.blob_path))
         spec = naming.spec_for(upload.blob_path, upload.metadata, settings.default_target)
-        record(uploads, upload.upload_id, model_name=spec.model_name)
         validated = dataset_validation.validate(upload.content, spec.target, max_bytes=settings.max_upload_bytes,
                                                 min_rows=settings.min_rows, task=spec.task)
         task = validated.schema.task
@@ -89,21 +91,22 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
             metric = metrics.for_task(spec.metric, task, settings.default_metric).name
         except ValueError as error:
             raise DatasetRejected(str(error), "bad_metric") from None
+        refused = backend.pipeline.metric_refused(metric, task)  # before anything is registered or submitted
+        if refused:
+            raise DatasetRejected(refused, "bad_metric")
     except DatasetRejected as rejected:
-        record(uploads, upload.upload_id, state=UploadState.REJECTED, reason=rejected.reason,
-               details={"code": rejected.code})
-        telemetry.event("DatasetRejected", upload_id=upload.upload_id, reason=rejected.reason, code=rejected.code)
-        log.warning("Rejected %s: %s", upload.blob_path, rejected.reason)
-        return IngestOutcome("rejected", reason=rejected.reason)
+        return _reject(uploads, upload.upload_id, rejected)
     unknown = [c for c in spec.excluded_columns if c not in validated.frame.columns or c == spec.target]
     if unknown:
-        reason = f"metadata 'exclude' names column(s) the file does not have as features: {', '.join(unknown)}"
-        record(uploads, upload.upload_id, state=UploadState.REJECTED, reason=reason, details={"code": "bad_exclude"})
-        telemetry.event("DatasetRejected", upload_id=upload.upload_id, reason=reason, code="bad_exclude")
-        return IngestOutcome("rejected", reason=reason)
+        return _reject(uploads, upload.upload_id, DatasetRejected(
+            f"metadata 'exclude' names column(s) the file does not have as features: {', '.join(unknown)}",
+            "bad_exclude"))
     with telemetry.span("guardrails", attributes={"rows": validated.rows}):
         findings = [*validated.findings,
                     *guardrails.evaluate(validated.frame, spec.target, spec.excluded_columns, task)]
+    nothing_left = guardrails.nothing_to_learn_from(validated.frame, spec.target, spec.excluded_columns, findings)
+    if nothing_left:  # AutoML would fail on an empty table: say so now, with what left each column out
+        return _reject(uploads, upload.upload_id, DatasetRejected(nothing_left, "no_features"))
     # A dataset version is the content read with one target as one task: read otherwise, it is another one.
     version_key = dataset_key(validated.content_hash, spec.target, task)
     dataset, created = backend.datasets.register(spec.model_name, upload.content, version_key,
@@ -120,13 +123,16 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
                             message=finding["message"])
     # Nothing new to train only when another upload already trained this version the same way (metric,
     # excluded columns). A version registered before a crash may never have been trained: then train it now.
-    trained = not created and any(
-        r.dataset_version == dataset.version and r.upload_id != upload.upload_id
-        and _metric_name(r.metric) == metric and set(r.excluded_columns) == set(spec.excluded_columns)
-        for r in backend.pipeline.list_runs(spec.model_name, limit=1000))
+    trained = [] if created else [
+        r for r in backend.pipeline.list_runs(spec.model_name, limit=1000)
+        if r.dataset_version == dataset.version and r.upload_id != upload.upload_id
+        and _metric_name(r.metric) == metric and set(r.excluded_columns) == set(spec.excluded_columns)]
     if trained:
         reason = (f"same content as dataset {dataset.name} v{dataset.version}, with the same target, metric "
                   "and excluded columns: nothing new to train")
+        # The run that trains this data (one still going first): what the uploader waits for, not this record.
+        original = next((r for r in trained if not r.finished), trained[0])
+        details["duplicate_of"] = {"run_id": original.run_id, "upload_id": original.upload_id}
         record(uploads, upload.upload_id, state=UploadState.DUPLICATE, reason=reason,
                dataset_version=dataset.version, details=details)
         telemetry.event("DatasetDuplicate", upload_id=upload.upload_id, dataset=dataset.name,
@@ -148,3 +154,11 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
     telemetry.event("TrainingSubmitted", upload_id=upload.upload_id, run_id=run.run_id, model=spec.model_name,
                     task=task, metric=metric, budget_s=settings.time_budget_s)
     return IngestOutcome("training", dataset_version=dataset.version, run_id=run.run_id)
+
+
+def _reject(uploads: UploadLog, upload_id: str, rejected: DatasetRejected) -> IngestOutcome:
+    """A bad upload is an outcome, not an error: recorded with its reason, never retried."""
+    record(uploads, upload_id, state=UploadState.REJECTED, reason=rejected.reason, details={"code": rejected.code})
+    telemetry.event("DatasetRejected", upload_id=upload_id, reason=rejected.reason, code=rejected.code)
+    log.warning("Rejected %s: %s", printable(upload_id), printable(rejected.reason))
+    return IngestOutcome("rejected", reason=rejected.reason)

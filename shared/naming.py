@@ -9,8 +9,10 @@ from urllib.parse import unquote
 
 from shared import metrics, tasks
 from shared.errors import DatasetRejected
+from shared.printable import has_control
 
-_VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Matched whole (fullmatch): with re.match, '$' also matches before a final newline, so 'nl\n' would pass.
+_VALID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -24,12 +26,16 @@ class UploadSpec:
 
 def model_name_for(blob_path: str) -> str:
     """``bank/jan.csv`` -> ``bank``; ``jan.csv`` at the root -> ``jan``."""
+    control = has_control(blob_path)
+    if control:  # a newline or an escape sequence in a name forges log lines and drives terminals
+        raise DatasetRejected(f"blob name {blob_path!r} holds a control character ({control}): rename the file",
+                              "bad_name")
     path = PurePosixPath(blob_path)
     parts = [p for p in path.parts if p not in ("", "/")]
     if any(p in (".", "..") for p in parts):
         raise DatasetRejected(f"blob name {blob_path!r} contains a relative path segment", "bad_name")
     name = parts[0] if len(parts) > 1 else path.stem
-    if not _VALID_NAME.match(name):
+    if not _VALID_NAME.fullmatch(name):
         raise DatasetRejected(
             f"model name {name!r} (from {blob_path!r}) must be 1-64 letters, digits, '-', '_' or '.'", "bad_name")
     return name

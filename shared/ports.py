@@ -122,6 +122,11 @@ class TrainingPipeline(abc.ABC):
     @abc.abstractmethod
     def list_runs(self, model_name: str | None = None, limit: int = 50) -> list[RunInfo]: ...
 
+    def metric_refused(self, metric: str, task: str) -> str | None:
+        """Why this platform's AutoML cannot optimise ``metric`` for ``task``, or None when it can. Ingest asks
+        before it registers anything; every metric of ``shared.metrics`` can drive the local search."""
+        return None
+
     def run_for_event(self, event: RunEvent) -> RunInfo | None:
         """The run a run event is about, or None when the event is not about one of our runs."""
         return self.get_run(event.run_id)

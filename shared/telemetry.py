@@ -23,6 +23,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from opentelemetry.util.types import Attributes
 
 from shared.latency_histogram import STATISTICS, LatencyHistogram
+from shared.printable import printable
 from shared.settings import env_flag
 
 log = logging.getLogger("pipeline.events")
@@ -152,7 +153,8 @@ def event(name: str, **properties: Any) -> None:
     """
     clean = {f"event_{k}" if k in _RESERVED else k: v if isinstance(v, (str, int, float, bool)) else str(v)
              for k, v in properties.items() if v is not None}
-    log.info("%s %s", name, " ".join(f"{k}={v}" for k, v in clean.items()),
+    # The line is for people; the properties travel as they are (a newline in a name must not forge a line).
+    log.info("%s %s", name, " ".join(f"{k}={printable(v)}" for k, v in clean.items()),
              extra={"microsoft.custom_event.name": name, **clean})
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from azure.ai.ml import Input, Output, automl, dsl
+from azure.ai.ml.automl import ClassificationPrimaryMetrics, RegressionPrimaryMetrics
 from azure.ai.ml.constants import AssetTypes
 from azure.ai.ml.entities import (
     Data,
@@ -69,13 +70,28 @@ def run_table_folder(job: str) -> str:
     return f"runs/{job}"
 
 
-# The primary metrics Azure AutoML accepts per task; the others are computed but cannot drive the search.
+def _accepted(service_names: list[str], task: str) -> tuple[str, ...]:
+    """Our names (``AUC_weighted``) of the metrics the SDK's enum spells as the service does (``AUCWeighted``)."""
+    spelled = {name.replace("_", "").lower() for name in service_names}
+    return tuple(m.name for m in metrics.METRICS.values()
+                 if m.task == task and m.name.replace("_", "").lower() in spelled)
+
+
+# The primary metrics Azure AutoML accepts per task, as the installed SDK lists them; the others (f1, log_loss)
+# are computed but cannot drive the search.
 AUTOML_PRIMARY_METRICS = {
-    "classification": ("accuracy", "AUC_weighted", "average_precision_score_weighted", "norm_macro_recall",
-                       "precision_score_weighted"),
-    "regression": ("normalized_root_mean_squared_error", "r2_score", "normalized_mean_absolute_error",
-                   "spearman_correlation"),
+    "classification": _accepted([m.value for m in ClassificationPrimaryMetrics], "classification"),
+    "regression": _accepted([m.value for m in RegressionPrimaryMetrics], "regression"),
 }
+
+
+def metric_refused(metric_name: str, task: str) -> str | None:
+    """Why Azure AutoML cannot optimise ``metric_name`` for ``task``, with the choices; None when it can."""
+    metric = metrics.resolve(metric_name)
+    accepted = AUTOML_PRIMARY_METRICS[task]
+    if metric.name in accepted:
+        return None
+    return f"Azure AutoML {task} cannot optimise {metric.name}: choose one of {', '.join(accepted)}"
 
 
 def data_asset(settings: AzureSettings, name: str, sequence: int, content_hash: str, rows: int, columns: int,
@@ -112,10 +128,9 @@ def training_job(settings: AzureSettings, request: TrainingRequest, name: str, t
     regression, as the dataset version was read."""
     metric = metrics.resolve(request.metric)
     task = request.dataset.schema.task
-    accepted = AUTOML_PRIMARY_METRICS[task]
-    if metric.name not in accepted:
-        raise BadRequest(f"Azure AutoML {task} cannot optimise {metric.name}",
-                         [{"field": "metric", "error": f"choose one of {', '.join(accepted)}"}])
+    refused = metric_refused(metric.name, task)
+    if refused:
+        raise BadRequest(refused, [{"field": "metric", "error": refused}])
     node_kind = automl.regression if task == "regression" else automl.classification
     tags = run_tags(request, name)
     budget_minutes = max(15, -(-request.time_budget_s // 60))  # AutoML's minimum experiment timeout is 15 minutes

@@ -79,6 +79,9 @@ class AzureTrainingPipeline(TrainingPipeline):
                           entities.mltable_text(request.dataset.uri, request.excluded_columns),
                           Input(type=AssetTypes.MLTABLE, path=table))
 
+    def metric_refused(self, metric: str, task: str) -> str | None:
+        return entities.metric_refused(metric, task)
+
     def submit(self, request: TrainingRequest, idempotency_key: str | None = None) -> tuple[RunInfo, bool]:
         name = entities.job_name(idempotency_key, f"train-{uuid.uuid4().hex[:24]}")
         if idempotency_key:

@@ -9,6 +9,7 @@ from typing import Any
 
 from shared.blob_records import JsonBlobs
 from shared.ports import PromotionLedger, UploadLog
+from shared.printable import printable
 from shared.upload_states import UploadChange, may_move
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class BlobUploadLog(UploadLog):
 
         self.blobs.update(f"uploads/{_key(upload_id)}.json", apply)
         if refused:
-            log.warning("Upload %s stays %s: %s would move it back", upload_id, refused[0], change.state)
+            log.warning("Upload %s stays %s: %s would move it back", printable(upload_id), refused[0], change.state)
         return not refused
 
     def get(self, upload_id: str) -> dict[str, Any] | None:

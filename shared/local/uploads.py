@@ -10,6 +10,7 @@ from typing import Any
 
 from shared.local.db import connect, now
 from shared.ports import UploadLog
+from shared.printable import printable
 from shared.upload_states import UploadChange, may_move
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ class LocalUploadLog(UploadLog):
             row = db.execute("SELECT state, details_json FROM uploads WHERE upload_id=?", (upload_id,)).fetchone()
             if change.state and not may_move(row["state"] if row else None, change.state):
                 db.execute("ROLLBACK")
-                log.warning("Upload %s stays %s: %s would move it back", upload_id, row["state"], change.state)
+                log.warning("Upload %s stays %s: %s would move it back", printable(upload_id), row["state"],
+                            change.state)
                 return False
             details = json.loads(row["details_json"]) if row else {}
             details.update(change.details or {})

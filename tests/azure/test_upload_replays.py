@@ -188,3 +188,18 @@ def test_runs_recorded_before_the_per_model_folders_still_count(stack: AzureStac
     another = AzureTrainingPipeline(first.ml, first.store, first.records, first.settings, first.metrics)  # later
     assert [run.run_id for run in another.list_runs("churn")] == ["train-churn"]
     assert listed == ["runs-of/churn/"]  # the pass is not made twice
+
+
+@pytest.mark.parametrize("metric", ["f1", "log_loss", "f1_score_weighted"])
+def test_a_metric_azure_automl_cannot_optimise_is_rejected_at_ingest_before_anything_is_created(
+        stack: AzureStack, metric: str):
+    """Refused when the job is built, it would fail ingest on every try and poison the blob: ingest asks first."""
+    outcome = again(stack, metadata={"metric": metric})
+    assert outcome.state == "rejected"
+    assert outcome.reason == (f"Azure AutoML classification cannot optimise {metric}: choose one of accuracy, "
+                              "AUC_weighted, precision_score_weighted, average_precision_score_weighted, "
+                              "norm_macro_recall")
+    record = stack.backend.uploads.get('bank/jan.csv@"0x1"')
+    assert record is not None and (record["state"], record["reason"]) == ("rejected", outcome.reason)
+    assert stack.workspace.operations() == [] and stack.store.blobs == {}  # no dataset version, no job
+    assert stack.backend.datasets.list() == [] and stack.backend.pipeline.list_runs("bank") == []

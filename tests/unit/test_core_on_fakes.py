@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from cli import sample_data
@@ -174,3 +176,61 @@ def test_a_queued_run_cancelled_before_it_started_ends_its_upload_cancelled(stac
     assert run is not None and run.state == "cancelled"
     assert stack.backend.uploads.get('bank/jan.csv@"1"')["state"] == "cancelled"  # type: ignore[index]
     assert [getattr(r, "microsoft.custom_event.name", "") for r in caplog.records].count("RunCancelled") == 1
+
+
+def test_no_log_line_carries_a_control_character_from_a_blob_or_column_name(stack: MemoryStack, settings: Settings,
+                                                                            caplog: pytest.LogCaptureFixture):
+    """A newline in a name would forge a log line, an escape sequence would drive the terminal reading it."""
+    caplog.set_level(logging.INFO)
+    hostile = "c\x1b]0;owned\x07\nWARNING forged line"
+    content = sample_data.to_csv([{**row, hostile: 1} for row in sample_data.rows(120, seed=3)])  # a constant column
+    assert ingest(upload(content), stack.backend, settings).state == "training"
+    assert ingest(upload(path="bank/x\nERROR forged.csv", etag='"2"'), stack.backend, settings).state == "rejected"
+    lines = [record.getMessage() for record in caplog.records]
+    assert any("forged line" in line for line in lines) and any("forged.csv" in line for line in lines)
+    assert all(line.isprintable() for line in lines), [line for line in lines if not line.isprintable()]
+
+
+@pytest.mark.parametrize("metadata", [{"metric": "speed"}, {"task": "forecasting"}, {"target": "nope"},
+                                      {"exclude": "nope"}])
+def test_a_rejected_upload_keeps_the_model_name_its_path_gives(stack: MemoryStack, settings: Settings,
+                                                               metadata: dict[str, str]):
+    """So that a client finds its own upload in /api/status, whatever was wrong with it."""
+    outcome = ingest(upload(CSV, **metadata), stack.backend, settings)
+    assert outcome.state == "rejected"
+    record = stack.backend.uploads.get('bank/jan.csv@"1"')
+    assert record is not None and record["model_name"] == "bank" and record["reason"] == outcome.reason
+
+
+def small_csv(columns: dict[str, list[object]], rows: int = 60) -> bytes:
+    labels = ["yes" if i % 3 else "no" for i in range(rows)]
+    return sample_data.to_csv([{**{name: values[i % len(values)] for name, values in columns.items()},
+                                "y": labels[i]} for i in range(rows)])
+
+
+@pytest.mark.parametrize(("columns", "exclude", "says"), [
+    ({"a": [1, 2, 3, 4], "b": ["x", "z"]}, "a,b", "no features remain after excluding a, b: the file has no other "
+                                                  "column than the target 'y'"),
+    ({"a": [1, 2, 3, 4], "b": ["same"]}, "a", "no features remain after excluding a: the other columns are constant "
+                                              "(b)"),
+    ({"b": ["same"], "key": list(range(60))}, "", "no features remain: the other columns are constant (b) and "
+                                                  "ID-like (key)"),
+])
+def test_an_upload_that_leaves_no_feature_to_learn_from_is_rejected_naming_what_left_each_out(
+        stack: MemoryStack, settings: Settings, columns: dict[str, list[object]], exclude: str, says: str):
+    outcome = ingest(upload(small_csv(columns), **({"exclude": exclude} if exclude else {})), stack.backend, settings)
+    assert outcome.state == "rejected" and outcome.reason is not None and outcome.reason.startswith(says)
+    assert stack.datasets.list() == [] and stack.pipeline.runs == {}
+    kept = ingest(upload(small_csv({**columns, "c": [1.5, 2.5, 0.5]}), etag='"2"',
+                         **({"exclude": exclude} if exclude else {})), stack.backend, settings)
+    assert kept.state == "training"  # one column with information is enough
+
+
+def test_a_duplicate_names_the_upload_and_run_that_train_its_data(stack: MemoryStack, settings: Settings):
+    """What its uploader waits for is that run's outcome, so the duplicate says where to follow it."""
+    first = ingest(upload(), stack.backend, settings)
+    copy = ingest(upload(path="bank/copy.csv", etag='"2"'), stack.backend, settings)
+    assert copy.state == "duplicate"
+    record = stack.backend.uploads.get('bank/copy.csv@"2"')
+    assert record is not None and record["model_name"] == "bank"
+    assert record["details"]["duplicate_of"] == {"run_id": first.run_id, "upload_id": 'bank/jan.csv@"1"'}

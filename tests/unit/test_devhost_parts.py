@@ -39,6 +39,14 @@ def test_blob_path_patterns_match_nested_names():
     assert matcher.match("batch/a.csv")
     assert not matcher.match("other/a.csv")
     assert not matcher.match("batch/a.txt")
+    assert not matcher.match("batch/a.csv\n")  # matched whole: '$' would take a name ending in a newline
+
+
+def test_a_duration_is_read_whole():
+    from devhost.telemetry_store import duration_ms
+
+    assert duration_ms("1.02:03:04.5") == ((26 * 60 + 3) * 60 + 4.5) * 1000
+    assert duration_ms("00:00:01\n") is None
 
 
 def test_keys_file_is_created_private_and_reused(tmp_path: Path, monkeypatch):
@@ -55,6 +63,11 @@ def test_keys_file_is_created_private_and_reused(tmp_path: Path, monkeypatch):
     assert first.allows_eventgrid(first.eventgrid)
     monkeypatch.setenv("FUNCTIONS_KEY", "from-env")
     assert load_or_create(path).function == "from-env"
+    # One source of truth: the file holds the key the host accepts, for tools in a shell without the variable.
+    assert json.loads(path.read_text())["functionKeys"]["default"] == "from-env"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert (load_or_create(path).master, load_or_create(path).eventgrid) == (first.master, first.eventgrid)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keys.json"]
 
 
 def test_the_gil_switch_interval_is_short_by_default_and_can_be_set(monkeypatch, capsys):

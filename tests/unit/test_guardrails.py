@@ -95,3 +95,9 @@ def test_shuffled_row_numbers_and_keys_named_so_are_id_like_too():
     frame["paid"] = RNG.normal(100, 5, len(frame))  # unique values, but a measurement named like nothing of the sort
     finding = found(frame, "id_like_columns")
     assert finding is not None and finding["details"]["columns"] == ["record", "CustomerID"]
+
+
+def test_a_name_is_read_whole_a_newline_after_id_does_not_make_a_column_id_like():
+    frame = base()
+    frame["paid_id\n"] = RNG.normal(100, 5, len(frame))  # unique measurements; '$' would match before the newline
+    assert found(frame, "id_like_columns") is None

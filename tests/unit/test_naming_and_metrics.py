@@ -22,6 +22,15 @@ def test_unsafe_names_are_rejected(path):
         model_name_for(path)
 
 
+@pytest.mark.parametrize("path", ["nl\n/ansi.csv", "jan\n.csv", "bank/ja\x1b[31mn.csv", "bank/a\rb.csv",
+                                  "bank/x\u2028y.csv", "tab\t/x.csv"])
+def test_a_control_character_anywhere_in_a_blob_name_is_refused_with_the_reason(path):
+    with pytest.raises(DatasetRejected, match="holds a control character") as refused:
+        model_name_for(path)
+    assert refused.value.code == "bad_name"
+    assert refused.value.reason.isprintable()  # the reason names the character escaped, never raw
+
+
 def test_metadata_chooses_target_metric_and_exclusions():
     spec = spec_for("bank/x.csv", {"Target": "outcome", "metric": "auc_weighted", "exclude": "duration, id",
                                    "Task": " Regression"}, "y")
