@@ -4,6 +4,7 @@ from functions.http_util import error_response, json_response
 from shared import pipelines
 from shared.backend import get_backend
 from shared.errors import CoreError, NotSupported
+from shared.page_headers import page_headers
 from shared.settings import get_settings
 
 bp = func.Blueprint()
@@ -57,7 +58,7 @@ def run_report(req: func.HttpRequest) -> func.HttpResponse:
     if page is None:
         return json_response({"error": f"no report for run {run_id!r}: reports are written once the run's "
                                        "model is decided"}, 404)
-    return func.HttpResponse(page, status_code=200, mimetype="text/html")
+    return func.HttpResponse(page, status_code=200, mimetype="text/html", headers=page_headers())
 
 
 @bp.route(route="runs/{run_id}", methods=["DELETE"])
