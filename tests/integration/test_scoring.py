@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import shutil
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -15,6 +18,8 @@ from azure.storage.blob import BlobServiceClient
 
 from cli import sample_data
 from devhost.process import wait_for
+from shared import scoring
+from shared.local.serving import LocalModelServer, ModelCache
 from tests.integration.ml_stack import Stack, features, running_stack
 
 pytestmark = pytest.mark.integration
@@ -258,6 +263,26 @@ def test_hot_swap_under_load_fails_no_request(stack: Stack):
             thread.join()
     assert failures == []
     assert seen["1"] > 0 and seen[new_version] >= 20
+
+
+def test_the_fast_path_scores_with_the_model_its_check_found(stack: Stack, tmp_path: Path):
+    """A small request to a loaded model is scored on the event loop with the model the check handed over: a
+    deployment landing in between is loaded by a later request, in a worker thread, never by this one."""
+    state = tmp_path / "state"
+    shutil.copytree(stack.host.state_dir.parent / "localstack" / "deployments", state / "deployments")
+    server = LocalModelServer(ModelCache(state), "")
+    assert server.loaded("bank") is None  # not loaded in this process yet: the request goes to a thread
+    server.cache.get("bank")
+    checked = server.loaded(None)  # the default model: the only one deployed
+    assert checked is not None and checked.name == "bank"
+    pointer = state / "deployments" / "bank.json"
+    newer = {**json.loads(pointer.read_text()), "version": "99", "artifact_uri": str(tmp_path / "not-loaded")}
+    staged = pointer.with_suffix(".staged")
+    staged.write_text(json.dumps(newer))
+    os.replace(staged, pointer)  # the deployment lands
+    result = scoring.score(scoring.ScoreRequest([ROW], probabilities=False), checked)
+    assert result["model"] == {"name": "bank", "version": checked.version} and len(result["result"]) == 1
+    assert server.loaded("bank") is None  # the next request sees the new deployment: it loads in a thread
 
 
 def test_numbers_beyond_float32_are_refused_by_row_and_field(stack: Stack):
