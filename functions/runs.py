@@ -25,7 +25,7 @@ def list_pipelines(req: func.HttpRequest) -> func.HttpResponse:
 def start_run(req: func.HttpRequest) -> func.HttpResponse:
     backend = get_backend()
     try:
-        params = pipelines.parse_body(req.get_body())
+        params = pipelines.parse_body(req.get_body(), req.headers.get("content-type"))
         run, created = pipelines.start(req.route_params["name"], params, backend, get_settings(),
                                        idempotency_key=req.headers.get("idempotency-key") or None)
     except CoreError as error:

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from shared import metrics, telemetry
+from shared import metrics, scoring, telemetry
 from shared.backend import Backend
 from shared.errors import BadRequest, NotFound
 from shared.ports import RunInfo, TrainingRequest
@@ -57,8 +57,9 @@ def definition(name: str) -> PipelineDefinition:
     return found
 
 
-def parse_body(body: bytes) -> RunParameters:
+def parse_body(body: bytes, content_type: str | None) -> RunParameters:
     """The REST body, checked field by field; ``ExperimentName`` is accepted for ``model``."""
+    scoring.require_json(content_type)
     try:
         data = json.loads(body or b"{}")
     except (ValueError, UnicodeDecodeError):

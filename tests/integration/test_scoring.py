@@ -41,7 +41,8 @@ ROW = features(sample_data.rows(1, seed=21))[0]
 
 
 def post(stack: Stack, body: object, path: str = "score", raw: bytes | None = None,
-         content_type: str = "application/json", **params: str) -> requests.Response:
+         content_type: str | None = "application/json", **params: str) -> requests.Response:
+    """None for ``content_type``: the request names no type at all."""
     data = raw if raw is not None else json.dumps(body).encode()
     return requests.post(f"{stack.host.url}/api/{path}", data=data, params=params, timeout=60,
                          headers={**stack.headers, "content-type": content_type})
@@ -143,12 +144,49 @@ def test_every_bad_field_is_named_by_row(stack: Stack):
         ({"input_data": {"columns": ["age"], "data": [[1, 2]]}}, None, "application/json", 400, "1 values"),
         ({"dataframe_split": {"data": [[1]]}}, None, "application/json", 400, "'dataframe_split' must be"),
         ({"instances": {"age": [1]}}, None, "application/json", 400, "'instances' must be a list of objects"),
+        ({"data": [ROW]}, None, None, 415, "no Content-Type"),
+        (None, b'{"data": ' + b"[" * 1200 + b"]" * 1200 + b"}", "application/json", 400, "nested too deeply"),
+        ({"data": [ROW], "inputs": [ROW]}, None, "application/json", 400, "one form, not 2: 'data', 'inputs'"),
+        ({"instances": [ROW], "dataframe_split": {"columns": [], "data": []}}, None, "application/json", 400,
+         "one form, not 2"),
+        ({"input_data": {"columns": [1], "data": [[41]]}}, None, "application/json", 400, "column names (strings)"),
     ],
 )
 def test_bad_requests_get_clear_4xx_never_500(stack: Stack, body, raw, content_type, status, words):
     response = post(stack, body, raw=raw, content_type=content_type)
     assert response.status_code == status, response.text
     assert words in response.json()["error"]
+
+
+@pytest.mark.parametrize(("body", "params", "field"), [
+    ({"data": [ROW], "probabilities": "yes"}, {}, "probabilities"),
+    ({"data": [ROW], "probabilities": None}, {}, "probabilities"),
+    ({"data": [ROW]}, {"probabilities": "maybe"}, "probabilities"),
+    ({"data": [ROW], "explain": 1}, {}, "explain"),
+    ({"data": [ROW], "explain": "true"}, {}, "explain"),
+])
+def test_a_flag_that_is_not_a_boolean_is_refused_by_name(stack: Stack, body, params, field):
+    response = post(stack, body, **params)
+    assert response.status_code == 400, response.text
+    assert response.json()["details"] == [{"row": None, "field": field, "error": "expected true or false"}]
+    assert f"'{field}' must be true or false" in response.json()["error"]
+
+
+def test_flags_in_the_query_string_read_true_false_one_and_zero(stack: Stack):
+    assert "probabilities" in post(stack, {"data": [ROW]}, probabilities="1").json()
+    assert "probabilities" not in post(stack, {"data": [ROW]}, probabilities="false").json()
+    assert "probabilities" in post(stack, {"data": [ROW], "probabilities": True}, probabilities="0").json()
+
+
+def test_a_key_sent_twice_in_one_object_is_refused_by_name(stack: Stack):
+    text = json.dumps({"data": [ROW]})
+    twice = text.replace('"age": ', '"age": "nope", "age": ', 1).encode()  # json would keep the last value
+    response = post(stack, None, raw=twice)
+    assert response.status_code == 400, response.text
+    assert response.json()["details"] == [{"row": None, "field": "age", "error": "duplicate key"}]
+    assert "'age' appears more than once" in response.json()["error"]
+    top = post(stack, None, raw=b'{"data": [], "data": ' + json.dumps([ROW]).encode() + b"}")
+    assert top.status_code == 400 and top.json()["details"][0]["field"] == "data"
 
 
 def test_unseen_categories_are_accepted_and_counted(stack: Stack):
