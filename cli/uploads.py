@@ -13,6 +13,7 @@ from urllib.parse import quote
 import requests
 from azure.storage.blob import BlobServiceClient
 
+from shared.settings import get_settings
 from shared.upload_states import UploadState, is_final
 
 TERMINAL = tuple(str(state) for state in UploadState if is_final(state))
@@ -124,7 +125,8 @@ def report(host: Host, upload: dict[str, Any]) -> None:
     say(f"Decision: {upload['state']} (model {decision.get('model')} v{decision.get('version')}): {upload['reason']}")
     if artifact:
         print(f"    serving: {artifact['name']} v{artifact['version']}")
-    report = Path(result.get("artifact_dir", "")) / "report.html"
+    # The API shows the run's folder relative to the state folder, which this command shares with the host.
+    report = get_settings().state_dir / result.get("artifact_dir", "-") / "report.html"
     if report.exists():
         print(f"    report:  {report}   (or GET /api/runs/{upload['run_id']}/report)")
 

@@ -14,7 +14,7 @@ from shared import metrics, scoring, telemetry
 from shared.backend import Backend
 from shared.errors import BadRequest, NotFound
 from shared.ports import RunInfo, TrainingRequest
-from shared.settings import Settings
+from shared.settings import Settings, get_settings
 
 MAX_BUDGET_S = 3600
 
@@ -126,6 +126,8 @@ def describe_run(run: RunInfo, backend: Backend) -> dict[str, Any]:
     from shared import deployment_flow
 
     body = asdict(run)
+    if "artifact_dir" in run.result:
+        body["result"]["artifact_dir"] = get_settings().shown_path(run.result["artifact_dir"])
     body["Id"] = run.run_id
     body["decision"] = backend.promotions.decision(run.run_id)
     deployment = deployment_flow.status(backend, run.run_id) if body["decision"] else None

@@ -57,13 +57,31 @@ def test_a_good_csv_ends_deployed_and_scorable(stack: Stack):
     assert run["state"] == "completed"
     assert run["result"]["trials"] >= 1 and run["result"]["leaderboard"]
     assert run["result"]["model_format"] == "onnx"
-    artifact_dir = Path(run["result"]["artifact_dir"])
+    artifact_dir = state_folder(stack) / run["result"]["artifact_dir"]
     assert (artifact_dir / "validation.csv").exists() and (artifact_dir / "model.onnx").exists()
     model = stack.model("bank")
     assert model["production"]["version"] == "1"
     assert [v["decision"] for v in model["versions"]] == ["deployed"]
     importance = model["versions"][0]["feature_importance"]  # global importance of every registered version
     assert importance and list(importance.values()) == sorted(importance.values(), reverse=True)
+
+
+def state_folder(stack: Stack) -> Path:
+    """The stack's LOCAL_STATE_DIR (tests.integration.ml_stack)."""
+    return stack.host.state_dir.parent / "localstack"
+
+
+def test_the_api_shows_local_paths_relative_to_the_state_folder(stack: Stack):
+    run_id = stack.get("runs", model="bank")["runs"][0]["run_id"]
+    root = str(stack.host.state_dir.parent)  # every folder of this stack lies below it
+    for path in ("status", "models", "runs", f"runs/{run_id}"):
+        text = requests.get(f"{stack.host.url}/api/{path}", headers=stack.headers, timeout=30).text
+        assert root not in text, (path, text[text.index(root) - 100:][:300])
+    production = stack.model("bank")["production"]
+    assert not Path(production["artifact_uri"]).is_absolute()
+    assert (state_folder(stack) / production["artifact_uri"] / "model.onnx").exists()
+    artifact_dir = stack.get(f"runs/{run_id}")["result"]["artifact_dir"]
+    assert artifact_dir == production["artifact_uri"] and not Path(artifact_dir).is_absolute()
 
 
 def test_the_same_content_uploaded_again_trains_nothing(stack: Stack):
@@ -237,7 +255,7 @@ def test_each_promoted_run_has_an_html_report_with_pictures(stack: Stack):
     decision = stack.get(f"runs/{run['run_id']}")["decision"]
     assert f"{decision['decision'].capitalize()}: {decision['reason']}" in text
     assert "{" not in text and "}" not in text  # no template text left unfilled
-    assert Path(run["result"]["artifact_dir"], "report.html").exists()  # stored beside the model
+    assert (state_folder(stack) / run["result"]["artifact_dir"] / "report.html").exists()  # beside the model
 
 
 def test_cli_upload_drops_a_file_follows_it_and_says_how_it_ended(stack: Stack, tmp_path: Path):
