@@ -95,7 +95,7 @@ def train_model(root: Path, content: bytes) -> tuple[HostProcess, Any, str]:
         return next((m["production"]["artifact_uri"] for m in models if m["production"]), None)
 
     artifact_dir = wait_for(deployed, timeout=600, interval=1, what="a deployed model")
-    return host, emulator, str(artifact_dir)
+    return host, emulator, str(root / "localstack" / artifact_dir)  # the API shows it relative to that folder
 
 
 def start_mlflow(artifact_dir: str, work: Path) -> tuple[subprocess.Popen[bytes], int]:

@@ -14,6 +14,7 @@ from azure.storage.blob import BlobServiceClient
 from cli import runs
 from cli.host_api import Host, call, get_json
 from cli.output import echo, fail
+from shared.settings import get_settings
 from shared.upload_states import UploadState, is_final
 
 TERMINAL = tuple(str(state) for state in UploadState if is_final(state))
@@ -107,7 +108,8 @@ def report(host: Host, upload: dict[str, Any]) -> None:
     say(f"Decision: {upload['state']} (model {decision.get('model')} v{decision.get('version')}): {upload['reason']}")
     if artifact:
         echo(f"    serving: {artifact['name']} v{artifact['version']}")
-    report = Path(result.get("artifact_dir", "")) / "report.html"
+    # The API shows the run's folder relative to the state folder, which this command shares with the host.
+    report = get_settings().state_dir / result.get("artifact_dir", "-") / "report.html"
     if report.exists():
         echo(f"    report:  {report}   (or GET /api/runs/{upload['run_id']}/report)")
 

@@ -4,6 +4,7 @@ from functions.http_util import error_response, json_response
 from shared import pipelines
 from shared.backend import get_backend
 from shared.errors import CoreError, NotSupported
+from shared.page_headers import page_headers
 from shared.settings import get_settings
 
 bp = func.Blueprint()
@@ -25,7 +26,7 @@ def list_pipelines(req: func.HttpRequest) -> func.HttpResponse:
 def start_run(req: func.HttpRequest) -> func.HttpResponse:
     backend = get_backend()
     try:
-        params = pipelines.parse_body(req.get_body())
+        params = pipelines.parse_body(req.get_body(), req.headers.get("content-type"))
         run, created = pipelines.start(req.route_params["name"], params, backend, get_settings(),
                                        idempotency_key=req.headers.get("idempotency-key") or None)
     except CoreError as error:
@@ -58,7 +59,7 @@ def run_report(req: func.HttpRequest) -> func.HttpResponse:
     if page is None:
         return json_response({"error": f"no report for run {run_id!r}: reports are written once the run's "
                                        "model is decided"}, 404)
-    return func.HttpResponse(page, status_code=200, mimetype="text/html")
+    return func.HttpResponse(page, status_code=200, mimetype="text/html", headers=page_headers())
 
 
 @bp.route(route="runs/{run_id}", methods=["DELETE"])

@@ -7,6 +7,7 @@ from functions.http_util import error_response, json_response
 from shared import scoring, telemetry
 from shared.backend import get_backend
 from shared.errors import BadRequest, CoreError
+from shared.model_contract import ServedModel
 from shared.ports import ModelVersion
 from shared.settings import get_settings
 
@@ -15,14 +16,20 @@ log = logging.getLogger(__name__)
 AT_ONCE_MAX_BYTES = 2048  # a few rows: scored on the event loop when their model is loaded
 
 
-def _respond(req: func.HttpRequest, name: str | None, version: ModelVersion | None = None) -> func.HttpResponse:
+def _respond(req: func.HttpRequest, name: str | None, version: ModelVersion | None = None,
+             served: ServedModel | None = None) -> func.HttpResponse:
+    """Score with ``served`` when given (a model already loaded), else whatever serves ``name`` (and
+    ``version``)."""
     settings = get_settings()
     try:
         request = scoring.parse_request(req.get_body(), max_rows=settings.max_score_rows,
                                         max_bytes=settings.max_score_bytes,
                                         content_type=req.headers.get("content-type"),
                                         probabilities_param=req.params.get("probabilities"))
-        result = get_backend().server.score(name, request, version) if name else None
+        if served is not None:
+            result: scoring.ScoreResult | None = scoring.score(request, served)
+        else:
+            result = get_backend().server.score(name, request, version) if name else None
     except BadRequest as error:
         telemetry.event("ScoringRejected", status=error.status_code, reason=str(error))
         return error_response(error)
@@ -54,9 +61,11 @@ async def _answer(req: func.HttpRequest, name: str | None) -> func.HttpResponse:
     rows) goes to a worker thread, so that the loop never stalls on it.
     """
     server = get_backend().server
-    at_once = server.scores_at_once(name) if len(req.get_body()) <= AT_ONCE_MAX_BYTES else None
-    if at_once:
-        return _respond(req, at_once)
+    # The model itself, not a promise that it is loaded: a deployment landing after this line must not make
+    # this request load the new model here, on the loop.
+    loaded = server.loaded(name) if len(req.get_body()) <= AT_ONCE_MAX_BYTES else None
+    if loaded is not None:
+        return _respond(req, loaded.name, served=loaded)
     return await asyncio.to_thread(lambda: _respond(req, name or server.default_model()))
 
 

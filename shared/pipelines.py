@@ -10,10 +10,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from shared import metrics, telemetry, upload_states
+from shared import metrics, scoring, telemetry, upload_states
 from shared.errors import BadRequest, NotFound
 from shared.ports import Backend, RunInfo, TrainingRequest
-from shared.settings import Settings
+from shared.settings import Settings, get_settings
 
 MAX_BUDGET_S = 3600
 
@@ -59,8 +59,9 @@ def definition(name: str) -> PipelineDefinition:
     return found
 
 
-def parse_body(body: bytes) -> RunParameters:
+def parse_body(body: bytes, content_type: str | None) -> RunParameters:
     """The REST body, checked field by field; ``ExperimentName`` is accepted for ``model``."""
+    scoring.require_json(content_type)
     try:
         data = json.loads(body or b"{}")
     except (ValueError, UnicodeDecodeError):
@@ -127,6 +128,8 @@ def describe_run(run: RunInfo, backend: Backend) -> dict[str, Any]:
     from shared import deployment_flow
 
     body = asdict(run)
+    if "artifact_dir" in run.result:
+        body["result"]["artifact_dir"] = get_settings().shown_path(run.result["artifact_dir"])
     body["Id"] = run.run_id
     body["decision"] = backend.promotions.decision(run.run_id)
     deployment = deployment_flow.status(backend, run.run_id) if body["decision"] else None

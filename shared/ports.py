@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from shared.model_contract import ModelSignature
+from shared.model_contract import ModelSignature, ServedModel
 from shared.run_events import RunEvent
 from shared.run_order import FINISHED
 from shared.schema import Schema
@@ -218,11 +218,12 @@ class ModelServer(abc.ABC):
               ) -> ScoreResult | None:
         """The predictions, or None when nothing serves ``model_name``; bad rows raise BadRequest."""
 
-    def scores_at_once(self, model_name: str | None) -> str | None:
-        """The model name to score ``model_name`` (None: the default model) with, when that is CPU work alone
-        (its model loaded in this process, nothing to wait for), so that a small request may be scored without
-        a hop to a worker thread; None otherwise. None by default: a remote endpoint, or a model still to load,
-        waits."""
+    def loaded(self, model_name: str | None) -> ServedModel | None:
+        """The model serving ``model_name`` (None: the default model) when it is already loaded in this process,
+        so that a small request may be scored with it (``shared.scoring.score``) without a hop to a worker
+        thread; None otherwise. The caller scores with the model returned, never looks it up again: a deployment
+        landing in between is loaded by a later request, off the event loop. None by default: a remote
+        endpoint, or a model still to load, waits."""
         return None
 
     @abc.abstractmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import reprlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,25 +52,93 @@ class ScoreRequest:
     explain: bool = False
 
 
-def parse_request(body: bytes, *, max_rows: int, max_bytes: int, content_type: str | None = None,
-                  probabilities_param: str | None = None) -> ScoreRequest:
-    """Checks run cheapest first: media type and size before any parsing."""
-    media = (content_type or "application/json").split(";")[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
-        raise UnsupportedMediaType(f"content type {media!r} is not supported; send application/json")
-    if len(body) > max_bytes:
-        raise PayloadTooLarge(f"the body has {len(body):,} bytes, the limit is {max_bytes:,}")
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """An object of the body, refused when a key repeats: json would keep the last value silently."""
+    built = dict(pairs)
+    if len(built) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return built
+
+
+# Built once: json.loads with a hook would build a decoder per call. Decoding the UTF-8 text first also skips
+# json's guess at the bytes' encoding; with the hook, a one-row body costs what it did without.
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlist, _SHOWN.maxdict = 3, 60, 60, 6, 6
+
+
+def shown(value: object) -> str:
+    """A value as an error message quotes it: short, and whatever its nesting."""
+    return _SHOWN.repr(value)
+
+
+def _flag(payload: dict[str, object], name: str, query: str | None = None) -> bool:
+    """One rule for every flag: a JSON boolean in the body (true/false or 1/0 in the query string), else a 400
+    naming it. Either place may turn it on."""
+    value = payload.get(name, False)
+    if type(value) is not bool:
+        raise BadRequest(f"{name!r} must be true or false, got {shown(value)}",
+                         [{"row": None, "field": name, "error": "expected true or false"}])
+    if query is None:
+        return value
+    word = query.strip().lower()
+    if word not in ("true", "false", "1", "0"):
+        raise BadRequest(f"the query's {name!r} must be true or false, got {shown(query)}",
+                         [{"row": None, "field": name, "error": "expected true or false"}])
+    return value or word in ("true", "1")
+
+
+def _payload(body: bytes) -> dict[str, object]:
     try:
-        payload = json.loads(body)
+        payload = _DECODER.decode(body.decode())
+    except _DuplicateKey as duplicate:
+        raise BadRequest(f"the key {shown(duplicate.key)} appears more than once in one object: send each key "
+                         "once", [{"row": None, "field": duplicate.key, "error": "duplicate key"}]) from None
+    except RecursionError:
+        raise BadRequest("the body is nested too deeply: send {\"data\": [{column: value, ...}]}") from None
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("the body is not valid JSON; send {\"data\": [{column: value, ...}]}") from None
     if not isinstance(payload, dict):
         raise BadRequest("the body must be a JSON object: {\"data\": [{column: value, ...}]}")
+    return payload
+
+
+def require_json(content_type: str | None) -> None:
+    """A body sent as anything but JSON is refused (415), and so is one sent with no Content-Type at all: every
+    route that reads a body documents application/json, and a client that names no type is told so at once
+    rather than guessed at."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType(f"content type {shown(media)} is not supported; send application/json" if media
+                                   else "the request has no Content-Type: send application/json")
+
+
+def parse_request(body: bytes, *, max_rows: int, max_bytes: int, content_type: str | None = None,
+                  probabilities_param: str | None = None) -> ScoreRequest:
+    """Checks run cheapest first: media type and size before any parsing."""
+    require_json(content_type)
+    if len(body) > max_bytes:
+        raise PayloadTooLarge(f"the body has {len(body):,} bytes, the limit is {max_bytes:,}")
+    payload = _payload(body)
     rows: list[Row]
-    key = next((k for k in ROW_FORMS if k in payload), None)
-    if key is None:
+    forms = [k for k in ROW_FORMS if k in payload]
+    if not forms:
         raise BadRequest("missing 'data' (a list of rows) or 'input_data' ({columns, data}); MLflow's "
                          "'dataframe_records', 'dataframe_split', 'instances' and 'inputs' are read too")
+    if len(forms) > 1:
+        raise BadRequest(f"send the rows in one form, not {len(forms)}: {', '.join(map(repr, forms))}",
+                         [{"row": None, "field": key, "error": "one row form per request"} for key in forms])
+    key = forms[0]
     if ROW_FORMS[key] == "records":
         data = payload[key]
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
@@ -81,11 +150,7 @@ def parse_request(body: bytes, *, max_rows: int, max_bytes: int, content_type: s
         raise BadRequest(f"'{key}' is empty: send at least one row")
     if len(rows) > max_rows:
         raise PayloadTooLarge(f"too many rows: {len(rows):,}, the limit is {max_rows:,}")
-    wants = payload.get("probabilities", False) is True or (probabilities_param or "").lower() in ("true", "1")
-    explain = payload.get("explain", False)
-    if not isinstance(explain, bool):
-        raise BadRequest("'explain' must be true or false")
-    return ScoreRequest(rows, wants, explain)
+    return ScoreRequest(rows, _flag(payload, "probabilities", probabilities_param), _flag(payload, "explain"))
 
 
 def _split_form(block: object, key: str) -> list[Row]:
@@ -93,12 +158,14 @@ def _split_form(block: object, key: str) -> list[Row]:
             or not isinstance(block.get("data"), list):
         raise BadRequest(f"'{key}' must be {{\"columns\": [...], \"data\": [[...], ...]}}")
     columns: list[object] = block["columns"]
+    if not all(type(name) is str for name in columns):
+        raise BadRequest(f"'{key}.columns' must be a list of column names (strings)")
     rows: list[Row] = []
     for index, values in enumerate(block["data"]):
         if not isinstance(values, list) or len(values) != len(columns):
             raise BadRequest(f"{key}.data[{index}] must be a list of {len(columns)} values",
                              [{"row": index, "field": None, "error": "wrong number of values"}])
-        rows.append({str(name): value for name, value in zip(columns, values, strict=True)})
+        rows.append(dict(zip(cast(list[str], columns), values, strict=True)))
     return rows
 
 
@@ -182,7 +249,7 @@ def columns_for(rows: list[Row], signature: ModelSignature) -> tuple[Columns, in
                     texts.append(value)
                     unseen += value not in known
                 elif name in rows[index]:
-                    problems.append({"row": index, "field": name, "error": f"expected a string, got {value!r}"})
+                    problems.append({"row": index, "field": name, "error": f"expected a string, got {shown(value)}"})
             if len(texts) == len(values):
                 columns[name] = np.array(texts, dtype=object).reshape(-1, 1)
     if problems:
@@ -200,7 +267,7 @@ def _read_column(name: str, values: list[object], rows: list[Row], read: Callabl
         if result is not None:
             read_values.append(result)
         elif name in rows[index]:
-            problems.append({"row": index, "field": name, "error": f"expected {expected}, got {value!r}"})
+            problems.append({"row": index, "field": name, "error": f"expected {expected}, got {shown(value)}"})
     return read_values if len(read_values) == len(values) else None
 
 

@@ -100,6 +100,12 @@ class Settings:
     state_container: str
     """STATE_CONTAINER: the container of the app's small state records (deployments, leases; runs in Azure)."""
 
+    def shown_path(self, path: str) -> str:
+        """A local path as the API shows it: relative to ``state_dir``, so that no answer tells where the stack
+        lives on this machine. Anything else (an ``azureml://`` URI, a path elsewhere) is shown as it is."""
+        relative = os.path.relpath(path, self.state_dir) if os.path.isabs(path) else ""
+        return relative if relative and not relative.startswith("..") else path
+
     @classmethod
     def from_env(cls) -> Settings:
         return cls(

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from shared.ports import Backend
+from shared.settings import get_settings
 
 
 def overview(backend: Backend, limit: int = 20) -> dict[str, Any]:
@@ -34,5 +35,14 @@ def models(backend: Backend) -> dict[str, Any]:
     for name in list(by_name):
         production = backend.deployer.production(name)
         entry = by_name.setdefault(name, {"name": name, "production": None, "versions": []})
-        entry["production"] = asdict(production) if production else None
+        entry["production"] = _shown(asdict(production)) if production else None
     return {"models": sorted(by_name.values(), key=lambda m: m["name"])}
+
+
+def _shown(version: dict[str, Any]) -> dict[str, Any]:
+    """A model version with its local paths relative to the state folder (``Settings.shown_path``)."""
+    shown_path = get_settings().shown_path
+    tags = dict(version["tags"])
+    if "artifact_dir" in tags:
+        tags["artifact_dir"] = shown_path(tags["artifact_dir"])
+    return {**version, "artifact_uri": shown_path(version["artifact_uri"]), "tags": tags}

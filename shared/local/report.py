@@ -111,7 +111,7 @@ def _header(run: RunInfo, meta: dict[str, Any], version: str, rows: int, describ
     return (f"<h1>{html.escape(run.model_name)} v{html.escape(version)} · run {html.escape(run.run_id)}</h1>"
             f"<div class='muted'>dataset {html.escape(run.dataset_name)} v{run.dataset_version} · best learner "
             f"{html.escape(str(meta.get('best_learner')))} · {rows:,} validation rows ({html.escape(described)})"
-            " · primary metric {html.escape(run.metric)}</div>"
+            f" · primary metric {html.escape(run.metric)}</div>"
             f"<div class='muted'>{html.escape(metrics)}</div>")
 
 

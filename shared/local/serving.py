@@ -127,15 +127,16 @@ class ModelCache:
                 "window_s": self.drift.window_s, "training_positive_rate": monitor.reference.get("positive_rate"),
                 "last_window": asdict(last) if last else None}
 
-    def loaded(self, model_name: str) -> bool:
-        """True when the model deployed for ``model_name`` is the one loaded (``get`` would not load)."""
+    def loaded(self, model_name: str) -> Served | None:
+        """The model serving ``model_name`` when it is the one deployed, else None (``get`` would load)."""
         cached = self._loaded.get(model_name)
         if cached is None:
-            return False
+            return None
         try:
-            return os.stat(self._pointer(model_name)).st_mtime_ns == cached[0]
+            current = os.stat(self._pointer(model_name)).st_mtime_ns == cached[0]
         except FileNotFoundError:
-            return False
+            return None
+        return cached[1] if current else None
 
     def get(self, model_name: str) -> Served | None:
         """The model serving ``model_name``; one stat() per call notices a new deployment."""
@@ -169,9 +170,9 @@ class LocalModelServer(ModelServer):
     def default_model(self) -> str | None:
         return self.default or next(iter(self.cache.deployed_names()), None)
 
-    def scores_at_once(self, model_name: str | None) -> str | None:
+    def loaded(self, model_name: str | None) -> Served | None:
         name = model_name or self.default_model()
-        return name if name and self.cache.loaded(name) else None
+        return self.cache.loaded(name) if name else None
 
     def _served(self, model_name: str, version: ModelVersion | None) -> Served | None:
         return self.cache.get_version(version) if version is not None else self.cache.get(model_name)

@@ -13,7 +13,8 @@ from tests.azure.conftest import AzureStack, declared_functions, sample_csv
 
 def call(function: str, method: str, url: str, body: dict | None = None, headers: dict | None = None,
          **route: str) -> func.HttpResponse:
-    request = func.HttpRequest(method, url, headers=headers or {}, route_params=route,
+    typed = {"content-type": "application/json"} if body is not None else {}
+    request = func.HttpRequest(method, url, headers={**typed, **(headers or {})}, route_params=route,
                                body=json.dumps(body).encode() if body is not None else b"")
     response: func.HttpResponse = declared_functions()[function].get_user_function()(request)
     return response

@@ -52,6 +52,14 @@ def test_bad_bodies_name_the_field(stack: Stack, body, field):
     assert field in [d["field"] for d in response.json()["details"]]
 
 
+def test_a_body_not_sent_as_json_is_refused_as_on_the_scoring_routes(stack: Stack):
+    url = f"{stack.host.url}/api/pipelines/{PIPELINE}/runs"
+    for headers in ({}, {"content-type": "text/plain"}):  # requests sends bytes with no Content-Type
+        response = requests.post(url, data=b'{"model": "bank"}', headers={**stack.headers, **headers}, timeout=60)
+        assert response.status_code == 415, response.text
+        assert "send application/json" in response.json()["error"]
+
+
 def test_unknown_pipeline_or_dataset_is_404(stack: Stack):
     assert start(stack, {"model": "bank"}, pipeline="nope").status_code == 404
     missing = start(stack, {"model": "nothing-uploaded"})

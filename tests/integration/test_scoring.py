@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import shutil
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -15,6 +18,8 @@ from azure.storage.blob import BlobServiceClient
 
 from cli import sample_data
 from devhost.process import wait_for
+from shared import scoring
+from shared.local.serving import LocalModelServer, ModelCache
 from tests.integration.ml_stack import Stack, features, running_stack
 
 pytestmark = pytest.mark.integration
@@ -36,7 +41,8 @@ ROW = features(sample_data.rows(1, seed=21))[0]
 
 
 def post(stack: Stack, body: object, path: str = "score", raw: bytes | None = None,
-         content_type: str = "application/json", **params: str) -> requests.Response:
+         content_type: str | None = "application/json", **params: str) -> requests.Response:
+    """None for ``content_type``: the request names no type at all."""
     data = raw if raw is not None else json.dumps(body).encode()
     return requests.post(f"{stack.host.url}/api/{path}", data=data, params=params, timeout=60,
                          headers={**stack.headers, "content-type": content_type})
@@ -138,12 +144,49 @@ def test_every_bad_field_is_named_by_row(stack: Stack):
         ({"input_data": {"columns": ["age"], "data": [[1, 2]]}}, None, "application/json", 400, "1 values"),
         ({"dataframe_split": {"data": [[1]]}}, None, "application/json", 400, "'dataframe_split' must be"),
         ({"instances": {"age": [1]}}, None, "application/json", 400, "'instances' must be a list of objects"),
+        ({"data": [ROW]}, None, None, 415, "no Content-Type"),
+        (None, b'{"data": ' + b"[" * 1200 + b"]" * 1200 + b"}", "application/json", 400, "nested too deeply"),
+        ({"data": [ROW], "inputs": [ROW]}, None, "application/json", 400, "one form, not 2: 'data', 'inputs'"),
+        ({"instances": [ROW], "dataframe_split": {"columns": [], "data": []}}, None, "application/json", 400,
+         "one form, not 2"),
+        ({"input_data": {"columns": [1], "data": [[41]]}}, None, "application/json", 400, "column names (strings)"),
     ],
 )
 def test_bad_requests_get_clear_4xx_never_500(stack: Stack, body, raw, content_type, status, words):
     response = post(stack, body, raw=raw, content_type=content_type)
     assert response.status_code == status, response.text
     assert words in response.json()["error"]
+
+
+@pytest.mark.parametrize(("body", "params", "field"), [
+    ({"data": [ROW], "probabilities": "yes"}, {}, "probabilities"),
+    ({"data": [ROW], "probabilities": None}, {}, "probabilities"),
+    ({"data": [ROW]}, {"probabilities": "maybe"}, "probabilities"),
+    ({"data": [ROW], "explain": 1}, {}, "explain"),
+    ({"data": [ROW], "explain": "true"}, {}, "explain"),
+])
+def test_a_flag_that_is_not_a_boolean_is_refused_by_name(stack: Stack, body, params, field):
+    response = post(stack, body, **params)
+    assert response.status_code == 400, response.text
+    assert response.json()["details"] == [{"row": None, "field": field, "error": "expected true or false"}]
+    assert f"'{field}' must be true or false" in response.json()["error"]
+
+
+def test_flags_in_the_query_string_read_true_false_one_and_zero(stack: Stack):
+    assert "probabilities" in post(stack, {"data": [ROW]}, probabilities="1").json()
+    assert "probabilities" not in post(stack, {"data": [ROW]}, probabilities="false").json()
+    assert "probabilities" in post(stack, {"data": [ROW], "probabilities": True}, probabilities="0").json()
+
+
+def test_a_key_sent_twice_in_one_object_is_refused_by_name(stack: Stack):
+    text = json.dumps({"data": [ROW]})
+    twice = text.replace('"age": ', '"age": "nope", "age": ', 1).encode()  # json would keep the last value
+    response = post(stack, None, raw=twice)
+    assert response.status_code == 400, response.text
+    assert response.json()["details"] == [{"row": None, "field": "age", "error": "duplicate key"}]
+    assert "'age' appears more than once" in response.json()["error"]
+    top = post(stack, None, raw=b'{"data": [], "data": ' + json.dumps([ROW]).encode() + b"}")
+    assert top.status_code == 400 and top.json()["details"][0]["field"] == "data"
 
 
 def test_unseen_categories_are_accepted_and_counted(stack: Stack):
@@ -258,6 +301,26 @@ def test_hot_swap_under_load_fails_no_request(stack: Stack):
             thread.join()
     assert failures == []
     assert seen["1"] > 0 and seen[new_version] >= 20
+
+
+def test_the_fast_path_scores_with_the_model_its_check_found(stack: Stack, tmp_path: Path):
+    """A small request to a loaded model is scored on the event loop with the model the check handed over: a
+    deployment landing in between is loaded by a later request, in a worker thread, never by this one."""
+    state = tmp_path / "state"
+    shutil.copytree(stack.host.state_dir.parent / "localstack" / "deployments", state / "deployments")
+    server = LocalModelServer(ModelCache(state), "")
+    assert server.loaded("bank") is None  # not loaded in this process yet: the request goes to a thread
+    server.cache.get("bank")
+    checked = server.loaded(None)  # the default model: the only one deployed
+    assert checked is not None and checked.name == "bank"
+    pointer = state / "deployments" / "bank.json"
+    newer = {**json.loads(pointer.read_text()), "version": "99", "artifact_uri": str(tmp_path / "not-loaded")}
+    staged = pointer.with_suffix(".staged")
+    staged.write_text(json.dumps(newer))
+    os.replace(staged, pointer)  # the deployment lands
+    result = scoring.score(scoring.ScoreRequest([ROW], probabilities=False), checked)
+    assert result["model"] == {"name": "bank", "version": checked.version} and len(result["result"]) == 1
+    assert server.loaded("bank") is None  # the next request sees the new deployment: it loads in a thread
 
 
 def test_numbers_beyond_float32_are_refused_by_row_and_field(stack: Stack):

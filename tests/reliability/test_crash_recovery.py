@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 
 import pytest
 
@@ -109,7 +108,7 @@ def test_a_corrupt_model_is_refused_and_production_keeps_serving(node: Node):
     # A second run whose model file is damaged on disk (a full disk, a bad copy).
     original = stack.model("bank")["production"]
     run = stack.get(f"runs/{original['run_id']}")
-    source = Path(run["result"]["artifact_dir"])
+    source = node.localstack / run["result"]["artifact_dir"]  # the API shows it relative to the state folder
     target = source.parent / f"{source.name}-damaged"
     target.mkdir()
     for item in source.iterdir():
