@@ -62,7 +62,7 @@ def test_a_cli_in_another_shell_reads_the_key_the_host_accepts_from_the_keys_fil
 def test_a_refused_key_ends_the_command_in_one_line_naming_the_url_the_status_and_the_key_source(
         stack: Stack, command: list[str], env: dict[str, str], source: str):
     said = one_line(cli(stack, *command, **env))
-    method, path = ("POST", "/api/pipelines/automl-classification/runs") if command[0] == "run" else \
+    method, path = ("POST", "/api/pipelines/automl-training/runs") if command[0] == "run" else \
         ("GET", "/api/runs/train-1" if command[0] == "follow" else "/api/status")
     assert said == f"{method} {stack.host.url}{path} -> 401 Unauthorized: the host refused the function key from " \
                    f"{source}"
