@@ -5,6 +5,9 @@ account: a blob version (name + ETag) is claimed by creating its receipt with
 If-None-Match ``*`` (only one host wins), then a message goes to the internal
 queue, whose visibility timeout hands each message to one worker at a time.
 After ``maxDequeueCount`` failed tries the message moves to the poison queue.
+
+A blob the host cannot read for its name alone (one storage cannot list, or one whose URL names another blob)
+costs that blob alone: it is reported through ``on_rejected`` with the reason, and the scan goes on.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 from azure.core import MatchConditions
 from azure.core.exceptions import (
     AzureError,
+    HttpResponseError,
     ResourceExistsError,
     ResourceModifiedError,
     ResourceNotFoundError,
@@ -32,10 +36,12 @@ from azure.functions.meta import Datum
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
+from devhost.blob_listing import Listed, ListingBroken, ResilientListing, Unlisted
 from devhost.discovery import FunctionSpec, blob_path_parts
 from devhost.invoker import decode_trigger, invoke_sync
 from devhost.message_visibility import VisibilityKeeper
 from devhost.tracing import instrumentation
+from shared.printable import printable
 
 log = logging.getLogger("devhost.blobs")
 
@@ -50,6 +56,25 @@ MAX_KNOWN_BLOBS = 100_000
 
 def normalise_etag(etag: str) -> str:
     return etag.strip('"')
+
+
+def unaddressable(name: str) -> str | None:
+    """Why the host cannot read a listed blob by its name, or None. A '.' or '..' segment is resolved by HTTP
+    clients (``a/../b`` is requested as ``b``): its URL names another blob, and its receipt could not be written."""
+    if any(segment in (".", "..") for segment in name.replace("\\", "/").split("/")):
+        return "its name has a '.' or '..' segment, which HTTP clients resolve, so its URL names another blob"
+    return None
+
+
+@dataclass(frozen=True)
+class RejectedBlob:
+    """A blob its function will never see, and why: the host cannot read it by its name."""
+
+    function: str
+    container: str
+    name: str
+    etag: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -80,6 +105,7 @@ class BlobTriggerListener:
         poll_interval_s: float = 0.25,
         max_idle_interval_s: float = 1.0,
         on_invoked: Callable[[str, str, bool], None] | None = None,
+        on_rejected: Callable[[RejectedBlob], None] | None = None,
     ) -> None:
         self.blobs = blob_service
         self.watches = [BlobWatch.of(s) for s in specs if s.trigger_type == "blobTrigger"]
@@ -105,6 +131,10 @@ class BlobTriggerListener:
         self._prepared = False
         self._storage_down_since: float | None = None
         self.on_invoked = on_invoked
+        self.on_rejected = on_rejected
+        self._listings = {(w.container, w.prefix): ResilientListing(blob_service.get_container_client(w.container),
+                                                                    w.prefix, **QUIET) for w in self.watches}
+        self._broken: set[str] = set()  # listing failures already said, said once
 
     # ---- set-up -------------------------------------------------------
     def prepare(self) -> None:
@@ -160,20 +190,62 @@ class BlobTriggerListener:
             self.prepare()
         queued = 0
         for watch in self.watches:
-            container = self.blobs.get_container_client(watch.container)
-            for blob in container.list_blobs(name_starts_with=watch.prefix or None, **QUIET):
-                if not watch.matcher.match(blob.name):
-                    continue
-                etag = normalise_etag(blob.etag)
-                key = (watch.spec.name, blob.name, etag)
-                if key in self._known:
-                    continue
-                if self._claim(watch, blob.name, etag):
-                    queued += 1
-                self._remember(key)
+            try:
+                queued += self._scan(watch)
+            except ListingBroken as broken:  # the names before it were claimed; say where it stops, once
+                if str(broken) not in self._broken:
+                    self._broken.add(str(broken))
+                    log.error("%s", printable(broken))
         if queued:
             self._wake.set()
         return queued
+
+    def _scan(self, watch: BlobWatch) -> int:
+        queued = 0
+        for blob in self._listings[(watch.container, watch.prefix)]:
+            if not watch.matcher.match(blob.name):
+                continue
+            key = (watch.spec.name, blob.name, blob.etag)
+            if key in self._known:
+                continue
+            taken = self._take(watch, blob)
+            if taken is not None:
+                self._remember(key)
+                queued += taken
+        return queued
+
+    def _take(self, watch: BlobWatch, blob: Listed | Unlisted) -> bool | None:
+        """Claim one blob, in a try of its own: a name the host cannot read is rejected and costs that blob alone.
+        True when queued here; None when it is to be looked at again at the next scan."""
+        if isinstance(blob, Unlisted):
+            return self._reject(RejectedBlob(watch.spec.name, watch.container, blob.name, blob.etag, blob.reason))
+        reason = unaddressable(blob.name)
+        try:
+            if reason is None:
+                return self._claim(watch, blob.name, blob.etag)
+        except HttpResponseError as error:
+            if error.status_code is None or error.status_code >= 500 or error.status_code in (408, 429):
+                log.warning("Could not claim blob %s/%s (%s); trying again at the next scan", watch.container,
+                            printable(blob.name), error.status_code)
+                return None
+            reason = f"storage refuses requests for its name ({error.status_code} {error.reason})"
+        except ValueError as error:  # a name the SDK cannot put in a URL
+            reason = f"its name cannot be put in a URL ({printable(error)})"
+        return self._reject(RejectedBlob(watch.spec.name, watch.container, blob.name, blob.etag,
+                                         f"the host cannot read this blob: {reason}"))
+
+    def _reject(self, rejected: RejectedBlob) -> bool | None:
+        """Log and report a blob its function will never see: False once reported, None to try at the next scan."""
+        log.warning("Blob %s/%s is not processed: %s", rejected.container, printable(rejected.name),
+                    printable(rejected.reason))
+        if self.on_rejected is None:
+            return False
+        try:
+            self.on_rejected(rejected)
+        except Exception:  # recorded at the next scan; meanwhile the other blobs go on
+            log.exception("Could not record blob %s/%s as rejected", rejected.container, printable(rejected.name))
+            return None
+        return False
 
     def _claim(self, watch: BlobWatch, blob_name: str, etag: str) -> bool:
         receipt = self.receipts.get_blob_client(self._receipt_name(watch, etag, blob_name))
@@ -199,7 +271,7 @@ class BlobTriggerListener:
         except (ResourceModifiedError, ResourceNotFoundError):
             return  # someone else recovered it
         log.warning("Recovering blob %s/%s, claimed by a host that stopped before queueing it",
-                    watch.container, blob_name)
+                    watch.container, printable(blob_name))
         self._send(watch, blob_name, etag)
 
     def _send(self, watch: BlobWatch, blob_name: str, etag: str) -> None:
@@ -234,14 +306,20 @@ class BlobTriggerListener:
             body = json.loads(message.content)
             watch = self._watch_for(body["FunctionId"])
         except (ValueError, KeyError, TypeError):
-            log.error("Dropping an unreadable blob trigger message: %r", message.content)
+            log.error("Dropping an unreadable blob trigger message: %s", printable(repr(message.content)))
             self.queue.delete_message(message, **QUIET)
             return
         if watch is None:
-            log.warning("No function %s here any more; dropping its message", body["FunctionId"])
+            log.warning("No function %s here any more; dropping its message", printable(body["FunctionId"]))
             self.queue.delete_message(message, **QUIET)
             return
         blob_name, etag = body["BlobName"], body["ETag"]
+        reason = unaddressable(blob_name)
+        if reason is not None:  # queued before names were checked: it cannot be read, so it cannot be retried
+            self._reject(RejectedBlob(watch.spec.name, watch.container, blob_name, etag,
+                                      f"the host cannot read this blob: {reason}"))
+            self.queue.delete_message(message, **QUIET)
+            return
         receipt = self.receipts.get_blob_client(self._receipt_name(watch, etag, blob_name))
         tries = message.dequeue_count or 1
         if tries > self.max_dequeue_count:
@@ -259,7 +337,8 @@ class BlobTriggerListener:
             content = download.readall()
         except (ResourceModifiedError, ResourceNotFoundError):
             # Overwritten or deleted since it was queued: the new version has its own receipt.
-            log.info("Skipping %s/%s: it changed or went away since it was queued", watch.container, blob_name)
+            log.info("Skipping %s/%s: it changed or went away since it was queued", watch.container,
+                     printable(blob_name))
             self._set_status(receipt, "skipped")
             self.queue.delete_message(message, **QUIET)
             return
@@ -298,8 +377,8 @@ class BlobTriggerListener:
 
     def _to_poison(self, message: QueueMessage, body: dict[str, Any], receipt: Any,
                    pop_receipt: str | None = None) -> None:
-        log.error("Blob %s/%s failed %d times; moved to queue %s", body["ContainerName"], body["BlobName"],
-                  message.dequeue_count, POISON_QUEUE)
+        log.error("Blob %s/%s failed %d times; moved to queue %s", printable(body["ContainerName"]),
+                  printable(body["BlobName"]), message.dequeue_count, POISON_QUEUE)
         self.poison.send_message(json.dumps(body), **QUIET)
         self._set_status(receipt, "poisoned")
         self.queue.delete_message(message, pop_receipt=pop_receipt or message.pop_receipt, **QUIET)

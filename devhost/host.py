@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from devhost import azurite, telemetry_page
-from devhost.blob_listener import BlobTriggerListener
+from devhost.blob_listener import BlobTriggerListener, RejectedBlob
 from devhost.config import HostConfig, load_local_settings
 from devhost.discovery import FunctionSpec, discover, load_app
 from devhost.http_server import body_limit, build_app, presented_key
@@ -33,6 +33,7 @@ from devhost.keys import HostKeys, load_or_create
 from devhost.queue_listener import QueueTriggerListener
 from devhost.request_limits import KEEP_ALIVE_S, BodyRejected, RequestLimits, protocol, read_body
 from devhost.telemetry_server import TOKEN_ENV as TELEMETRY_TOKEN_ENV
+from devhost.tracing import instrumentation
 from shared.page_headers import page_headers
 from shared.settings import Settings
 from shared.telemetry import configure as configure_telemetry
@@ -295,6 +296,19 @@ def _banner(options: Options, specs: list[FunctionSpec], config: HostConfig, key
     return "\n".join(lines)
 
 
+def record_rejected_blob(rejected: RejectedBlob) -> None:
+    """A blob the host cannot read is never invoked: an upload among them is recorded rejected with the reason, as
+    ingest records a bad file, so that /api/status and telemetry show it (the listener has logged it already)."""
+    from shared import telemetry
+    from shared.backend import get_backend
+    from shared.ingest import UPLOADS_CONTAINER, reject_unreadable
+
+    if rejected.container != UPLOADS_CONTAINER:
+        return
+    with instrumentation(enabled=True), telemetry.span(f"{rejected.function}: unreadable blob"):
+        reject_unreadable(rejected.name, rejected.etag, rejected.reason, get_backend())
+
+
 def _stop_training_worker() -> None:
     """The local training worker (and its forkserver) stops with the host; an interrupted run resumes at the
     next start."""
@@ -318,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The storage SDK logs every request at INFO: far too much for a console.
     logging.getLogger("azure").setLevel(logging.WARNING)
+    # Its one warning is for an error without a body, as Azurite's 500 for a name it cannot list: the blob listing
+    # asks for hundreds of those while it looks for the name, and reports the name itself.
+    logging.getLogger("azure.storage.blob._shared.response_handlers").setLevel(logging.ERROR)
     # Invocation lines go to the console only: each invocation is already exported as a Request.
     invocations = logging.getLogger("devhost.invocations")
     invocations.propagate = False
@@ -366,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                 max_dequeue_count=config.max_dequeue_count, retry_delay_s=config.retry_delay_s,
                 visibility_timeout_s=options.queue_visibility_s,
                 max_parallel=config.max_parallel_blobs, poll_interval_s=options.scan_interval,
+                on_rejected=record_rejected_blob,
             )
             listener.prepare()
             if options.background_triggers:

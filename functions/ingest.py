@@ -3,7 +3,7 @@ import logging
 import azure.functions as func
 
 from shared.backend import get_backend
-from shared.ingest import Upload
+from shared.ingest import UPLOADS_CONTAINER, Upload
 from shared.ingest import ingest as ingest_upload
 from shared.printable import printable
 from shared.settings import get_settings
@@ -12,7 +12,7 @@ bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
 
-@bp.blob_trigger(arg_name="blob", path="datasets/{name}", connection="AzureWebJobsStorage",
+@bp.blob_trigger(arg_name="blob", path=f"{UPLOADS_CONTAINER}/{{name}}", connection="AzureWebJobsStorage",
                  source=func.BlobSource.EVENT_GRID)
 def ingest(blob: func.InputStream) -> None:
     name = blob.name or ""

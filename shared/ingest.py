@@ -21,6 +21,7 @@ from shared.settings import Settings
 from shared.upload_states import UploadState, record
 
 log = logging.getLogger(__name__)
+UPLOADS_CONTAINER = "datasets"  # where uploads are dropped: the ingest function's blob trigger
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,22 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
     telemetry.event("TrainingSubmitted", upload_id=upload.upload_id, run_id=run.run_id, model=spec.model_name,
                     task=task, metric=metric, budget_s=settings.time_budget_s)
     return IngestOutcome("training", dataset_version=dataset.version, run_id=run.run_id)
+
+
+def reject_unreadable(blob_path: str, etag: str, reason: str, backend: Backend) -> IngestOutcome:
+    """An upload the host cannot read for its name alone (storage cannot list it, or its URL names another blob):
+    rejected with the reason as a bad file is, so that the status and telemetry show it. An outcome stands."""
+    upload_id = f"{blob_path}@{etag}"
+    seen = backend.uploads.get(upload_id)
+    if seen is not None and seen["state"] != UploadState.RECEIVED:
+        return IngestOutcome(seen["state"], reason=seen.get("reason"))
+    try:
+        model_name: str | None = naming.model_name_for(blob_path)
+    except DatasetRejected:
+        model_name = None
+    record(backend.uploads, upload_id, blob=blob_path, state=UploadState.RECEIVED, model_name=model_name)
+    telemetry.event("UploadReceived", upload_id=upload_id)
+    return _reject(backend.uploads, upload_id, DatasetRejected(reason, "unreadable_name"))
 
 
 def _reject(uploads: UploadLog, upload_id: str, rejected: DatasetRejected) -> IngestOutcome:

@@ -234,3 +234,11 @@ def test_a_duplicate_names_the_upload_and_run_that_train_its_data(stack: MemoryS
     record = stack.backend.uploads.get('bank/copy.csv@"2"')
     assert record is not None and record["model_name"] == "bank"
     assert record["details"]["duplicate_of"] == {"run_id": first.run_id, "upload_id": 'bank/jan.csv@"1"'}
+
+
+def test_an_upload_refused_for_a_control_character_in_its_file_name_keeps_its_model_name(stack: MemoryStack,
+                                                                                         settings: Settings):
+    outcome = ingest(upload(path="bank/jan\n.csv"), stack.backend, settings)
+    assert outcome.state == "rejected" and outcome.reason is not None and "control character" in outcome.reason
+    record = stack.backend.uploads.get('bank/jan\n.csv@"1"')
+    assert record is not None and record["model_name"] == "bank"

@@ -26,9 +26,14 @@ def test_unsafe_names_are_rejected(path):
                                   "bank/x\u2028y.csv", "tab\t/x.csv"])
 def test_a_control_character_anywhere_in_a_blob_name_is_refused_with_the_reason(path):
     with pytest.raises(DatasetRejected, match="holds a control character") as refused:
-        model_name_for(path)
+        spec_for(path, {}, "y")
     assert refused.value.code == "bad_name"
     assert refused.value.reason.isprintable()  # the reason names the character escaped, never raw
+    if not path.startswith("bank/"):
+        with pytest.raises(DatasetRejected, match="holds a control character"):
+            model_name_for(path)  # a control character in the model's name is no model name
+    else:
+        assert model_name_for(path) == "bank"  # what the status shows, so its uploader finds it
 
 
 def test_metadata_chooses_target_metric_and_exclusions():
