@@ -47,9 +47,12 @@ def _package_static() -> Path:
 
 @bp.route(route="swagger.json", methods=["GET"])
 def swagger(req: func.HttpRequest) -> func.HttpResponse:
+    settings = get_settings()
     deployed = get_backend().server.deployed()
-    default = get_settings().default_model or next(iter(deployed), None)
-    return json_response(openapi.document(deployed, default))
+    default = settings.default_model or next(iter(deployed), None)
+    # The Azure endpoint returns labels alone: there, the document offers no probabilities or explanations.
+    return json_response(openapi.document(deployed, default, max_rows=settings.max_score_rows,
+                                          extras=settings.backend == "local"))
 
 
 @bp.route(route="docs", methods=["GET"])

@@ -11,6 +11,12 @@ from shared import metrics, tasks
 from shared.errors import DatasetRejected
 
 _VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MODEL_NAME_PATTERN = _VALID_NAME.pattern  # as the OpenAPI document states it
+
+
+def is_model_name(text: str) -> bool:
+    """The rule of ``model_name_for``, on the whole text (``$`` alone would let a final newline through)."""
+    return _VALID_NAME.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)

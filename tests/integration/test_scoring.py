@@ -217,8 +217,11 @@ def test_openapi_is_generated_from_the_deployed_signature(stack: Stack):
     example = spec["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]["example"]
     assert set(example["data"][0]) == set(row["required"])
     assert post(stack, example).status_code == 200  # the documented example really scores
-    for path in ("/score", "/models/{name}/score", "/health", "/models", "/runs/{run_id}"):
+    for path in ("/score", "/models/bank/score", "/models/bank/versions/{version}/score", "/health", "/models",
+                 "/runs/{run_id}"):
         assert path in spec["paths"]
+    named = spec["paths"]["/models/bank/score"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert named["properties"]["data"]["items"] == {"$ref": "#/components/schemas/Row_bank"}  # bank's own rows
     assert spec["components"]["securitySchemes"]["functionKey"]["name"] == "x-functions-key"
 
 
