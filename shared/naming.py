@@ -13,6 +13,12 @@ from shared.printable import has_control
 
 # Matched whole (fullmatch): with re.match, '$' also matches before a final newline, so 'nl\n' would pass.
 _VALID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+MODEL_NAME_PATTERN = f"^{_VALID_NAME.pattern}$"  # as the OpenAPI document states it (JSON Schema: ECMA-262)
+
+
+def is_model_name(text: str) -> bool:
+    """The rule of ``model_name_for``, on the whole text."""
+    return _VALID_NAME.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)

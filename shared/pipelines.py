@@ -10,12 +10,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from shared import metrics, scoring, telemetry, upload_states
+from shared import metrics, naming, scoring, telemetry, upload_states
 from shared.errors import BadRequest, NotFound
 from shared.ports import Backend, RunInfo, TrainingRequest
 from shared.settings import Settings, get_settings
 
 MAX_BUDGET_S = 3600
+MAX_DATASET_VERSION = 2**31 - 1  # the registries' integers hold it
 
 
 @dataclass(frozen=True)
@@ -71,28 +72,39 @@ def parse_body(body: bytes, content_type: str | None) -> RunParameters:
     problems: list[dict[str, object]] = []
     known = {"model", "ExperimentName", "dataset_version", "metric", "time_budget_s", "exclude"}
     problems += [{"field": k, "error": "unknown field"} for k in data.keys() - known]
-    model = data.get("model", data.get("ExperimentName"))
-    if not isinstance(model, str) or not model.strip():
-        problems.append({"field": "model", "error": "required: the model (dataset) name"})
-    version = data.get("dataset_version")
-    if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
-        problems.append({"field": "dataset_version", "error": "a positive integer"})
+    given = [key for key in ("model", "ExperimentName") if key in data]
+    model = data[given[0]] if len(given) == 1 else None
+    if not isinstance(model, str) or not naming.is_model_name(model):
+        problems.append({"field": given[-1] if given else "model", "error": "required, once (model or "
+                         "ExperimentName): the dataset's name, 1-64 letters, digits, '-', '_' or '.'"})
+    version = _whole(data, "dataset_version", MAX_DATASET_VERSION, problems)
     metric = data.get("metric")
     if metric is not None:
         try:
-            metric = metrics.resolve(str(metric)).name
+            metric = metrics.resolve(metric if isinstance(metric, str) else "").name
         except ValueError as error:
             problems.append({"field": "metric", "error": str(error)})
-    budget = data.get("time_budget_s")
-    if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool)
-                               or not 1 <= budget <= MAX_BUDGET_S):
-        problems.append({"field": "time_budget_s", "error": f"an integer from 1 to {MAX_BUDGET_S}"})
+    budget = _whole(data, "time_budget_s", MAX_BUDGET_S, problems)
     exclude = data.get("exclude", [])
     if not isinstance(exclude, list) or not all(isinstance(c, str) for c in exclude):
         problems.append({"field": "exclude", "error": "a list of column names"})
     if problems:
         raise BadRequest(f"{len(problems)} problem(s) in the request body", problems)
-    return RunParameters(str(model).strip(), version, metric, budget, tuple(exclude))
+    return RunParameters(str(model), version, metric, budget, tuple(exclude))
+
+
+def _whole(data: dict[str, Any], field: str, most: int, problems: list[dict[str, object]]) -> int | None:
+    """``data[field]``: an integer from 1 to ``most`` (JSON's 3.0 is one too), or None when not given; anything
+    else is named in ``problems``."""
+    value = data.get(field)
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most:
+        return value
+    problems.append({"field": field, "error": f"an integer from 1 to {most}"})
+    return None
 
 
 def start(name: str, params: RunParameters, backend: Backend, settings: Settings, *,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import reprlib
 import time
 from collections.abc import Callable
@@ -22,6 +23,20 @@ from shared.model_contract import Columns, ModelSignature, Results, ServedModel,
 from shared.schema import BOOLEAN_WORDS, DATETIME, NO_DATE, date_parts
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+# What a flag in the query string may say (any case), and the spaces a boolean word may carry (a CSV cell's):
+# the OpenAPI document states both with the same characters.
+FLAG_WORDS = {"true": True, "false": False, "1": True, "0": False}
+WORD_SPACE = " \t\r\n"
+# A date value: ISO 8601 as training reads it (shared.schema.ISO_DATE), a real day of the calendar (29 February of
+# leap years alone) at a real time: what Python reads, spelled as a pattern the OpenAPI document states as is.
+_YEAR = r"(?:[0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})"
+_LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_MONTH_DAY = (r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+              r"|02-(?:0[1-9]|1[0-9]|2[0-8]))")
+DATE_SHAPE = (rf"(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
+              r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+              r"(?:Z|[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])?)?")
+_DATE = re.compile(DATE_SHAPE)
 Row = dict[str, object]
 T = TypeVar("T")
 
@@ -32,9 +47,9 @@ class ModelRef(TypedDict):
 
 
 class ScoreResult(TypedDict):
-    result: Results  # labels, or numbers for a regression model
+    result: Results | list[float | None]  # labels, or numbers for a regression model (null: not finite)
     model: ModelRef
-    probabilities: NotRequired[list[dict[str, float]]]
+    probabilities: NotRequired[list[dict[str, float | None]]]
     explanations: NotRequired[list[dict[str, object]]]
     unseen_categories: NotRequired[int]
 
@@ -91,11 +106,11 @@ def _flag(payload: dict[str, object], name: str, query: str | None = None) -> bo
                          [{"row": None, "field": name, "error": "expected true or false"}])
     if query is None:
         return value
-    word = query.strip().lower()
-    if word not in ("true", "false", "1", "0"):
+    word = FLAG_WORDS.get(query.lower())
+    if word is None:
         raise BadRequest(f"the query's {name!r} must be true or false, got {shown(query)}",
                          [{"row": None, "field": name, "error": "expected true or false"}])
-    return value or word in ("true", "1")
+    return value or word
 
 
 def _payload(body: bytes) -> dict[str, object]:
@@ -160,6 +175,10 @@ def _split_form(block: object, key: str) -> list[Row]:
     columns: list[object] = block["columns"]
     if not all(type(name) is str for name in columns):
         raise BadRequest(f"'{key}.columns' must be a list of column names (strings)")
+    if len(set(columns)) != len(columns):  # a second value for a column would silently win
+        twice = next(name for index, name in enumerate(columns) if name in columns[:index])
+        raise BadRequest(f"'{key}.columns' names {shown(twice)} more than once",
+                         [{"row": None, "field": str(twice), "error": "duplicate column"}])
     rows: list[Row] = []
     for index, values in enumerate(block["data"]):
         if not isinstance(values, list) or len(values) != len(columns):
@@ -285,7 +304,7 @@ def _date(value: object) -> tuple[float, ...] | None:
     """A date's parts (``shared.schema.DATE_PARTS``), all NaN for null, else None."""
     if value is None:
         return NO_DATE
-    return date_parts(value) if type(value) is str else None
+    return date_parts(value) if type(value) is str and _DATE.fullmatch(value) else None
 
 
 def _boolean(value: object) -> float | None:
@@ -295,10 +314,27 @@ def _boolean(value: object) -> float | None:
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, str):
-        return BOOLEAN_WORDS.get(value.strip().lower())
+        return BOOLEAN_WORDS.get(value.strip(WORD_SPACE).lower())
     if isinstance(value, (int, float)) and value in (0, 1):
         return float(value)
     return None
+
+
+def _finite(value: float) -> float | None:
+    """A number as JSON can carry it: a model far outside what it was trained on may answer infinity or NaN,
+    which JSON has no words for; those are null."""
+    return value if math.isfinite(value) else None
+
+
+def _finite_numbers(explanation: dict[str, object]) -> dict[str, object]:
+    base, contributions = explanation.get("base"), explanation.get("contributions")
+    if isinstance(base, float):
+        explanation["base"] = _finite(base)
+    if isinstance(contributions, dict):
+        for name, value in contributions.items():
+            if isinstance(value, float):
+                contributions[name] = _finite(value)
+    return explanation
 
 
 def score(request: ScoreRequest, served: ServedModel) -> ScoreResult:
@@ -326,14 +362,17 @@ def score(request: ScoreRequest, served: ServedModel) -> ScoreResult:
             telemetry.predicted_labels.add(labels.count(label), (*tally_key, ("label", label)))
     if unseen:
         telemetry.unseen_categories.add(unseen, tally_key)
-    result: ScoreResult = {"result": results, "model": {"name": served.name, "version": served.version}}
+    answered: Results | list[float | None] = results
+    if signature.regression and not all(map(math.isfinite, cast(list[float], results))):
+        answered = [_finite(value) for value in cast(list[float], results)]
+    result: ScoreResult = {"result": answered, "model": {"name": served.name, "version": served.version}}
     if request.probabilities:
         classes = signature.classes
-        result["probabilities"] = [{c: round(float(p), 6) for c, p in zip(classes, row, strict=True)}
+        result["probabilities"] = [{c: _finite(round(float(p), 6)) for c, p in zip(classes, row, strict=True)}
                                    for row in outputs]
     if request.explain:
         with telemetry.span("explain", attributes={**dict(tally_key), "rows": len(request.rows)}):
-            result["explanations"] = served.explain(columns, results)
+            result["explanations"] = [_finite_numbers(row) for row in served.explain(columns, results)]
     if unseen:
         result["unseen_categories"] = unseen
     return result

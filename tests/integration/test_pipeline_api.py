@@ -44,6 +44,11 @@ def run_state(stack: Stack, run_id: str) -> dict[str, Any]:
         ({"model": "bank", "dataset_version": -1}, "dataset_version"),
         ({"model": "bank", "exclude": "duration"}, "exclude"),
         ({"model": "bank", "colour": "blue"}, "colour"),
+        ({"model": ""}, "model"),
+        ({"model": "bank\n"}, "model"),
+        ({"model": "bank", "ExperimentName": "bank"}, "ExperimentName"),  # one name, not two
+        ({"model": "bank", "dataset_version": 2**40}, "dataset_version"),
+        ({"model": "bank", "metric": 5}, "metric"),
     ],
 )
 def test_bad_bodies_name_the_field(stack: Stack, body, field):

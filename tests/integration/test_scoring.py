@@ -20,6 +20,7 @@ from cli import sample_data
 from devhost.process import wait_for
 from shared import scoring
 from shared.local.serving import LocalModelServer, ModelCache
+from tests.browser import chromium
 from tests.integration.ml_stack import Stack, features, running_stack
 
 pytestmark = pytest.mark.integration
@@ -216,21 +217,55 @@ def test_openapi_is_generated_from_the_deployed_signature(stack: Stack):
     example = spec["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]["example"]
     assert set(example["data"][0]) == set(row["required"])
     assert post(stack, example).status_code == 200  # the documented example really scores
-    for path in ("/score", "/models/{name}/score", "/health", "/models", "/runs/{run_id}"):
+    for path in ("/score", "/models/bank/score", "/models/bank/versions/{version}/score", "/health", "/models",
+                 "/runs/{run_id}"):
         assert path in spec["paths"]
+    named = spec["paths"]["/models/bank/score"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert named["properties"]["data"]["items"] == {"$ref": "#/components/schemas/Row_bank"}  # bank's own rows
     assert spec["components"]["securitySchemes"]["functionKey"]["name"] == "x-functions-key"
 
 
 def test_swagger_ui_is_served_from_the_pinned_package(stack: Stack):
     key = stack.host.function_key
     page = requests.get(f"{stack.host.url}/api/docs", params={"code": key}, timeout=30)
-    assert page.status_code == 200 and "SwaggerUIBundle" in page.text
+    assert page.status_code == 200 and "<script>" not in page.text  # no inline script: the policy forbids it
     assert "cdn" not in page.text.lower()
+    assert "script-src 'self';" in page.headers["content-security-policy"]
     asset = requests.get(f"{stack.host.url}/api/docs/assets/swagger-ui-bundle.js", params={"code": key}, timeout=30)
     assert asset.status_code == 200 and len(asset.content) > 100_000
     assert requests.get(f"{stack.host.url}/api/docs/assets/secret.txt", params={"code": key},
                         timeout=30).status_code == 404
     assert requests.get(f"{stack.host.url}/api/docs", timeout=30).status_code == 401
+    assert requests.get(f"{stack.host.url}/api/docs/assets/docs.js", timeout=30).status_code == 401
+
+
+METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+
+
+def test_swagger_ui_renders_every_route_and_tries_a_scoring_request(stack: Stack):
+    """As a person uses it: the page lists each documented operation, and "Try it out" on /score answers 200
+    with the key from the page's address (never written into the page's script)."""
+    key = stack.host.function_key
+    document = stack.get("swagger.json")
+    operations = sum(len(METHODS & set(item)) for item in document["paths"].values())
+    with chromium() as browser:
+        page = browser.new_page()
+        refused: list[str] = []  # what the page's security policy blocked
+        page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+        page.goto(f"{stack.host.url}/api/docs?code={key}")
+        page.wait_for_selector(".opblock, .version-pragma, .errors-wrapper", timeout=60_000)  # rendered, or not
+        assert "Unable to render" not in page.inner_text("body")
+        assert page.locator(".opblock").count() == operations
+        block = page.locator(".opblock:has(.opblock-summary-path[data-path='/score'])")
+        block.locator(".opblock-summary").click()
+        block.get_by_role("button", name="Try it out").click()
+        block.get_by_role("button", name="Execute").click()
+        status = block.locator(".live-responses-table tr.response .response-col_status").first
+        status.wait_for(timeout=60_000)
+        answer = block.locator(".live-responses-table tr.response .response-col_description").first.inner_text()
+        assert status.inner_text().strip() == "200", answer
+        assert '"result"' in answer and '"model"' in answer
+    assert refused == []
 
 
 def test_health_is_anonymous_and_models_need_a_key(stack: Stack):

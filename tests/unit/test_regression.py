@@ -3,6 +3,9 @@ batch scoring, drift on the predictions and the OpenAPI result type."""
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -97,6 +100,15 @@ def test_scoring_a_regression_model_returns_numbers_and_refuses_probabilities():
     assert refused.value.status_code == 400
 
 
+def test_an_answer_beyond_any_number_is_null_so_the_response_stays_json():
+    """Inputs far beyond the training data can drive a model to infinity (or NaN): JSON has no word for those."""
+    rows: list[dict[str, object]] = [{"size_m2": 3e38, "district": "centre"}]
+    for overflow in (math.inf, -math.inf, math.nan):
+        answer = scoring.score(scoring.ScoreRequest(rows, False), ConstantModel(SIGNATURE, [overflow]))
+        assert answer["result"] == [None]
+        json.dumps(answer, allow_nan=False)
+
+
 def test_batch_scoring_a_regression_model_writes_numbers_and_summarises_them():
     pieces: list[bytes] = []
     summary = score_csv(b"size_m2,district\n80,centre\n120,harbour\n", ConstantModel(SIGNATURE, [250.5]), 100,
@@ -110,7 +122,7 @@ def test_the_openapi_result_of_a_regression_model_is_a_number_and_of_a_classifie
     classifier = ModelSignature((Column("age", "integer"),), "y", ("no", "yes"), threshold=0.5)
     document = openapi.document({"homes": SIGNATURE, "bank": classifier}, "homes")
     schemas = document["components"]["schemas"]
-    assert schemas["Result_homes"]["properties"]["result"]["items"] == {"type": "number"}
+    assert schemas["Result_homes"]["properties"]["result"]["items"] == {"type": ["number", "null"]}
     assert "probabilities" not in schemas["Result_homes"]["properties"]
     assert schemas["Result_bank"]["properties"]["result"]["items"] == {"type": "string", "enum": ["no", "yes"]}
     ok = document["paths"]["/score"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
