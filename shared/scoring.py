@@ -337,6 +337,20 @@ def _finite_numbers(explanation: dict[str, object]) -> dict[str, object]:
     return explanation
 
 
+def record_scored(tally_key: tuple[tuple[str, str], ...], results: Results, unseen: int, elapsed_ms: float,
+                  regression: bool) -> None:
+    """What every scoring call leaves in telemetry, whichever backend computed it: the model's latency
+    histogram, its rows, its labels tallied, and the categories it never saw in training."""
+    telemetry.score_latency.record(elapsed_ms, tally_key)
+    telemetry.rows_scored.add(len(results), tally_key)
+    if not regression:
+        labels = cast(list[str], results)  # a classifier's results are its labels
+        for label in set(labels):
+            telemetry.predicted_labels.add(labels.count(label), (*tally_key, ("label", label)))
+    if unseen:
+        telemetry.unseen_categories.add(unseen, tally_key)
+
+
 def score(request: ScoreRequest, served: ServedModel) -> ScoreResult:
     """Predict for validated rows with a served model."""
     signature = served.signature
@@ -351,17 +365,11 @@ def score(request: ScoreRequest, served: ServedModel) -> ScoreResult:
             outputs = served.predict(columns)
     else:
         outputs = served.predict(columns)
-    telemetry.score_latency.record((time.perf_counter() - started) * 1000, tally_key)
+    elapsed_ms = (time.perf_counter() - started) * 1000
     results = served.results(outputs)
     if served.monitor is not None:
         served.monitor.observe(columns, results)
-    telemetry.rows_scored.add(len(results), tally_key)
-    if not signature.regression:
-        labels = cast(list[str], results)  # a classifier's results are its labels
-        for label in set(labels):
-            telemetry.predicted_labels.add(labels.count(label), (*tally_key, ("label", label)))
-    if unseen:
-        telemetry.unseen_categories.add(unseen, tally_key)
+    record_scored(tally_key, results, unseen, elapsed_ms, signature.regression)
     answered: Results | list[float | None] = results
     if signature.regression and not all(map(math.isfinite, cast(list[float], results))):
         answered = [_finite(value) for value in cast(list[float], results)]

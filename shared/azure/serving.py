@@ -20,6 +20,13 @@ from shared.model_contract import ModelSignature, Results
 from shared.ports import BatchSummary, DatasetRegistry, ModelServer, ModelVersion
 from shared.run_events import APP_TAG
 
+# What a no-code MLflow deployment of an AutoML model cannot give, and where to look instead.
+UNAVAILABLE_OUTPUTS = (
+    "the Azure online endpoint answers labels (numbers, for a regression model) only: an AutoML model deployed "
+    "as MLflow without a scoring script ignores requests for probabilities or explanations. For the model's "
+    "explanations, see its run report (GET /api/runs/{run_id}/report links the run in Azure ML studio, whose "
+    "Explanations tab AutoML fills); for probabilities, score with the local backend, or deploy the AutoML "
+    "run's scoring script (outputs/scoring_file_v_2_0_0.py, method predict_proba) beside the model")
 TARGET_TTL_S = 30.0  # a deployment is noticed within this long, without a control-plane call per request
 ML_SCOPE = "https://ml.azure.com/.default"
 
@@ -79,27 +86,35 @@ class EndpointModelServer(ModelServer):
 
     def score(self, model_name: str, request: scoring.ScoreRequest, version: ModelVersion | None = None
               ) -> scoring.ScoreResult | None:
-        if request.probabilities or request.explain:
-            raise BadRequest("probabilities and explanations are not available from the Azure online endpoint; "
-                             "it returns labels (or numbers, for a regression model)")
         target = self._target(model_name, version)
         if target is None:
             return None
-        scoring.columns_for(request.rows, target.signature)  # every bad row named before the network call
+        if request.probabilities and target.signature.regression:
+            raise BadRequest(f"{model_name} is a regression model: it predicts numbers, not class probabilities; "
+                             "leave out 'probabilities'")
+        if request.probabilities or request.explain:
+            raise NotSupported(UNAVAILABLE_OUTPUTS)
+        _, unseen = scoring.columns_for(request.rows, target.signature)  # every bad row named before the call
         names = target.signature.names
         body = {"input_data": {"columns": names, "index": list(range(len(request.rows))),
                                "data": [[row.get(n) for n in names] for row in request.rows]}}
         headers = {"Authorization": f"Bearer {self._credential_for(target)}", "azureml-model-deployment":
                    target.deployment}
-        with telemetry.span("endpoint.score", attributes={"model": model_name, "version": target.version.version,
-                                                          "rows": len(request.rows)}):
+        tally_key = (("model", model_name), ("version", target.version.version))
+        started = time.perf_counter()
+        with telemetry.span("endpoint.score", attributes={**dict(tally_key), "rows": len(request.rows)}):
             answer = self.client.post(target.scoring_uri, body, headers)
+        elapsed_ms = (time.perf_counter() - started) * 1000
         labels = predictions_in(answer)
         if labels is None or len(labels) != len(request.rows):
             raise BadGateway(f"the model endpoint answered {len(request.rows)} row(s) with {str(answer)[:100]!r}")
-        telemetry.rows_scored.add(len(labels), (("model", model_name), ("version", target.version.version)))
-        return {"result": _results(labels, target.signature, answer),
-                "model": {"name": model_name, "version": target.version.version}}
+        results = _results(labels, target.signature, answer)
+        scoring.record_scored(tally_key, results, unseen, elapsed_ms, target.signature.regression)
+        result: scoring.ScoreResult = {"result": results,
+                                       "model": {"name": model_name, "version": target.version.version}}
+        if unseen:
+            result["unseen_categories"] = unseen
+        return result
 
     def _target(self, model_name: str, version: ModelVersion | None) -> Target | None:
         key = f"{model_name}@{version.version if version else ''}"

@@ -187,7 +187,7 @@ def test_a_regression_model_answers_numbers_and_refuses_probabilities(stack: Azu
     endpoint.replies[:] = [Reply(200, '["high"]')]
     with pytest.raises(BadGateway, match="non-number"):
         server.score("homes", ScoreRequest([row], False))
-    with pytest.raises(BadRequest, match="numbers, for a regression model"):
+    with pytest.raises(BadRequest, match="regression model: it predicts numbers, not class probabilities"):
         server.score("homes", ScoreRequest([row], True))
 
 
@@ -241,3 +241,34 @@ def test_the_capabilities_azure_ml_owns_answer_not_supported_with_what_to_use(st
     outputs = MemoryBatchOutputs()
     assert "batch endpoint" in str(score_drop(server, "bank/march.csv", sample_csv(), 100, outputs)["error"])
     assert list(outputs.json) == ["bank/march.error.json"] and not outputs.committed
+
+
+def test_one_scoring_call_leaves_the_same_telemetry_as_locally(stack: AzureStack, endpoint: FakeEndpoint):
+    """The model's latency histogram, its rows, its labels and the categories it never saw: recorded by the
+    same code (shared.scoring.record_scored) whichever backend answered."""
+    from shared import telemetry
+
+    server, _ = deployed_stack(stack, endpoint)
+    key = (("model", "bank"), ("version", "1"))
+    before = (telemetry.score_latency.totals().get(key, 0), telemetry.rows_scored.totals().get(key, 0),
+              telemetry.predicted_labels.totals().get((*key, ("label", "yes")), 0),
+              telemetry.unseen_categories.totals().get(key, 0))
+    endpoint.replies[:] = [Reply(200, '["no", "yes"]')]
+    answer = server.score("bank", ScoreRequest([ROW, {**ROW, "job": "astronaut"}], False))
+    assert answer["unseen_categories"] == 1 and answer["result"] == ["no", "yes"]
+    after = (telemetry.score_latency.totals().get(key, 0), telemetry.rows_scored.totals().get(key, 0),
+             telemetry.predicted_labels.totals().get((*key, ("label", "yes")), 0),
+             telemetry.unseen_categories.totals().get(key, 0))
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 2, 1, 1]
+
+
+@pytest.mark.parametrize("ask", [{"probabilities": True}, {"explain": True}])
+def test_outputs_the_endpoint_cannot_give_answer_501_naming_what_to_use(stack: AzureStack, endpoint: FakeEndpoint,
+                                                                         ask: dict[str, bool]):
+    server, _ = deployed_stack(stack, endpoint)
+    calls = len(endpoint.received)
+    with pytest.raises(NotSupported) as refused:
+        server.score("bank", ScoreRequest([ROW], ask.get("probabilities", False), ask.get("explain", False)))
+    assert refused.value.status_code == 501
+    assert "scoring_file_v_2_0_0.py" in str(refused.value) and "/report" in str(refused.value)
+    assert len(endpoint.received) == calls  # refused before the call
