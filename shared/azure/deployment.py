@@ -19,6 +19,7 @@ from shared import metrics
 from shared.azure import entities
 from shared.azure.config import AzureSettings
 from shared.azure.endpoint_client import predictions_in
+from shared.azure.run_metrics import RunMetrics, RunMetricsUnavailable
 from shared.errors import ArtifactUnusable, DeploymentFailed, ScoreMissing
 from shared.ports import DatasetRegistry, Deployer, Evaluator, ModelRegistry, ModelVersion, RunInfo
 from shared.schema import DATETIME, Schema
@@ -188,6 +189,9 @@ class AzureEvaluator(Evaluator):
 
     basis = "as each run's AutoML validation logged them (not the same rows)"
 
+    def __init__(self, run_metrics: RunMetrics | None = None) -> None:
+        self.run_metrics = run_metrics
+
     def score(self, model: ModelVersion, run: RunInfo) -> float | None:
         metric = metrics.resolve(run.metric).name
         if model.run_id == run.run_id:
@@ -195,6 +199,17 @@ class AzureEvaluator(Evaluator):
             if value is None:
                 raise ScoreMissing(str(run.result.get("score_missing") or f"run {run.run_id} has no {metric}"))
             return float(value)
-        if metric not in model.metrics:
+        if metric in model.metrics:
+            return model.metrics[metric]
+        # Registered with another metric, or before scores were tagged: AutoML logged every metric of its best
+        # child, so read this one there.
+        best = model.tags.get("best_child_run_id", "")
+        if not best or self.run_metrics is None:
             raise ScoreMissing(f"production v{model.version} has no logged {metric}")
-        return model.metrics[metric]
+        try:
+            logged = self.run_metrics.of(best)
+        except RunMetricsUnavailable as error:
+            raise ScoreMissing(f"production v{model.version}: {error}") from None
+        if metric not in logged:
+            raise ScoreMissing(f"production v{model.version} (run {best}) logged no {metric}")
+        return logged[metric]

@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from azure.core import PipelineClient
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import AzureError
 from azure.core.pipeline.policies import BearerTokenCredentialPolicy, HeadersPolicy, RetryPolicy
 from azure.core.rest import HttpRequest
 
@@ -70,12 +70,12 @@ class MlflowRunMetrics(RunMetrics):
         return self._client
 
     def of(self, run_id: str) -> dict[str, float]:
-        client, base = self._pipeline()
-        request = HttpRequest("GET", f"{base}/{MLFLOW_API}/runs/get", params={"run_id": run_id})
-        try:
+        try:  # any failure (the workspace lookup, the network, the answer) is the metrics being unavailable
+            client, base = self._pipeline()
+            request = HttpRequest("GET", f"{base}/{MLFLOW_API}/runs/get", params={"run_id": run_id})
             response = client.send_request(request, timeout=self.timeout_s)
             response.raise_for_status()
             return latest_metrics(json.loads(response.text()))
-        except (HttpResponseError, ValueError) as error:
+        except (AzureError, ValueError) as error:
             raise RunMetricsUnavailable(f"the metrics of run {run_id} could not be read: "
                                         f"{type(error).__name__}: {str(error)[:200]}") from None

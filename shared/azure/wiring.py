@@ -38,8 +38,9 @@ def assemble(settings: Settings, azure: AzureSettings, ml: Any, store: BlobStore
     client = client or EndpointClient(pooled_session(), timeout_s=azure.endpoint_timeout_s,
                                       retries=azure.endpoint_retries)
     server = EndpointModelServer(ml, deployer, datasets, client, azure, settings.default_model, credential)
-    pipeline = AzureTrainingPipeline(ml, store, state, azure, run_metrics or MlflowRunMetrics(ml, credential))
-    return Backend(datasets, BlobUploadLog(state), pipeline, registry, AzureEvaluator(), deployer,
+    run_metrics = run_metrics or MlflowRunMetrics(ml, credential)
+    pipeline = AzureTrainingPipeline(ml, store, state, azure, run_metrics)
+    return Backend(datasets, BlobUploadLog(state), pipeline, registry, AzureEvaluator(run_metrics), deployer,
                    BlobPromotionLedger(state), server, state, queue or StorageDeploymentQueue(DEPLOYMENTS_QUEUE),
                    StudioRunReports(azure))
 

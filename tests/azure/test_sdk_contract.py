@@ -382,3 +382,46 @@ def test_the_gate_never_decides_on_a_score_nobody_logged(sdk_stack: SdkStack):
     record = sdk_stack.backend.uploads.get('bank/jan.csv@"b"')
     assert record is not None and record["state"] == "not_promoted" and "undecided" in record["reason"]
     assert traffic(sdk_stack) == {"blue": 100}
+
+
+def test_a_champion_without_a_tagged_score_is_judged_on_what_its_run_logged(sdk_stack: SdkStack):
+    """A model registered before scores were tagged, or with another metric: the gate reads the champion's score
+    from its best child's logged metrics instead of leaving every later model undecided."""
+    promoted(sdk_stack, 1, '"a"', 0.90)
+    [(key, champion)] = [(k, m) for k, m in sdk_stack.service.models.items() if k[1] == "1"]
+    champion["properties"]["tags"] = {k: v for k, v in champion["properties"]["tags"].items()
+                                      if not k.startswith("metric.")}
+    run_id = trained(sdk_stack, seed=2, etag='"b"', score=0.95)
+    outcome = handle_run_completed(RUN_COMPLETED, pipeline_event(sdk_stack, run_id), sdk_stack.backend)
+    assert outcome.decision == "deploying", outcome.detail
+    assert outcome.detail["champion"] == pytest.approx(0.90) and outcome.detail["challenger"] == pytest.approx(0.95)
+
+
+def test_an_unreachable_tracking_server_is_metrics_unavailable_not_a_crash(sdk_stack: SdkStack):
+    from azure.core.exceptions import ServiceRequestError
+
+    from shared.azure.run_metrics import MlflowRunMetrics, RunMetricsUnavailable
+    from tests.azure.rest_workspace import FakeCredential
+
+    class Offline:
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            raise ServiceRequestError("Name or service not known")
+
+        def __enter__(self) -> Any:
+            return self
+
+        def __exit__(self, *args: Any) -> None:
+            return None
+
+        def open(self) -> None:
+            return None
+
+        def close(self) -> None:
+            return None
+
+        def sleep(self, duration: float) -> None:
+            return None  # the retry policy's back-off
+
+    metrics = MlflowRunMetrics(sdk_stack.ml, FakeCredential(), transport=Offline())
+    with pytest.raises(RunMetricsUnavailable, match="ServiceRequestError"):
+        metrics.of("AutoML_x_3")
