@@ -144,7 +144,8 @@ def score_first_rows(host: Host, data: Path, model: str, target: str, regression
     body: dict[str, object] = {"data": first_rows(data, target)}
     if not regression:
         body["probabilities"] = True
-    response = call(host, "POST", f"/api/models/{model}/score", expect=(200, 400), json=body)
+    # Any answer a client could get is shown (a refusal, nothing serving yet, too many rows); the hints follow.
+    response = call(host, "POST", f"/api/models/{model}/score", expect=(200, 400, 404, 413, 503), json=body)
     say(f"POST /api/models/{model}/score with two rows -> {response.status_code}")
     echo(f"    {response.text}")
     return response.ok

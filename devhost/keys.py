@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 EVENTGRID_SYSTEM_KEY = "eventgrid_extension"
+GENERATED = "generated"  # the random function key, set aside while FUNCTIONS_KEY replaces it
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,14 @@ def load_or_create(path: Path) -> HostKeys:
             "systemKeys": {EVENTGRID_SYSTEM_KEY: secrets.token_urlsafe(32)},
         }, replace=False)
     stored = json.loads(path.read_text())
+    keys = stored["functionKeys"]
     fixed = os.environ.get("FUNCTIONS_KEY")
-    if fixed and stored["functionKeys"].get("default") != fixed:
-        stored["functionKeys"]["default"] = fixed
+    if fixed and keys.get("default") != fixed:
+        keys.setdefault(GENERATED, keys.get("default"))  # kept, so the fixed key ends with the variable
+        keys["default"] = fixed
+        _write_private(path, stored, replace=True)
+    elif not fixed and keys.get(GENERATED):
+        keys["default"] = keys.pop(GENERATED)  # the variable is gone: a fixed (often weak) key stops working
         _write_private(path, stored, replace=True)
     return HostKeys(
         master=stored["masterKey"],

@@ -123,6 +123,7 @@ class TelemetryStore:
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))  # the host's user's alone (SQLite's WAL follows)
+        os.chmod(path, 0o600)  # a store left by an earlier version keeps no wider mode
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)

@@ -115,7 +115,7 @@ def _flag(payload: dict[str, object], name: str, query: str | None = None) -> bo
 
 def _payload(body: bytes) -> dict[str, object]:
     try:
-        payload = _DECODER.decode(body.decode())
+        payload = _DECODER.decode(body.decode("utf-8-sig"))  # a leading BOM is allowed, as json.loads allows it
     except _DuplicateKey as duplicate:
         raise BadRequest(f"the key {shown(duplicate.key)} appears more than once in one object: send each key "
                          "once", [{"row": None, "field": duplicate.key, "error": "duplicate key"}]) from None

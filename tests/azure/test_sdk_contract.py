@@ -388,7 +388,7 @@ def test_a_champion_without_a_tagged_score_is_judged_on_what_its_run_logged(sdk_
     """A model registered before scores were tagged, or with another metric: the gate reads the champion's score
     from its best child's logged metrics instead of leaving every later model undecided."""
     promoted(sdk_stack, 1, '"a"', 0.90)
-    [(key, champion)] = [(k, m) for k, m in sdk_stack.service.models.items() if k[1] == "1"]
+    [champion] = [m for k, m in sdk_stack.service.models.items() if k[1] == "1"]
     champion["properties"]["tags"] = {k: v for k, v in champion["properties"]["tags"].items()
                                       if not k.startswith("metric.")}
     run_id = trained(sdk_stack, seed=2, etag='"b"', score=0.95)

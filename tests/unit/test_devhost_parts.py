@@ -68,6 +68,11 @@ def test_keys_file_is_created_private_and_reused(tmp_path: Path, monkeypatch):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert (load_or_create(path).master, load_or_create(path).eventgrid) == (first.master, first.eventgrid)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keys.json"]
+    # Without the variable the generated key is back, and the fixed one (often weak, like this) opens nothing.
+    monkeypatch.delenv("FUNCTIONS_KEY")
+    again = load_or_create(path)
+    assert again.function == first.function and not again.allows_function("from-env")
+    assert json.loads(path.read_text())["functionKeys"] == {"default": first.function}
 
 
 def test_the_gil_switch_interval_is_short_by_default_and_can_be_set(monkeypatch, capsys):

@@ -29,3 +29,11 @@ def test_the_poison_handler_counts_the_tries_host_json_allows(tmp_path: Path, mo
         assert deploy.max_tries() == 3
     finally:
         deploy.max_tries.cache_clear()
+
+
+def test_a_scoring_body_may_start_with_a_byte_order_mark_as_json_allows():
+    from shared.scoring import parse_request
+
+    body = '\ufeff{"data": [{"age": 41}]}'.encode()
+    request = parse_request(body, max_rows=10, max_bytes=10_000, content_type="application/json")
+    assert request.rows == [{"age": 41}]
