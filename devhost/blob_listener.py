@@ -44,6 +44,8 @@ from devhost.tracing import instrumentation
 from shared.printable import printable
 
 log = logging.getLogger("devhost.blobs")
+# Storage's answers that are about a blob's name itself: nothing but another name will ever help.
+NAME_ERRORS = frozenset({"InvalidResourceName", "InvalidUri", "InvalidBlobOrBlock", "OutOfRangeInput"})
 
 HOSTS_CONTAINER = "azure-webjobs-hosts"
 POISON_QUEUE = "webjobs-blobtrigger-poison"
@@ -224,11 +226,13 @@ class BlobTriggerListener:
             if reason is None:
                 return self._claim(watch, blob.name, blob.etag)
         except HttpResponseError as error:
-            if error.status_code is None or error.status_code >= 500 or error.status_code in (408, 429):
-                log.warning("Could not claim blob %s/%s (%s); trying again at the next scan", watch.container,
-                            printable(blob.name), error.status_code)
+            if error.status_code != 400 or error.error_code not in NAME_ERRORS:
+                # Storage trouble (an outage, a wiped receipts container, an expired credential), not the name's:
+                # the blob stays where it is and the next scan tries it again.
+                log.warning("Could not claim blob %s/%s (%s %s); trying again at the next scan", watch.container,
+                            printable(blob.name), error.status_code, error.error_code)
                 return None
-            reason = f"storage refuses requests for its name ({error.status_code} {error.reason})"
+            reason = f"storage refuses requests for its name ({error.status_code} {error.error_code})"
         except ValueError as error:  # a name the SDK cannot put in a URL
             reason = f"its name cannot be put in a URL ({printable(error)})"
         return self._reject(RejectedBlob(watch.spec.name, watch.container, blob.name, blob.etag,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueServiceClient
 
 from cli import sample_data
 from devhost.blob_listing import Listed, ListingBroken, ResilientListing, Unlisted
@@ -104,3 +105,22 @@ def test_one_bad_blob_name_costs_that_blob_alone(stack: Stack):
 
     reasons = wait_for(in_telemetry, timeout=30, interval=0.5, what="the rejections in telemetry")
     assert reasons == {unlisted: nul["reason"], dots["upload_id"]: dots["reason"]}
+
+
+def test_storage_trouble_while_claiming_is_retried_never_a_rejected_upload(blob_service: BlobServiceClient,
+                                                                          queue_service: QueueServiceClient):
+    """Only an answer about the name itself rejects a blob: a receipts container wiped under a running host (404),
+    like an outage, leaves the upload where it is, and the next scan claims it."""
+    from devhost.blob_listener import HOSTS_CONTAINER, BlobTriggerListener
+    from devhost.discovery import discover, load_app
+
+    rejected: list[object] = []
+    listener = BlobTriggerListener(blob_service, queue_service, discover(load_app("tests.fixtures.sample_app:app")),
+                                   "names-test", on_rejected=rejected.append)
+    listener.prepare()
+    blob_service.get_container_client("uploads").get_blob_client("a.csv").upload_blob(b"x", overwrite=True)
+    blob_service.delete_container(HOSTS_CONTAINER)
+    wait_for(lambda: not blob_service.get_container_client(HOSTS_CONTAINER).exists(), timeout=10, what="deleted")
+    assert listener.scan_once() == 0 and rejected == []
+    blob_service.create_container(HOSTS_CONTAINER)
+    assert listener.scan_once() == 1 and rejected == []
