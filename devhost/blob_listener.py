@@ -226,13 +226,13 @@ class BlobTriggerListener:
             if reason is None:
                 return self._claim(watch, blob.name, blob.etag)
         except HttpResponseError as error:
-            if error.status_code != 400 or error.error_code not in NAME_ERRORS:
+            if error.status_code != 400 or getattr(error, "error_code", None) not in NAME_ERRORS:
                 # Storage trouble (an outage, a wiped receipts container, an expired credential), not the name's:
                 # the blob stays where it is and the next scan tries it again.
                 log.warning("Could not claim blob %s/%s (%s %s); trying again at the next scan", watch.container,
-                            printable(blob.name), error.status_code, error.error_code)
+                            printable(blob.name), error.status_code, getattr(error, "error_code", None))
                 return None
-            reason = f"storage refuses requests for its name ({error.status_code} {error.error_code})"
+            reason = f"storage refuses requests for its name ({error.status_code} {getattr(error, 'error_code', None)})"
         except ValueError as error:  # a name the SDK cannot put in a URL
             reason = f"its name cannot be put in a URL ({printable(error)})"
         return self._reject(RejectedBlob(watch.spec.name, watch.container, blob.name, blob.etag,

@@ -27,6 +27,7 @@ from azure.storage.blob import ContainerClient
 PAGE = 5000
 MAX_NAME = 1024  # Azure's longest blob name
 MAX_PROBES = 20_000  # a search that needs more is not finding a name: storage fails for some other reason
+OUTAGE_PROBES = 8  # failed probes in a row, none answered, that make a failing container an outage
 RECHECK_S = 60.0  # how long a range found after a marker is trusted before it is looked for again
 TOP = "\ufffd"  # the greatest character a marker can carry (Azurite compares UTF-16 code units)
 # The ASCII characters a marker or prefix can carry (XML 1.0), in the order Azurite sorts them.
@@ -83,31 +84,38 @@ class ResilientListing:
         self._found: dict[str, tuple[Unlisted, str, float]] = {}
 
     def __iter__(self) -> Iterator[Listed | Unlisted]:
-        marker = ""
+        token = last = ""  # storage's own continuation token (opaque on Azure Storage); the last name listed
         while True:
             try:
-                names, more = self.page(marker, PAGE)
+                names, following = self._page(token, PAGE)
             except HttpResponseError as error:
                 if not _fails_on_a_name(error):
                     raise
-                after = yield from self._past_failure(marker)
+                # Past a failed page the listing goes on from names, as Azurite reads its markers.
+                after = yield from self._past_failure(last)
                 if after is None:
                     return
-                marker = after
+                token = last = after
                 continue
             yield from names
-            if not more or not names:
+            if following is None or not names:
                 return
-            marker = names[-1].name
+            token, last = following, names[-1].name
 
     def page(self, marker: str, size: int, prefix: str | None = None) -> tuple[list[Listed], bool]:
         """Up to ``size`` blobs after ``marker`` (under ``prefix``, else the listing's), and whether more follow."""
+        names, following = self._page(marker, size, prefix)
+        return names, following is not None
+
+    def _page(self, marker: str, size: int, prefix: str | None = None) -> tuple[list[Listed], str | None]:
+        """Up to ``size`` blobs after ``marker``, and the continuation token of the next page (None: the last)."""
         # No retries: a page that fails on a name fails every time, and the search asks hundreds of them.
         pages = self.container.list_blobs(name_starts_with=(prefix or self.prefix) or None, results_per_page=size,
                                           retry_total=0, **self.request).by_page(continuation_token=marker or None)
         page = next(pages, None)
         names = [Listed(b.name, b.etag.strip('"')) for b in page] if page is not None else []
-        return names, getattr(pages, "continuation_token", None) is not None  # a PageIterator, typed as Iterator
+        following = getattr(pages, "continuation_token", None)  # a PageIterator, typed as Iterator
+        return names, str(following) if following else None
 
     def _past_failure(self, marker: str) -> Generator[Listed | Unlisted, None, str | None]:
         """List from ``marker`` in growing steps up to the blob that fails, yield what was skipped and return the
@@ -157,6 +165,7 @@ class _Search:
         self.listing = listing
         self.marker = marker
         self.probes = 0
+        self.answered = 0  # probes storage answered; when none is, storage is failing, not one name
 
     def run(self) -> tuple[Unlisted, str]:
         known = self.listing.prefix
@@ -201,7 +210,8 @@ class _Search:
         try:
             names, _ = self.listing.page(marker, 1, prefix)
         except HttpResponseError as error:
-            if not _fails_on_a_name(error):
-                raise
+            if not _fails_on_a_name(error) or (self.answered == 0 and self.probes >= OUTAGE_PROBES):
+                raise  # every page fails, whatever it holds: an outage, which the caller reports as one
             return False
+        self.answered += 1
         return True if names else None

@@ -124,3 +124,32 @@ def test_storage_trouble_while_claiming_is_retried_never_a_rejected_upload(blob_
     assert listener.scan_once() == 0 and rejected == []
     blob_service.create_container(HOSTS_CONTAINER)
     assert listener.scan_once() == 1 and rejected == []
+
+
+def test_pages_follow_storage_s_own_continuation_token(blob_service: BlobServiceClient,
+                                                      monkeypatch: pytest.MonkeyPatch):
+    from devhost import blob_listing
+
+    monkeypatch.setattr(blob_listing, "PAGE", 2)
+    names = [f"p{i}.csv" for i in range(5)]
+    assert names_listed(blob_service, names) == [("Listed", name) for name in names]
+
+
+def test_a_container_that_fails_every_page_is_an_outage_found_in_a_few_calls():
+    """Not a name to search for for a thousand calls: the error reaches the host, which reports an outage."""
+    from azure.core.exceptions import HttpResponseError
+
+    class Failing:
+        container_name = "datasets"
+        calls = 0
+
+        def list_blobs(self, **kwargs: object) -> object:
+            Failing.calls += 1
+            error = HttpResponseError("InternalError: the server encountered an internal error")
+            error.status_code = 500  # what a listing page holding an unlistable name answers too
+            raise error
+
+    failing = Failing()
+    with pytest.raises(HttpResponseError):
+        list(ResilientListing(failing))  # type: ignore[arg-type]
+    assert Failing.calls <= 12
