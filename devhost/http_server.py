@@ -113,7 +113,7 @@ def _http_endpoint(spec: FunctionSpec, keys: HostKeys, limits: RequestLimits) ->
         if auth == "admin" and not keys.allows_admin(presented):
             return _unauthorized()
         try:
-            body = await read_body(request, limits.body_bytes, limits.timeout_s)
+            body = await read_body(request, limits.body_bytes, limits.timeout_s, headers)
         except BodyRejected as rejected:
             return rejected.response()
         # The request object the worker would build (azure.functions' own class), straight from the ASGI scope.
