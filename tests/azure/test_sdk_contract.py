@@ -401,27 +401,15 @@ def test_an_unreachable_tracking_server_is_metrics_unavailable_not_a_crash(sdk_s
     from azure.core.exceptions import ServiceRequestError
 
     from shared.azure.run_metrics import MlflowRunMetrics, RunMetricsUnavailable
-    from tests.azure.rest_workspace import FakeCredential
+    from tests.azure.rest_workspace import FakeCredential, RestTransport
 
-    class Offline:
+    class Offline(RestTransport):
         def send(self, request: Any, **kwargs: Any) -> Any:
             raise ServiceRequestError("Name or service not known")
-
-        def __enter__(self) -> Any:
-            return self
-
-        def __exit__(self, *args: Any) -> None:
-            return None
-
-        def open(self) -> None:
-            return None
-
-        def close(self) -> None:
-            return None
 
         def sleep(self, duration: float) -> None:
             return None  # the retry policy's back-off
 
-    metrics = MlflowRunMetrics(sdk_stack.ml, FakeCredential(), transport=Offline())
+    metrics = MlflowRunMetrics(sdk_stack.ml, FakeCredential(), transport=Offline(sdk_stack.service))
     with pytest.raises(RunMetricsUnavailable, match="ServiceRequestError"):
         metrics.of("AutoML_x_3")
