@@ -87,7 +87,7 @@ class ResilientListing:
         token = last = ""  # storage's own continuation token (opaque on Azure Storage); the last name listed
         while True:
             try:
-                names, following = self._page(token, PAGE)
+                names, following = self.page(token, PAGE)
             except HttpResponseError as error:
                 if not _fails_on_a_name(error):
                     raise
@@ -102,13 +102,9 @@ class ResilientListing:
                 return
             token, last = following, names[-1].name
 
-    def page(self, marker: str, size: int, prefix: str | None = None) -> tuple[list[Listed], bool]:
-        """Up to ``size`` blobs after ``marker`` (under ``prefix``, else the listing's), and whether more follow."""
-        names, following = self._page(marker, size, prefix)
-        return names, following is not None
-
-    def _page(self, marker: str, size: int, prefix: str | None = None) -> tuple[list[Listed], str | None]:
-        """Up to ``size`` blobs after ``marker``, and the continuation token of the next page (None: the last)."""
+    def page(self, marker: str, size: int, prefix: str | None = None) -> tuple[list[Listed], str | None]:
+        """Up to ``size`` blobs after ``marker`` (under ``prefix``, else the listing's), and the continuation token
+        of the next page (None: the last)."""
         # No retries: a page that fails on a name fails every time, and the search asks hundreds of them.
         pages = self.container.list_blobs(name_starts_with=(prefix or self.prefix) or None, results_per_page=size,
                                           retry_total=0, **self.request).by_page(continuation_token=marker or None)
@@ -123,7 +119,7 @@ class ResilientListing:
         step = 1
         while True:
             try:
-                names, more = self.page(marker, step)
+                names, following = self.page(marker, step)
             except HttpResponseError as error:
                 if not _fails_on_a_name(error):
                     raise
@@ -137,7 +133,7 @@ class ResilientListing:
                     yield exact
                 return after
             yield from names
-            if not more or not names:
+            if following is None or not names:
                 return None
             marker, step = names[-1].name, min(step * 2, PAGE)
 
