@@ -121,6 +121,8 @@ class ServedModel(abc.ABC):
     """A loaded model version, ready to predict from validated columns."""
 
     monitor: Observer | None = None  # watches production traffic; None for other versions
+    # Why this model cannot explain its answers, naming what to use instead; None when it can.
+    unavailable_explanations: str | None = None
 
     @property
     @abc.abstractmethod
@@ -137,6 +139,11 @@ class ServedModel(abc.ABC):
     @abc.abstractmethod
     def predict(self, columns: Columns) -> Outputs:
         """Per input row, the class probabilities in ``signature.classes`` order, or the predicted number."""
+
+    def predict_rows(self, rows: Sequence[Mapping[str, object]], columns: Columns, probabilities: bool) -> Outputs:
+        """As ``predict``, for the rows the columns were read from; a model served elsewhere takes the validated
+        rows as the client sent them (``probabilities``: whether the caller will show them)."""
+        return self.predict(columns)
 
     @abc.abstractmethod
     def explain(self, columns: Columns, results: Results) -> list[dict[str, object]]:

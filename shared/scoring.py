@@ -18,7 +18,7 @@ from typing import NotRequired, TypedDict, TypeVar, cast
 import numpy as np
 
 from shared import telemetry
-from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from shared.errors import BadRequest, NotSupported, PayloadTooLarge, UnsupportedMediaType
 from shared.model_contract import Columns, ModelSignature, Results, ServedModel, date_inputs
 from shared.schema import BOOLEAN_WORDS, DATETIME, NO_DATE, date_parts
 
@@ -357,15 +357,18 @@ def score(request: ScoreRequest, served: ServedModel) -> ScoreResult:
     if request.probabilities and signature.regression:
         raise BadRequest(f"model {served.name} v{served.version} is a regression model: it predicts a number "
                          f"for {signature.target!r}, not class probabilities; leave out 'probabilities'")
+    if request.explain and served.unavailable_explanations:
+        raise NotSupported(served.unavailable_explanations)
     columns, unseen = columns_for(request.rows, signature)
     tally_key = (("model", served.name), ("version", served.version))
     started = time.perf_counter()
     if telemetry.recording():  # the dependency only matters in a sampled trace
         with telemetry.span("predict", attributes={**dict(tally_key), "rows": len(request.rows)}):
-            outputs = served.predict(columns)
+            outputs = served.predict_rows(request.rows, columns, request.probabilities)
     else:
-        outputs = served.predict(columns)
+        outputs = served.predict_rows(request.rows, columns, request.probabilities)
     elapsed_ms = (time.perf_counter() - started) * 1000
+    signature = served.signature  # a remote model names its classes in its answer
     results = served.results(outputs)
     if served.monitor is not None:
         served.monitor.observe(columns, results)

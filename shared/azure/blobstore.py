@@ -1,10 +1,10 @@
-"""The little the Azure backend writes to storage itself: immutable dataset copies and run tables."""
+"""The little the Azure backend keeps in storage itself: immutable dataset copies, run tables and hold-out rows."""
 
 from __future__ import annotations
 
 import abc
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
 
@@ -12,6 +12,10 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     def put_once(self, path: str, data: bytes) -> bool:
         """Write ``path`` unless it exists (content-addressed paths never change); True if written."""
+
+    @abc.abstractmethod
+    def read(self, path: str) -> bytes | None:
+        """The blob's bytes, or None when there is none."""
 
 
 class ContainerStore(BlobStore):
@@ -25,3 +29,9 @@ class ContainerStore(BlobStore):
         except ResourceExistsError:
             return False
         return True
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            return bytes(self.container.download_blob(path).readall())
+        except ResourceNotFoundError:
+            return None

@@ -17,6 +17,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from shared import metrics
 from shared.azure import entities
+from shared.azure.blobstore import BlobStore
 from shared.azure.config import AzureSettings
 from shared.azure.endpoint_client import predictions_in
 from shared.azure.run_metrics import RunMetrics, RunMetricsUnavailable
@@ -60,11 +61,13 @@ class AzureDeployer(Deployer):
     """Each step sends at most one request and never waits on a long-running operation: the deployment
     flow polls by re-enqueueing its message, so no call outlives a queue invocation."""
 
-    def __init__(self, ml: Any, registry: ModelRegistry, datasets: DatasetRegistry, settings: AzureSettings) -> None:
+    def __init__(self, ml: Any, registry: ModelRegistry, datasets: DatasetRegistry, settings: AzureSettings,
+                 store: BlobStore) -> None:
         self.ml = ml
         self.registry = registry
         self.datasets = datasets
         self.settings = settings
+        self.store = store
         self.poll_interval_s = float(settings.deploy_poll_s)
         self.max_polls = max(1, settings.deploy_timeout_s // max(1, settings.deploy_poll_s))
 
@@ -84,8 +87,9 @@ class AzureDeployer(Deployer):
         color = slot or entities.other_color(live_color(endpoint.traffic))
         existing = self._deployment(name, color)
         if existing is None or entities.deployed_version(existing) != model.version:
-            self.ml.online_deployments.begin_create_or_update(
-                entities.online_deployment(self.settings, model.name, color, model.version))
+            environment = model.tags.get("inference_environment") or entities.DEFAULT_ENVIRONMENT
+            self.ml.online_deployments.begin_create_or_update(entities.online_deployment(
+                self.settings, model.name, color, model.version, environment))
         return color
 
     def ready(self, model: ModelVersion, slot: str) -> bool:

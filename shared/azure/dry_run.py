@@ -176,11 +176,15 @@ class _OnlineDeployments(_Operations):
         return _Done(None)
 
 
+# What the app's scoring script answers for one row (shared/azure/endpoint_code/score.py).
+SCRIPT_ANSWER = '{"predictions": ["no"], "classes": ["no", "yes"], "probabilities": [[0.9, 0.1]]}'
+
+
 class InMemoryWorkspace:
     """Quacks like ``MLClient`` for what the Azure backend uses."""
 
     def __init__(self, scoring_base: str = "https://example.inference.ml.azure.com",
-                 invoke_answer: str = '["no"]') -> None:
+                 invoke_answer: str = SCRIPT_ANSWER) -> None:
         self.scoring_base = scoring_base
         self.invoke_answer = invoke_answer
         self.calls: list[Call] = []
@@ -218,7 +222,11 @@ class InMemoryWorkspace:
             node_tags["automl_best_child_run_id"] = best
         failure = {} if status == "Completed" else {"azureml.failure_reason": "UserError: no trial finished"}
         self.job_views[node] = SimpleNamespace(name=node, type="base", display_name="automl", status=status,
-                                               tags=node_tags, properties={"runTemplate": "AutoML", **failure},
+                                               tags=node_tags, properties={
+                                                   "runTemplate": "AutoML", **failure,
+                                                   # as AutoML marks its parent run: the curated environment
+                                                   "environment_cpu_name": "AzureML-ai-ml-automl",
+                                                   "environment_cpu_label": "7"},
                                                studio_url="", creation_context=None, parent=run_id)
         self.job_views[best] = SimpleNamespace(name=best, type="base", display_name="trial 3", status=status,
                                                tags={}, properties={"run_algorithm": algorithm,
@@ -280,6 +288,9 @@ class RecordingStore(BlobStore):
             return False
         self.blobs[path] = data
         return True
+
+    def read(self, path: str) -> bytes | None:
+        return self.blobs.get(path)
 
 
 class InMemoryRecords(JsonBlobs):

@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from azure.ai.ml import Input, Output, automl, dsl
 from azure.ai.ml.automl import ClassificationPrimaryMetrics, RegressionPrimaryMetrics
 from azure.ai.ml.constants import AssetTypes
 from azure.ai.ml.entities import (
+    CodeConfiguration,
     Data,
     IdentityConfiguration,
     ManagedIdentityConfiguration,
@@ -35,6 +37,14 @@ MLFLOW_MODEL_OUTPUT = "outputs/mlflow-model"
 DEPLOYMENT_COLORS = ("blue", "green")
 TABLE_FILE = "MLTable"
 DATA_FILE = "data.csv"
+# The app's own scoring script (labels and class probabilities), deployed beside each model; the SDK uploads the
+# folder once and finds it again by its content hash.
+SCORING_CODE = Path(__file__).parent / "endpoint_code"
+SCORING_SCRIPT = "score.py"
+# The curated environment AutoML trains tabular models in (Azure/azureml-assets,
+# assets/training/automl/environments/ai-ml-automl: it carries azureml-defaults' inference server and MLflow), as
+# the Azure ML registry publishes it. Used when the AutoML run does not name its own.
+DEFAULT_ENVIRONMENT = "azureml://registries/azureml/environments/ai-ml-automl/labels/latest"
 
 
 def asset_name(model_name: str) -> str:
@@ -166,6 +176,22 @@ def model_asset(model_name: str, best_child_run_id: str, tags: dict[str, str]) -
         description=f"Best AutoML model for datasets/{model_name}/", tags={"app": APP_TAG, **tags})
 
 
+def inference_environment(properties: dict[str, Any] | None) -> str:
+    """The environment to serve a model in: the curated one its AutoML run trained in, so that the pickled
+    pipeline meets the very library versions that wrote it.
+
+    AutoML records it on its parent run (``environment_cpu_name`` with ``environment_cpu_label``, a version
+    number or a label such as ``prod``); azureml-examples' automl-classification-task-bankmarketing notebook
+    references it as ``AzureML-ai-ml-automl:<version>``.
+    """
+    name = str((properties or {}).get("environment_cpu_name") or "")
+    label = str((properties or {}).get("environment_cpu_label") or (properties or {}).get("environment_cpu_version")
+                or "")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}", name):
+        return DEFAULT_ENVIRONMENT
+    return f"azureml:{name}:{label}" if label.isdigit() else f"azureml:{name}@latest"
+
+
 def endpoint_name(settings: AzureSettings, model_name: str) -> str:
     """Endpoint names are unique per region: 3-32 characters, a letter first, letters, digits and '-'."""
     base = re.sub(r"[^a-z0-9-]", "-", model_name.lower()).strip("-") or "model"
@@ -187,12 +213,15 @@ def online_endpoint(settings: AzureSettings, model_name: str, traffic: dict[str,
         tags={"app": APP_TAG, "model": model_name}, traffic=traffic or {}, identity=identity)
 
 
-def online_deployment(settings: AzureSettings, model_name: str, color: str, model_version: str
-                      ) -> ManagedOnlineDeployment:
-    """An MLflow model deploys without a scoring script or environment: Azure ML provides both."""
+def online_deployment(settings: AzureSettings, model_name: str, color: str, model_version: str,
+                      environment: str = DEFAULT_ENVIRONMENT) -> ManagedOnlineDeployment:
+    """The MLflow model with the app's scoring script, in the environment it was trained in: without a script,
+    Azure ML's MLflow server answers labels only."""
     return ManagedOnlineDeployment(
         name=color, endpoint_name=endpoint_name(settings, model_name),
         model=f"azureml:{asset_name(model_name)}:{model_version}", instance_type=settings.instance_type,
+        environment=environment,
+        code_configuration=CodeConfiguration(code=str(SCORING_CODE), scoring_script=SCORING_SCRIPT),
         # Off: the deployment's own Application Insights logging authenticates with an instrumentation key,
         # and the app's Application Insights accepts Entra ID only. The app records every scoring call itself.
         instance_count=settings.instance_count, app_insights_enabled=False,

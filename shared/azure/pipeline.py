@@ -239,7 +239,8 @@ class AzureTrainingPipeline(TrainingPipeline):
         # their failure (a 404, an answer the SDK cannot parse) must not keep the model from being registered.
         run.result = {"automl_run_id": node.name, "best_child_run_id": best, "best_learner": None,
                       "primary_metric": {"name": metrics.resolve(run.metric).name if run.metric else "",
-                                         "value": None}}
+                                         "value": None},
+                      "inference_environment": entities.inference_environment(node.properties)}
         try:
             child = self.ml.jobs.get(best)
             run.result["best_learner"] = (child.properties or {}).get("run_algorithm")

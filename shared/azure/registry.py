@@ -29,7 +29,9 @@ def lineage_tags(run: RunInfo) -> dict[str, str]:
             "dataset_name": run.dataset_name, "dataset_version": str(run.dataset_version),
             "upload_id": run.upload_id or "", "run_created_at": run.created_at,
             # Left out of training: the scoring proxy accepts them and does not forward them.
-            "excluded_columns": ",".join(run.excluded_columns)}
+            "excluded_columns": ",".join(run.excluded_columns),
+            # The curated environment AutoML trained in: the deployment serves the model there.
+            "inference_environment": str(run.result.get("inference_environment") or "")}
     if primary.get("value") is not None:
         tags[f"metric.{primary['name']}"] = str(primary["value"])
     return tags

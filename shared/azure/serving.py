@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared import scoring, telemetry
@@ -15,18 +16,18 @@ from shared.azure import entities
 from shared.azure.config import AzureSettings
 from shared.azure.deployment import AzureDeployer, live_color
 from shared.azure.endpoint_client import EndpointClient, predictions_in
-from shared.errors import BadGateway, BadRequest, NotSupported, ServiceUnavailable
-from shared.model_contract import ModelSignature, Results
+from shared.errors import BadGateway, NotSupported, ServiceUnavailable
+from shared.model_contract import Columns, ModelSignature, Outputs, Results, ServedModel
 from shared.ports import BatchSummary, DatasetRegistry, ModelServer, ModelVersion
 from shared.run_events import APP_TAG
 
-# What a no-code MLflow deployment of an AutoML model cannot give, and where to look instead.
-UNAVAILABLE_OUTPUTS = (
-    "the Azure online endpoint answers labels (numbers, for a regression model) only: an AutoML model deployed "
-    "as MLflow without a scoring script ignores requests for probabilities or explanations. For the model's "
-    "explanations, see its run report (GET /api/runs/{run_id}/report links the run in Azure ML studio, whose "
-    "Explanations tab AutoML fills); for probabilities, score with the local backend, or deploy the AutoML "
-    "run's scoring script (outputs/scoring_file_v_2_0_0.py, method predict_proba) beside the model")
+# Where an Azure model's explanations are, since its deployment does not compute them.
+UNAVAILABLE_EXPLANATIONS = (
+    "the Azure deployment answers labels and class probabilities, not explanations: AutoML computes a model's "
+    "explanations in its run (GET /api/runs/{run_id}/report links the run in Azure ML studio, whose Explanations "
+    "tab shows them once the run enables model explainability), and the local backend explains each row")
+LABELS_ONLY = ("this deployment answers labels only (it was made without the app's scoring script): redeploy the "
+               "model to get class probabilities")
 TARGET_TTL_S = 30.0  # a deployment is noticed within this long, without a control-plane call per request
 ML_SCOPE = "https://ml.azure.com/.default"
 
@@ -89,32 +90,15 @@ class EndpointModelServer(ModelServer):
         target = self._target(model_name, version)
         if target is None:
             return None
-        if request.probabilities and target.signature.regression:
-            raise BadRequest(f"{model_name} is a regression model: it predicts numbers, not class probabilities; "
-                             "leave out 'probabilities'")
-        if request.probabilities or request.explain:
-            raise NotSupported(UNAVAILABLE_OUTPUTS)
-        _, unseen = scoring.columns_for(request.rows, target.signature)  # every bad row named before the call
-        names = target.signature.names
-        body = {"input_data": {"columns": names, "index": list(range(len(request.rows))),
-                               "data": [[row.get(n) for n in names] for row in request.rows]}}
-        headers = {"Authorization": f"Bearer {self._credential_for(target)}", "azureml-model-deployment":
-                   target.deployment}
-        tally_key = (("model", model_name), ("version", target.version.version))
-        started = time.perf_counter()
-        with telemetry.span("endpoint.score", attributes={**dict(tally_key), "rows": len(request.rows)}):
-            answer = self.client.post(target.scoring_uri, body, headers)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        labels = predictions_in(answer)
-        if labels is None or len(labels) != len(request.rows):
-            raise BadGateway(f"the model endpoint answered {len(request.rows)} row(s) with {str(answer)[:100]!r}")
-        results = _results(labels, target.signature, answer)
-        scoring.record_scored(tally_key, results, unseen, elapsed_ms, target.signature.regression)
-        result: scoring.ScoreResult = {"result": results,
-                                       "model": {"name": model_name, "version": target.version.version}}
-        if unseen:
-            result["unseen_categories"] = unseen
-        return result
+        return scoring.score(request, EndpointServedModel(target, self))
+
+    def post(self, target: Target, body: dict[str, Any]) -> Any:
+        """One call to the deployment holding the target version, with this app's credential."""
+        headers = {"Authorization": f"Bearer {self._credential_for(target)}",
+                   "azureml-model-deployment": target.deployment}
+        with telemetry.span("endpoint.score", attributes={"model": target.version.name,
+                                                          "version": target.version.version}):
+            return self.client.post(target.scoring_uri, body, headers)
 
     def _target(self, model_name: str, version: ModelVersion | None) -> Target | None:
         key = f"{model_name}@{version.version if version else ''}"
@@ -171,14 +155,77 @@ class EndpointModelServer(ModelServer):
         return secret[1]
 
 
-def _results(answer: list[object], signature: ModelSignature, raw: object) -> Results:
-    """As the local backend gives them: numbers for a regression model, else labels as text (a numeric
-    target's classes come back from the endpoint as numbers)."""
-    if not signature.regression:
-        return [str(label) for label in answer]
-    numbers: list[float] = []
-    for value in answer:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise BadGateway(f"the regression endpoint answered with a non-number: {str(raw)[:100]!r}")
-        numbers.append(float(value))
-    return numbers
+class EndpointServedModel(ServedModel):
+    """A model version on its online deployment, behind the same contract as a local one: scoring, its checks
+    and its telemetry are ``shared.scoring``'s, whichever backend answers."""
+
+    unavailable_explanations = UNAVAILABLE_EXPLANATIONS
+
+    def __init__(self, target: Target, server: EndpointModelServer) -> None:
+        self.target = target
+        self.server = server
+        self._signature = target.signature
+
+    @property
+    def name(self) -> str:
+        return self.target.version.name
+
+    @property
+    def version(self) -> str:
+        return self.target.version.version
+
+    @property
+    def signature(self) -> ModelSignature:
+        return self._signature
+
+    def predict(self, columns: Columns) -> Outputs:
+        raise NotSupported("an Azure deployment scores the rows as sent, not prepared columns")
+
+    def predict_rows(self, rows: Sequence[Mapping[str, object]], columns: Columns, probabilities: bool) -> Outputs:
+        names = self._signature.names
+        body = {"input_data": {"columns": names, "index": list(range(len(rows))),
+                               "data": [[row.get(n) for n in names] for row in rows]}}
+        answer = self.server.post(self.target, body)
+        outputs, classes, certain = endpoint_outputs(answer, len(rows), self._signature.regression)
+        if certain and probabilities:
+            raise NotSupported(LABELS_ONLY)
+        if classes:
+            self._signature = replace(self._signature, classes=classes, threshold=None)
+        return outputs
+
+    def explain(self, columns: Columns, results: Results) -> list[dict[str, object]]:
+        raise NotSupported(UNAVAILABLE_EXPLANATIONS)
+
+
+def endpoint_outputs(answer: object, rows: int, regression: bool) -> tuple[Outputs, tuple[str, ...], bool]:
+    """The outputs of the ``ServedModel`` contract from a deployment's answer, the classes they are in, and
+    whether they are labels read as certainties rather than probabilities.
+
+    The app's scoring script answers ``predictions`` and, for a classifier, ``classes`` and ``probabilities``
+    (shared/azure/endpoint_code/score.py). A deployment that gives labels only (Azure ML's MLflow server) is read
+    as certain of its label.
+    """
+    predictions = predictions_in(answer)
+    if predictions is None or len(predictions) != rows:
+        raise BadGateway(f"the model endpoint answered {rows} row(s) with {str(answer)[:100]!r}")
+    if regression:
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in predictions):
+            raise BadGateway(f"the regression endpoint answered with a non-number: {str(answer)[:100]!r}")
+        return np.asarray(predictions, dtype=np.float64).reshape(-1, 1), (), False
+    named = answer.get("classes") if isinstance(answer, dict) else None
+    table = answer.get("probabilities") if isinstance(answer, dict) else None
+    if isinstance(named, list) and isinstance(table, list):
+        classes = tuple(str(c) for c in named)
+        try:
+            outputs = np.asarray(table, dtype=np.float64)
+        except (TypeError, ValueError):
+            outputs = np.empty((0, 0))
+        if outputs.shape != (rows, len(classes)) or len(set(classes)) != len(classes) or len(classes) < 2:
+            raise BadGateway(f"the model endpoint answered probabilities that do not match {rows} row(s) and "
+                             f"its classes: {str(answer)[:100]!r}")
+        return outputs, classes, False
+    labels = [str(p) for p in predictions]
+    known = tuple(sorted(set(labels)))
+    outputs = np.zeros((rows, len(known)), dtype=np.float64)
+    outputs[np.arange(rows), [known.index(label) for label in labels]] = 1.0
+    return outputs, known, True

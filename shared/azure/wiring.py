@@ -34,7 +34,7 @@ def assemble(settings: Settings, azure: AzureSettings, ml: Any, store: BlobStore
     ``run_metrics``)."""
     datasets = AzureDatasetRegistry(ml, store, azure)
     registry = AzureModelRegistry(ml)
-    deployer = AzureDeployer(ml, registry, datasets, azure)
+    deployer = AzureDeployer(ml, registry, datasets, azure, store)
     client = client or EndpointClient(pooled_session(), timeout_s=azure.endpoint_timeout_s,
                                       retries=azure.endpoint_retries)
     server = EndpointModelServer(ml, deployer, datasets, client, azure, settings.default_model, credential)

@@ -107,6 +107,11 @@ class RestWorkspace:
     models: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     deployments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    codes: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Whether the scoring script's folder is already stored (uploaded by an earlier deployment): the lookup by
+    # content hash then finds it. Otherwise the SDK asks for a place to upload to, and gets ``upload_sas``.
+    code_stored: bool = True
+    upload_sas: str = ""
     sent: list[Sent] = field(default_factory=list)
     scoring_answer: str = '["no"]'
     scoring_status: int = 200  # what the endpoint's scoring route answers (424: the model's scoring failed)
@@ -150,8 +155,10 @@ class RestWorkspace:
         tags = dict(node.get("tags") or {}) if node_tags else {}
         if status == "Completed":
             tags["automl_best_child_run_id"] = best
+        # AutoML's parent run names the curated environment its trials ran in (as the published runs show it)
         self.add_run(node_run, job_name, status, display_name=node_name, tags=tags,
-                     properties={"runTemplate": "AutoML", "azureml.pipelinerunid": job_name, **failure})
+                     properties={"runTemplate": "AutoML", "azureml.pipelinerunid": job_name, **failure,
+                                 "environment_cpu_name": "AzureML-ai-ml-automl", "environment_cpu_label": "7"})
         metric = str(job["properties"]["tags"].get("metric", "accuracy"))
         for trial in range(4):
             trial_id = f"AutoML_{job_name[-8:]}_{trial}"
@@ -191,6 +198,10 @@ class RestWorkspace:
             (ws + r"/models/([^/]+)/versions/([^/]+)", "GET", self._get_model),
             (ws + r"/models/([^/]+)/versions", "GET", self._list_models),
             (ws + r"/models/([^/]+)", "GET", self._model_container),
+            (ws + r"/codes/([^/]+)/versions", "GET", self._list_codes),
+            (ws + r"/codes/([^/]+)/versions/([^/]+)", "GET", self._get_code),
+            (ws + r"/codes/([^/]+)/versions/([^/]+)", "PUT", self._put_code),
+            (ws + r"/codes/([^/]+)/versions/([^/]+)/startPendingUpload", "POST", self._pending_upload),
             (ws + r"/onlineEndpoints/([^/]+)", "PUT", self._put_endpoint),
             (ws + r"/onlineEndpoints/([^/]+)", "GET", self._get_endpoint),
             (ws + r"/onlineEndpoints", "GET", self._list_endpoints),
@@ -291,6 +302,39 @@ class RestWorkspace:
             return 404, _error("UserError", f"model {name} not found"), {}
         return 200, self._arm("models", f"models/{name}", name,
                               {"latestVersion": str(max(versions)), "nextVersion": str(max(versions) + 1)}), {}
+
+    # code assets (Workspace/CodeVersion/createOrUpdate.json, get.json, list.json; the pending upload's answer is
+    # the spec's PendingUploadResponseDto, as Workspace/CodeVersion's startPendingUpload example gives it)
+    def _list_codes(self, body: Any, name: str) -> tuple[int, Any, dict[str, str]]:
+        wanted = parse_qs(self.sent[-1].query).get("hash", [""])[0]
+        found = [c for (n, _v), c in self.codes.items() if n == name
+                 and c["properties"].get("properties", {}).get("hash_sha256") == wanted]
+        if not found and wanted and self.code_stored:  # stored by an earlier deployment of this script
+            found = [self._code(name, "1", {"codeUri": f"https://wsstore.blob.core.windows.net/code/{wanted}",
+                                            "isAnonymous": True, "properties": {"hash_sha256": wanted,
+                                                                                "hash_version": "202208"}})]
+        return 200, {"value": found}, {}
+
+    def _code(self, name: str, version: str, properties: dict[str, Any]) -> dict[str, Any]:
+        self.codes[(name, version)] = self._arm("codes/versions", f"codes/{name}/versions/{version}", version,
+                                                properties)
+        return self.codes[(name, version)]
+
+    def _get_code(self, body: Any, name: str, version: str) -> tuple[int, Any, dict[str, str]]:
+        found = self.codes.get((name, version))
+        return (200, found, {}) if found else (404, _error("UserError", f"code {name}:{version} not found"), {})
+
+    def _put_code(self, body: Any, name: str, version: str) -> tuple[int, Any, dict[str, str]]:
+        return 201, self._code(name, version, copy.deepcopy(body["properties"])), {}
+
+    def _pending_upload(self, body: Any, name: str, version: str) -> tuple[int, Any, dict[str, str]]:
+        if not self.upload_sas:
+            return 500, _error("InternalError", "no upload location in this test"), {}
+        blob_uri = self.upload_sas.split("?", 1)[0]
+        return 200, {"blobReferenceForConsumption": {
+            "blobUri": blob_uri, "storageAccountArmId": None,
+            "credential": {"credentialType": "SAS", "sasUri": self.upload_sas}},
+            "pendingUploadId": None, "pendingUploadType": "TemporaryBlobReference"}, {}
 
     # online endpoints and deployments: PUTs are long-running; the resource shows its provisioningState
     def _put_endpoint(self, body: Any, name: str) -> tuple[int, Any, dict[str, str]]:

@@ -90,6 +90,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                "endpointComputeType": {"enum": ["Managed", "Kubernetes", "AzureMLCompute"]},
                                "appInsightsEnabled": {"type": "boolean"}, "instanceType": {"type": "string"},
                                "model": {"type": ["string", "null"]},
+                               "environmentId": {"type": ["string", "null"]},
+                               "codeConfiguration": {  # CodeConfiguration
+                                   "type": ["object", "null"], "required": ["scoringScript"],
+                                   "properties": {"codeId": {"type": ["string", "null"]},
+                                                  "scoringScript": {"type": "string", "minLength": 1,
+                                                                    "pattern": "[a-zA-Z0-9_]"}}},
                                "environmentVariables": {"type": "object",
                                                         "additionalProperties": {"type": ["string", "null"]}}}}},
     },

@@ -187,7 +187,7 @@ def test_a_regression_model_answers_numbers_and_refuses_probabilities(stack: Azu
     endpoint.replies[:] = [Reply(200, '["high"]')]
     with pytest.raises(BadGateway, match="non-number"):
         server.score("homes", ScoreRequest([row], False))
-    with pytest.raises(BadRequest, match="regression model: it predicts numbers, not class probabilities"):
+    with pytest.raises(BadRequest, match="regression model: it predicts a number for 'price', not class prob"):
         server.score("homes", ScoreRequest([row], True))
 
 
@@ -262,13 +262,49 @@ def test_one_scoring_call_leaves_the_same_telemetry_as_locally(stack: AzureStack
     assert [a - b for a, b in zip(after, before, strict=True)] == [1, 2, 1, 1]
 
 
-@pytest.mark.parametrize("ask", [{"probabilities": True}, {"explain": True}])
-def test_outputs_the_endpoint_cannot_give_answer_501_naming_what_to_use(stack: AzureStack, endpoint: FakeEndpoint,
-                                                                         ask: dict[str, bool]):
+SCRIPT_ANSWER = json.dumps({"predictions": ["no", "yes"], "classes": ["no", "yes"],
+                            "probabilities": [[0.875, 0.125], [0.25, 0.75]]})
+
+
+def test_probabilities_come_from_the_deployment_in_the_same_form_as_locally(stack: AzureStack,
+                                                                            endpoint: FakeEndpoint):
+    """The app's scoring script answers labels, classes and probabilities (shared/azure/endpoint_code/score.py);
+    the answer is the local one: a label per row and each class's probability, named."""
+    server, _ = deployed_stack(stack, endpoint)
+    endpoint.replies[:] = [Reply(200, SCRIPT_ANSWER)]
+    answer = server.score("bank", ScoreRequest([ROW, {**ROW, "age": 61}], True))
+    assert answer == {"result": ["no", "yes"], "model": {"name": "bank", "version": "1"},
+                      "probabilities": [{"no": 0.875, "yes": 0.125}, {"no": 0.25, "yes": 0.75}]}
+    assert server.deployed()["bank"].names == tuple(endpoint.received[-1]["body"]["input_data"]["columns"])
+
+
+@pytest.mark.parametrize("answer", [
+    '{"predictions": ["no"], "classes": ["no", "yes"], "probabilities": [[0.5, 0.25, 0.25]]}',
+    '{"predictions": ["no"], "classes": ["no", "no"], "probabilities": [[0.5, 0.5]]}',
+    '{"predictions": ["no"], "classes": ["no", "yes"], "probabilities": [["a", "b"]]}'])
+def test_probabilities_that_do_not_fit_the_rows_or_classes_are_a_bad_gateway(stack: AzureStack,
+                                                                             endpoint: FakeEndpoint, answer: str):
+    server, _ = deployed_stack(stack, endpoint)
+    endpoint.replies[:] = [Reply(200, answer)]
+    with pytest.raises(BadGateway, match="probabilities"):
+        server.score("bank", ScoreRequest([ROW], True))
+
+
+def test_explanations_answer_501_before_any_call_naming_where_they_are(stack: AzureStack, endpoint: FakeEndpoint):
     server, _ = deployed_stack(stack, endpoint)
     calls = len(endpoint.received)
     with pytest.raises(NotSupported) as refused:
-        server.score("bank", ScoreRequest([ROW], ask.get("probabilities", False), ask.get("explain", False)))
+        server.score("bank", ScoreRequest([ROW], False, True))
     assert refused.value.status_code == 501
-    assert "scoring_file_v_2_0_0.py" in str(refused.value) and "/report" in str(refused.value)
+    assert "/report" in str(refused.value) and "local backend" in str(refused.value)
     assert len(endpoint.received) == calls  # refused before the call
+
+
+def test_a_deployment_that_answers_labels_only_still_serves_labels_but_not_probabilities(stack: AzureStack,
+                                                                                         endpoint: FakeEndpoint):
+    """Azure ML's MLflow server, without the app's script, answers ``{"predictions": [...]}``."""
+    server, _ = deployed_stack(stack, endpoint)
+    endpoint.replies[:] = [Reply(200, '{"predictions": ["yes"]}')]
+    assert server.score("bank", ScoreRequest([ROW], False))["result"] == ["yes"]
+    with pytest.raises(NotSupported, match=r"labels only.*redeploy"):
+        server.score("bank", ScoreRequest([ROW], True))

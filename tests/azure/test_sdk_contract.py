@@ -9,6 +9,7 @@ bodies are checked against the spec's schema (``spec_schemas``).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -216,6 +217,13 @@ def test_deployment_steps_create_poll_smoke_test_and_switch_through_the_sdk(sdk_
     assert deployment["properties"]["endpointComputeType"] == "Managed"
     assert deployment["properties"]["model"].endswith("/models/bank/versions/1")
     assert deployment["properties"]["appInsightsEnabled"] is False  # no instrumentation key telemetry
+    # The app's scoring script (probabilities), found again by its content hash, in the curated environment the
+    # AutoML run named: the SDK passes the curated short form on for the service to expand.
+    assert deployment["properties"]["environmentId"] == "azureml:AzureML-ai-ml-automl:7"
+    code = deployment["properties"]["codeConfiguration"]
+    assert code["scoringScript"] == "score.py" and re.search(r"/workspaces/[^/]+/codes/[^/]+/versions/1$",
+                                                             code["codeId"])
+    assert not [s for s in service.sent if "startPendingUpload" in s.path]  # stored already: no upload
     assert traffic(sdk_stack) == {}  # no traffic while it is not tested
     service.provision_all()
     assert sdk_stack.run_until_waiting() == ["wait -> smoke", "smoke -> switch", "polling"]  # traffic sent
@@ -231,6 +239,32 @@ def test_deployment_steps_create_poll_smoke_test_and_switch_through_the_sdk(sdk_
     assert production is not None and production.version == "1"
     record = sdk_stack.backend.uploads.get('bank/jan.csv@"a"')
     assert record is not None and record["state"] == "promoted"
+
+
+def test_the_scoring_script_is_uploaded_once_where_the_service_says_then_registered(sdk_stack: SdkStack,
+                                                                                   blob_service: Any):
+    """The first deployment of the script: the SDK asks for an upload location (PendingUploadResponseDto of the
+    spec's startPendingUpload), writes the folder there with the SAS it got (a real blob service: Azurite), then
+    registers the Code version over it (Workspace/CodeVersion/createOrUpdate.json)."""
+    from datetime import UTC, datetime, timedelta
+
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    container = blob_service.create_container("code-uploads")
+    sas = generate_container_sas(blob_service.account_name, "code-uploads",
+                                 account_key=blob_service.credential.account_key,
+                                 permission=ContainerSasPermissions(read=True, write=True, create=True, list=True),
+                                 expiry=datetime.now(UTC) + timedelta(hours=1))
+    service = sdk_stack.service
+    service.code_stored, service.upload_sas = False, f"{container.url}?{sas}"
+    promoted(sdk_stack, 1, '"a"', 0.91)
+    uploaded = {b.name.rsplit("/", 1)[-1]: container.download_blob(b.name).readall() for b in container.list_blobs()}
+    assert uploaded == {entities.SCORING_SCRIPT: (entities.SCORING_CODE / entities.SCORING_SCRIPT).read_bytes()}
+    [code] = service.bodies("PUT codes/{}/versions/{}")
+    assert code["properties"]["codeUri"].startswith(container.url)
+    [deployment] = service.bodies("PUT onlineEndpoints/{}/deployments/{}")
+    assert deployment["properties"]["codeConfiguration"]["codeId"].endswith(
+        f"/codes/{service.codes and next(iter(service.codes))[0]}/versions/{next(iter(service.codes))[1]}")
 
 
 def test_a_better_model_goes_to_the_idle_colour_and_takes_all_traffic_in_one_update(sdk_stack: SdkStack):

@@ -1,0 +1,126 @@
+"""The deployments' scoring script, run here as Azure ML's inference server runs it: ``init()``, then ``run(body)``.
+
+The model folder is laid out as MLflow's sklearn flavour writes it, the way AutoML saves its best model
+(``outputs/mlflow-model``: an ``MLmodel`` file naming ``model.pkl``, with the signature's column types). The
+pipeline that stands in for AutoML's answers ``predict_proba`` with a DataFrame whose columns are the classes,
+as AutoML's ``PipelineWithYTransformations`` does.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import pickle
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from shared.azure import entities
+
+SIGNATURE = [{"type": "long", "name": "age"}, {"type": "string", "name": "job"},
+             {"type": "boolean", "name": "loan"}]
+
+
+class LabelledProbabilities:
+    """AutoML's pipeline in miniature: probabilities come back as a DataFrame named by class."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    def predict(self, table: pd.DataFrame) -> Any:
+        return self.pipeline.predict(table)
+
+    def predict_proba(self, table: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(self.pipeline.predict_proba(table), columns=self.pipeline.classes_)
+
+
+def training_rows(count: int = 120) -> pd.DataFrame:
+    rng = np.random.default_rng(4)
+    age = rng.integers(18, 90, count)
+    job = rng.choice(["admin.", "technician", "retired"], count)
+    loan = rng.random(count) < 0.3
+    y = np.where((age > 60) | (job == "retired"), "yes", "no")
+    return pd.DataFrame({"age": age, "job": job, "loan": loan, "y": y})
+
+
+def pipeline(regression: bool = False) -> Pipeline:
+    columns = ColumnTransformer([("job", OneHotEncoder(handle_unknown="ignore"), ["job"])], remainder="passthrough")
+    model = Pipeline([("features", columns), ("model", LinearRegression() if regression else LogisticRegression())])
+    rows = training_rows()
+    target = rows["age"] * 2.0 if regression else rows["y"]
+    return model.fit(rows[["age", "job", "loan"]], target)
+
+
+def saved(folder: Path, model: Any) -> Path:
+    """An MLflow model folder, as the registered model's files reach the deployment under AZUREML_MODEL_DIR."""
+    mlflow_model = folder / "mlflow-model"
+    mlflow_model.mkdir(parents=True)
+    (mlflow_model / "model.pkl").write_bytes(pickle.dumps(model))
+    (mlflow_model / "MLmodel").write_text(
+        "flavors:\n  sklearn:\n    pickled_model: model.pkl\n    serialization_format: pickle\n"
+        f"signature:\n  inputs: '{json.dumps(SIGNATURE)}'\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture()
+def script(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("score", entities.SCORING_CODE / entities.SCORING_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def request(rows: list[list[Any]]) -> str:
+    return json.dumps({"input_data": {"columns": ["age", "job", "loan"], "index": list(range(len(rows))),
+                                      "data": rows}})
+
+
+def test_a_classifier_answers_labels_classes_and_probabilities(script: ModuleType, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch):
+    model = pipeline()
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(saved(tmp_path, LabelledProbabilities(model))))
+    script.init()
+    rows = [[70, "technician", False], [25, "admin.", True]]
+    answer = script.run(request(rows))
+    expected = pd.DataFrame(rows, columns=["age", "job", "loan"])
+    assert answer["predictions"] == list(model.predict(expected))
+    assert answer["classes"] == ["no", "yes"]
+    assert np.allclose(answer["probabilities"], model.predict_proba(expected))
+    assert json.loads(json.dumps(answer)) == answer  # the inference server sends it as JSON
+
+
+def test_values_are_cast_to_the_signature_types_as_mlflow_would(script: ModuleType, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch):
+    model = pipeline()
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(saved(tmp_path, model)))
+    script.init()
+    as_text = script.run(request([["70", "technician", "false"]]))
+    as_json = script.run(request([[70, "technician", False]]))
+    assert as_text == as_json
+    assert as_json["classes"] == ["no", "yes"]  # from the plain sklearn pipeline's classes_
+
+
+def test_a_regression_model_answers_numbers_only(script: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    model = pipeline(regression=True)
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(saved(tmp_path, model)))
+    script.init()
+    answer = script.run(request([[40, "retired", False]]))
+    assert set(answer) == {"predictions"} and answer["predictions"] == pytest.approx([80.0])
+
+
+@pytest.mark.parametrize("body", ['["not", "an object"]', '{"input_data": {"columns": ["age"]}}', '{"data": []}'])
+def test_a_body_of_another_shape_is_refused(script: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            body: str):
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(saved(tmp_path, pipeline())))
+    script.init()
+    with pytest.raises(ValueError, match="expected"):
+        script.run(body)
