@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from shared import faults, telemetry, upload_states
+from shared import faults, metrics, telemetry, upload_states
 from shared.errors import ArtifactUnusable, DeploymentFailed
 from shared.ports import Backend, ModelVersion, RunInfo
 from shared.upload_states import UploadState
@@ -43,15 +43,17 @@ class Step(StrEnum):
     CREATE = "create"  # the new model is being deployed beside the serving one, with no traffic
     WAIT = "wait"  # until that deployment is ready
     SMOKE = "smoke"  # it answers the example row
+    COMPARE = "compare"  # it and production are scored on the same held-out rows (when the gate waited for it)
     SWITCH = "switch"  # all traffic moves to it, in one change
     CLEANUP = "cleanup"  # the previous deployment is kept for rollback or removed
     DONE = "done"
     REFUSED = "refused"  # the model cannot serve (its smoke test failed): production unchanged
     FAILED = "failed"  # the platform could not deploy it: production unchanged
     SUPERSEDED = "superseded"  # a model from a newer run went to production first
+    REJECTED = "rejected"  # it lost the comparison: removed again, production unchanged
 
 
-FINAL = frozenset({Step.DONE, Step.REFUSED, Step.FAILED, Step.SUPERSEDED})
+FINAL = frozenset({Step.DONE, Step.REFUSED, Step.FAILED, Step.SUPERSEDED, Step.REJECTED})
 
 
 @dataclass
@@ -222,7 +224,9 @@ def _run_step(backend: Backend, record: DeploymentRecord) -> tuple[Step, bool]:
                 return (Step.SMOKE, False) if deployer.ready(model, record.slot) else (Step.WAIT, True)
             case Step.SMOKE:
                 deployer.smoke_test(model, record.slot)
-                return Step.SWITCH, False
+                return (Step.COMPARE if record.detail.get("compare_with") else Step.SWITCH), False
+            case Step.COMPARE:
+                return _compare(backend, record), False
             case Step.SWITCH:
                 if _newer_in_production(backend, record):
                     return Step.SUPERSEDED, False
@@ -239,6 +243,37 @@ def _run_step(backend: Backend, record: DeploymentRecord) -> tuple[Step, bool]:
         record.reason = f"deployment failed: {failure}"
         return Step.FAILED, False
     raise ValueError(f"no step {record.step}")
+
+
+def _compare(backend: Backend, record: DeploymentRecord) -> Step:
+    """The gate on the same rows: the new model takes traffic only if it beats what serves now on them."""
+    model = record.model
+    champion = backend.deployer.production(model.name)
+    if champion is None or champion.run_id == record.run_id:
+        record.detail["reason"] = "no other model in production any more"
+        return Step.SWITCH
+    found = backend.deployer.compare(model, record.slot, champion)
+    metric = metrics.resolve(found.metric)
+    record.detail.update(challenger=found.challenger, champion=found.champion, champion_version=champion.version,
+                         compared_rows=found.rows)
+    telemetry.event("ModelsCompared", model=model.name, version=model.version, champion_version=champion.version,
+                    metric=metric.name, challenger=found.challenger, champion=found.champion, rows=found.rows)
+    if found.challenger is None:
+        won, why = False, f"undecided: v{model.version} could not be scored {found.basis}"
+    elif found.champion is None:
+        won, why = True, f"production (v{champion.version}) cannot score {found.basis}"
+    elif metrics.better(metric, found.challenger, found.champion):
+        won, why = True, (f"{metric.name} {found.challenger:.4f} vs production v{champion.version} "
+                          f"{found.champion:.4f} {found.basis}")
+    else:
+        won, why = False, (f"{metric.name} {found.challenger:.4f} is worse than production v{champion.version} "
+                           f"{found.champion:.4f} {found.basis}")
+    record.detail["reason"] = why
+    if won:
+        return Step.SWITCH
+    backend.deployer.discard(model, record.slot)  # nothing of the loser keeps running
+    record.reason = f"{why}; production (v{champion.version}) keeps serving"
+    return Step.REJECTED
 
 
 def _newer_in_production(backend: Backend, record: DeploymentRecord) -> bool:
@@ -273,7 +308,7 @@ def _finish(backend: Backend, record: DeploymentRecord, step: Step) -> None:
         upload_states.record(backend.uploads, record.upload_id, state=state, reason=str(decision["reason"]),
                              details={"decision": decision})
     backend.promotions.finish(record.run_id, decision)
-    if step == Step.DONE:
+    if step in (Step.DONE, Step.REJECTED):
         run = backend.pipeline.get_run(record.run_id)
         if run is not None:
             try:

@@ -42,6 +42,8 @@ class DatasetVersion:
     source_uri: str  # the upload it came from
     created_at: str
     guardrails: tuple[dict[str, Any], ...] = ()  # data checks at ingest (shared.guardrails)
+    training_uri: str = ""  # where training reads, when it is not all of ``uri`` (rows held out for the gate)
+    holdout_rows: int = 0  # the rows kept out of training for the gate
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,10 @@ class ModelRegistry(abc.ABC):
 
 class Evaluator(abc.ABC):
     basis = "on the same validation rows"  # how the two scores compare, for the decision's reason
+    # True when the two models can only be scored on the same rows once both are deployed (Azure): the gate then
+    # deploys the challenger beside production, with no traffic, and the deployer's ``compare`` decides.
+    compares_when_deployed = False
+
     @abc.abstractmethod
     def score(self, model: ModelVersion, run: RunInfo) -> float | None:
         """``model``'s primary metric on ``run``'s validation split; None when it cannot score that data."""
@@ -194,6 +200,24 @@ class Deployer(abc.ABC):
 
     @abc.abstractmethod
     def production(self, model_name: str) -> ModelVersion | None: ...
+
+    def compare(self, model: ModelVersion, slot: str, champion: ModelVersion) -> Comparison:
+        """Score ``model`` on ``slot`` and the champion where it serves, on the same held-out rows.
+        Only backends whose evaluator ``compares_when_deployed`` are asked."""
+        raise NotImplementedError
+
+    def discard(self, model: ModelVersion, slot: str) -> None:
+        """Remove ``model``'s deployment on ``slot``, which never took traffic (it lost the comparison)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Comparison:
+    metric: str
+    challenger: float | None  # None: it could not be scored on those rows
+    champion: float | None
+    rows: int
+    basis: str  # which rows, for the decision's reason
 
 
 class DeploymentQueue(abc.ABC):

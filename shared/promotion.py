@@ -144,6 +144,10 @@ def _gate(run: RunInfo, champion: ModelVersion | None, challenger: ModelVersion,
     champion_created = champion.tags.get("run_created_at", "")
     if champion_created and run.created_at and champion_created > run.created_at:
         return False, f"production (v{champion.version}) comes from a newer run; an older run never replaces it"
+    if backend.evaluator.compares_when_deployed:  # both scored on the same held-out rows once both are deployed
+        detail["compare_with"] = champion.version
+        return True, (f"deployed beside production v{champion.version} with no traffic, to compare both on the "
+                      "same held-out rows before any traffic moves")
     try:
         with telemetry.span("evaluate champion", attributes={"model": champion.name, "version": champion.version}):
             champion_score = backend.evaluator.score(champion, run)

@@ -11,7 +11,7 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.azure import entities
+from shared.azure import entities, holdout
 from shared.azure.blobstore import BlobStore
 from shared.azure.config import AzureSettings
 from shared.dataset_validation import portable_csv
@@ -27,7 +27,20 @@ def to_version(data: Any) -> DatasetVersion:
         content_hash=tags.get("content_hash", ""), rows=int(tags.get("rows", "0")),
         columns=int(tags.get("columns", "0")), schema=Schema.from_dict(json.loads(data.properties["schema"])),
         uri=str(data.path), source_uri=tags.get("source_uri", ""), created_at=str(created or ""),
-        guardrails=tuple(json.loads(data.properties.get("guardrails", "[]"))))
+        guardrails=tuple(json.loads(data.properties.get("guardrails", "[]"))),
+        training_uri=_beside(str(data.path), holdout.TRAIN_FILE) if "holdout_rows" in tags else "",
+        holdout_rows=int(tags.get("holdout_rows", "0") or 0))
+
+
+def _beside(uri: str, name: str) -> str:
+    return f"{uri.rsplit('/', 1)[0]}/{name}"
+
+
+def holdout_path(version: DatasetVersion) -> str | None:
+    """Where a version's held-out rows are in the versions container; None for a version without them."""
+    if not version.training_uri:
+        return None
+    return f"{entities.dataset_folder(version.name, version.content_hash)}/{holdout.HOLDOUT_FILE}"
 
 
 class AzureDatasetRegistry(DatasetRegistry):
@@ -45,11 +58,17 @@ class AzureDatasetRegistry(DatasetRegistry):
             pass
         # The copy first: a Data asset never points at bytes that are not there yet. It is the upload as the
         # run's MLTable reads it (',' and UTF-8), whatever delimiter, BOM or decimal mark the upload had.
-        self.store.put_once(f"{entities.dataset_folder(name, content_hash)}/{entities.DATA_FILE}",
-                            portable_csv(content, schema.target))
+        folder = entities.dataset_folder(name, content_hash)
+        portable = portable_csv(content, schema.target)
+        # Training reads train.csv; the gate compares champion and challenger on holdout.csv.
+        training, held, held_count = holdout.split(portable)
+        self.store.put_once(f"{folder}/{holdout.TRAIN_FILE}", training)
+        self.store.put_once(f"{folder}/{holdout.HOLDOUT_FILE}", held)
+        self.store.put_once(f"{folder}/{entities.DATA_FILE}", portable)
         sequence = 1 + max((v.version for v in self.list(name)), default=0)
         data = entities.data_asset(self.settings, name, sequence, content_hash, rows, len(schema.columns),
                                    source_uri, json.dumps(schema.to_dict(), separators=(",", ":")))
+        data.tags = {**(data.tags or {}), "holdout_rows": str(held_count)}
         data.properties["guardrails"] = json.dumps(guardrails or [], separators=(",", ":"))
         return to_version(self.ml.data.create_or_update(data)), True
 

@@ -13,21 +13,24 @@ import os
 import tempfile
 from typing import Any
 
+import numpy as np
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from shared import metrics
-from shared.azure import entities
+from shared.azure import entities, holdout
 from shared.azure.blobstore import BlobStore
 from shared.azure.config import AzureSettings
-from shared.azure.endpoint_client import predictions_in
-from shared.azure.run_metrics import RunMetrics, RunMetricsUnavailable
-from shared.errors import ArtifactUnusable, DeploymentFailed, ScoreMissing
-from shared.ports import DatasetRegistry, Deployer, Evaluator, ModelRegistry, ModelVersion, RunInfo
+from shared.azure.datasets import holdout_path
+from shared.azure.endpoint_client import endpoint_outputs, predictions_in
+from shared.errors import ArtifactUnusable, BadGateway, DeploymentFailed, ScoreMissing
+from shared.model_contract import Outputs
+from shared.ports import Comparison, DatasetRegistry, Deployer, Evaluator, ModelRegistry, ModelVersion, RunInfo
 from shared.schema import DATETIME, Schema
 
 log = logging.getLogger(__name__)
 EXAMPLE_DATE = "2024-01-01T00:00:00"  # a date column's value in the smoke test's row
 BUSY_STATUSES = (408, 429, 503, 504)  # answers that say "not now" rather than "this model cannot answer"
+COMPARE_BATCH = 1000  # held-out rows per scoring call of the comparison
 
 
 class SmokeTestFailed(ArtifactUnusable):
@@ -154,6 +157,100 @@ class AzureDeployer(Deployer):
             raise DeploymentFailed(f"deployment {endpoint}/{slot} holds "
                                    f"{'nothing' if held is None else f'version {held}'}, not version {model.version}")
 
+    def compare(self, model: ModelVersion, slot: str, champion: ModelVersion) -> Comparison:
+        """Both deployments score the challenger's held-out rows (``shared.azure.holdout``), and this app computes
+        the metric of each from their answers, with the code that scores local models."""
+        metric = metrics.resolve(model.metric)
+        name = f"dataset {model.dataset_name} v{model.dataset_version}"
+        dataset = self.datasets.get(model.dataset_name, model.dataset_version or None)
+        path = holdout_path(dataset) if dataset is not None else None
+        data = self.store.read(path) if path else None
+        if dataset is None or data is None:
+            return Comparison(metric.name, None, None, 0, f"on held-out rows: {name} keeps none")
+        records = list(holdout.rows(data))
+        basis = (f"on the same {len(records)} rows of {name} held out of training (holdout.csv; neither model "
+                 "trained on them)")
+        if not records:
+            return Comparison(metric.name, None, None, 0, f"on held-out rows: {name} has none")
+        target = dataset.schema.target
+        endpoint = self._endpoint(entities.endpoint_name(self.settings, model.name))
+        live = live_color(endpoint.traffic if endpoint is not None else None)
+        challenger = self._score_on(model, slot, records, metric, target)
+        if challenger is None:
+            return Comparison(metric.name, None, None, len(records), basis)
+        served = self._score_on(champion, live, records, metric, target, challenger[1]) if live else None
+        return Comparison(metric.name, challenger[0], served[0] if served else None, len(records), basis)
+
+    def _score_on(self, model: ModelVersion, slot: str, records: list[dict[str, str | None]], metric: metrics.Metric,
+                  target: str, classes: tuple[str, ...] = ()) -> tuple[float, tuple[str, ...]] | None:
+        """``model``'s metric on the rows as the deployment on ``slot`` answers them, with the classes it used
+        (a champion's probabilities are read in the challenger's classes); None when it cannot answer them."""
+        dataset = self.datasets.get(model.dataset_name, model.dataset_version or None)
+        if dataset is None:
+            return None
+        excluded = set(filter(None, model.tags.get("excluded_columns", "").split(",")))
+        features = [c.name for c in dataset.schema.features if c.name not in excluded]
+        if any(name not in records[0] for name in features):
+            return None  # trained on columns these rows do not have
+        regression = dataset.schema.task == "regression"
+        parts: list[Outputs] = []
+        answered: tuple[str, ...] = ()
+        endpoint = entities.endpoint_name(self.settings, model.name)
+        for start in range(0, len(records), COMPARE_BATCH):
+            batch = records[start:start + COMPARE_BATCH]
+            body = {"input_data": {"columns": features, "index": list(range(len(batch))),
+                                   "data": [[row.get(n) for n in features] for row in batch]}}
+            try:
+                answer = json.loads(self._invoke(endpoint, slot, body))
+                outputs, named, certain = endpoint_outputs(answer, len(batch), regression)
+            except HttpResponseError as error:
+                if error.status_code in BUSY_STATUSES:
+                    raise  # the queue tries the comparison again later
+                return None
+            except (ValueError, BadGateway):
+                return None
+            if certain and not regression and not metric.needs_threshold:
+                return None  # labels only: no probability-based metric from them
+            answered = answered or named
+            if named != answered:
+                return None
+            parts.append(outputs)
+        stacked = np.vstack(parts)
+        truth = [row.get(target) for row in records]
+        try:
+            if regression:
+                y = np.asarray([float(v) if v is not None else np.nan for v in truth], dtype=np.float64)
+                return metric.compute(y, stacked, [], 0.5), ()
+            wanted = list(classes or answered)
+            aligned = np.zeros((len(records), len(wanted)), dtype=np.float64)
+            for column, label in enumerate(answered):
+                if label in wanted:
+                    aligned[:, wanted.index(label)] = stacked[:, column]
+            y = np.asarray([str(v) for v in truth], dtype=object)
+            return metric.compute(y, aligned, wanted, 0.5), tuple(wanted)
+        except (ValueError, TypeError, ZeroDivisionError):
+            return None  # e.g. a label in the rows the model never saw
+
+    def _invoke(self, endpoint: str, slot: str, body: dict[str, Any]) -> str:
+        """One scoring call to the deployment on ``slot`` through the SDK (which fetches the credential)."""
+        handle, path = tempfile.mkstemp(suffix=".json")
+        try:
+            with os.fdopen(handle, "w") as request_file:
+                json.dump(body, request_file)
+            return str(self.ml.online_endpoints.invoke(endpoint_name=endpoint, deployment_name=slot,
+                                                       request_file=path))
+        finally:
+            os.unlink(path)
+
+    def discard(self, model: ModelVersion, slot: str) -> None:
+        name = entities.endpoint_name(self.settings, model.name)
+        endpoint = self._endpoint(name)
+        if endpoint is not None and (endpoint.traffic or {}).get(slot, 0) > 0:
+            return  # never remove what serves (it cannot be this model's: it never took traffic)
+        deployment = self._deployment(name, slot)
+        if deployment is not None and entities.deployed_version(deployment) == model.version:
+            self.ml.online_deployments.begin_delete(name=slot, endpoint_name=name)
+
     def cleanup(self, model: ModelVersion, slot: str, previous: str | None) -> None:
         if not previous or previous == slot or self.settings.keep_rollback:
             return  # kept at 0% for rollback until the next deployment replaces it
@@ -185,35 +282,17 @@ class AzureDeployer(Deployer):
 
 
 class AzureEvaluator(Evaluator):
-    """Compares the validation scores AutoML logged: the challenger's own, and the champion's from its tags.
+    """The validation score AutoML logged for the challenger, kept with the decision. The decision itself waits
+    for both models to be deployed and is made on the same held-out rows (``AzureDeployer.compare``)."""
 
-    Unlike the local evaluator, the champion is not re-scored on the challenger's
-    rows (that would need compute); the decision reason says so.
-    """
-
-    basis = "as each run's AutoML validation logged them (not the same rows)"
-
-    def __init__(self, run_metrics: RunMetrics | None = None) -> None:
-        self.run_metrics = run_metrics
+    basis = "as AutoML's validation logged it"
+    compares_when_deployed = True
 
     def score(self, model: ModelVersion, run: RunInfo) -> float | None:
         metric = metrics.resolve(run.metric).name
-        if model.run_id == run.run_id:
-            value = run.result.get("primary_metric", {}).get("value")
-            if value is None:
-                raise ScoreMissing(str(run.result.get("score_missing") or f"run {run.run_id} has no {metric}"))
-            return float(value)
-        if metric in model.metrics:
-            return model.metrics[metric]
-        # Registered with another metric, or before scores were tagged: AutoML logged every metric of its best
-        # child, so read this one there.
-        best = model.tags.get("best_child_run_id", "")
-        if not best or self.run_metrics is None:
-            raise ScoreMissing(f"production v{model.version} has no logged {metric}")
-        try:
-            logged = self.run_metrics.of(best)
-        except RunMetricsUnavailable as error:
-            raise ScoreMissing(f"production v{model.version}: {error}") from None
-        if metric not in logged:
-            raise ScoreMissing(f"production v{model.version} (run {best}) logged no {metric}")
-        return logged[metric]
+        if model.run_id != run.run_id:
+            raise ScoreMissing(f"v{model.version} is scored on held-out rows once deployed, not from logs")
+        value = run.result.get("primary_metric", {}).get("value")
+        if value is None:
+            raise ScoreMissing(str(run.result.get("score_missing") or f"run {run.run_id} has no {metric}"))
+        return float(value)

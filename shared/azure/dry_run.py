@@ -9,6 +9,9 @@ see its own writes.
 from __future__ import annotations
 
 import copy
+import csv
+import hashlib
+import io
 import json
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -145,7 +148,8 @@ class _OnlineEndpoints(_Operations):
             with open(request_file) as handle:
                 kwargs["request"] = json.load(handle)
         self._record("invoke", endpoint_name=endpoint_name, **kwargs)
-        return self.workspace.invoke_answer
+        graded = self.workspace.graded(endpoint_name, kwargs.get("deployment_name"), kwargs.get("request") or {})
+        return graded or self.workspace.invoke_answer
 
     def get_keys(self, name: str) -> Any:
         self._record("get_keys", name=name)
@@ -176,6 +180,32 @@ class _OnlineDeployments(_Operations):
         return _Done(None)
 
 
+def graded_answer(request: dict[str, Any], quality: float, blobs: dict[str, bytes]) -> str | None:
+    """A deployed model of known quality answering rows the app held out (the ``holdout.csv`` files in
+    ``blobs``), in its scoring script's form: right, with 0.9 on the true class, for the share ``quality`` of the
+    rows (those whose hash falls below it), wrong otherwise. None when a row is not a held-out one."""
+    split = request.get("input_data") or {}
+    columns, data = list(split.get("columns") or []), list(split.get("data") or [])
+    truth: dict[str, str] = {}
+    for path, content in blobs.items():
+        if path.endswith("/holdout.csv"):
+            reader = csv.DictReader(io.StringIO(content.decode("utf-8")))
+            target = next(n for n in reader.fieldnames or [] if n not in columns)
+            for row in reader:
+                truth["\x1f".join(row.get(c) or "" for c in columns)] = row[target]
+    keys = ["\x1f".join("" if v is None else str(v) for v in row) for row in data]
+    if not keys or any(k not in truth for k in keys):
+        return None
+    classes = sorted(set(truth.values()))
+    answer: dict[str, Any] = {"predictions": [], "classes": classes, "probabilities": []}
+    for key in keys:
+        share = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") / 2 ** 64
+        said = truth[key] if share < quality else next(c for c in classes if c != truth[key])
+        answer["predictions"].append(said)
+        answer["probabilities"].append([0.9 if c == said else 0.1 / (len(classes) - 1) for c in classes])
+    return json.dumps(answer)
+
+
 # What the app's scoring script answers for one row (shared/azure/endpoint_code/score.py).
 SCRIPT_ANSWER = '{"predictions": ["no"], "classes": ["no", "yes"], "probabilities": [[0.9, 0.1]]}'
 
@@ -195,6 +225,7 @@ class InMemoryWorkspace:
         self.deployment_views: dict[tuple[str, str], Any] = {}
         self.node_events: dict[str, dict[str, Any]] = {}  # the AutoML node's RunCompleted data, per pipeline job
         self.logged: dict[str, dict[str, float]] = {}  # what each run logged to the tracking server
+        self.store: RecordingStore | None = None  # the app's storage, where deployments find held-out rows
         self.data = _Data(self, "data")
         self.jobs = _Jobs(self, "jobs")
         self.batch_endpoints = _BatchEndpoints(self, "batch_endpoints")
@@ -240,6 +271,18 @@ class InMemoryWorkspace:
         return {"experimentId": "6a2a8e3f-0000-0000-0000-000000000000", "experimentName": pipeline.tags["model"],
                 "runId": run_id, "runType": "azureml.PipelineRun", "runTags": dict(pipeline.tags),
                 "runProperties": {"azureml.runsource": "azureml.PipelineRun", **failure}}
+
+    def graded(self, endpoint: str, deployment: str | None, request: dict[str, Any]) -> str | None:
+        """The answer of the model on ``deployment`` to held-out rows, as good as its best trial logged."""
+        view = self.deployment_views.get((endpoint, deployment or ""))
+        if view is None or self.store is None:
+            return None
+        name, version = str(view.model).split(":")[-2:]
+        model = self.model_versions.get((name, version))
+        logged = self.logged.get(str((model.tags or {}).get("best_child_run_id", ""))) if model else None
+        if not logged:
+            return None
+        return graded_answer(request, max(logged.values()), self.store.blobs)
 
     def last(self, operation: str) -> dict[str, Any]:
         return next(c.args for c in reversed(self.calls) if c.operation == operation)

@@ -14,10 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import requests
 from requests.adapters import HTTPAdapter
 
 from shared.errors import BadGateway, BadRequest, GatewayTimeout, ServiceUnavailable
+from shared.model_contract import Outputs
 
 log = logging.getLogger(__name__)
 RETRIED_STATUSES = (429, 503)
@@ -30,6 +32,40 @@ def predictions_in(answer: object) -> list[object] | None:
     if isinstance(answer, dict):
         answer = answer.get("predictions")
     return answer if isinstance(answer, list) else None
+
+
+def endpoint_outputs(answer: object, rows: int, regression: bool) -> tuple[Outputs, tuple[str, ...], bool]:
+    """The outputs of the ``ServedModel`` contract from a deployment's answer, the classes they are in, and
+    whether they are labels read as certainties rather than probabilities.
+
+    The app's scoring script answers ``predictions`` and, for a classifier, ``classes`` and ``probabilities``
+    (shared/azure/endpoint_code/score.py). A deployment that gives labels only (Azure ML's MLflow server) is read
+    as certain of its label.
+    """
+    predictions = predictions_in(answer)
+    if predictions is None or len(predictions) != rows:
+        raise BadGateway(f"the model endpoint answered {rows} row(s) with {str(answer)[:100]!r}")
+    if regression:
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in predictions):
+            raise BadGateway(f"the regression endpoint answered with a non-number: {str(answer)[:100]!r}")
+        return np.asarray(predictions, dtype=np.float64).reshape(-1, 1), (), False
+    named = answer.get("classes") if isinstance(answer, dict) else None
+    table = answer.get("probabilities") if isinstance(answer, dict) else None
+    if isinstance(named, list) and isinstance(table, list):
+        classes = tuple(str(c) for c in named)
+        try:
+            outputs = np.asarray(table, dtype=np.float64)
+        except (TypeError, ValueError):
+            outputs = np.empty((0, 0))
+        if outputs.shape != (rows, len(classes)) or len(set(classes)) != len(classes) or len(classes) < 2:
+            raise BadGateway(f"the model endpoint answered probabilities that do not match {rows} row(s) and "
+                             f"its classes: {str(answer)[:100]!r}")
+        return outputs, classes, False
+    labels = [str(p) for p in predictions]
+    known = tuple(sorted(set(labels)))
+    outputs = np.zeros((rows, len(known)), dtype=np.float64)
+    outputs[np.arange(rows), [known.index(label) for label in labels]] = 1.0
+    return outputs, known, True
 
 
 def pooled_session(pool_size: int = 16) -> requests.Session:

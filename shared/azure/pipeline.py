@@ -76,7 +76,8 @@ class AzureTrainingPipeline(TrainingPipeline):
         table = entities.datastore_uri(self.settings, folder + "/")
         return PlannedRun(name, entities.training_job(self.settings, request, name, table),
                           f"{folder}/{entities.TABLE_FILE}",
-                          entities.mltable_text(request.dataset.uri, request.excluded_columns),
+                          entities.mltable_text(request.dataset.training_uri or request.dataset.uri,
+                                                request.excluded_columns),
                           Input(type=AssetTypes.MLTABLE, path=table))
 
     def metric_refused(self, metric: str, task: str) -> str | None:

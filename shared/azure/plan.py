@@ -44,6 +44,7 @@ class Plan:
 def plan_upload(content: bytes, blob_path: str, metadata: dict[str, str], settings: Settings,
                 azure: AzureSettings, assumed_score: float = 0.91) -> Plan:
     workspace, store, records, queue = InMemoryWorkspace(), RecordingStore(), InMemoryRecords(), InMemoryQueue()
+    workspace.store = store
     backend = assemble(settings, azure, workspace, store, records, credential=None, queue=queue,
                        run_metrics=InMemoryRunMetrics(workspace))
     uri = f"https://<storage-account>.blob.core.windows.net/datasets/{blob_path}"

@@ -40,7 +40,7 @@ def assemble(settings: Settings, azure: AzureSettings, ml: Any, store: BlobStore
     server = EndpointModelServer(ml, deployer, datasets, client, azure, settings.default_model, credential)
     run_metrics = run_metrics or MlflowRunMetrics(ml, credential)
     pipeline = AzureTrainingPipeline(ml, store, state, azure, run_metrics)
-    return Backend(datasets, BlobUploadLog(state), pipeline, registry, AzureEvaluator(run_metrics), deployer,
+    return Backend(datasets, BlobUploadLog(state), pipeline, registry, AzureEvaluator(), deployer,
                    BlobPromotionLedger(state), server, state, queue or StorageDeploymentQueue(DEPLOYMENTS_QUEUE),
                    StudioRunReports(azure))
 

@@ -48,6 +48,7 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AzureStack:
     settings = Settings.from_env()
     azure = replace(AzureSettings.example(), endpoint_suffix="x7k2")
     workspace, store, records, queue = InMemoryWorkspace(), RecordingStore(), InMemoryRecords(), InMemoryQueue()
+    workspace.store = store
     backend = assemble(settings, azure, workspace, store, records, credential=None, queue=queue,
                        run_metrics=InMemoryRunMetrics(workspace))
     return AzureStack(backend, workspace, store, records, settings, azure, queue)
@@ -117,6 +118,7 @@ def sdk_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SdkStack:
     ml = ml_client(service)
     records, queue = InMemoryRecords(), InMemoryQueue()
     run_metrics = MlflowRunMetrics(ml, FakeCredential(), transport=RestTransport(service))
-    backend = assemble(settings, azure, ml, RecordingStore(), records, credential=None, queue=queue,
+    service.store = RecordingStore()
+    backend = assemble(settings, azure, ml, service.store, records, credential=None, queue=queue,
                        run_metrics=run_metrics)
     return SdkStack(backend, service, ml, queue, records, settings)

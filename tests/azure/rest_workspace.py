@@ -44,6 +44,8 @@ from azure.core.pipeline.transport import HttpTransport
 from azure.core.pipeline.transport._requests_basic import RequestsTransportResponse
 from azure.core.rest._requests_basic import RestRequestsTransportResponse
 
+from shared.azure.dry_run import graded_answer
+
 SUBSCRIPTION = "00000000-1111-2222-3333-444444444444"
 GROUP = "test-rg"
 WORKSPACE = "my-aml-workspace"
@@ -112,6 +114,7 @@ class RestWorkspace:
     # content hash then finds it. Otherwise the SDK asks for a place to upload to, and gets ``upload_sas``.
     code_stored: bool = True
     upload_sas: str = ""
+    store: Any = None  # the app's storage (a RecordingStore): deployments find the held-out rows' labels there
     sent: list[Sent] = field(default_factory=list)
     scoring_answer: str = '["no"]'
     scoring_status: int = 200  # what the endpoint's scoring route answers (424: the model's scoring failed)
@@ -402,7 +405,19 @@ class RestWorkspace:
                              "data": {"metrics": metrics, "params": [], "tags": []}}}, {}
 
     def _score(self, body: Any, endpoint: str) -> tuple[int, Any, dict[str, str]]:
-        return self.scoring_status, json.loads(self.scoring_answer), {}
+        graded = self._graded(endpoint, self.sent[-1].headers.get("azureml-model-deployment", ""), body)
+        return self.scoring_status, json.loads(graded or self.scoring_answer), {}
+
+    def _graded(self, endpoint: str, deployment: str, body: Any) -> str | None:
+        """A deployed model answering held-out rows as well as its best trial logged (dry_run.graded_answer)."""
+        found = self.deployments.get((endpoint, deployment))
+        if found is None or self.store is None or not isinstance(body, dict):
+            return None
+        name, version = str(found["properties"]["model"]).rstrip("/").split("/")[-3::2]
+        model = self.models.get((name, version))
+        best = (model or {}).get("properties", {}).get("tags", {}).get("best_child_run_id", "")
+        logged = {k: v for k, v in self.logged.get(best, {}).items() if k != "log_loss"}
+        return graded_answer(body, max(logged.values()), self.store.blobs) if logged else None
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

@@ -11,7 +11,12 @@ from tests.azure.conftest import AzureStack, declared_functions, sample_csv
 DEPLOY = ["models.create_or_update", "models.create_or_update", "online_endpoints.begin_create_or_update",
           "online_deployments.begin_create_or_update", "online_endpoints.invoke",
           "online_endpoints.begin_create_or_update", "models.create_or_update"]
-REDEPLOY = [c for i, c in enumerate(DEPLOY) if i != 2]  # the endpoint exists: no create
+# Beside a model in production: no endpoint to create, and after the smoke test both colours score the same
+# held-out rows (one call each for a small dataset) before traffic moves.
+REDEPLOY = [*DEPLOY[:2], *DEPLOY[3:5], "online_endpoints.invoke", "online_endpoints.invoke", *DEPLOY[5:]]
+# A model that loses that comparison: its deployment is made, compared, then deleted; traffic never moves.
+LOST = [*DEPLOY[:2], *DEPLOY[3:5], "online_endpoints.invoke", "online_endpoints.invoke",
+        "online_deployments.begin_delete", "models.create_or_update"]
 
 
 def train(stack: AzureStack, score: float, seed: int, etag: str) -> tuple[str, dict]:
@@ -86,10 +91,16 @@ def test_a_better_model_goes_to_green_and_blue_stays_for_rollback(stack: AzureSt
 def test_a_worse_model_is_registered_but_not_deployed(stack: AzureStack):
     after(stack, RUN_COMPLETED, train(stack, 0.93, 1, '"a"')[1])
     decision, calls = after(stack, RUN_COMPLETED, train(stack, 0.90, 2, '"b"')[1])
-    assert decision == "rejected" and calls == ["models.create_or_update", "models.create_or_update"]
+    assert decision == "rejected" and calls == LOST
     assert stack.workspace.calls[-1].args["model"].tags["decision"] == "rejected"
     assert traffic(stack) == {"blue": 100}
-    assert upload_state(stack, '"b"')["state"] == "not_promoted"
+    assert ("bank-x7k2", "green") not in stack.workspace.deployment_views  # nothing of the loser keeps running
+    state = upload_state(stack, '"b"')
+    assert state["state"] == "not_promoted"
+    assert "held out of training" in state["reason"] and "production (v1) keeps serving" in state["reason"]
+    compared = [c.args["request"]["input_data"]["data"] for c in stack.workspace.calls
+                if c.operation == "online_endpoints.invoke" and len(c.args["request"]["input_data"]["data"]) > 1]
+    assert len(compared) == 2 and compared[0] == compared[1]  # both models, the same rows
 
 
 def test_trials_and_other_experiments_are_ignored_and_say_why(stack: AzureStack):

@@ -405,30 +405,49 @@ def test_the_best_child_is_registered_from_the_node_tag_even_when_its_lookup_fai
     assert best in model["properties"]["modelUri"]
 
 
-def test_the_gate_never_decides_on_a_score_nobody_logged(sdk_stack: SdkStack):
-    promoted(sdk_stack, 1, '"a"', 0.90)
-    run_id = trained(sdk_stack, seed=2, etag='"b"', score=0.95)
-    del sdk_stack.service.logged[f"AutoML_{run_id[-8:]}_3"]  # the tracking server has nothing for the best child
+def scored_rows(stack: SdkStack, color: str) -> list[list[Any]]:
+    """The rows each scoring call to ``color`` carried, the example row of the smoke test left out."""
+    return [row for s in stack.service.sent if s.operation == "POST score/{}"
+            and s.headers.get("azureml-model-deployment") == color and len(s.body["input_data"]["data"]) > 1
+            for row in s.body["input_data"]["data"]]
+
+
+def test_a_worse_model_loses_on_the_same_held_out_rows_and_nothing_of_it_keeps_running(sdk_stack: SdkStack):
+    """The challenger is deployed beside production with no traffic; both answer the rows ingest held out of
+    training (through the scoring URI, ManagedOnlineDeployment/createOrUpdate.json's deployment); it loses, its
+    deployment is deleted (DELETE of the deployment, an ARM long-running operation) and traffic never moves."""
+    promoted(sdk_stack, 1, '"a"', 0.95)
+    run_id = trained(sdk_stack, seed=2, etag='"b"', score=0.70)
     outcome = handle_run_completed(RUN_COMPLETED, pipeline_event(sdk_stack, run_id), sdk_stack.backend)
-    assert outcome.decision == "rejected"
-    assert outcome.detail["reason"].startswith("undecided: the metrics of run AutoML_")
-    assert "production (v1) keeps serving" in outcome.detail["reason"]
+    assert outcome.decision == "deploying" and outcome.detail["compare_with"] == "1"
+    assert sdk_stack.deploy_until_done()[-1] == "rejected"
+    blue, green = scored_rows(sdk_stack, "blue"), scored_rows(sdk_stack, "green")
+    assert green and green == blue  # the same rows, in the same order, for both models
+    assert sdk_stack.service.writes().count("DELETE onlineEndpoints/{}/deployments/{}") == 1
+    assert ("bank-x7k2", "green") not in sdk_stack.service.deployments and traffic(sdk_stack) == {"blue": 100}
     record = sdk_stack.backend.uploads.get('bank/jan.csv@"b"')
-    assert record is not None and record["state"] == "not_promoted" and "undecided" in record["reason"]
-    assert traffic(sdk_stack) == {"blue": 100}
+    assert record is not None and record["state"] == "not_promoted"
+    assert "is worse than production v1" in record["reason"]
+    assert f"on the same {len(green)} rows of dataset bank v2 held out of training" in record["reason"]
+    decision = record["details"]["decision"]
+    assert decision["compared_rows"] == len(green) and decision["champion"] > decision["challenger"]
 
 
-def test_a_champion_without_a_tagged_score_is_judged_on_what_its_run_logged(sdk_stack: SdkStack):
-    """A model registered before scores were tagged, or with another metric: the gate reads the champion's score
-    from its best child's logged metrics instead of leaving every later model undecided."""
-    promoted(sdk_stack, 1, '"a"', 0.90)
-    [champion] = [m for k, m in sdk_stack.service.models.items() if k[1] == "1"]
-    champion["properties"]["tags"] = {k: v for k, v in champion["properties"]["tags"].items()
-                                      if not k.startswith("metric.")}
-    run_id = trained(sdk_stack, seed=2, etag='"b"', score=0.95)
-    outcome = handle_run_completed(RUN_COMPLETED, pipeline_event(sdk_stack, run_id), sdk_stack.backend)
-    assert outcome.decision == "deploying", outcome.detail
-    assert outcome.detail["champion"] == pytest.approx(0.90) and outcome.detail["challenger"] == pytest.approx(0.95)
+def test_a_better_model_wins_on_the_same_rows_and_neither_trained_on_them(sdk_stack: SdkStack):
+    promoted(sdk_stack, 1, '"a"', 0.70)
+    run_id = promoted(sdk_stack, 2, '"b"', 0.97)
+    assert traffic(sdk_stack)["green"] == 100 and not traffic(sdk_stack).get("blue")
+    decision = sdk_stack.backend.promotions.decision(run_id)
+    assert decision is not None and decision["decision"] == "deployed"
+    assert decision["challenger"] > decision["champion"] and "held out of training" in decision["reason"]
+    # Training reads train.csv, which shares no row with holdout.csv; together they are the dataset version.
+    blobs = sdk_stack.service.store.blobs
+    folder = next(p.rsplit("/", 1)[0] for p in blobs if p.endswith("/holdout.csv") and "/" in p)
+    train, held, whole = (blobs[f"{folder}/{f}"].decode().splitlines() for f in ("train.csv", "holdout.csv",
+                                                                                  "data.csv"))
+    assert not set(train[1:]) & set(held[1:]) and sorted(train[1:] + held[1:]) == sorted(whole[1:])
+    [table] = [b for p, b in blobs.items() if p.endswith("MLTable")][-1:]
+    assert b"/train.csv" in table
 
 
 def test_an_unreachable_tracking_server_is_metrics_unavailable_not_a_crash(sdk_stack: SdkStack):
