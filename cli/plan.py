@@ -18,7 +18,9 @@ def run(data: Path, model: str, metadata: list[str], as_json: bool) -> int:
               if not path.endswith(".csv")}
     if as_json:
         echo_text(json.dumps({"ingest": plan.ingest.__dict__, "blobs": sorted(plan.blobs), "steps": steps,
-                          "promotion": plan.promotion.__dict__ if plan.promotion else None}, indent=1, default=str))
+                              "promotion": plan.promotion.__dict__ if plan.promotion else None,
+                              "later_version": {"steps": plan.beside_steps(), "decision": plan.beside_decision}},
+                             indent=1, default=str))
         return 0 if plan.ingest.state == "training" else 1
     echo(f"Upload datasets/{model}/{data.name}: {plan.ingest.state}"
          + (f" ({plan.ingest.reason})" if plan.ingest.reason else ""))
@@ -32,4 +34,14 @@ def run(data: Path, model: str, metadata: list[str], as_json: bool) -> int:
     if plan.promotion:
         echo("", f"then, when AutoML finishes (assuming a best score of 0.91): {plan.promotion.decision} - "
                  f"{plan.promotion.detail.get('reason', '')}")
+    beside = plan.beside_steps()
+    if beside:
+        echo("", "Later, a new version of this data while this model serves (an equally good model): it is "
+                 "deployed beside production with no traffic, and both score the same held-out rows:")
+        for number, step in enumerate(beside, 1):
+            call = step.pop("call")
+            rows = step.get("request", {}).get("input_data", {}).get("data")
+            echo("", f"{number}. {call}" + (f" ({step.get('deployment_name')}, {len(rows)} rows)" if rows else ""))
+        decision = plan.beside_decision or {}
+        echo("", f"then: {decision.get('decision')} - {decision.get('reason', '')}")
     return 0 if plan.ingest.state == "training" else 1

@@ -266,7 +266,7 @@ def _compare(backend: Backend, record: DeploymentRecord) -> Step:
         won, why = True, (f"{metric.name} {found.challenger:.4f} vs production v{champion.version} "
                           f"{found.champion:.4f} {found.basis}")
     else:
-        won, why = False, (f"{metric.name} {found.challenger:.4f} is worse than production v{champion.version} "
+        won, why = False, (f"{metric.name} {found.challenger:.4f} does not beat production v{champion.version} "
                            f"{found.champion:.4f} {found.basis}")
     record.detail["reason"] = why
     if won:

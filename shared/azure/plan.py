@@ -35,6 +35,13 @@ class Plan:
     blobs: dict[str, bytes]
     event: dict[str, Any] | None
     container: str = ""  # where the dataset versions are written
+    beside: list[Call] | None = None  # the calls for a later version, while this one serves
+    beside_decision: dict[str, Any] | None = None
+
+    def beside_steps(self) -> list[dict[str, Any]]:
+        """The calls of a later version's promotion, made while this upload's model serves: its deployment
+        beside production, the comparison on the same held-out rows, and the switch or the removal."""
+        return [{"call": c.operation, **describe(c)} for c in self.beside or []]
 
     def steps(self) -> list[dict[str, Any]]:
         """Each call to Azure ML in order, as the REST body it would send."""
@@ -54,7 +61,18 @@ def plan_upload(content: bytes, blob_path: str, metadata: dict[str, str], settin
     event = workspace.complete_run(outcome.run_id, score=assumed_score)
     promotion = handle_run_completed(RUN_COMPLETED, event, backend)
     queue.drain(backend)  # the deployment the queue trigger would drive, step by step
-    return Plan(outcome, promotion, workspace.calls, store.blobs, event, azure.versions_container)
+    first = list(workspace.calls)
+    # A later version of the same rows (re-ordered: a new content hash) while this one serves, equally good.
+    lines = content.rstrip(b"\n").split(b"\n")
+    later = b"\n".join([lines[0], *reversed(lines[1:])]) + b"\n"
+    second = ingest(Upload(blob_path, uri, later, metadata, '"0x8DC0000000001"'), backend, settings)
+    beside, decision = None, None
+    if second.state == "training" and second.run_id:
+        handle_run_completed(RUN_COMPLETED, workspace.complete_run(second.run_id, score=assumed_score), backend)
+        queue.drain(backend)
+        beside = workspace.calls[len(first):]
+        decision = backend.promotions.decision(second.run_id)
+    return Plan(outcome, promotion, first, store.blobs, event, azure.versions_container, beside, decision)
 
 
 def describe(call: Call) -> dict[str, Any]:

@@ -427,7 +427,7 @@ def test_a_worse_model_loses_on_the_same_held_out_rows_and_nothing_of_it_keeps_r
     assert ("bank-x7k2", "green") not in sdk_stack.service.deployments and traffic(sdk_stack) == {"blue": 100}
     record = sdk_stack.backend.uploads.get('bank/jan.csv@"b"')
     assert record is not None and record["state"] == "not_promoted"
-    assert "is worse than production v1" in record["reason"]
+    assert "does not beat production v1" in record["reason"]
     assert f"on the same {len(green)} rows of dataset bank v2 held out of training" in record["reason"]
     decision = record["details"]["decision"]
     assert decision["compared_rows"] == len(green) and decision["champion"] > decision["challenger"]
