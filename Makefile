@@ -6,7 +6,7 @@ INFRA_VENV := .venv-infra
 PY := $(VENV)/bin/python
 DATA ?=
 
-.PHONY: setup up demo test unit lint infra-check plan bench bench-host bench-quality bench-drop bench-scoring bench-batch bench-soak bench-explain bench-profile bench-request-cost clean
+.PHONY: setup up demo test unit lint infra-check plan bench bench-host bench-quality bench-drop bench-scoring bench-batch bench-soak bench-explain bench-profile bench-request-cost bench-scale clean
 
 # Set-up is stamped, so every target stays quick once it has run.
 $(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt
@@ -54,7 +54,7 @@ plan: setup
 unit: setup
 	$(PY) -m pytest tests/unit
 
-bench: bench-host bench-quality bench-drop bench-scoring bench-request-cost bench-batch bench-soak bench-explain
+bench: bench-host bench-quality bench-drop bench-scoring bench-request-cost bench-batch bench-soak bench-explain bench-scale
 
 bench-host: setup
 	$(PY) -m benchmarks.host_latency
@@ -82,6 +82,9 @@ bench-profile: setup
 
 bench-request-cost: setup
 	$(PY) -m benchmarks.request_cost
+
+bench-scale: setup
+	$(PY) -m benchmarks.ingest_scale
 
 clean:
 	rm -rf .devhost .localstack .pytest_cache .mypy_cache .ruff_cache
