@@ -175,8 +175,8 @@ def is_date_column(series: pd.Series) -> bool:
     return all(date_parts(value) is not None for value in present.unique())
 
 
-def _check_classes(labels: pd.Series, target: str) -> None:
-    classes = labels.value_counts()
+def check_classes(classes: pd.Series, target: str) -> None:
+    """Refuse a classification target by its rows per class (most first)."""
     if len(classes) < 2:
         raise DatasetRejected(f"target {target!r} has one class only ({classes.index[0]!r}): nothing to learn",
                               "one_class")
@@ -189,6 +189,35 @@ def _check_classes(labels: pd.Series, target: str) -> None:
         listed = ", ".join(f"{label!r} ({count})" for label, count in rare.items())
         raise DatasetRejected(
             f"class(es) with too few rows: {listed}; each class needs at least {MIN_ROWS_PER_CLASS}", "rare_class")
+
+
+def check_header(header: list[str], target: str) -> tuple[bool, list[int]]:
+    """Refuse a header with duplicate names or without the target. Returns whether the first column is unnamed
+    (row names, as R's write.csv and pandas' to_csv with its index write them: checked once the values are read)
+    and the positions of the other unnamed columns (left out when empty, as a delimiter at the end of every line
+    makes them; refused otherwise)."""
+    row_names = bool(header) and header[0] == ""
+    unnamed = [i for i, name in enumerate(header) if not name and not (i == 0 and row_names)]
+    duplicates = sorted({name for name in header if name and header.count(name) > 1})
+    if duplicates:
+        raise DatasetRejected(f"duplicate column names: {', '.join(duplicates)}", "duplicate_columns")
+    if target not in header:
+        raise DatasetRejected(
+            f"target column {target!r} is missing; the columns are: {', '.join(header)} "
+            "(set the blob metadata 'target' to choose another)", "target_missing")
+    return row_names, unnamed
+
+
+def cut_off(last_line: str, delimiter: str, columns: int) -> str | None:
+    """Why the file looks cut off, or None: its last line has no line end and fewer fields than the header (an
+    upload or an export that stopped mid-row). A short row that ends its line is read as missing values."""
+    if not last_line.strip() or '"' in last_line:  # a quoted field may hold line ends: pandas judges those
+        return None
+    fields = len(next(csv.reader([last_line], delimiter=delimiter), []))
+    if fields >= columns:
+        return None
+    return (f"the file looks cut off: its last line has {fields} of {columns} fields and no line end; "
+            "upload the whole file")
 
 
 def validate(content: bytes, target: str, *, max_bytes: int, min_rows: int,
@@ -204,17 +233,7 @@ def validate(content: bytes, target: str, *, max_bytes: int, min_rows: int,
         raise DatasetRejected("empty: the file has no content", "empty")
     delimiter = sniff_delimiter(text)
     header = header_of(text, delimiter)
-    row_names = bool(header) and header[0] == ""  # R's write.csv, pandas' to_csv with its index: checked below
-    # Other unnamed columns are left out when empty (a delimiter at the end of every line, as some exports
-    # write), and refused otherwise: checked once the file is read.
-    unnamed = [i for i, name in enumerate(header) if not name and not (i == 0 and row_names)]
-    duplicates = sorted({name for name in header if name and header.count(name) > 1})
-    if duplicates:
-        raise DatasetRejected(f"duplicate column names: {', '.join(duplicates)}", "duplicate_columns")
-    if target not in header:
-        raise DatasetRejected(
-            f"target column {target!r} is missing; the columns are: {', '.join(header)} "
-            "(set the blob metadata 'target' to choose another)", "target_missing")
+    row_names, unnamed = check_header(header, target)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=delimiter, quotechar='"', decimal=".", skipinitialspace=True,
                             on_bad_lines="error", low_memory=False, na_values=EXTRA_MISSING)
@@ -223,6 +242,9 @@ def validate(content: bytes, target: str, *, max_bytes: int, min_rows: int,
     frame.columns = header
     if frame.empty:
         raise DatasetRejected("header only: the file has no data rows", "header_only")
+    truncated = cut_off(text.rsplit("\n", 1)[-1], delimiter, len(header))
+    if truncated:
+        raise DatasetRejected(truncated, "truncated")
     findings: list[dict[str, object]] = []
     if unnamed:
         filled = [i for i in unnamed if not frame.iloc[:, i].isna().all()]
@@ -261,7 +283,7 @@ def validate(content: bytes, target: str, *, max_bytes: int, min_rows: int,
             raise DatasetRejected(f"target {target!r} has one value only: nothing to learn", "one_class")
     else:
         labelled[target] = labelled[target].astype(str).str.strip()
-        _check_classes(labelled[target], target)
+        check_classes(labelled[target].value_counts(), target)
     booleans = set()
     for name in header:
         flags = boolean_values(labelled[name]) if name != target else None

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from shared.dataset_validation import is_date_column
+
+if TYPE_CHECKING:
+    from shared.csv_stream import Counts
 
 IMBALANCE_RATIO = 0.2  # minority / majority below this: imbalanced
 MISSING_WARNING = 0.05
@@ -40,15 +43,42 @@ class Finding:
 
 
 def evaluate(frame: pd.DataFrame, target: str, excluded: tuple[str, ...] = (),
-             task: str = "classification") -> list[dict[str, Any]]:
+             task: str = "classification", counts: Counts | None = None) -> list[dict[str, Any]]:
+    """The findings on ``frame``. With ``counts`` (an upload read in chunks, ``frame`` a uniform sample of its
+    labelled rows), the checks of one column at a time use the exact counts, and those that need rows side by side
+    run on the sample and say so when it is not every row."""
     features = [c for c in frame.columns if c != target]
     regression = task == "regression"
-    dates = [c for c in features if is_date_column(frame[c])]
-    findings = [_target_range(frame[target]) if regression else _class_balance(frame[target]),
-                _missing(frame, features), _constant(frame, features),
-                _id_like(frame, [c for c in features if c not in dates], excluded), _dates(dates), _duplicates(frame),
-                _leakage(frame, target, features, excluded, regression)]
+    if counts is None:
+        dates = [c for c in features if is_date_column(frame[c])]
+        findings = [_target_range(frame[target]) if regression else _class_balance(frame[target].astype(str)
+                                                                                   .str.strip().value_counts()),
+                    _missing({c: int(frame[c].isna().sum()) for c in features}, len(frame)),
+                    _constant([c for c in features if frame[c].nunique(dropna=True) <= 1]),
+                    _id_like(frame, [c for c in features if c not in dates], excluded), _dates(dates),
+                    _duplicates(int(frame.duplicated().sum()), len(frame)),
+                    _leakage(frame, target, features, excluded, regression)]
+        return [asdict(f) for f in findings if f is not None]
+    dates = [c for c in features if c in counts.dates]
+    sampled = len(frame) if len(frame) < counts.rows else None
+    range_filled = {c: high - low + 1 == counts.rows - counts.missing[c] for c, (low, high) in counts.numbers.items()}
+    findings = [_target_range(frame[target], counts) if regression else
+                _class_balance(pd.Series(counts.classes, dtype="int64")),
+                _missing({c: counts.missing[c] for c in features}, counts.rows),
+                _constant([c for c in features if c in counts.constant]),
+                _estimated(_id_like(frame, [c for c in features if c not in dates], excluded, range_filled), sampled),
+                _dates(dates),
+                _estimated(_duplicates(counts.duplicates, counts.rows), counts.duplicates_estimated_on),
+                _estimated(_leakage(frame, target, features, excluded, regression), sampled)]
     return [asdict(f) for f in findings if f is not None]
+
+
+def _estimated(finding: Finding | None, rows: int | None) -> Finding | None:
+    """A finding worked out on a sample of ``rows`` rows (None: on every row) says so."""
+    if finding is None or rows is None:
+        return finding
+    return Finding(finding.check, finding.severity, f"{finding.message} (Estimated on {rows:,} sampled rows.)",
+                   {**finding.details, "estimated_on_rows": rows})
 
 
 def nothing_to_learn_from(frame: pd.DataFrame, target: str, excluded: tuple[str, ...],
@@ -72,18 +102,27 @@ def _columns_of(findings: list[dict[str, Any]], check: str) -> list[str]:
     return [str(c) for f in findings if f["check"] == check for c in f["details"]["columns"]]
 
 
-def _target_range(y: pd.Series) -> Finding:
+def _target_range(y: pd.Series, counts: Counts | None = None) -> Finding:
     values = y.astype(float)
     quantiles = values.quantile([0.0, 0.5, 1.0]).round(6).tolist()
+    distinct = int(values.nunique())
+    estimated = ""
+    if counts is not None and counts.target_low is not None and counts.target_high is not None:
+        # The range is exact; the median and skew come from the sample when it is not every row.
+        quantiles[0], quantiles[2] = round(counts.target_low, 6), round(counts.target_high, 6)
+        distinct = counts.target_distinct if counts.target_distinct is not None else distinct
+        if len(values) < counts.rows:
+            estimated = f" The median is estimated on {len(values):,} sampled rows."
     details = {"min": quantiles[0], "median": quantiles[1], "max": quantiles[2],
-               "distinct": int(values.nunique()), "skew": round(float(values.skew()), 4)}
+               "distinct": distinct, "skew": round(float(values.skew()), 4)}
     return Finding("target_range", "info",
                    f"Numeric target: from {quantiles[0]:g} to {quantiles[2]:g}, median {quantiles[1]:g}, "
-                   f"{details['distinct']:,} distinct values. Errors are normalised by this range.", details)
+                   f"{details['distinct']:,} distinct values. Errors are normalised by this range.{estimated}",
+                   details)
 
 
-def _class_balance(y: pd.Series) -> Finding:
-    counts = y.astype(str).str.strip().value_counts()
+def _class_balance(counts: pd.Series) -> Finding:
+    """From the rows per class, most first."""
     minority, majority = counts.index[-1], counts.index[0]
     share = counts.iloc[-1] / counts.sum()
     details = {"classes": {str(k): int(v) for k, v in counts.items()}, "minority": str(minority),
@@ -99,8 +138,8 @@ def _class_balance(y: pd.Series) -> Finding:
         "AUC_weighted or average_precision_score_weighted judge such data better.", details)
 
 
-def _missing(frame: pd.DataFrame, features: list[str]) -> Finding:
-    shares = {c: float(frame[c].isna().mean()) for c in features}
+def _missing(missing_rows: dict[str, int], rows: int) -> Finding:
+    shares = {c: n / rows for c, n in missing_rows.items()}
     missing = {c: round(s, 4) for c, s in shares.items() if s > 0}
     if not missing:
         return Finding("missing_values", "info", "No missing values.", {"columns": {}})
@@ -112,8 +151,7 @@ def _missing(frame: pd.DataFrame, features: list[str]) -> Finding:
                    "(the median for numbers, a code of their own for text).", {"columns": missing})
 
 
-def _constant(frame: pd.DataFrame, features: list[str]) -> Finding | None:
-    constant = [c for c in features if frame[c].nunique(dropna=True) <= 1]
+def _constant(constant: list[str]) -> Finding | None:
     if not constant:
         return None
     return Finding("constant_columns", "warning",
@@ -121,7 +159,10 @@ def _constant(frame: pd.DataFrame, features: list[str]) -> Finding | None:
                    {"columns": constant})
 
 
-def _id_like(frame: pd.DataFrame, features: list[str], excluded: tuple[str, ...] = ()) -> Finding | None:
+def _id_like(frame: pd.DataFrame, features: list[str], excluded: tuple[str, ...] = (),
+             range_filled: dict[str, bool] | None = None) -> Finding | None:
+    """``range_filled``: whether each numeric column's values, over every row, span exactly as many numbers as
+    there are values (a shuffled row number), when ``frame`` is a sample of the rows."""
     rows = len(frame)
     suspects = []
     for column in features:
@@ -136,7 +177,8 @@ def _id_like(frame: pd.DataFrame, features: list[str], excluded: tuple[str, ...]
         # Row numbers and keys: every value once, in order or filling a range (a shuffled row number), or named so.
         numbered = integers and unique == len(values) and (
             values.is_monotonic_increasing or values.is_monotonic_decreasing
-            or float(values.max()) - float(values.min()) + 1 == len(values))
+            or (float(values.max()) - float(values.min()) + 1 == len(values) if range_filled is None
+                else range_filled.get(str(column), False)))
         words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(column))  # customerId -> customer_Id
         named = bool(ID_NAME.search(words)) and share >= ID_UNIQUE_SHARE
         if (text and share >= ID_UNIQUE_SHARE) or numbered or named:
@@ -158,9 +200,8 @@ def _dates(columns: list[str]) -> Finding | None:
                    "weekday, day of the year and hour, which carry to dates it never saw.", {"columns": columns})
 
 
-def _duplicates(frame: pd.DataFrame) -> Finding:
-    count = int(frame.duplicated().sum())
-    share = count / len(frame)
+def _duplicates(count: int, rows: int) -> Finding:
+    share = count / rows
     severity = "warning" if share >= DUPLICATE_WARNING else "info"
     message = (f"{count:,} row(s) ({share:.1%}) repeat an earlier row exactly; repeated rows weigh more in "
                "training and can leak between training and validation." if count else "No duplicated rows.")

@@ -52,24 +52,35 @@ def numbers(target: pd.Series) -> pd.Series | None:
 
 def choose(target: pd.Series, requested: Task | None) -> TaskChoice:
     """Decide the task for a target column holding no missing values."""
-    name = target.name
     values = numbers(target)
+    if values is None:
+        example = next((v for v in target if pd.isna(pd.to_numeric(str(v).strip(), errors="coerce"))), None) \
+            if requested is Task.REGRESSION else None
+        return decide(str(target.name), requested, numeric=False, example=example)
+    return decide(str(target.name), requested, numeric=True, whole=bool((values == np.round(values)).all()),
+                  distinct=int(values.nunique()))
+
+
+def decide(name: str, requested: Task | None, *, numeric: bool, whole: bool = False, distinct: int = 0,
+           example: object = None, more: bool = False) -> TaskChoice:
+    """The task from what is known of the target: whether every value is a finite number, whether all are whole,
+    how many distinct ones (``more``: at least that many, when counting stopped), and a value that is no number
+    (for the reason a regression is refused). Both readers of an upload, whole or in chunks, decide here."""
     if requested is Task.REGRESSION:
-        if values is None:
-            example = next((v for v in target if pd.isna(pd.to_numeric(str(v).strip(), errors="coerce"))), None)
+        if not numeric:
             raise DatasetRejected(f"metadata 'task' asks for regression, but target {name!r} is not numeric "
                                   f"(it holds {example!r})", "target_not_numeric")
         return TaskChoice(Task.REGRESSION, "set by the upload's metadata 'task'")
     if requested is Task.CLASSIFICATION:
         return TaskChoice(Task.CLASSIFICATION, "set by the upload's metadata 'task'")
-    if values is None:
+    if not numeric:
         return TaskChoice(Task.CLASSIFICATION, f"target {name!r} holds labels, not numbers")
-    distinct = int(values.nunique())
-    if not (values == np.round(values)).all():
-        return TaskChoice(Task.REGRESSION, f"target {name!r} holds fractional numbers ({distinct:,} distinct values)")
-    if distinct <= MAX_CODED_CLASSES:
+    counted = f"more than {distinct:,}" if more else f"{distinct:,}"
+    if not whole:
+        return TaskChoice(Task.REGRESSION, f"target {name!r} holds fractional numbers ({counted} distinct values)")
+    if distinct <= MAX_CODED_CLASSES and not more:
         return TaskChoice(Task.CLASSIFICATION, f"target {name!r} holds {distinct} distinct whole numbers "
                           f"(at most {MAX_CODED_CLASSES}: read as class codes; set metadata 'task' to regression "
                           "to predict them as numbers)")
-    return TaskChoice(Task.REGRESSION, f"target {name!r} holds {distinct:,} distinct whole numbers "
+    return TaskChoice(Task.REGRESSION, f"target {name!r} holds {counted} distinct whole numbers "
                       f"(more than {MAX_CODED_CLASSES}: read as quantities)")
