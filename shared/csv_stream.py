@@ -158,7 +158,7 @@ class _ColumnStats:
             else:
                 self.integer = self.integer and parsed.dtype.kind in "iu"
                 self._range(parsed[labelled[present_mask]])
-                key = pd.to_numeric(values).astype(float)
+                key = parsed.astype(float).reindex(values.index)
         if semicolon and self.commas and len(present):  # every chunk: a column is converted only if all match
             text = present.str.strip()
             self.commas = bool(text.str.fullmatch(DECIMAL_COMMA.pattern).all())
@@ -280,43 +280,47 @@ class _Target:
 
 
 class _Reservoir:
-    """A uniform sample of at most ``size`` labelled rows, kept in file order (Vitter's algorithm R, a chunk at a
-    time): a row number column stays in order, as ID checks expect."""
+    """A uniform sample of at most ``size`` labelled rows: each row draws a random key and the ``size`` smallest
+    keys stay (bottom-k sampling, uniform without replacement). Kept as Arrow strings, a fraction of the memory of
+    Python ones, and given back in file order: a row number column stays in order, as ID checks expect."""
 
     def __init__(self, size: int, seed: int = 0) -> None:
         self.size = size
         self.seen = 0
         self.rows: pd.DataFrame | None = None
+        self.keys = np.array([], dtype=float)
         self.positions = np.array([], dtype=np.int64)
         self._rng = np.random.default_rng(seed)
 
     def add(self, rows: pd.DataFrame) -> None:
-        if not len(rows):
-            return
+        keys = self._rng.random(len(rows))
         positions = np.arange(self.seen, self.seen + len(rows))
         self.seen += len(rows)
-        free = max(0, self.size - (0 if self.rows is None else len(self.rows)))
-        if free:
-            head = rows.iloc[:free]
-            self.rows = head.reset_index(drop=True) if self.rows is None else \
-                pd.concat([self.rows, head], ignore_index=True)
-            self.positions = np.concatenate([self.positions, positions[:free]])
-            rows, positions = rows.iloc[free:], positions[free:]
-        if not len(rows) or self.rows is None:
+        if len(self.keys) >= self.size:  # only rows that beat the largest key kept can enter
+            entering = keys < self.keys.max()
+            rows, keys, positions = rows[entering], keys[entering], positions[entering]
+        if not len(rows):
             return
-        slots = (self._rng.random(len(rows)) * (positions + 1)).astype(np.int64)
-        taken = np.flatnonzero(slots < self.size)
-        # A slot drawn twice in one chunk holds the later row, as one row at a time would leave it.
-        last = {int(slots[i]): int(i) for i in taken}
-        into, source = np.array(list(last), dtype=np.int64), np.array(list(last.values()), dtype=np.int64)
-        if len(into):
-            self.rows.iloc[into] = rows.iloc[source].to_numpy()
-            self.positions[into] = positions[source]
+        new = rows.astype("string[pyarrow]").reset_index(drop=True)
+        merged = new if self.rows is None else pd.concat([self.rows, new], ignore_index=True)
+        keys, positions = np.concatenate([self.keys, keys]), np.concatenate([self.positions, positions])
+        if len(keys) > self.size:
+            keep = np.argpartition(keys, self.size - 1)[:self.size]
+            merged, keys, positions = merged.take(keep).reset_index(drop=True), keys[keep], positions[keep]
+        self.rows, self.keys, self.positions = merged, keys, positions
 
     def frame(self) -> pd.DataFrame:
+        """The sampled rows in file order, as Arrow strings (missing where missing)."""
         if self.rows is None:
             return pd.DataFrame()
-        return self.rows.iloc[np.argsort(self.positions, kind="stable")].reset_index(drop=True)
+        return self.rows.take(np.argsort(self.positions, kind="stable")).reset_index(drop=True)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Arrow strings back as Python ones, NaN where missing, as pandas reads text. Through categories, so that
+    cells of the same value share one string: a sample of a few categories costs a pointer a cell."""
+    shared = values.astype("category").astype(object)
+    return shared.where(values.notna().to_numpy(), np.nan)
 
 
 class _DistinctRows:
@@ -529,7 +533,7 @@ def _typed(raw: pd.DataFrame, header: list[str], kept_at: list[int], kinds: dict
     """The sampled rows typed as the whole-file reader types the same rows."""
     out: dict[str, pd.Series] = {}
     for i in kept_at:
-        values = raw[i] if len(raw) else pd.Series(dtype=object)
+        values = _text(raw[i]) if len(raw) else pd.Series(dtype=object)  # a column at a time: one in Python
         kind = kinds[i]
         if i == target_at:
             text = values.astype(str).str.strip()
