@@ -7,7 +7,8 @@ temporary folder, then runs each reader in a fresh process of its own, so that e
 - ``pandas``: ``pandas.read_csv`` of the whole file, the usual way to load it;
 - ``arrow``: pyarrow's streaming CSV reader, batch after batch, keeping nothing;
 - ``ingest``: ``shared.ingest.ingest`` on the local backend, as the host runs it (the upload handed over as the
-  blob trigger hands it, validated, its guardrails computed, the dataset version copied and its run queued).
+  blob trigger hands it, validated, its guardrails computed, the dataset version copied and its run queued);
+- ``ingest-file``: the same, reading the upload from a file instead of from memory.
 
 Run: ``make bench-scale`` (``ROWS=...`` to change the size; ``MODES=floor,ingest`` to run some).
 """
@@ -30,7 +31,7 @@ import pandas as pd
 from cli import sample_data
 
 ROWS = int(os.environ.get("ROWS", "1054400"))
-MODES = ("floor", "pandas", "arrow", "ingest")
+MODES = ("floor", "pandas", "arrow", "ingest", "ingest-file")
 BLOCK_ROWS = 100_000
 
 
@@ -96,7 +97,7 @@ def _arrow(path: Path) -> str:
     return f"{rows:,} rows"
 
 
-def _ingest(path: Path) -> str:
+def _ingest(path: Path, from_file: bool) -> str:
     """``shared.ingest.ingest`` on the local backend, its training run left queued: no worker starts."""
     from dataclasses import replace
 
@@ -114,8 +115,9 @@ def _ingest(path: Path) -> str:
     settings = Settings.from_env()
     backend = build_backend(settings)
     backend = replace(backend, pipeline=QueuedOnly(state))
-    # As the host hands it over: the blob's bytes, as the Functions runtime gives them to the function.
-    upload = Upload("bank/big.csv", f"file://{path}", path.read_bytes(), {}, '"1"', "2026-01-01T00:00:00+00:00")
+    # As the host hands it over: the blob's bytes, as the Functions runtime gives them to the function; or a path.
+    content: bytes | Path = path if from_file else path.read_bytes()
+    upload = Upload("bank/big.csv", f"file://{path}", content, {}, '"1"', "2026-01-01T00:00:00+00:00")
     ready = current_rss_mib()  # the backend imported and built, the bytes held: before ingest reads them
     started = time.perf_counter()
     outcome = ingest(upload, backend, settings)
@@ -138,7 +140,7 @@ def child(mode: str, path: Path) -> None:
     elif mode == "arrow":
         result = _arrow(path)
     else:
-        result = _ingest(path)
+        result = _ingest(path, from_file=mode == "ingest-file")
     seconds = time.perf_counter() - started
     print(json.dumps({"mode": mode, "seconds": round(seconds, 2), "peak_mib": round(peak_rss_mib()),
                       "start_mib": round(baseline), "result": result}))

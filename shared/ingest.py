@@ -8,11 +8,17 @@ host retries the blob.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
 
-from shared import dataset_validation, faults, guardrails, metrics, naming, pipelines, telemetry
+from shared import csv_stream, faults, guardrails, metrics, naming, pipelines, telemetry
 from shared.errors import DatasetRejected
 from shared.ports import Backend, UploadLog
 from shared.printable import printable
@@ -28,7 +34,9 @@ UPLOADS_CONTAINER = "datasets"  # where uploads are dropped: the ingest function
 class Upload:
     blob_path: str  # inside the datasets container, e.g. "bank/jan.csv"
     uri: str
-    content: bytes
+    # The file: its bytes, a path to it, or a seekable binary stream. It is read twice (checked, then copied into
+    # the dataset version), a chunk at a time: never held whole unless it came as bytes.
+    content: bytes | Path | BinaryIO
     metadata: dict[str, str]
     etag: str
     modified_at: str = ""  # the blob's Last-Modified (ISO 8601)
@@ -36,6 +44,27 @@ class Upload:
     @property
     def upload_id(self) -> str:
         return f"{self.blob_path}@{self.etag}"
+
+    @property
+    def size(self) -> int:
+        """Its length in bytes, known before anything is read."""
+        if isinstance(self.content, bytes):
+            return len(self.content)
+        if isinstance(self.content, Path):
+            return self.content.stat().st_size
+        return self.content.seek(0, os.SEEK_END)
+
+    @contextmanager
+    def open(self) -> Iterator[BinaryIO]:
+        """The file from its first byte; a stream that was handed over stays open, to be read again."""
+        if isinstance(self.content, bytes):
+            yield io.BytesIO(self.content)
+        elif isinstance(self.content, Path):
+            with self.content.open("rb") as source:
+                yield source
+        else:
+            self.content.seek(0)
+            yield self.content
 
     @property
     def data_time(self) -> str:
@@ -78,15 +107,20 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
         telemetry.event("UploadReplayed", upload_id=upload.upload_id, state=seen["state"])
         return IngestOutcome(seen["state"], reason=seen.get("reason"), dataset_version=seen.get("dataset_version"),
                              run_id=seen.get("run_id"))
+    size = upload.size
     record(uploads, upload.upload_id, blob=upload.blob_path, state=UploadState.RECEIVED,
-           details={"bytes": len(upload.content), "uri": upload.uri})
-    telemetry.event("UploadReceived", upload_id=upload.upload_id, bytes=len(upload.content))
+           details={"bytes": size, "uri": upload.uri})
+    telemetry.event("UploadReceived", upload_id=upload.upload_id, bytes=size)
     try:
         # The name first, so that an upload refused for its metadata or its content still shows its model.
         record(uploads, upload.upload_id, model_name=naming.model_name_for(upload.blob_path))
         spec = naming.spec_for(upload.blob_path, upload.metadata, settings.default_target)
-        validated = dataset_validation.validate(upload.content, spec.target, max_bytes=settings.max_upload_bytes,
-                                                min_rows=settings.min_rows, task=spec.task)
+        if size > settings.max_upload_bytes:  # by its size alone, before a byte of it is read
+            raise DatasetRejected(f"too large: {size:,} bytes, the limit is {settings.max_upload_bytes:,}",
+                                  "too_large")
+        with upload.open() as source:
+            validated = csv_stream.read(source, spec.target, max_bytes=settings.max_upload_bytes,
+                                        min_rows=settings.min_rows, task=spec.task)
         task = validated.schema.task
         try:
             metric = metrics.for_task(spec.metric, task, settings.default_metric).name
@@ -97,21 +131,23 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
             raise DatasetRejected(refused, "bad_metric")
     except DatasetRejected as rejected:
         return _reject(uploads, upload.upload_id, rejected)
-    unknown = [c for c in spec.excluded_columns if c not in validated.frame.columns or c == spec.target]
+    columns = validated.sample.columns
+    unknown = [c for c in spec.excluded_columns if c not in columns or c == spec.target]
     if unknown:
         return _reject(uploads, upload.upload_id, DatasetRejected(
             f"metadata 'exclude' names column(s) the file does not have as features: {', '.join(unknown)}",
             "bad_exclude"))
     with telemetry.span("guardrails", attributes={"rows": validated.rows}):
-        findings = [*validated.findings,
-                    *guardrails.evaluate(validated.frame, spec.target, spec.excluded_columns, task)]
-    nothing_left = guardrails.nothing_to_learn_from(validated.frame, spec.target, spec.excluded_columns, findings)
+        findings = [*validated.findings, *guardrails.evaluate(validated.sample, spec.target, spec.excluded_columns,
+                                                              task, validated.counts)]
+    nothing_left = guardrails.nothing_to_learn_from(validated.sample, spec.target, spec.excluded_columns, findings)
     if nothing_left:  # AutoML would fail on an empty table: say so now, with what left each column out
         return _reject(uploads, upload.upload_id, DatasetRejected(nothing_left, "no_features"))
     # A dataset version is the content read with one target as one task: read otherwise, it is another one.
     version_key = dataset_key(validated.content_hash, spec.target, task)
-    dataset, created = backend.datasets.register(spec.model_name, upload.content, version_key,
-                                                 validated.schema, validated.rows, upload.uri, findings)
+    with upload.open() as source:
+        dataset, created = backend.datasets.register(spec.model_name, source, version_key, validated.schema,
+                                                     validated.rows, upload.uri, findings)
     faults.crash_point("ingest.registered")
     details = {"rows": validated.rows, "columns": len(validated.schema.columns), "target": spec.target,
                "task": task, "task_reason": validated.task.reason, "metric": metric,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, BinaryIO, TypedDict
 
 from shared.model_contract import ModelSignature, ServedModel
 from shared.run_events import RunEvent
@@ -97,9 +97,10 @@ class ModelVersion:
 
 class DatasetRegistry(abc.ABC):
     @abc.abstractmethod
-    def register(self, name: str, content: bytes, content_hash: str, schema: Schema, rows: int,
+    def register(self, name: str, content: BinaryIO, content_hash: str, schema: Schema, rows: int,
                  source_uri: str, guardrails: list[dict[str, Any]] | None = None) -> tuple[DatasetVersion, bool]:
-        """Register a version, or return the existing one with the same content (created=False)."""
+        """Register a version, or return the existing one with the same content (created=False). ``content`` is
+        the upload from its first byte, to be copied a chunk at a time."""
 
     @abc.abstractmethod
     def get(self, name: str, version: int | None = None) -> DatasetVersion | None:

@@ -7,7 +7,7 @@ is a no-op; the sequence number the API shows (v1, v2, ...) is kept in a tag.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, BinaryIO
 
 from azure.core.exceptions import ResourceNotFoundError
 
@@ -49,7 +49,7 @@ class AzureDatasetRegistry(DatasetRegistry):
         self.store = store
         self.settings = settings
 
-    def register(self, name: str, content: bytes, content_hash: str, schema: Schema, rows: int,
+    def register(self, name: str, content: BinaryIO, content_hash: str, schema: Schema, rows: int,
                  source_uri: str, guardrails: list[dict[str, Any]] | None = None) -> tuple[DatasetVersion, bool]:
         asset = entities.asset_name(name)
         try:
@@ -59,7 +59,7 @@ class AzureDatasetRegistry(DatasetRegistry):
         # The copy first: a Data asset never points at bytes that are not there yet. It is the upload as the
         # run's MLTable reads it (',' and UTF-8), whatever delimiter, BOM or decimal mark the upload had.
         folder = entities.dataset_folder(name, content_hash)
-        portable = portable_csv(content, schema.target)
+        portable = portable_csv(content.read(), schema.target)
         # Training reads train.csv; the gate compares champion and challenger on holdout.csv.
         training, held, held_count = holdout.split(portable)
         self.store.put_once(f"{folder}/{holdout.TRAIN_FILE}", training)

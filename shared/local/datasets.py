@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from shared.local.db import connect, now
 from shared.ports import DatasetRegistry, DatasetVersion
@@ -23,7 +24,7 @@ class LocalDatasetRegistry(DatasetRegistry):
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
 
-    def register(self, name: str, content: bytes, content_hash: str, schema: Schema, rows: int,
+    def register(self, name: str, content: BinaryIO, content_hash: str, schema: Schema, rows: int,
                  source_uri: str, guardrails: list[dict[str, Any]] | None = None) -> tuple[DatasetVersion, bool]:
         db = connect(self.state_dir)
         existing = db.execute("SELECT * FROM datasets WHERE name=? AND content_hash=?", (name, content_hash)).fetchone()
@@ -32,7 +33,8 @@ class LocalDatasetRegistry(DatasetRegistry):
         folder = self.state_dir / "datasets" / name
         folder.mkdir(parents=True, exist_ok=True)
         staged = folder / f".{content_hash}.tmp"
-        staged.write_bytes(content)
+        with staged.open("wb") as copy:
+            shutil.copyfileobj(content, copy, 1 << 20)  # a chunk at a time, whatever the file's size
         final = folder / f"{content_hash}.csv"
         os.replace(staged, final)  # the copy is complete before any version points at it
         db.execute("BEGIN IMMEDIATE")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import string
 from pathlib import Path
@@ -106,7 +107,7 @@ def test_no_write_lands_outside_the_registry_folder(tmp_path: Path, blob_path: s
         return
     content = sample_data.to_csv(GOOD_ROWS)
     dataset = validate(content, "y", max_bytes=10_000_000, min_rows=50)
-    version, _ = LocalDatasetRegistry(tmp_path).register(name, content, dataset.content_hash, dataset.schema,
-                                                         dataset.rows, blob_path)
+    version, _ = LocalDatasetRegistry(tmp_path).register(name, io.BytesIO(content), dataset.content_hash,
+                                                         dataset.schema, dataset.rows, blob_path)
     written = Path(version.uri.removeprefix("file://")).resolve()
     assert written.is_relative_to((tmp_path / "datasets").resolve())

@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -47,7 +47,7 @@ class MemoryDatasets(DatasetRegistry):
     def __init__(self) -> None:
         self.versions: dict[str, list[DatasetVersion]] = {}
 
-    def register(self, name: str, content: bytes, content_hash: str, schema: Schema, rows: int,
+    def register(self, name: str, content: BinaryIO, content_hash: str, schema: Schema, rows: int,
                  source_uri: str, guardrails: list[dict[str, Any]] | None = None) -> tuple[DatasetVersion, bool]:
         versions = self.versions.setdefault(name, [])
         for existing in versions:
