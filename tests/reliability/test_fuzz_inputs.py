@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cli import sample_data
-from shared import naming
+from shared import csv_stream, naming
 from shared.dataset_validation import validate
 from shared.errors import DatasetRejected
 from shared.local.datasets import LocalDatasetRegistry
@@ -27,13 +27,22 @@ FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCh
 
 
 def outcome(content: bytes) -> str:
-    """``ok`` or ``rejected``; anything else (an unexpected exception) fails the test."""
+    """``ok`` or ``rejected``, the same for the whole-file reader and ingest's reader in chunks; anything else (an
+    unexpected exception) fails the test."""
+    try:
+        streamed = csv_stream.read(io.BytesIO(content), "y", max_bytes=2_000_000, min_rows=50, chunk_rows=16)
+    except DatasetRejected as rejected:
+        assert rejected.reason.strip() and rejected.code, "a rejection must say why"
+        streamed = None
     try:
         dataset = validate(content, "y", max_bytes=2_000_000, min_rows=50)
     except DatasetRejected as rejected:
         assert rejected.reason.strip() and rejected.code, "a rejection must say why"
+        assert streamed is None, f"read in chunks, it was accepted; whole, rejected: {rejected.reason}"
         return "rejected"
+    assert streamed is not None, "read whole, it was accepted; in chunks, rejected"
     assert dataset.rows >= 50 and "y" in {c.name for c in dataset.schema.columns}
+    assert (streamed.rows, streamed.schema.task) == (dataset.rows, dataset.schema.task)
     return "ok"
 
 
