@@ -38,7 +38,7 @@ from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
 from devhost.blob_listing import Listed, ListingBroken, ResilientListing, Unlisted
 from devhost.discovery import FunctionSpec, blob_path_parts
-from devhost.invoker import decode_trigger, invoke_sync
+from devhost.invoker import decode_sdk_trigger, decode_trigger, invoke_sync, sdk_type_of
 from devhost.message_visibility import VisibilityKeeper
 from devhost.tracing import instrumentation
 from shared.printable import printable
@@ -336,9 +336,17 @@ class BlobTriggerListener:
         except ResourceNotFoundError:
             pass
         blob = self.blobs.get_blob_client(watch.container, blob_name)
+        sdk_type = sdk_type_of(watch.spec)
         try:
-            download = blob.download_blob(etag=f'"{etag}"', match_condition=MatchConditions.IfNotModified, **QUIET)
-            content = download.readall()
+            if sdk_type is not None:  # the function reads the blob itself, through the client it is given
+                props = blob.get_blob_properties(etag=f'"{etag}"', match_condition=MatchConditions.IfNotModified,
+                                                 **QUIET)
+                input_stream = decode_sdk_trigger(watch.spec, sdk_type, watch.container, blob_name)
+            else:
+                download = blob.download_blob(etag=f'"{etag}"', match_condition=MatchConditions.IfNotModified,
+                                              **QUIET)
+                props = download.properties
+                input_stream = self._input_stream(watch, blob, etag, download.readall(), props)
         except (ResourceModifiedError, ResourceNotFoundError):
             # Overwritten or deleted since it was queued: the new version has its own receipt.
             log.info("Skipping %s/%s: it changed or went away since it was queued", watch.container,
@@ -346,17 +354,6 @@ class BlobTriggerListener:
             self._set_status(receipt, "skipped")
             self.queue.delete_message(message, **QUIET)
             return
-        props = download.properties
-        input_stream = decode_trigger(watch.spec, Datum(content, "bytes"), {
-            "BlobTrigger": Datum(f"{watch.container}/{blob_name}", "string"),
-            "Uri": Datum(blob.url, "string"),
-            "Properties": Datum(json.dumps({
-                "ContentLength": props.size, "Length": props.size, "ETag": etag,
-                "ContentType": props.content_settings.content_type,
-                "LastModified": props.last_modified.isoformat() if props.last_modified else None,
-            }), "json"),
-            "Metadata": Datum(json.dumps(dict(props.metadata or {})), "json"),
-        })
         keeper = VisibilityKeeper(self.queue, message, self.visibility_timeout_s)
         try:
             invoke_sync(watch.spec, input_stream, trigger="blob",
@@ -378,6 +375,20 @@ class BlobTriggerListener:
         else:
             self.queue.update_message(keeper.message, pop_receipt=keeper.pop_receipt,
                                       visibility_timeout=self.retry_delay_s, **QUIET)
+
+    @staticmethod
+    def _input_stream(watch: BlobWatch, blob: Any, etag: str, content: bytes, props: Any) -> Any:
+        """The ``func.InputStream`` of a function that takes the blob's bytes, by the library's own converter."""
+        return decode_trigger(watch.spec, Datum(content, "bytes"), {
+            "BlobTrigger": Datum(f"{watch.container}/{blob.blob_name}", "string"),
+            "Uri": Datum(blob.url, "string"),
+            "Properties": Datum(json.dumps({
+                "ContentLength": props.size, "Length": props.size, "ETag": etag,
+                "ContentType": props.content_settings.content_type,
+                "LastModified": props.last_modified.isoformat() if props.last_modified else None,
+            }), "json"),
+            "Metadata": Datum(json.dumps(dict(props.metadata or {})), "json"),
+        })
 
     def _to_poison(self, message: QueueMessage, body: dict[str, Any], receipt: Any,
                    pop_receipt: str | None = None) -> None:

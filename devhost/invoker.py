@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import threading
 import time
+import typing
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import azure.functions as func
 from azure.functions import _abc as abc_types
 from azure.functions.meta import Datum, get_binding_registry
+from azurefunctions.extensions.base import Datum as ExtensionDatum
+from azurefunctions.extensions.base import get_binding_registry as extension_registry
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
@@ -107,6 +112,39 @@ def decode_trigger(spec: FunctionSpec, datum: Datum, metadata: dict[str, Datum] 
     if converter is None:
         raise ValueError(f"no converter for binding type {spec.trigger_type}")
     return converter.decode(datum, trigger_metadata=metadata or {})
+
+
+@dataclass(frozen=True)
+class ModelBindingData:
+    """What the Functions host sends a worker for an SDK-type binding (the gRPC ``ModelBindingData`` message): where
+    the resource is, not its content."""
+
+    content: str
+    version: str = "1.0"
+    source: str = "AzureStorageBlobs"
+    content_type: str = "application/json"
+
+
+def sdk_type_of(spec: FunctionSpec) -> type | None:
+    """The trigger parameter's type when an SDK-type extension takes it (a BlobClient, say), else None."""
+    try:
+        annotation = typing.get_type_hints(spec.user_function).get(spec.trigger_arg)
+    except (NameError, TypeError):
+        return None
+    registry = extension_registry()
+    return annotation if registry.check_supported_type(annotation) else None
+
+
+def decode_sdk_trigger(spec: FunctionSpec, pytype: type, container: str, blob_name: str) -> Any:
+    """The trigger object, built by the installed extension's own converter from the binding data the host sends,
+    as the worker builds it (the connection setting names the storage the function process sees)."""
+    converter = extension_registry().get(spec.trigger_type)
+    if converter is None:
+        raise ValueError(f"no SDK-type converter for binding type {spec.trigger_type}")
+    content = json.dumps({"Connection": spec.trigger.get("connection") or "AzureWebJobsStorage",
+                          "ContainerName": container, "BlobName": blob_name})
+    return converter.decode(ExtensionDatum(ModelBindingData(content), "model_binding_data"), trigger_metadata={},
+                            pytype=pytype)
 
 
 def encode_http_response(result: Any) -> Datum:

@@ -32,11 +32,20 @@ def wait_for(condition: Callable[[], Any], timeout: float = 60.0, interval: floa
         time.sleep(interval)
 
 
-def start_azurite(location: Path) -> azurite.Azurite:
-    emulator = azurite.Azurite(azurite.find_binary(ROOT), location,
-                               (azurite.free_port(), azurite.free_port(), azurite.free_port()))
-    emulator.start()
-    return emulator
+def start_azurite(location: Path, tries: int = 3) -> azurite.Azurite:
+    """Azurite on three free ports. A port free when picked can be taken before Azurite binds it (other stacks
+    start beside this one): then it starts again on new ones."""
+    for attempt in range(tries):
+        emulator = azurite.Azurite(azurite.find_binary(ROOT), location,
+                                   (azurite.free_port(), azurite.free_port(), azurite.free_port()))
+        try:
+            emulator.start()
+        except RuntimeError as error:
+            if "EADDRINUSE" not in str(error) or attempt == tries - 1:
+                raise
+            continue
+        return emulator
+    raise AssertionError("unreachable")
 
 
 class HostProcess:

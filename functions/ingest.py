@@ -1,8 +1,10 @@
 import logging
 
 import azure.functions as func
+import azurefunctions.extensions.bindings.blob as blob
 
 from shared.backend import get_backend
+from shared.blob_stream import blob_stream
 from shared.ingest import UPLOADS_CONTAINER, Upload
 from shared.ingest import ingest as ingest_upload
 from shared.printable import printable
@@ -12,16 +14,16 @@ bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
 
-@bp.blob_trigger(arg_name="blob", path=f"{UPLOADS_CONTAINER}/{{name}}", connection="AzureWebJobsStorage",
+# The SDK type: the function gets a BlobClient, not the blob's bytes, and reads the upload a range at a time.
+@bp.blob_trigger(arg_name="client", path=f"{UPLOADS_CONTAINER}/{{name}}", connection="AzureWebJobsStorage",
                  source=func.BlobSource.EVENT_GRID)
-def ingest(blob: func.InputStream) -> None:
-    name = blob.name or ""
-    blob_path = name.split("/", 1)[1] if "/" in name else name
-    properties = getattr(blob, "blob_properties", None) or {}
-    content = blob.read()
-    upload = Upload(blob_path=blob_path, uri=blob.uri or "", content=content,
-                    metadata=dict(getattr(blob, "metadata", None) or {}),
-                    etag=str(properties.get("ETag") or properties.get("Etag") or ""),
-                    modified_at=str(properties.get("LastModified") or ""))
+def ingest(client: blob.BlobClient) -> None:
+    properties = client.get_blob_properties()
+    etag = str(properties.etag or "")  # as storage writes it, quoted: each range is read at this version
+    upload = Upload(blob_path=str(client.blob_name), uri=str(client.url),
+                    content=blob_stream(client, int(properties.size), etag),
+                    metadata=dict(properties.metadata or {}), etag=etag.strip('"'),
+                    modified_at=properties.last_modified.isoformat() if properties.last_modified else "")
     outcome = ingest_upload(upload, get_backend(), get_settings())
-    log.info("Upload %s: %s %s", printable(blob_path), outcome.state, printable(outcome.reason or outcome.run_id or ""))
+    log.info("Upload %s: %s %s", printable(upload.blob_path), outcome.state,
+             printable(outcome.reason or outcome.run_id or ""))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -555,3 +555,24 @@ def _typed(raw: pd.DataFrame, header: list[str], kept_at: list[int], kinds: dict
 
 
 __all__ = ["MAX_CODED_CLASSES", "Counts", "StreamedDataset", "UploadText", "read"]
+
+
+def portable_frames(source: BinaryIO, schema: Schema, *, max_bytes: int, chunk_rows: int = CHUNK_ROWS
+                    ) -> Iterator[pd.DataFrame]:
+    """A validated upload, a chunk of rows at a time, as ``dataset_validation.portable_csv`` writes it whole: the
+    named columns only, '?' and empty cells missing, no rows without a target, every cell as written except the
+    decimal commas of the columns ``schema`` reads as numbers (known from every row, so no chunk decides alone)."""
+    text = UploadText(source, max_bytes)
+    head = text.head(SNIFF_LINES)
+    delimiter = sniff_delimiter(head)
+    header = header_of(head, delimiter)
+    named = [i for i, name in enumerate(header) if name]
+    commas = {c.name for c in schema.columns if c.kind in ("number", "integer")} if delimiter == ";" else set()
+    chunks = pd.read_csv(text, sep=delimiter, quotechar='"', skipinitialspace=True, dtype=str,
+                         keep_default_na=False, na_values=["", *EXTRA_MISSING], chunksize=chunk_rows)
+    for chunk in chunks:
+        chunk = chunk.iloc[:, named]
+        chunk.columns = [header[i] for i in named]
+        for name in commas & set(chunk.columns):
+            chunk[name] = chunk[name].str.strip().str.replace(",", ".", regex=False)
+        yield chunk[chunk[schema.target].notna()]

@@ -91,6 +91,9 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         // rather than a system identity whose roles the service would have to assign.
         { name: 'ENDPOINT_IDENTITY_ID', value: identityId }
         { name: 'DEPLOY_POLL_S', value: '20' }
+        // Uploads stream through the function a range at a time (SDK-type blob binding), so the limit is what Azure
+        // AutoML trains on, not what the instance's memory holds.
+        { name: 'MAX_UPLOAD_MB', value: '10240' }
         { name: 'STORAGE_ACCOUNT_NAME', value: storageName }
       ]
     }

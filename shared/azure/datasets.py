@@ -11,12 +11,14 @@ from typing import Any, BinaryIO
 
 from azure.core.exceptions import ResourceNotFoundError
 
+from shared import csv_stream
 from shared.azure import entities, holdout
 from shared.azure.blobstore import BlobStore
 from shared.azure.config import AzureSettings
-from shared.dataset_validation import portable_csv
 from shared.ports import DatasetRegistry, DatasetVersion
 from shared.schema import Schema
+
+MAX_COPY_BYTES = 1 << 40  # the upload was checked against its limit already; this only bounds the reader
 
 
 def to_version(data: Any) -> DatasetVersion:
@@ -57,14 +59,19 @@ class AzureDatasetRegistry(DatasetRegistry):
         except ResourceNotFoundError:
             pass
         # The copy first: a Data asset never points at bytes that are not there yet. It is the upload as the
-        # run's MLTable reads it (',' and UTF-8), whatever delimiter, BOM or decimal mark the upload had.
+        # run's MLTable reads it (',' and UTF-8), whatever delimiter, BOM or decimal mark the upload had, written a
+        # chunk of rows at a time; training reads train.csv, and the gate compares champion and challenger on
+        # holdout.csv (``shared.azure.holdout``).
         folder = entities.dataset_folder(name, content_hash)
-        portable = portable_csv(content.read(), schema.target)
-        # Training reads train.csv; the gate compares champion and challenger on holdout.csv.
-        training, held, held_count = holdout.split(portable)
-        self.store.put_once(f"{folder}/{holdout.TRAIN_FILE}", training)
-        self.store.put_once(f"{folder}/{holdout.HOLDOUT_FILE}", held)
-        self.store.put_once(f"{folder}/{entities.DATA_FILE}", portable)
+        held_count = 0
+        with self.store.writer(f"{folder}/{entities.DATA_FILE}") as whole, \
+                self.store.writer(f"{folder}/{holdout.TRAIN_FILE}") as train, \
+                self.store.writer(f"{folder}/{holdout.HOLDOUT_FILE}") as held:
+            for number, chunk in enumerate(csv_stream.portable_frames(content, schema, max_bytes=MAX_COPY_BYTES)):
+                held_out = holdout.held_out_rows(chunk)
+                held_count += int(held_out.sum())
+                for sink, part in ((whole, chunk), (train, chunk[~held_out]), (held, chunk[held_out])):
+                    sink.write(part.to_csv(index=False, header=number == 0, lineterminator="\n").encode("utf-8"))
         sequence = 1 + max((v.version for v in self.list(name)), default=0)
         data = entities.data_asset(self.settings, name, sequence, content_hash, rows, len(schema.columns),
                                    source_uri, json.dumps(schema.to_dict(), separators=(",", ":")))

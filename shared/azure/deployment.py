@@ -164,7 +164,7 @@ class AzureDeployer(Deployer):
         name = f"dataset {model.dataset_name} v{model.dataset_version}"
         dataset = self.datasets.get(model.dataset_name, model.dataset_version or None)
         path = holdout_path(dataset) if dataset is not None else None
-        data = self.store.read(path) if path else None
+        data = self.store.read(path, holdout.COMPARED_BYTES) if path else None
         if dataset is None or data is None:
             return Comparison(metric.name, None, None, 0, f"on held-out rows: {name} keeps none")
         records = list(holdout.rows(data))

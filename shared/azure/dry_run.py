@@ -13,13 +13,15 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.azure.blobstore import BlobStore
+from shared.azure.blobstore import BlobStore, Sink
 from shared.azure.run_metrics import RunMetrics
 from shared.azure.state import JsonBlobs
 from shared.ports import DeploymentQueue
@@ -332,8 +334,20 @@ class RecordingStore(BlobStore):
         self.blobs[path] = data
         return True
 
-    def read(self, path: str) -> bytes | None:
-        return self.blobs.get(path)
+    def read(self, path: str, limit: int | None = None) -> bytes | None:
+        found = self.blobs.get(path)
+        return found[:limit] if found is not None and limit else found
+
+    @contextmanager
+    def writer(self, path: str) -> Iterator[Sink]:
+        parts: list[bytes] = []
+
+        class _Parts:
+            def write(self, data: bytes) -> None:
+                parts.append(data)
+
+        yield _Parts()
+        self.put_once(path, b"".join(parts))
 
 
 class InMemoryRecords(JsonBlobs):

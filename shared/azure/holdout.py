@@ -14,44 +14,38 @@ import hashlib
 import io
 from collections.abc import Iterator
 
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
 HOLDOUT_SHARE = 0.1  # of the rows, by their hash
 HOLDOUT_FILE = "holdout.csv"
 TRAIN_FILE = "train.csv"
 COMPARED_ROWS = 20_000  # the most held-out rows both models score (the first ones, so the same for both)
+COMPARED_BYTES = 32 << 20  # read of holdout.csv for them: the file itself grows with the dataset
 _BUCKETS = 10_000
 
 
 def held_out(row: list[str]) -> bool:
+    """Whether a row, as its CSV cells read (a missing cell empty), is held out."""
     digest = hashlib.blake2b("\x1f".join(row).encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big") % _BUCKETS < HOLDOUT_SHARE * _BUCKETS
 
 
-def split(portable: bytes) -> tuple[bytes, bytes, int]:
-    """The training rows and the held-out rows of a portable CSV (``shared.dataset_validation.portable_csv``),
-    each with the header, and how many were held out."""
-    train, holdout = io.StringIO(), io.StringIO()
-    train_out = csv.writer(train, lineterminator="\n")
-    holdout_out = csv.writer(holdout, lineterminator="\n")
-    reader = csv.reader(io.StringIO(portable.decode("utf-8")))
-    header = next(reader, None)
-    if header is None:
-        return b"", b"", 0
-    train_out.writerow(header)
-    holdout_out.writerow(header)
-    count = 0
-    for row in reader:
-        if held_out(row):
-            holdout_out.writerow(row)
-            count += 1
-        else:
-            train_out.writerow(row)
-    return train.getvalue().encode("utf-8"), holdout.getvalue().encode("utf-8"), count
+def held_out_rows(frame: pd.DataFrame) -> NDArray[np.bool_]:
+    """``held_out`` for each row of a chunk of the portable copy (cells as text, missing ones NaN)."""
+    cells = frame.fillna("").astype(str).to_numpy()
+    return np.fromiter((held_out(list(row)) for row in cells), dtype=bool, count=len(cells))
 
 
 def rows(holdout: bytes, limit: int = COMPARED_ROWS) -> Iterator[dict[str, str | None]]:
     """The held-out rows as records, an empty cell read as missing (as the training table reads it)."""
-    reader = csv.DictReader(io.StringIO(holdout.decode("utf-8")))
-    for index, row in enumerate(reader):
-        if index >= limit:
-            return
+    text = holdout.decode("utf-8", errors="ignore")
+    whole = len(holdout) < COMPARED_BYTES
+    if not whole:  # only the file's head was read: its last line may be cut off
+        text = text[:text.rfind("\n") + 1]
+    records = list(csv.DictReader(io.StringIO(text)))
+    if not whole and records:
+        records.pop()  # a quoted cell with a line end could have been cut too
+    for row in records[:limit]:
         yield {name: (value if value != "" else None) for name, value in row.items()}

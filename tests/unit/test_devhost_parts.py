@@ -187,3 +187,24 @@ def test_sampled_requests_count_as_the_requests_they_stand_for(tmp_path: Path, c
     requests_summary(db)
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("POST /api/score"))
     assert line.split()[2:4] == ["111", "1.0"] and line.endswith("1.8%")  # count, p50, 2 failed of 111
+
+
+def test_the_upload_function_gets_the_blob_client_the_extension_builds_from_the_host_binding_data(monkeypatch):
+    """The ingest function takes a BlobClient (an SDK-type binding): the host builds it with the installed extension's
+    own converter, from the binding data the Functions host sends, over the storage the process is given."""
+    from azure.storage.blob import BlobClient
+
+    from devhost.invoker import decode_sdk_trigger, sdk_type_of
+
+    connection = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+                  "BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;")
+    monkeypatch.setenv("AzureWebJobsStorage", connection)
+    [spec] = [s for s in discover(load_app("function_app:app")) if s.name == "ingest"]
+    pytype = sdk_type_of(spec)
+    assert pytype is not None
+    client = decode_sdk_trigger(spec, pytype, "datasets", "bank/jan 2026.csv")
+    assert isinstance(client, BlobClient)
+    assert (client.container_name, client.blob_name) == ("datasets", "bank/jan 2026.csv")
+    assert client.url.startswith("http://127.0.0.1:1/devstoreaccount1/datasets/bank/")
+    others = [s for s in discover(load_app("function_app:app")) if s.trigger_type == "queueTrigger"]
+    assert others and all(sdk_type_of(s) is None for s in others)  # the rest take what the library decodes
