@@ -8,7 +8,10 @@ temporary folder, then runs each reader in a fresh process of its own, so that e
 - ``arrow``: pyarrow's streaming CSV reader, batch after batch, keeping nothing;
 - ``ingest``: ``shared.ingest.ingest`` on the local backend, as the host runs it (the upload handed over as the
   blob trigger hands it, validated, its guardrails computed, the dataset version copied and its run queued);
-- ``ingest-file``: the same, reading the upload from a file instead of from memory.
+- ``ingest-file``: the same, reading the upload from a file instead of from memory;
+- ``azure-ingest``: the Azure backend's ingest as the Function runs it: the upload read from a blob (Azurite) a
+  range at a time through a BlobClient, the dataset version, its training rows and its held-out rows written back
+  to Azurite a block at a time (Azure ML itself stood in for in memory).
 
 Run: ``make bench-scale`` (``ROWS=...`` to change the size; ``MODES=floor,ingest`` to run some).
 """
@@ -24,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +35,8 @@ import pandas as pd
 from cli import sample_data
 
 ROWS = int(os.environ.get("ROWS", "1054400"))
-MODES = ("floor", "pandas", "arrow", "ingest", "ingest-file")
+MODES = ("floor", "pandas", "arrow", "ingest", "ingest-file", "azure-ingest")
+AZURITE = "BENCH_AZURITE"  # the connection of the Azurite the parent started, for the azure-ingest child
 BLOCK_ROWS = 100_000
 
 
@@ -129,6 +134,40 @@ def _ingest(path: Path, from_file: bool) -> str:
                        "checks": checks})
 
 
+def _azure_ingest(path: Path) -> str:
+    """The Azure backend's ingest over Azurite, as ``functions/ingest.py`` runs it."""
+    from azure.storage.blob import BlobServiceClient
+
+    from shared.azure.blobstore import ContainerStore
+    from shared.azure.config import AzureSettings
+    from shared.azure.dry_run import InMemoryQueue, InMemoryRecords, InMemoryRunMetrics, InMemoryWorkspace
+    from shared.azure.wiring import assemble
+    from shared.blob_stream import blob_stream
+    from shared.ingest import Upload, ingest
+    from shared.settings import Settings
+
+    os.environ["LOCAL_STATE_DIR"] = str(path.parent / "state")
+    os.environ.setdefault("MAX_UPLOAD_MB", "10240")  # as infra/ sets it in Azure
+    settings = Settings.from_env()
+    service = BlobServiceClient.from_connection_string(os.environ[AZURITE])
+    workspace = InMemoryWorkspace()
+    backend = assemble(settings, AzureSettings.example(), workspace,
+                       ContainerStore(service.get_container_client("dataset-versions")), InMemoryRecords(),
+                       credential=None, queue=InMemoryQueue(), run_metrics=InMemoryRunMetrics(workspace))
+    client = service.get_blob_client("datasets", "bank/big.csv")
+    properties = client.get_blob_properties()
+    upload = Upload("bank/big.csv", client.url, blob_stream(client, properties.size, properties.etag), {},
+                    properties.etag.strip('"'), "2026-01-01T00:00:00+00:00")
+    ready = current_rss_mib()
+    started = time.perf_counter()
+    outcome = ingest(upload, backend, settings)
+    elapsed = time.perf_counter() - started
+    written = sorted(b.name.rsplit("/", 1)[-1] for b in
+                     service.get_container_client("dataset-versions").list_blobs(name_starts_with="bank/"))
+    return json.dumps({"outcome": outcome.state, "reason": outcome.reason, "ingest_s": round(elapsed, 2),
+                       "rss_before_ingest_mib": round(ready), "written": written})
+
+
 def child(mode: str, path: Path) -> None:
     """One measurement, printed as JSON on the last line of stdout."""
     baseline = current_rss_mib()
@@ -139,6 +178,8 @@ def child(mode: str, path: Path) -> None:
         result = _pandas(path)
     elif mode == "arrow":
         result = _arrow(path)
+    elif mode == "azure-ingest":
+        result = _azure_ingest(path)
     else:
         result = _ingest(path, from_file=mode == "ingest-file")
     seconds = time.perf_counter() - started
@@ -154,6 +195,7 @@ def main() -> int:
         bank_like_csv(path, ROWS)
         size = path.stat().st_size
         print(f"Generated {ROWS:,} bank-like rows, {size / 1e6:.0f} MB, in {time.perf_counter() - started:.1f} s")
+        emulator = _azurite_with(path, Path(tmp)) if "azure-ingest" in modes else None
         print(f"{'reader':<12} {'time s':>7} {'peak MiB':>9} {'x file':>7}  result")
         for mode in modes:
             (Path(tmp) / "state").mkdir(exist_ok=True)
@@ -168,7 +210,24 @@ def main() -> int:
             print(f"{mode:<12} {line['seconds']:>7.1f} {line['peak_mib']:>9,} {times:>7.1f}  {line['result']} "
                   f"(process at start: {line['start_mib']} MiB)")
             shutil.rmtree(Path(tmp) / "state", ignore_errors=True)
+        if emulator is not None:
+            emulator.stop()
     return 0
+
+
+def _azurite_with(path: Path, folder: Path) -> Any:
+    """An Azurite holding the upload in ``datasets/bank/big.csv``, its connection passed on to the children."""
+    from azure.storage.blob import BlobServiceClient
+
+    from devhost.process import start_azurite
+
+    emulator = start_azurite(folder / "azurite")
+    service = BlobServiceClient.from_connection_string(emulator.connection_string)
+    service.create_container("dataset-versions")
+    with path.open("rb") as source:
+        service.create_container("datasets").upload_blob("bank/big.csv", source, max_concurrency=2)
+    os.environ[AZURITE] = emulator.connection_string
+    return emulator
 
 
 if __name__ == "__main__":
