@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any, BinaryIO
 
+import numpy as np
+import pandas as pd
 from azure.core.exceptions import ResourceNotFoundError
+from numpy.typing import NDArray
 
 from shared import csv_stream
 from shared.azure import entities, holdout
@@ -32,6 +35,24 @@ def to_version(data: Any) -> DatasetVersion:
         guardrails=tuple(json.loads(data.properties.get("guardrails", "[]"))),
         training_uri=_beside(str(data.path), holdout.TRAIN_FILE) if "holdout_rows" in tags else "",
         holdout_rows=int(tags.get("holdout_rows", "0") or 0))
+
+
+def _split_csv(chunk: pd.DataFrame, held_out: NDArray[np.bool_], header: bool) -> tuple[str, str, str]:
+    """The chunk as CSV text: all its rows, the training ones, the held-out ones. Rendered once, then split by
+    line, unless a cell holds a line end (then one line is not one row, and each part is rendered on its own)."""
+    head = chunk.iloc[:0].to_csv(index=False, lineterminator="\n") if header else ""
+    multiline = any(chunk[name].str.contains(r"[\r\n]", regex=True).any() for name in chunk.columns)
+    if multiline:
+        whole, train, held = (head + part.to_csv(index=False, header=False, lineterminator="\n")
+                              for part in (chunk, chunk[~held_out], chunk[held_out]))
+        return whole, train, held
+    body = chunk.to_csv(index=False, header=False, lineterminator="\n")
+    lines = np.array(body.split("\n")[:-1], dtype=object)
+
+    def joined(selected: NDArray[Any]) -> str:
+        return head + "".join(line + "\n" for line in selected)
+
+    return head + body, joined(lines[~held_out]), joined(lines[held_out])
 
 
 def _beside(uri: str, name: str) -> str:
@@ -70,8 +91,8 @@ class AzureDatasetRegistry(DatasetRegistry):
             for number, chunk in enumerate(csv_stream.portable_frames(content, schema, max_bytes=MAX_COPY_BYTES)):
                 held_out = holdout.held_out_rows(chunk)
                 held_count += int(held_out.sum())
-                for sink, part in ((whole, chunk), (train, chunk[~held_out]), (held, chunk[held_out])):
-                    sink.write(part.to_csv(index=False, header=number == 0, lineterminator="\n").encode("utf-8"))
+                for sink, text in zip((whole, train, held), _split_csv(chunk, held_out, number == 0), strict=True):
+                    sink.write(text.encode("utf-8"))
         sequence = 1 + max((v.version for v in self.list(name)), default=0)
         data = entities.data_asset(self.settings, name, sequence, content_hash, rows, len(schema.columns),
                                    source_uri, json.dumps(schema.to_dict(), separators=(",", ":")))

@@ -10,7 +10,6 @@ challenger is judged on were held out of the champion's training as well
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from collections.abc import Iterator
 
@@ -26,16 +25,13 @@ COMPARED_BYTES = 32 << 20  # read of holdout.csv for them: the file itself grows
 _BUCKETS = 10_000
 
 
-def held_out(row: list[str]) -> bool:
-    """Whether a row, as its CSV cells read (a missing cell empty), is held out."""
-    digest = hashlib.blake2b("\x1f".join(row).encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % _BUCKETS < HOLDOUT_SHARE * _BUCKETS
-
-
 def held_out_rows(frame: pd.DataFrame) -> NDArray[np.bool_]:
-    """``held_out`` for each row of a chunk of the portable copy (cells as text, missing ones NaN)."""
-    cells = frame.fillna("").astype(str).to_numpy()
-    return np.fromiter((held_out(list(row)) for row in cells), dtype=bool, count=len(cells))
+    """Whether each row of a chunk of the portable copy (cells as text, missing ones NaN) is held out: a hash of
+    the row's cells, with missing and empty the same, so a row's side never depends on the chunk it is in."""
+    cells = frame.fillna("").astype(str)
+    hashes = pd.util.hash_pandas_object(cells, index=False).to_numpy(dtype=np.uint64)
+    held: NDArray[np.bool_] = hashes % _BUCKETS < int(HOLDOUT_SHARE * _BUCKETS)
+    return held
 
 
 def rows(holdout: bytes, limit: int = COMPARED_ROWS) -> Iterator[dict[str, str | None]]:

@@ -156,3 +156,15 @@ def test_an_earlier_write_of_the_same_copy_is_kept(blob_service):
     assert store.read("bank/abc/data.csv", 3) == b"fir"
     assert store.read("bank/none.csv") is None
 
+
+
+def test_rows_with_a_line_end_in_a_cell_are_split_whole(stack):
+    """One line is not one row when a quoted cell holds a line end: the split still keeps each row whole."""
+    text = rows_of("note,age,y", '"line one\nline {d}",{i},{y}', count=400)
+    stack.upload(text.encode("utf-8"), path="notes/jan.csv")
+    files = {path.rsplit("/", 1)[-1]: pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False)
+             for path, body in stack.store.blobs.items() if path.startswith("notes/")}
+    whole, train, held = files["data.csv"], files["train.csv"], files["holdout.csv"]
+    assert len(held) > 0 and len(train) + len(held) == len(whole) == 399  # one row has no target
+    assert sorted(map(tuple, pd.concat([train, held]).to_numpy())) == sorted(map(tuple, whole.to_numpy()))
+    assert all("\n" in note for note in whole["note"])
