@@ -453,6 +453,15 @@ def test_the_run_report_of_a_rejected_model_shows_its_held_out_answers_before_it
     assert "LightGBM" in page and "4 trials" in page  # the leaderboard: AutoML's trials with their logged metric
     assert "Logged metrics of the best trial" in page and "log_loss" in page
     assert "https://ml.azure.com/runs/" in page
+    from tests.browser import chromium
+
+    with chromium() as browser:  # as a person sees it
+        tab = browser.new_page()
+        tab.set_content(page)
+        text = tab.inner_text("body")
+        assert tab.locator("svg").count() >= 5  # four charts of the held-out answers and the leaderboard
+    assert text.startswith("bank v2 · run ") and "Rejected: accuracy" in text
+    assert "rows held out of training" in text and "LightGBM" in text and "Data guardrails" in text
     # The report asked the challenger's deployment (green) before it was deleted: nothing of it keeps running.
     green = [s for s in sdk_stack.service.sent if s.headers.get("azureml-model-deployment") == "green"]
     deleted = [i for i, s in enumerate(sdk_stack.service.sent) if s.method == "DELETE"]
