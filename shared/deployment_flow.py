@@ -271,9 +271,8 @@ def _compare(backend: Backend, record: DeploymentRecord) -> Step:
     record.detail["reason"] = why
     if won:
         return Step.SWITCH
-    backend.deployer.discard(model, record.slot)  # nothing of the loser keeps running
     record.reason = f"{why}; production (v{champion.version}) keeps serving"
-    return Step.REJECTED
+    return Step.REJECTED  # its deployment is removed once its report is written (``_finish``)
 
 
 def _newer_in_production(backend: Backend, record: DeploymentRecord) -> bool:
@@ -311,10 +310,12 @@ def _finish(backend: Backend, record: DeploymentRecord, step: Step) -> None:
     if step in (Step.DONE, Step.REJECTED):
         run = backend.pipeline.get_run(record.run_id)
         if run is not None:
-            try:
-                backend.reports.write(run, decision)
+            try:  # the report may ask the new model's deployment, which a rejected one still has until below
+                backend.reports.write(run, {**decision, "slot": record.slot})
             except Exception:  # the report helps people; its failure must not undo or repeat a deployment
                 log.exception("Could not write the report of run %s", record.run_id)
+    if step == Step.REJECTED:
+        backend.deployer.discard(model, record.slot)  # nothing of the loser keeps running
 
 
 def fail_poisoned(backend: Backend, message: DeployMessage, tries: int) -> None:

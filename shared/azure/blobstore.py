@@ -30,6 +30,10 @@ class BlobStore(abc.ABC):
         """Write ``path`` unless it exists (content-addressed paths never change); True if written."""
 
     @abc.abstractmethod
+    def replace(self, path: str, data: bytes) -> None:
+        """Write ``path``, over what was there (a report, rewritten when its run's decision changes)."""
+
+    @abc.abstractmethod
     def read(self, path: str, limit: int | None = None) -> bytes | None:
         """The blob's bytes (its first ``limit`` bytes), or None when there is none."""
 
@@ -50,6 +54,9 @@ class ContainerStore(BlobStore):
         except ResourceExistsError:
             return False
         return True
+
+    def replace(self, path: str, data: bytes) -> None:
+        self.container.upload_blob(path, data, overwrite=True)
 
     def read(self, path: str, limit: int | None = None) -> bytes | None:
         try:

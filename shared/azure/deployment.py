@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import tempfile
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -162,29 +163,35 @@ class AzureDeployer(Deployer):
         the metric of each from their answers, with the code that scores local models."""
         metric = metrics.resolve(model.metric)
         name = f"dataset {model.dataset_name} v{model.dataset_version}"
+        found = self.held_out_rows(model)
+        if found is None:
+            return Comparison(metric.name, None, None, 0, f"on held-out rows: {name} keeps none")
+        target, records = found
+        basis = (f"on the same {len(records)} rows of {name} held out of training (holdout.csv; neither model "
+                 "trained on them)")
+        challenger = self.answers_on(model, slot, records)
+        mine = _metric_of(metric, challenger, records, target) if challenger else None
+        if challenger is None or mine is None:
+            return Comparison(metric.name, None, None, len(records), basis)
+        endpoint = self._endpoint(entities.endpoint_name(self.settings, model.name))
+        live = live_color(endpoint.traffic if endpoint is not None else None)
+        served = self.answers_on(champion, live, records) if live else None
+        theirs = _metric_of(metric, served, records, target, challenger.classes) if served else None
+        return Comparison(metric.name, mine, theirs, len(records), basis)
+
+    def held_out_rows(self, model: ModelVersion) -> tuple[str, list[dict[str, str | None]]] | None:
+        """The target and the held-out rows of the dataset version ``model`` was trained on; None without them."""
         dataset = self.datasets.get(model.dataset_name, model.dataset_version or None)
         path = holdout_path(dataset) if dataset is not None else None
         data = self.store.read(path, holdout.COMPARED_BYTES) if path else None
         if dataset is None or data is None:
-            return Comparison(metric.name, None, None, 0, f"on held-out rows: {name} keeps none")
+            return None
         records = list(holdout.rows(data))
-        basis = (f"on the same {len(records)} rows of {name} held out of training (holdout.csv; neither model "
-                 "trained on them)")
-        if not records:
-            return Comparison(metric.name, None, None, 0, f"on held-out rows: {name} has none")
-        target = dataset.schema.target
-        endpoint = self._endpoint(entities.endpoint_name(self.settings, model.name))
-        live = live_color(endpoint.traffic if endpoint is not None else None)
-        challenger = self._score_on(model, slot, records, metric, target)
-        if challenger is None:
-            return Comparison(metric.name, None, None, len(records), basis)
-        served = self._score_on(champion, live, records, metric, target, challenger[1]) if live else None
-        return Comparison(metric.name, challenger[0], served[0] if served else None, len(records), basis)
+        return (dataset.schema.target, records) if records else None
 
-    def _score_on(self, model: ModelVersion, slot: str, records: list[dict[str, str | None]], metric: metrics.Metric,
-                  target: str, classes: tuple[str, ...] = ()) -> tuple[float, tuple[str, ...]] | None:
-        """``model``'s metric on the rows as the deployment on ``slot`` answers them, with the classes it used
-        (a champion's probabilities are read in the challenger's classes); None when it cannot answer them."""
+    def answers_on(self, model: ModelVersion, slot: str, records: list[dict[str, str | None]]) -> Answers | None:
+        """What the deployment on ``slot`` answers for the rows, in the ``ServedModel`` outputs form; None when it
+        cannot answer them (columns it was not trained on, an error, labels only for a classifier)."""
         dataset = self.datasets.get(model.dataset_name, model.dataset_version or None)
         if dataset is None:
             return None
@@ -201,35 +208,21 @@ class AzureDeployer(Deployer):
             body = {"input_data": {"columns": features, "index": list(range(len(batch))),
                                    "data": [[row.get(n) for n in features] for row in batch]}}
             try:
-                answer = json.loads(self._invoke(endpoint, slot, body))
-                outputs, named, certain = endpoint_outputs(answer, len(batch), regression)
+                outputs, named, certain = endpoint_outputs(json.loads(self._invoke(endpoint, slot, body)),
+                                                           len(batch), regression)
             except HttpResponseError as error:
                 if error.status_code in BUSY_STATUSES:
-                    raise  # the queue tries the comparison again later
+                    raise  # the queue tries again later
                 return None
             except (ValueError, BadGateway):
                 return None
-            if certain and not regression and not metric.needs_threshold:
-                return None  # labels only: no probability-based metric from them
+            if certain and not regression:
+                return None  # labels only: no probabilities to judge or chart
             answered = answered or named
             if named != answered:
                 return None
             parts.append(outputs)
-        stacked = np.vstack(parts)
-        truth = [row.get(target) for row in records]
-        try:
-            if regression:
-                y = np.asarray([float(v) if v is not None else np.nan for v in truth], dtype=np.float64)
-                return metric.compute(y, stacked, [], 0.5), ()
-            wanted = list(classes or answered)
-            aligned = np.zeros((len(records), len(wanted)), dtype=np.float64)
-            for column, label in enumerate(answered):
-                if label in wanted:
-                    aligned[:, wanted.index(label)] = stacked[:, column]
-            y = np.asarray([str(v) for v in truth], dtype=object)
-            return metric.compute(y, aligned, wanted, 0.5), tuple(wanted)
-        except (ValueError, TypeError, ZeroDivisionError):
-            return None  # e.g. a label in the rows the model never saw
+        return Answers(np.vstack(parts), answered)
 
     def _invoke(self, endpoint: str, slot: str, body: dict[str, Any]) -> str:
         """One scoring call to the deployment on ``slot`` through the SDK (which fetches the credential)."""
@@ -279,6 +272,31 @@ class AzureDeployer(Deployer):
             return None
         deployment = self.ml.online_deployments.get(name=color, endpoint_name=endpoint.name)
         return self.registry.get(model_name, entities.deployed_version(deployment))
+
+
+@dataclass(frozen=True)
+class Answers:
+    outputs: Outputs  # class probabilities in ``classes`` order, or for regression the predictions (rows x 1)
+    classes: tuple[str, ...]  # empty for regression
+
+
+def _metric_of(metric: metrics.Metric, answers: Answers, records: list[dict[str, str | None]], target: str,
+               classes: tuple[str, ...] = ()) -> float | None:
+    """The metric of the answers against the rows' targets (a champion's probabilities read in the challenger's
+    classes); None when it cannot be computed (a label in the rows the model never saw, say)."""
+    truth = [row.get(target) for row in records]
+    try:
+        if not answers.classes:
+            y = np.asarray([float(v) if v is not None else np.nan for v in truth], dtype=np.float64)
+            return metric.compute(y, answers.outputs, [], 0.5)
+        wanted = list(classes or answers.classes)
+        aligned = np.zeros((len(records), len(wanted)), dtype=np.float64)
+        for column, label in enumerate(answers.classes):
+            if label in wanted:
+                aligned[:, wanted.index(label)] = answers.outputs[:, column]
+        return metric.compute(np.asarray([str(v) for v in truth], dtype=object), aligned, wanted, 0.5)
+    except (ValueError, TypeError, ZeroDivisionError):
+        return None
 
 
 class AzureEvaluator(Evaluator):

@@ -334,6 +334,9 @@ class RecordingStore(BlobStore):
         self.blobs[path] = data
         return True
 
+    def replace(self, path: str, data: bytes) -> None:
+        self.blobs[path] = data
+
     def read(self, path: str, limit: int | None = None) -> bytes | None:
         found = self.blobs.get(path)
         return found[:limit] if found is not None and limit else found

@@ -1,24 +1,139 @@
-"""Run reports in Azure: Azure ML studio already shows each run's metrics, children and outputs."""
+"""Run reports in Azure: the same page as locally, from what AutoML logged and what the deployment answers.
+
+The page is written when a run's decision is final and kept beside the dataset
+versions (``reports/{run}.html``). It shows the decision with both numbers of
+the gate, the model's answers on the rows held out of its training (ROC,
+precision and recall, calibration and the confusion matrix, or for regression
+predicted against actual), the leaderboard of AutoML's trials with the primary
+metric each logged, every metric the best trial logged, the dataset's
+guardrails, and a link to the run in Azure ML studio.
+"""
 
 from __future__ import annotations
 
+import html
+import logging
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
+
+from shared import metrics
+from shared import report_html as page
+from shared.azure.blobstore import BlobStore
 from shared.azure.config import AzureSettings
-from shared.errors import NotSupported
-from shared.ports import RunInfo, RunReports
+from shared.azure.deployment import AzureDeployer
+from shared.azure.run_metrics import RunMetrics, RunMetricsUnavailable
+from shared.ports import DatasetRegistry, ModelRegistry, RunInfo, RunReports
+
+log = logging.getLogger(__name__)
+TRIALS_READ = 50  # the most trials whose metrics the leaderboard reads (one tracking-server call each)
 
 
-class StudioRunReports(RunReports):
-    def __init__(self, azure: AzureSettings) -> None:
+def report_path(run_id: str) -> str:
+    return f"reports/{run_id.replace('/', '%2F')}.html"
+
+
+class AzureRunReports(RunReports):
+    def __init__(self, ml: Any, store: BlobStore, datasets: DatasetRegistry, registry: ModelRegistry,
+                 deployer: AzureDeployer, run_metrics: RunMetrics, azure: AzureSettings) -> None:
+        self.ml = ml
+        self.store = store
+        self.datasets = datasets
+        self.registry = registry
+        self.deployer = deployer
+        self.run_metrics = run_metrics
         self.azure = azure
 
     def write(self, run: RunInfo, decision: dict[str, Any]) -> None:
-        """Nothing to write: the decision is in the upload record and in telemetry, the run in the studio."""
+        self.store.replace(report_path(run.run_id), self.render(run, decision).encode("utf-8"))
 
     def html(self, run_id: str) -> str | None:
+        found = self.store.read(report_path(run_id))
+        return found.decode("utf-8") if found is not None else None
+
+    def studio_url(self, run_id: str) -> str:
         workspace = (f"/subscriptions/{self.azure.subscription_id}/resourceGroups/{self.azure.resource_group}"
                      f"/providers/Microsoft.MachineLearningServices/workspaces/{self.azure.workspace}")
-        raise NotSupported(f"run reports are written by the local backend; in Azure, open the run in Azure ML "
-                           f"studio: https://ml.azure.com/runs/{quote(run_id)}?wsid={quote(workspace)}")
+        return f"https://ml.azure.com/runs/{quote(run_id)}?wsid={quote(workspace)}"
+
+    def render(self, run: RunInfo, decision: dict[str, Any]) -> str:
+        metric = metrics.resolve(run.metric)
+        model = self.registry.find_by_run(run.model_name, run.run_id)
+        dataset = self.datasets.get(run.dataset_name, run.dataset_version or None)
+        best = str(run.result.get("best_child_run_id") or "")
+        logged = self._logged(best)
+        sections = [self._header(run, model.version if model else "?", logged.get(metric.name)),
+                    page.decision(decision)]
+        answered = self.deployer.held_out_rows(model) if model is not None else None
+        slot = str(decision.get("slot") or "")
+        answers = self.deployer.answers_on(model, slot, answered[1]) if model and answered and slot else None
+        if answered is not None and answers is not None:
+            target, records = answered
+            rows = f"{len(records):,} rows held out of training"
+            truth = [row.get(target) for row in records]
+            classes = list(answers.classes)
+            y = np.asarray(truth, dtype=object if classes else float)
+            scores = _scores(y, answers.outputs, classes)
+            charts = page.evaluation(y, answers.outputs, classes, None, 0.5, rows, scores)
+            sections += [page.row(*charts[:3]), page.row(*charts[3:], self._leaderboard(run, metric))]
+        else:
+            sections += [page.row(page.figure("Held-out rows", "<p class='muted'>the model did not answer them: it "
+                                              "was not deployed</p>", ""), self._leaderboard(run, metric))]
+        sections += [_logged_table(best, logged), page.guardrails(list(dataset.guardrails) if dataset else [])]
+        return page.document(f"Run {run.run_id}: {run.model_name}", sections)
+
+    def _header(self, run: RunInfo, version: str, logged: float | None) -> str:
+        score = f" · AutoML's validation {run.metric} {logged:.4f}" if logged is not None else ""
+        return (f"<h1>{html.escape(run.model_name)} v{html.escape(version)} · run {html.escape(run.run_id)}</h1>"
+                f"<div class='muted'>dataset {html.escape(run.dataset_name)} v{run.dataset_version} · best learner "
+                f"{html.escape(str(run.result.get('best_learner') or '?'))} · primary metric "
+                f"{html.escape(run.metric)}{html.escape(score)}</div>"
+                f"<div class='muted'><a href='{html.escape(self.studio_url(run.run_id))}'>the run in Azure ML "
+                "studio</a> (its children, outputs and logs)</div>")
+
+    def _logged(self, run_id: str) -> dict[str, float]:
+        if not run_id:
+            return {}
+        try:
+            return self.run_metrics.of(run_id)
+        except RunMetricsUnavailable as error:
+            log.warning("No logged metrics for %s: %s", run_id, error)
+            return {}
+
+    def _leaderboard(self, run: RunInfo, metric: metrics.Metric) -> str:
+        """AutoML's trials, each learner's best by the primary metric it logged."""
+        node = str(run.result.get("automl_run_id") or "")
+        trials: list[dict[str, Any]] = []
+        if node:
+            for child in list(self.ml.jobs.list(parent_job_name=node))[:TRIALS_READ]:
+                learner = (child.properties or {}).get("run_algorithm")
+                value = self._logged(str(child.name)).get(metric.name) if learner else None
+                if learner and value is not None:
+                    trials.append({"learner": str(learner), "score": value})
+        caption = f"{len(trials)} trials; {metric.name} as AutoML logged it on its validation split"
+        return page.figure("Leaderboard", page.leaderboard(trials, greater_is_better=metric.greater_is_better),
+                           caption)
+
+
+def _scores(y: Any, outputs: Any, classes: list[str]) -> dict[str, float]:
+    """The metrics the charts' captions quote, on the held-out rows."""
+    if not classes:
+        return {}
+    found = {}
+    for name in ("AUC_weighted", "average_precision_score_weighted"):
+        try:
+            found[name] = metrics.resolve(name).compute(np.asarray([str(v) for v in y], dtype=object), outputs,
+                                                        classes, 0.5)
+        except ValueError:
+            continue
+    return found
+
+
+def _logged_table(run_id: str, logged: dict[str, float]) -> str:
+    if not logged:
+        return "<div class='card'><h2>Logged metrics</h2><p class='muted'>none could be read</p></div>"
+    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{value:.4f}</td></tr>"
+                   for name, value in sorted(logged.items()))
+    return (f"<div class='card'><h2>Logged metrics of the best trial</h2><p class='muted'>{html.escape(run_id)}, "
+            f"as AutoML logged them</p><table>{rows}</table></div>")

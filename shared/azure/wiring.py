@@ -11,7 +11,7 @@ from shared.azure.deployment import AzureDeployer, AzureEvaluator
 from shared.azure.endpoint_client import EndpointClient, pooled_session
 from shared.azure.pipeline import AzureTrainingPipeline
 from shared.azure.registry import AzureModelRegistry
-from shared.azure.reports import StudioRunReports
+from shared.azure.reports import AzureRunReports
 from shared.azure.run_metrics import MlflowRunMetrics, RunMetrics
 from shared.azure.serving import EndpointModelServer
 from shared.azure.state import BlobPromotionLedger, BlobUploadLog, JsonBlobs
@@ -42,7 +42,7 @@ def assemble(settings: Settings, azure: AzureSettings, ml: Any, store: BlobStore
     pipeline = AzureTrainingPipeline(ml, store, state, azure, run_metrics)
     return Backend(datasets, BlobUploadLog(state), pipeline, registry, AzureEvaluator(), deployer,
                    BlobPromotionLedger(state), server, state, queue or StorageDeploymentQueue(DEPLOYMENTS_QUEUE),
-                   StudioRunReports(azure))
+                   AzureRunReports(ml, store, datasets, registry, deployer, run_metrics, azure))
 
 
 def build_azure_backend(settings: Settings) -> Backend:

@@ -7,16 +7,18 @@ import pytest
 from shared.promotion import RUN_COMPLETED, RUN_STATUS_CHANGED, handle_run_completed
 from tests.azure.conftest import AzureStack, declared_functions, sample_csv
 
-# Register, tag "deploying", then the queued steps: endpoint, deployment at 0%, smoke test, traffic, tag "deployed".
+# Register, tag "deploying", then the queued steps: endpoint, deployment at 0%, smoke test, traffic, tag "deployed",
+# and the run report, which asks the live deployment for its answers on the held-out rows.
 DEPLOY = ["models.create_or_update", "models.create_or_update", "online_endpoints.begin_create_or_update",
           "online_deployments.begin_create_or_update", "online_endpoints.invoke",
-          "online_endpoints.begin_create_or_update", "models.create_or_update"]
+          "online_endpoints.begin_create_or_update", "models.create_or_update", "online_endpoints.invoke"]
 # Beside a model in production: no endpoint to create, and after the smoke test both colours score the same
 # held-out rows (one call each for a small dataset) before traffic moves.
 REDEPLOY = [*DEPLOY[:2], *DEPLOY[3:5], "online_endpoints.invoke", "online_endpoints.invoke", *DEPLOY[5:]]
-# A model that loses that comparison: its deployment is made, compared, then deleted; traffic never moves.
-LOST = [*DEPLOY[:2], *DEPLOY[3:5], "online_endpoints.invoke", "online_endpoints.invoke",
-        "online_deployments.begin_delete", "models.create_or_update"]
+# A model that loses that comparison: its deployment is made, compared, reported on, then deleted; traffic never
+# moves.
+LOST = [*DEPLOY[:2], *DEPLOY[3:5], "online_endpoints.invoke", "online_endpoints.invoke", "models.create_or_update",
+        "online_endpoints.invoke", "online_deployments.begin_delete"]
 
 
 def train(stack: AzureStack, score: float, seed: int, etag: str) -> tuple[str, dict]:
@@ -63,13 +65,13 @@ def test_the_automl_parent_registers_and_deploys_blue_green_with_a_smoke_test(st
     run_id, event = train(stack, 0.91, 1, '"a"')
     decision, calls = after(stack, RUN_COMPLETED, event)
     assert decision == "deployed" and calls == DEPLOY
-    model = stack.workspace.calls[-7].args["model"]
+    model = stack.workspace.calls[-8].args["model"]
     assert model.path == f"azureml://jobs/{run_id}_automl_3/outputs/artifacts/outputs/mlflow-model/"
     assert model.tags["pipeline_run_id"] == run_id and model.tags["metric.accuracy"] == "0.91"
-    smoke = stack.workspace.calls[-3].args
+    smoke = stack.workspace.calls[-4].args
     assert smoke["deployment_name"] == "blue" and len(smoke["request"]["input_data"]["data"]) == 1
     # The new deployment took traffic only after the smoke test: created at 0% (no traffic), then 100%.
-    assert stack.workspace.calls[-5].args["endpoint"].traffic == {}
+    assert stack.workspace.calls[-6].args["endpoint"].traffic == {}
     assert traffic(stack) == {"blue": 100}
     assert upload_state(stack, '"a"')["state"] == "promoted"
 
@@ -92,7 +94,7 @@ def test_a_worse_model_is_registered_but_not_deployed(stack: AzureStack):
     after(stack, RUN_COMPLETED, train(stack, 0.93, 1, '"a"')[1])
     decision, calls = after(stack, RUN_COMPLETED, train(stack, 0.90, 2, '"b"')[1])
     assert decision == "rejected" and calls == LOST
-    assert stack.workspace.calls[-1].args["model"].tags["decision"] == "rejected"
+    assert stack.workspace.last("models.create_or_update")["model"].tags["decision"] == "rejected"
     assert traffic(stack) == {"blue": 100}
     assert ("bank-x7k2", "green") not in stack.workspace.deployment_views  # nothing of the loser keeps running
     state = upload_state(stack, '"b"')
@@ -100,7 +102,8 @@ def test_a_worse_model_is_registered_but_not_deployed(stack: AzureStack):
     assert "held out of training" in state["reason"] and "production (v1) keeps serving" in state["reason"]
     compared = [c.args["request"]["input_data"]["data"] for c in stack.workspace.calls
                 if c.operation == "online_endpoints.invoke" and len(c.args["request"]["input_data"]["data"]) > 1]
-    assert len(compared) == 2 and compared[0] == compared[1]  # both models, the same rows
+    # both models, the same rows; then the report asks the challenger again, before its deployment goes
+    assert len(compared) >= 3 and compared[-3] == compared[-2] == compared[-1]
 
 
 def test_trials_and_other_experiments_are_ignored_and_say_why(stack: AzureStack):
@@ -283,7 +286,8 @@ def test_without_rollback_the_previous_deployment_is_deleted_after_the_swap(stac
     deployer.settings = replace(deployer.settings, keep_rollback=False)
     after(stack, RUN_COMPLETED, train(stack, 0.90, 1, '"a"')[1])
     decision, calls = after(stack, RUN_COMPLETED, train(stack, 0.93, 2, '"b"')[1])
-    assert decision == "deployed" and calls[-2:] == ["online_deployments.begin_delete", "models.create_or_update"]
+    assert decision == "deployed"
+    assert calls[-3:] == ["online_deployments.begin_delete", "models.create_or_update", "online_endpoints.invoke"]
     assert stack.workspace.last("online_deployments.begin_delete") == {"name": "blue", "endpoint_name": "bank-x7k2"}
     assert traffic(stack) == {"green": 100}
     assert set(stack.workspace.deployment_views) == {("bank-x7k2", "green")}

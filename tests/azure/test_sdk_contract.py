@@ -405,9 +405,9 @@ def test_the_best_child_is_registered_from_the_node_tag_even_when_its_lookup_fai
     assert best in model["properties"]["modelUri"]
 
 
-def scored_rows(stack: SdkStack, color: str) -> list[list[Any]]:
-    """The rows each scoring call to ``color`` carried, the example row of the smoke test left out."""
-    return [row for s in stack.service.sent if s.operation == "POST score/{}"
+def scored_rows(stack: SdkStack, color: str, since: int = 0) -> list[list[Any]]:
+    """The rows each scoring call to ``color`` carried (from request ``since`` on), the smoke test's row left out."""
+    return [row for s in stack.service.sent[since:] if s.operation == "POST score/{}"
             and s.headers.get("azureml-model-deployment") == color and len(s.body["input_data"]["data"]) > 1
             for row in s.body["input_data"]["data"]]
 
@@ -417,20 +417,55 @@ def test_a_worse_model_loses_on_the_same_held_out_rows_and_nothing_of_it_keeps_r
     training (through the scoring URI, ManagedOnlineDeployment/createOrUpdate.json's deployment); it loses, its
     deployment is deleted (DELETE of the deployment, an ARM long-running operation) and traffic never moves."""
     promoted(sdk_stack, 1, '"a"', 0.95)
+    since = len(sdk_stack.service.sent)
     run_id = trained(sdk_stack, seed=2, etag='"b"', score=0.70)
     outcome = handle_run_completed(RUN_COMPLETED, pipeline_event(sdk_stack, run_id), sdk_stack.backend)
     assert outcome.decision == "deploying" and outcome.detail["compare_with"] == "1"
     assert sdk_stack.deploy_until_done()[-1] == "rejected"
-    blue, green = scored_rows(sdk_stack, "blue"), scored_rows(sdk_stack, "green")
-    assert green and green == blue  # the same rows, in the same order, for both models
+    blue, green = scored_rows(sdk_stack, "blue", since), scored_rows(sdk_stack, "green", since)
+    assert blue and green[:len(blue)] == blue  # the same rows, in the same order, for both models
+    assert green[len(blue):] == blue  # and once more for the run report, before the deployment is deleted
     assert sdk_stack.service.writes().count("DELETE onlineEndpoints/{}/deployments/{}") == 1
     assert ("bank-x7k2", "green") not in sdk_stack.service.deployments and traffic(sdk_stack) == {"blue": 100}
     record = sdk_stack.backend.uploads.get('bank/jan.csv@"b"')
     assert record is not None and record["state"] == "not_promoted"
     assert "does not beat production v1" in record["reason"]
-    assert f"on the same {len(green)} rows of dataset bank v2 held out of training" in record["reason"]
+    assert f"on the same {len(blue)} rows of dataset bank v2 held out of training" in record["reason"]
     decision = record["details"]["decision"]
-    assert decision["compared_rows"] == len(green) and decision["champion"] > decision["challenger"]
+    assert decision["compared_rows"] == len(blue) and decision["champion"] > decision["challenger"]
+
+
+def test_the_run_report_of_a_rejected_model_shows_its_held_out_answers_before_its_deployment_goes(
+        sdk_stack: SdkStack):
+    """The report is the local page from Azure's sources: the gate's numbers, the model's answers on the held-out
+    rows (asked of its deployment before it is deleted), AutoML's trials with the metric each logged (run history
+    children, MLflow ``runs/get`` per trial) and the best trial's logged metrics."""
+    from shared.azure.reports import report_path
+
+    promoted(sdk_stack, 1, '"a"', 0.95)
+    run_id = trained(sdk_stack, seed=2, etag='"b"', score=0.70)
+    handle_run_completed(RUN_COMPLETED, pipeline_event(sdk_stack, run_id), sdk_stack.backend)
+    assert sdk_stack.deploy_until_done()[-1] == "rejected"
+    page = sdk_stack.backend.reports.html(run_id)
+    assert page is not None and report_path(run_id) in sdk_stack.service.store.blobs
+    assert "does not beat production v1" in page and "held out of training" in page
+    assert "ROC curve" in page and "Confusion matrix" in page and "<svg" in page
+    assert "LightGBM" in page and "4 trials" in page  # the leaderboard: AutoML's trials with their logged metric
+    assert "Logged metrics of the best trial" in page and "log_loss" in page
+    assert "https://ml.azure.com/runs/" in page
+    from tests.browser import chromium
+
+    with chromium() as browser:  # as a person sees it
+        tab = browser.new_page()
+        tab.set_content(page)
+        text = tab.inner_text("body")
+        assert tab.locator("svg").count() >= 5  # four charts of the held-out answers and the leaderboard
+    assert text.startswith("bank v2 · run ") and "Rejected: accuracy" in text
+    assert "rows held out of training" in text and "LightGBM" in text and "Data guardrails" in text
+    # The report asked the challenger's deployment (green) before it was deleted: nothing of it keeps running.
+    green = [s for s in sdk_stack.service.sent if s.headers.get("azureml-model-deployment") == "green"]
+    deleted = [i for i, s in enumerate(sdk_stack.service.sent) if s.method == "DELETE"]
+    assert green and deleted and max(sdk_stack.service.sent.index(s) for s in green) < deleted[-1]
 
 
 def test_a_better_model_wins_on_the_same_rows_and_neither_trained_on_them(sdk_stack: SdkStack):
@@ -440,6 +475,8 @@ def test_a_better_model_wins_on_the_same_rows_and_neither_trained_on_them(sdk_st
     decision = sdk_stack.backend.promotions.decision(run_id)
     assert decision is not None and decision["decision"] == "deployed"
     assert decision["challenger"] > decision["champion"] and "held out of training" in decision["reason"]
+    page = sdk_stack.backend.reports.html(run_id)
+    assert page is not None and "Deployed" in page and "Calibration" in page  # answered by the live deployment
     # Training reads train.csv, which shares no row with holdout.csv; together they are the dataset version.
     blobs = sdk_stack.service.store.blobs
     folder = next(p.rsplit("/", 1)[0] for p in blobs if p.endswith("/holdout.csv") and "/" in p)
