@@ -48,6 +48,7 @@ def test_blob_upload_invokes_function_once_with_a_real_input_stream(host, blob_s
     assert call["name"] == "uploads/a.csv"
     assert call["length"] == 8
     assert call["content"] == "x,y\n1,2\n"
+    assert call["seekable"] is True and call["read_again"] is True  # from the host's copy on disk, not memory
     assert call["metadata"] == {"target": "y"}
     assert call["uri"].endswith("/uploads/a.csv")
     assert "Executed 'Functions.on_upload' (Succeeded" in host.log_text()

@@ -187,3 +187,35 @@ def test_sampled_requests_count_as_the_requests_they_stand_for(tmp_path: Path, c
     requests_summary(db)
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("POST /api/score"))
     assert line.split()[2:4] == ["111", "1.0"] and line.endswith("1.8%")  # count, p50, 2 failed of 111
+
+
+def test_a_blob_trigger_reads_the_host_copy_on_disk_in_chunks_and_again(tmp_path: Path):
+    """The host hands a blob over from its copy on disk: the library's own InputStream, with the trigger's name,
+    length and metadata, that a reader in chunks can size, read and read again from the start."""
+    from typing import BinaryIO, cast
+
+    import azure.functions as func
+    from azure.functions.meta import Datum
+
+    from devhost.invoker import BlobStream, decode_blob_trigger
+    from shared.ingest import Upload
+
+    [spec] = [s for s in discover(load_app("function_app:app")) if s.trigger_type == "blobTrigger"
+              and s.name == "ingest"]
+    content = b"age,y\n" + b"".join(b"%d,yes\n" % i for i in range(1000))
+    with (tmp_path / "copy").open("w+b") as spool:
+        spool.write(content)
+        stream = decode_blob_trigger(spec, spool, {
+            "BlobTrigger": Datum("datasets/bank/jan.csv", "string"), "Uri": Datum("http://x/datasets/bank/jan.csv",
+                                                                                 "string"),
+            "Properties": Datum(json.dumps({"ContentLength": len(content), "ETag": "e1"}), "json"),
+            "Metadata": Datum(json.dumps({"target": "y"}), "json")})
+        assert isinstance(stream, BlobStream) and isinstance(stream, func.InputStream) and stream.seekable()
+        assert (stream.name, stream.length, stream.metadata) == ("datasets/bank/jan.csv", len(content), {"target": "y"})
+        assert stream.blob_properties["ETag"] == "e1"
+        upload = Upload("bank/jan.csv", stream.uri or "", cast(BinaryIO, stream), {}, "e1")
+        assert upload.size == len(content)
+        with upload.open() as source:
+            assert source.read(6) == b"age,y\n"
+        with upload.open() as source:  # from the first byte again
+            assert b"".join(iter(lambda: source.read(100), b"")) == content
