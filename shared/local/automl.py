@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ from numpy.typing import NDArray
 from shared import metrics
 from shared.model_contract import date_inputs
 from shared.schema import DATETIME, NO_DATE, Schema, date_parts
+
+if TYPE_CHECKING:
+    from shared.local.sampling import StoredRows
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,14 @@ PLATEAU_LEARNERS = 3  # ... nor before this many kinds of learner have been trie
 ENSEMBLE = "ensemble"  # the best learner's name when a soft vote deploys
 HOLDOUT_DIR = "holdout"  # the fit the validation metrics and the promotion gate judge
 SEED = 42
+# A sampled dataset's budget: the search gets this share, the ensemble may run until this share, and the rest
+# is for the refit on every row (which reads the file again).
+SAMPLED_SEARCH_SHARE = 0.6
+SAMPLED_ENSEMBLE_UNTIL = 0.75
+REFIT_MARGIN = 1.25  # the refit on all rows is estimated from the sample's refit, scaled by rows, times this
+REFIT_ALWAYS_S = 10.0  # ... and happens when estimated under this, whatever is left: a few seconds over is worth it
+REFIT_COPIES = 4  # peak memory of a fit on all rows, as copies of its float32 input matrix
+REFIT_MAX_MB = 1024  # ... which must stay under this, and under half the memory the machine has free
 
 
 @dataclass
@@ -235,9 +246,21 @@ def _choose_threshold(metric: metrics.Metric, y: NDArray[Any], proba: NDArray[np
     return float(best) if abs(scores[best] - scores[0.5]) > 0.001 else 0.5
 
 
+def memory_room_mb() -> float:
+    """What one fit may take: ``REFIT_MAX_MB``, or half the memory the machine has available when that is less."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return min(float(REFIT_MAX_MB), int(line.split()[1]) / 1024 / 2)
+    except OSError:
+        pass
+    return float(REFIT_MAX_MB)
+
+
 def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: float, out_dir: Path,
           on_trial: Callable[[list[dict[str, Any]]], None] | None = None,
-          on_step: Callable[[str], None] | None = None, ensemble_members: int = 6) -> TrainingOutcome:
+          on_step: Callable[[str], None] | None = None, ensemble_members: int = 6,
+          everything: StoredRows | None = None) -> TrainingOutcome:
     """Search, judge, refit and export; writes validation.csv, trials.json, model.onnx or model.pkl into
     ``out_dir``, and the fit that was judged in ``out_dir/holdout/``.
 
@@ -245,6 +268,11 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     split; the deployed model is the same configuration refit on every labelled row.
     ``frame`` may hold more columns than ``schema``: the model uses the schema's
     features only, and the validation split keeps every column.
+
+    ``everything``: when ``frame`` is a sample of a bigger dataset, all of its rows, read again for the refit.
+    Then the search, the ensemble and the judged fit use the sample within shares of the budget, and the refit
+    takes every row only when its estimated time fits what is left and its memory ``memory_room_mb``; otherwise
+    the deployed model is the refit on the sample. The notes say which.
     """
     from flaml.automl import AutoML
     from sklearn.base import clone
@@ -258,6 +286,9 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     step = on_step or (lambda name: None)
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    sampled = everything is not None and everything.rows > len(frame)
+    search_budget = time_budget_s * SAMPLED_SEARCH_SHARE if sampled else time_budget_s
+    ensemble_until = time_budget_s * SAMPLED_ENSEMBLE_UNTIL if sampled else time_budget_s
     out_dir.mkdir(parents=True, exist_ok=True)
     train_frame, valid_frame = split(frame, schema.target, stratify=not regression)
     valid_frame.to_csv(out_dir / "validation.csv", index=False)
@@ -287,7 +318,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
             on_trial(trials)
         elapsed = time.perf_counter() - search_started
         # Near the end of the budget the search ends anyway: stopping then would claim a plateau it did not need.
-        if not stopped and elapsed < 0.95 * time_budget_s and \
+        if not stopped and elapsed < 0.95 * search_budget and \
                 plateaued(trials, elapsed, min(PLATEAU_LEARNERS, len(learners))):
             stopped.append(elapsed)
             _end_search(automl)
@@ -295,13 +326,13 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     watcher = _TrialWatcher(log_file, on_poll)
     try:
         automl.fit(x_train, y_train, task=task, metric=SEARCH_LOSS[task], eval_method="cv", n_splits=3,
-                   time_budget=time_budget_s, estimator_list=learners,
+                   time_budget=search_budget, estimator_list=learners,
                    starting_points={k: v for k, v in STARTING_POINTS.items() if k in learners},
                    log_file_name=str(log_file), log_type="all", seed=SEED, n_jobs=-1, verbose=0, retrain_full=True)
     finally:
         watcher.stop()
     timings["search_s"] = time.perf_counter() - started
-    search = {"budget_s": round(time_budget_s, 1), "seconds": round(time.perf_counter() - search_started, 1),
+    search = {"budget_s": round(search_budget, 1), "seconds": round(time.perf_counter() - search_started, 1),
               "best_found_s": round(float(automl.time_to_find_best_model or 0), 1), "stopped_early": bool(stopped),
               "loss": SEARCH_LOSS[task]}
     step("ensemble")
@@ -314,7 +345,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
         return metric.compute(y_labels, oof, classes, _choose_threshold(metric, y_labels, oof, classes))
 
     selection = ensemble.select(automl, task, x_train, y_train, metric, judge,
-                                time_budget_s - (time.perf_counter() - search_started), _read_trials(log_file),
+                                ensemble_until - (time.perf_counter() - search_started), _read_trials(log_file),
                                 ensemble_members)
     estimator = automl.model.estimator if selection.estimator is None else selection.estimator.fit(x_train, y_train)
     timings["ensemble_s"] = time.perf_counter() - started - timings["search_s"]
@@ -337,9 +368,39 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     joblib.dump(model, holdout_dir / "model.pkl")
 
     step("refit")
+    refit_started = time.perf_counter()
     prep = preprocessor(schema)
     x_all = prep.fit_transform(feature_frame(frame, schema)).astype(np.float32)
+    featurized = time.perf_counter()
     estimator = clone(estimator).fit(x_all, y_of(frame))
+    fit_s = time.perf_counter() - featurized
+    final_rows = len(frame)
+    deployed = f"Deployed: refit on all {len(frame):,} labelled rows."
+    if sampled:
+        assert everything is not None
+        # The sample's refit timed the work per row: scaled to every row (plus reading the file again), does it
+        # fit what is left of the budget, and its input matrix the memory a fit may take?
+        estimate = everything.read_s + (featurized - refit_started + fit_s) * everything.rows / len(frame) \
+            * REFIT_MARGIN
+        left = time_budget_s - (time.perf_counter() - started)
+        need_mb = everything.rows * x_all.shape[1] * 4 * REFIT_COPIES / 2**20
+        room_mb = memory_room_mb()
+        if estimate > max(left, REFIT_ALWAYS_S):
+            deployed = (f"Deployed: refit on the {len(frame):,} sampled rows: all {everything.rows:,} would take "
+                        f"about {estimate:.0f}s, more than the {max(left, 0):.0f}s left of the budget.")
+        elif need_mb > room_mb:
+            deployed = (f"Deployed: refit on the {len(frame):,} sampled rows: all {everything.rows:,} would need "
+                        f"about {need_mb:,.0f} MB, more than the {room_mb:,.0f} MB a fit may take here.")
+        else:
+            whole_started = time.perf_counter()
+            x_every, y_every = everything.features(
+                lambda part: prep.transform(feature_frame(part, schema)).astype(np.float32), y_of)
+            estimator = clone(estimator).fit(x_every, y_every)
+            del x_every, y_every
+            final_rows = everything.rows
+            deployed = (f"Deployed: refit on all {everything.rows:,} labelled rows, read again from the file "
+                        f"({time.perf_counter() - whole_started:.0f}s; estimated {estimate:.0f}s); missing "
+                        "numbers filled with the sample's medians.")
     onnx_export.float32_thresholds(estimator)
     model = Pipeline([("prep", prep), ("model", estimator)])
     timings["refit_s"] = time.perf_counter() - started - timings["fit_s"]
@@ -350,9 +411,14 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
         notes.append(f"The search stopped at {search['seconds']:.0f}s of its {time_budget_s:.0f}s budget: it had "
                      f"plateaued (no gain of {PLATEAU_GAIN:.1%} in cross-validated {SEARCH_LOSS[task]} for half as "
                      "long as the last gain took).")
+    if sampled:
+        assert everything is not None
+        notes.insert(0, f"Searched on {len(frame):,} of {everything.rows:,} labelled rows (a uniform sample that "
+                        "keeps every class): the search, the ensemble and the validation metrics use it, the "
+                        f"search within {search_budget:.0f}s of the {time_budget_s:.0f}s budget.")
     notes.append(selection.note)
-    notes.append(f"Deployed: refit on all {len(frame):,} labelled rows. Validation metrics: the same configuration "
-                 f"fit on {len(train_frame):,} rows, scored on the other {len(valid_frame):,}.")
+    notes.append(f"{deployed} Validation metrics: the same configuration fit on {len(train_frame):,} rows, scored "
+                 f"on the other {len(valid_frame):,}.")
     timings["total_s"] = time.perf_counter() - started
     trials = _read_trials(log_file)
     (out_dir / "trials.json").write_text(json.dumps(trials, indent=1, default=str))
@@ -361,7 +427,8 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
         best_config=dict(automl.best_config), threshold=threshold,
         classes=classes, validation_metrics=validation, trials=trials, timings=timings,
         model_format=model_format, notes=notes, importance=by_column(importance(estimator, prep, x_all), schema),
-        fit_rows={"holdout_fit": len(train_frame), "validation": len(valid_frame), "final_fit": len(frame)},
+        fit_rows={"holdout_fit": len(train_frame), "validation": len(valid_frame), "final_fit": final_rows,
+                  **({"sampled_from": everything.rows} if sampled and everything is not None else {})},
         search=search, ensemble={"members": selection.weights, "out_of_fold": selection.scores},
     )
     (out_dir / "model_meta.json").write_text(json.dumps(describe(outcome, schema), indent=1, default=str))
