@@ -108,7 +108,7 @@ def report(host: Host, upload: dict[str, Any]) -> None:
             echo(f"    searched on a sample of {rows['holdout_fit'] + rows['validation']:,} of "
                  f"{rows['sampled_from']:,} rows")
             if rows["final_fit"] < rows["sampled_from"]:
-                deployed = f"refit on the {rows['final_fit']:,} sampled rows"
+                deployed = "the judged fit itself (a refit on every row did not fit the budget or memory)"
         echo(f"    judged: fit on {rows['holdout_fit']:,} rows, scored on {rows['validation']:,}; deployed: {deployed}")
     say(f"Decision: {upload['state']} (model {decision.get('model')} v{decision.get('version')}): {upload['reason']}")
     if artifact:

@@ -54,9 +54,11 @@ HOLDOUT_DIR = "holdout"  # the fit the validation metrics and the promotion gate
 SEED = 42
 # A sampled dataset's budget: the search gets this share, the ensemble may run until this share, and the rest
 # is for the refit on every row (which reads the file again).
-SAMPLED_SEARCH_SHARE = 0.6
+SAMPLED_SEARCH_SHARE = 0.5  # FLAML then refits the best on the training split, beyond its budget
 SAMPLED_ENSEMBLE_UNTIL = 0.75
-REFIT_MARGIN = 1.25  # the refit on all rows is estimated from the sample's refit, scaled by rows, times this
+SAMPLED_ENSEMBLE_ROWS = (10_000, 50_000)  # a sampled dataset's ensemble and threshold are chosen out of fold on
+# as many training rows as the time left affords, within these bounds
+REFIT_MARGIN = 1.25  # the refit on all rows is estimated from the judged fit's time, scaled by rows, times this
 REFIT_ALWAYS_S = 10.0  # ... and happens when estimated under this, whatever is left: a few seconds over is worth it
 REFIT_COPIES = 4  # peak memory of a fit on all rows, as copies of its float32 input matrix
 REFIT_MAX_MB = 1024  # ... which must stay under this, and under half the memory the machine has free
@@ -337,20 +339,40 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
               "loss": SEARCH_LOSS[task]}
     step("ensemble")
     y_labels = labels_of(train_frame[schema.target])
+    x_ens, y_ens, labels_ens = x_train, y_train, y_labels
+    if sampled:
+        # Out-of-fold outputs cost three fits on two thirds of the rows each: about twice the judged fit's time
+        # per row (FLAML's refit of the best). On as many rows as the time left affords, their cost stays bounded
+        # whatever the dataset's size; ten thousand rows still settle a threshold.
+        per_row = float(automl.best_config_train_time or 0) / len(x_train)
+        left = ensemble_until - (time.perf_counter() - search_started)
+        fewest, most = SAMPLED_ENSEMBLE_ROWS
+        affordable = int(left / (2 * per_row)) if per_row > 0 else most
+        rows = min(most, max(fewest, affordable))
+        if rows < len(x_train):
+            from sklearn.model_selection import train_test_split
+
+            part, _ = train_test_split(np.arange(len(x_train)), train_size=rows, random_state=SEED,
+                                       stratify=None if regression else y_train)
+            x_ens, y_ens, labels_ens = x_train[part], y_train[part], y_labels[part]
 
     def judge(oof: NDArray[np.float64]) -> float:
         """The primary metric of out-of-fold outputs (at the threshold they would get)."""
         if regression:
-            return metric.compute(y_train, oof, [], 0.5)
-        return metric.compute(y_labels, oof, classes, _choose_threshold(metric, y_labels, oof, classes))
+            return metric.compute(y_ens, oof, [], 0.5)
+        return metric.compute(labels_ens, oof, classes, _choose_threshold(metric, labels_ens, oof, classes))
 
-    selection = ensemble.select(automl, task, x_train, y_train, metric, judge,
+    selection = ensemble.select(automl, task, x_ens, y_ens, metric, judge,
                                 ensemble_until - (time.perf_counter() - search_started), _read_trials(log_file),
                                 ensemble_members)
+    holdout_started = time.perf_counter()
     estimator = automl.model.estimator if selection.estimator is None else selection.estimator.fit(x_train, y_train)
+    # What fitting the judged model on the training split took (FLAML's own refit of the best, or the vote's).
+    holdout_fit_s = float(automl.best_config_train_time or 0) if selection.estimator is None \
+        else time.perf_counter() - holdout_started
     timings["ensemble_s"] = time.perf_counter() - started - timings["search_s"]
     step("evaluate")
-    threshold = None if regression else _choose_threshold(metric, y_labels, selection.oof, classes)
+    threshold = None if regression else _choose_threshold(metric, labels_ens, selection.oof, classes)
     from shared.local import onnx_export
 
     onnx_export.float32_thresholds(estimator)
@@ -368,41 +390,44 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     joblib.dump(model, holdout_dir / "model.pkl")
 
     step("refit")
-    refit_started = time.perf_counter()
-    prep = preprocessor(schema)
-    x_all = prep.fit_transform(feature_frame(frame, schema)).astype(np.float32)
-    featurized = time.perf_counter()
-    estimator = clone(estimator).fit(x_all, y_of(frame))
-    fit_s = time.perf_counter() - featurized
     final_rows = len(frame)
     deployed = f"Deployed: refit on all {len(frame):,} labelled rows."
-    if sampled:
+    if not sampled:
+        prep = preprocessor(schema)
+        x_all = prep.fit_transform(feature_frame(frame, schema)).astype(np.float32)
+        estimator = clone(estimator).fit(x_all, y_of(frame))
+        onnx_export.float32_thresholds(estimator)
+        model = Pipeline([("prep", prep), ("model", estimator)])
+    else:
         assert everything is not None
-        # The sample's refit timed the work per row: scaled to every row (plus reading the file again), does it
-        # fit what is left of the budget, and its input matrix the memory a fit may take?
-        estimate = everything.read_s + (featurized - refit_started + fit_s) * everything.rows / len(frame) \
-            * REFIT_MARGIN
+        # The judged fit timed the work per row: scaled to every row (reading the file again, twice what the
+        # sample's pass took), does it fit what is left of the budget, and its input matrix the memory a fit may
+        # take? If not, the judged fit itself deploys: a refit on the rest of the sample would add little.
+        x_all = x_train
+        estimate = 2 * everything.read_s + holdout_fit_s * everything.rows / len(train_frame) * REFIT_MARGIN
         left = time_budget_s - (time.perf_counter() - started)
-        need_mb = everything.rows * x_all.shape[1] * 4 * REFIT_COPIES / 2**20
+        need_mb = everything.rows * x_train.shape[1] * 4 * REFIT_COPIES / 2**20
         room_mb = memory_room_mb()
+        final_rows = len(train_frame)
+        judged = f"Deployed: the judged fit, on {len(train_frame):,} sampled rows: a refit on all {everything.rows:,}"
         if estimate > max(left, REFIT_ALWAYS_S):
-            deployed = (f"Deployed: refit on the {len(frame):,} sampled rows: all {everything.rows:,} would take "
-                        f"about {estimate:.0f}s, more than the {max(left, 0):.0f}s left of the budget.")
+            deployed = (f"{judged} would take about {estimate:.0f}s, more than the {max(left, 0):.0f}s left of the "
+                        "budget.")
         elif need_mb > room_mb:
-            deployed = (f"Deployed: refit on the {len(frame):,} sampled rows: all {everything.rows:,} would need "
-                        f"about {need_mb:,.0f} MB, more than the {room_mb:,.0f} MB a fit may take here.")
+            deployed = f"{judged} would need about {need_mb:,.0f} MB, more than the {room_mb:,.0f} MB a fit may take."
         else:
             whole_started = time.perf_counter()
+            prep = preprocessor(schema).fit(feature_frame(frame, schema))
             x_every, y_every = everything.features(
                 lambda part: prep.transform(feature_frame(part, schema)).astype(np.float32), y_of)
             estimator = clone(estimator).fit(x_every, y_every)
             del x_every, y_every
+            onnx_export.float32_thresholds(estimator)
+            model = Pipeline([("prep", prep), ("model", estimator)])
             final_rows = everything.rows
             deployed = (f"Deployed: refit on all {everything.rows:,} labelled rows, read again from the file "
                         f"({time.perf_counter() - whole_started:.0f}s; estimated {estimate:.0f}s); missing "
                         "numbers filled with the sample's medians.")
-    onnx_export.float32_thresholds(estimator)
-    model = Pipeline([("prep", prep), ("model", estimator)])
     timings["refit_s"] = time.perf_counter() - started - timings["fit_s"]
 
     step("export")
@@ -415,7 +440,8 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
         assert everything is not None
         notes.insert(0, f"Searched on {len(frame):,} of {everything.rows:,} labelled rows (a uniform sample that "
                         "keeps every class): the search, the ensemble and the validation metrics use it, the "
-                        f"search within {search_budget:.0f}s of the {time_budget_s:.0f}s budget.")
+                        f"search within {search_budget:.0f}s of the {time_budget_s:.0f}s budget, the ensemble and "
+                        f"the threshold out of fold on {len(x_ens):,} of its training rows.")
     notes.append(selection.note)
     notes.append(f"{deployed} Validation metrics: the same configuration fit on {len(train_frame):,} rows, scored "
                  f"on the other {len(valid_frame):,}.")

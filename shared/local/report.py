@@ -112,9 +112,9 @@ def _header(run: RunInfo, meta: dict[str, Any], version: str, rows: int, describ
     sampled = ""
     if fit_rows.get("sampled_from"):  # a big dataset: say what the search saw and what the deployed model saw
         searched = fit_rows["holdout_fit"] + fit_rows["validation"]
-        deployed = "all of them" if fit_rows["final_fit"] >= fit_rows["sampled_from"] else "the sample"
+        deployed = "refit on all of them" if fit_rows["final_fit"] >= fit_rows["sampled_from"] else "this judged fit"
         sampled = (f"<div class='muted'>searched on a sample of {searched:,} of {fit_rows['sampled_from']:,} rows; "
-                   f"the deployed model is refit on {deployed}</div>")
+                   f"the deployed model is {deployed}</div>")
     return (f"<h1>{html.escape(run.model_name)} v{html.escape(version)} · run {html.escape(run.run_id)}</h1>"
             f"<div class='muted'>dataset {html.escape(run.dataset_name)} v{run.dataset_version} · best learner "
             f"{html.escape(str(meta.get('best_learner')))} · {rows:,} validation rows ({html.escape(described)})"
