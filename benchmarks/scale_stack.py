@@ -184,6 +184,8 @@ def run_one(rows: int, root: Path) -> None:
         print(f"  note: {note}")
     if result.get("fit_rows"):
         print(f"  fit rows: {result['fit_rows']}")
+    if result.get("best_learner"):
+        print(f"  best: {result['best_learner']} {result.get('best_config')}")
     served = followed["seen"].get("first score by the new model")
     print(f"drop to serving: {served if served is not None else 'not served'} s (target <= 100 s at 1,054,400 "
           "rows)")

@@ -54,8 +54,8 @@ HOLDOUT_DIR = "holdout"  # the fit the validation metrics and the promotion gate
 SEED = 42
 # A sampled dataset's budget: the search gets this share, the ensemble may run until this share, and the rest
 # is for the refit on every row (which reads the file again).
-SAMPLED_SEARCH_SHARE = 0.5  # FLAML then refits the best on the training split, beyond its budget
-SAMPLED_ENSEMBLE_UNTIL = 0.75
+SAMPLED_SEARCH_SHARE = 0.7  # ... and FLAML's fit of the best on the training split, which follows its search
+SAMPLED_ENSEMBLE_UNTIL = 0.8
 SAMPLED_ENSEMBLE_ROWS = (10_000, 50_000)  # a sampled dataset's ensemble and threshold are chosen out of fold on
 # as many training rows as the time left affords, within these bounds
 REFIT_MARGIN = 1.25  # the refit on all rows is estimated from the judged fit's time, scaled by rows, times this
@@ -215,6 +215,16 @@ def plateaued(trials: list[dict[str, Any]], elapsed_s: float, learners: int = PL
     return elapsed_s - progress_at >= max(PLATEAU_MIN_S, PLATEAU_PATIENCE * progress_at)
 
 
+def final_fit_s(trials: list[dict[str, Any]], rows: int) -> float:
+    """What fitting the best configuration so far on ``rows`` should take: its cross-validated trial fit three
+    folds of two thirds of its sample, about twice one fit on the sample; scaled to ``rows``."""
+    scored = [t for t in trials if t["cv_loss"] is not None and t["seconds"] and t["sample_size"]]
+    if not scored:
+        return 0.0
+    best = min(scored, key=lambda t: float(t["cv_loss"]))
+    return float(best["seconds"]) / 2 * rows / float(best["sample_size"])
+
+
 def _end_search(automl: Any) -> None:
     """FLAML has no stop hook: its search loop ends once the time spent reaches its budget, which it reads after
     every trial, so lowering the budget to the time spent ends the search after the current trial."""
@@ -313,6 +323,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     step("automl")
     search_started = time.perf_counter()
     stopped: list[float] = []
+    leave_for_fit: list[tuple[float, float]] = []  # when the search ended to leave time for the best's final fit
     learners = LEARNERS[task]
 
     def on_poll(trials: list[dict[str, Any]]) -> None:
@@ -323,6 +334,12 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
         if not stopped and elapsed < 0.95 * search_budget and \
                 plateaued(trials, elapsed, min(PLATEAU_LEARNERS, len(learners))):
             stopped.append(elapsed)
+            _end_search(automl)
+        # After its search FLAML fits the best configuration on the whole training split, whatever the time: on a
+        # big sample that fit is long, so the search ends in time for it to end within the search's share.
+        elif sampled and not stopped and not leave_for_fit and \
+                elapsed + final_fit_s(trials, len(x_train)) >= search_budget:
+            leave_for_fit.append((elapsed, final_fit_s(trials, len(x_train))))
             _end_search(automl)
 
     watcher = _TrialWatcher(log_file, on_poll)
@@ -336,6 +353,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     timings["search_s"] = time.perf_counter() - started
     search = {"budget_s": round(search_budget, 1), "seconds": round(time.perf_counter() - search_started, 1),
               "best_found_s": round(float(automl.time_to_find_best_model or 0), 1), "stopped_early": bool(stopped),
+              **({"left_for_final_fit_s": round(leave_for_fit[0][1], 1)} if leave_for_fit else {}),
               "loss": SEARCH_LOSS[task]}
     step("ensemble")
     y_labels = labels_of(train_frame[schema.target])
@@ -362,9 +380,14 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
             return metric.compute(y_ens, oof, [], 0.5)
         return metric.compute(labels_ens, oof, classes, _choose_threshold(metric, labels_ens, oof, classes))
 
-    selection = ensemble.select(automl, task, x_ens, y_ens, metric, judge,
-                                ensemble_until - (time.perf_counter() - search_started), _read_trials(log_file),
-                                ensemble_members)
+    ensemble_left = ensemble_until - (time.perf_counter() - search_started)
+    if sampled and ensemble_left <= 0:
+        # Out-of-fold outputs, even of the best alone, would only add to a budget already spent.
+        selection = ensemble.Selection(None, {}, np.empty((0, 1)), {}, "No ensemble, and the decision threshold "
+                                       "left at 0.5: nothing was left of the budget for out-of-fold outputs.")
+    else:
+        selection = ensemble.select(automl, task, x_ens, y_ens, metric, judge, ensemble_left,
+                                    _read_trials(log_file), ensemble_members)
     holdout_started = time.perf_counter()
     estimator = automl.model.estimator if selection.estimator is None else selection.estimator.fit(x_train, y_train)
     # What fitting the judged model on the training split took (FLAML's own refit of the best, or the vote's).
@@ -372,7 +395,8 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
         else time.perf_counter() - holdout_started
     timings["ensemble_s"] = time.perf_counter() - started - timings["search_s"]
     step("evaluate")
-    threshold = None if regression else _choose_threshold(metric, labels_ens, selection.oof, classes)
+    threshold = None if regression else \
+        _choose_threshold(metric, labels_ens, selection.oof, classes) if len(selection.oof) else 0.5
     from shared.local import onnx_export
 
     onnx_export.float32_thresholds(estimator)
@@ -436,12 +460,17 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
         notes.append(f"The search stopped at {search['seconds']:.0f}s of its {time_budget_s:.0f}s budget: it had "
                      f"plateaued (no gain of {PLATEAU_GAIN:.1%} in cross-validated {SEARCH_LOSS[task]} for half as "
                      "long as the last gain took).")
+    if leave_for_fit:
+        at, fit = leave_for_fit[0]
+        notes.append(f"The search stopped at {at:.0f}s, leaving about {fit:.0f}s of its {search_budget:.0f}s for "
+                     f"fitting its best configuration on the {len(x_train):,} training rows.")
     if sampled:
         assert everything is not None
         notes.insert(0, f"Searched on {len(frame):,} of {everything.rows:,} labelled rows (a uniform sample that "
                         "keeps every class): the search, the ensemble and the validation metrics use it, the "
-                        f"search within {search_budget:.0f}s of the {time_budget_s:.0f}s budget, the ensemble and "
-                        f"the threshold out of fold on {len(x_ens):,} of its training rows.")
+                        f"search within {search_budget:.0f}s of the {time_budget_s:.0f}s budget"
+                        + (f", the ensemble and the threshold out of fold on {len(x_ens):,} of its training rows."
+                           if len(selection.oof) else "."))
     notes.append(selection.note)
     notes.append(f"{deployed} Validation metrics: the same configuration fit on {len(train_frame):,} rows, scored "
                  f"on the other {len(valid_frame):,}.")

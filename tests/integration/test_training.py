@@ -241,3 +241,15 @@ def test_a_refit_on_every_row_that_would_not_fit_deploys_the_judged_fit(big, set
     served, judged = artifacts.load(tmp_path), artifacts.load_judged(tmp_path)
     np.testing.assert_allclose(served.predict(columns_from_frame(valid, served.signature)),
                                judged.predict(columns_from_frame(valid, judged.signature)), atol=1e-5)
+
+
+def test_a_sampled_run_with_no_budget_left_skips_the_out_of_fold_outputs(big, tmp_path: Path, monkeypatch):
+    stored, sample = big
+    monkeypatch.setitem(automl.LEARNERS, "classification", ["lgbm"])
+    monkeypatch.setattr(automl, "SAMPLED_ENSEMBLE_UNTIL", 0.0)  # spent before the ensemble could start
+    outcome = automl.train(sample, stored.schema, "accuracy", 2, tmp_path, everything=stored)
+    assert outcome.threshold == 0.5 and outcome.ensemble["members"] == {}
+    assert "No ensemble, and the decision threshold left at 0.5: nothing was left of the budget for out-of-fold " \
+           "outputs." in outcome.notes
+    assert outcome.notes[0].endswith("budget.")  # no out-of-fold rows to name
+    assert outcome.validation_metrics["AUC_weighted"] > 0.7
