@@ -56,6 +56,7 @@ QUIET: dict[str, Any] = {"tracing_options": {"enabled": False}}
 # A receipt left "claimed" this long without its queue message is taken over.
 CLAIM_TIMEOUT_S = 60.0
 MAX_KNOWN_BLOBS = 100_000
+DOWNLOAD_CONCURRENCY = 2  # ranges of a blob downloaded at once (each held until written to disk)
 
 
 def normalise_etag(etag: str) -> str:
@@ -347,8 +348,8 @@ class BlobTriggerListener:
         with tempfile.TemporaryFile(dir=self.spool_dir, prefix="blob-") as spool:  # gone when closed, or at a crash
             try:
                 download = blob.download_blob(etag=f'"{etag}"', match_condition=MatchConditions.IfNotModified,
-                                              **QUIET)
-                download.readinto(spool)  # a chunk at a time
+                                              max_concurrency=DOWNLOAD_CONCURRENCY, **QUIET)
+                download.readinto(spool)  # a few ranges at a time, each written where it goes
             except (ResourceModifiedError, ResourceNotFoundError):
                 # Overwritten or deleted since it was queued: the new version has its own receipt.
                 log.info("Skipping %s/%s: it changed or went away since it was queued", watch.container,
