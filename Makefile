@@ -85,6 +85,7 @@ bench-request-cost: setup
 
 bench-scale: setup
 	$(PY) -m benchmarks.ingest_scale
+	$(PY) -m benchmarks.scale_stack
 
 clean:
 	rm -rf .devhost .localstack .pytest_cache .mypy_cache .ruff_cache

@@ -103,8 +103,13 @@ def report(host: Host, upload: dict[str, Any]) -> None:
         shares = ", ".join(f"{name} {share:.0%}" for name, share in members.items())
         echo(f"    deployed model: a soft vote of {shares}")
     if rows:
-        echo(f"    judged: fit on {rows['holdout_fit']:,} rows, scored on {rows['validation']:,}; "
-              f"deployed: refit on all {rows['final_fit']:,}")
+        deployed = f"refit on all {rows['final_fit']:,}"
+        if rows.get("sampled_from"):
+            echo(f"    searched on a sample of {rows['holdout_fit'] + rows['validation']:,} of "
+                 f"{rows['sampled_from']:,} rows")
+            if rows["final_fit"] < rows["sampled_from"]:
+                deployed = "the judged fit itself (a refit on every row did not fit the budget or memory)"
+        echo(f"    judged: fit on {rows['holdout_fit']:,} rows, scored on {rows['validation']:,}; deployed: {deployed}")
     say(f"Decision: {upload['state']} (model {decision.get('model')} v{decision.get('version')}): {upload['reason']}")
     if artifact:
         echo(f"    serving: {artifact['name']} v{artifact['version']}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from azure.core import MatchConditions
@@ -38,7 +40,7 @@ from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
 from devhost.blob_listing import Listed, ListingBroken, ResilientListing, Unlisted
 from devhost.discovery import FunctionSpec, blob_path_parts
-from devhost.invoker import decode_sdk_trigger, decode_trigger, invoke_sync, sdk_type_of
+from devhost.invoker import decode_blob_trigger, decode_sdk_trigger, invoke_sync, sdk_type_of
 from devhost.message_visibility import VisibilityKeeper
 from devhost.tracing import instrumentation
 from shared.printable import printable
@@ -54,6 +56,7 @@ QUIET: dict[str, Any] = {"tracing_options": {"enabled": False}}
 # A receipt left "claimed" this long without its queue message is taken over.
 CLAIM_TIMEOUT_S = 60.0
 MAX_KNOWN_BLOBS = 100_000
+DOWNLOAD_CONCURRENCY = 2  # ranges of a blob downloaded at once (each held until written to disk)
 
 
 def normalise_etag(etag: str) -> str:
@@ -108,8 +111,12 @@ class BlobTriggerListener:
         max_idle_interval_s: float = 1.0,
         on_invoked: Callable[[str, str, bool], None] | None = None,
         on_rejected: Callable[[RejectedBlob], None] | None = None,
+        spool_dir: Path | None = None,
     ) -> None:
         self.blobs = blob_service
+        # Where each blob is copied for its invocation (the system's temporary folder when None): on disk, so that
+        # the host holds a chunk of an upload at a time, never the whole of it.
+        self.spool_dir = spool_dir
         self.watches = [BlobWatch.of(s) for s in specs if s.trigger_type == "blobTrigger"]
         self.host_id = host_id
         self.max_dequeue_count = max_dequeue_count
@@ -337,34 +344,47 @@ class BlobTriggerListener:
             pass
         blob = self.blobs.get_blob_client(watch.container, blob_name)
         sdk_type = sdk_type_of(watch.spec)
-        try:
-            if sdk_type is not None:  # the function reads the blob itself, through the client it is given
-                props = blob.get_blob_properties(etag=f'"{etag}"', match_condition=MatchConditions.IfNotModified,
-                                                 **QUIET)
-                input_stream = decode_sdk_trigger(watch.spec, sdk_type, watch.container, blob_name)
-            else:
-                download = blob.download_blob(etag=f'"{etag}"', match_condition=MatchConditions.IfNotModified,
-                                              **QUIET)
-                props = download.properties
-                input_stream = self._input_stream(watch, blob, etag, download.readall(), props)
-        except (ResourceModifiedError, ResourceNotFoundError):
-            # Overwritten or deleted since it was queued: the new version has its own receipt.
-            log.info("Skipping %s/%s: it changed or went away since it was queued", watch.container,
-                     printable(blob_name))
-            self._set_status(receipt, "skipped")
-            self.queue.delete_message(message, **QUIET)
-            return
-        keeper = VisibilityKeeper(self.queue, message, self.visibility_timeout_s)
-        try:
-            invoke_sync(watch.spec, input_stream, trigger="blob",
-                        trace_parent=(props.metadata or {}).get("traceparent", ""),
-                        retry=tries - 1, max_retry=self.max_dequeue_count - 1,
-                        attributes=lambda: {"blob.name": f"{watch.container}/{blob_name}"})
-            ok = True
-        except Exception:  # already logged by the invoker; the queue decides on a retry
-            ok = False
-        finally:
-            keeper.stop()
+        if self.spool_dir is not None:
+            self.spool_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=self.spool_dir, prefix="blob-") as spool:  # gone when closed, or at a crash
+            try:
+                if sdk_type is not None:  # the function reads the blob itself, through the client it is given
+                    props = blob.get_blob_properties(etag=f'"{etag}"',
+                                                     match_condition=MatchConditions.IfNotModified, **QUIET)
+                    input_stream = decode_sdk_trigger(watch.spec, sdk_type, watch.container, blob_name)
+                else:
+                    download = blob.download_blob(etag=f'"{etag}"', match_condition=MatchConditions.IfNotModified,
+                                                  max_concurrency=DOWNLOAD_CONCURRENCY, **QUIET)
+                    download.readinto(spool)  # a few ranges at a time, each written where it goes
+                    props = download.properties
+                    input_stream = decode_blob_trigger(watch.spec, spool, {
+                        "BlobTrigger": Datum(f"{watch.container}/{blob_name}", "string"),
+                        "Uri": Datum(blob.url, "string"),
+                        "Properties": Datum(json.dumps({
+                            "ContentLength": props.size, "Length": props.size, "ETag": etag,
+                            "ContentType": props.content_settings.content_type,
+                            "LastModified": props.last_modified.isoformat() if props.last_modified else None,
+                        }), "json"),
+                        "Metadata": Datum(json.dumps(dict(props.metadata or {})), "json"),
+                    })
+            except (ResourceModifiedError, ResourceNotFoundError):
+                # Overwritten or deleted since it was queued: the new version has its own receipt.
+                log.info("Skipping %s/%s: it changed or went away since it was queued", watch.container,
+                         printable(blob_name))
+                self._set_status(receipt, "skipped")
+                self.queue.delete_message(message, **QUIET)
+                return
+            keeper = VisibilityKeeper(self.queue, message, self.visibility_timeout_s)
+            try:
+                invoke_sync(watch.spec, input_stream, trigger="blob",
+                            trace_parent=(props.metadata or {}).get("traceparent", ""),
+                            retry=tries - 1, max_retry=self.max_dequeue_count - 1,
+                            attributes=lambda: {"blob.name": f"{watch.container}/{blob_name}"})
+                ok = True
+            except Exception:  # already logged by the invoker; the queue decides on a retry
+                ok = False
+            finally:
+                keeper.stop()
         if self.on_invoked:
             self.on_invoked(watch.spec.name, blob_name, ok)
         if ok:
@@ -375,20 +395,6 @@ class BlobTriggerListener:
         else:
             self.queue.update_message(keeper.message, pop_receipt=keeper.pop_receipt,
                                       visibility_timeout=self.retry_delay_s, **QUIET)
-
-    @staticmethod
-    def _input_stream(watch: BlobWatch, blob: Any, etag: str, content: bytes, props: Any) -> Any:
-        """The ``func.InputStream`` of a function that takes the blob's bytes, by the library's own converter."""
-        return decode_trigger(watch.spec, Datum(content, "bytes"), {
-            "BlobTrigger": Datum(f"{watch.container}/{blob.blob_name}", "string"),
-            "Uri": Datum(blob.url, "string"),
-            "Properties": Datum(json.dumps({
-                "ContentLength": props.size, "Length": props.size, "ETag": etag,
-                "ContentType": props.content_settings.content_type,
-                "LastModified": props.last_modified.isoformat() if props.last_modified else None,
-            }), "json"),
-            "Metadata": Datum(json.dumps(dict(props.metadata or {})), "json"),
-        })
 
     def _to_poison(self, message: QueueMessage, body: dict[str, Any], receipt: Any,
                    pop_receipt: str | None = None) -> None:

@@ -377,13 +377,15 @@ def main(argv: list[str] | None = None) -> int:
                 queues.start()
         if any(s.trigger_type == "blobTrigger" for s in specs):
             listener = BlobTriggerListener(
-                BlobServiceClient.from_connection_string(conn, **retries),
+                # Downloads go to disk in ranges of this size: the host never holds more of an upload at once.
+                BlobServiceClient.from_connection_string(conn, max_single_get_size=4 << 20,
+                                                         max_chunk_get_size=4 << 20, **retries),
                 QueueServiceClient.from_connection_string(conn, **retries),
                 specs, os.environ.get("AzureFunctionsWebHost__hostid", "localdevhost"),
                 max_dequeue_count=config.max_dequeue_count, retry_delay_s=config.retry_delay_s,
                 visibility_timeout_s=options.queue_visibility_s,
                 max_parallel=config.max_parallel_blobs, poll_interval_s=options.scan_interval,
-                on_rejected=record_rejected_blob,
+                on_rejected=record_rejected_blob, spool_dir=options.state_dir / "blobs",
             )
             listener.prepare()
             if options.background_triggers:

@@ -12,7 +12,7 @@ import time
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import azure.functions as func
 from azure.functions import _abc as abc_types
@@ -145,6 +145,37 @@ def decode_sdk_trigger(spec: FunctionSpec, pytype: type, container: str, blob_na
                           "ContainerName": container, "BlobName": blob_name})
     return converter.decode(ExtensionDatum(ModelBindingData(content), "model_binding_data"), trigger_metadata={},
                             pytype=pytype)
+
+
+class BlobStream(func.blob.InputStream):
+    """A blob trigger's input read from a local copy of the blob instead of from memory: the function can read
+    it a chunk at a time, and seek back to read it again, whatever its size."""
+
+    def __init__(self, source: BinaryIO, decoded: func.InputStream) -> None:
+        super().__init__(data=b"", name=decoded.name, uri=decoded.uri, length=decoded.length,
+                         blob_properties=getattr(decoded, "blob_properties", None),
+                         metadata=getattr(decoded, "metadata", None))
+        self._io = source  # type: ignore[assignment]
+        source.seek(0)
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._io.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._io.tell()
+
+
+def decode_blob_trigger(spec: FunctionSpec, source: BinaryIO, metadata: dict[str, Datum]) -> Any:
+    """The blob trigger's object as the library's converter builds it (name, length, properties, metadata), its
+    content streamed from ``source``."""
+    decoded = decode_trigger(spec, Datum(b"", "bytes"), metadata)
+    if not isinstance(decoded, func.blob.InputStream):  # another converter: give it the bytes, as before
+        source.seek(0)
+        return decode_trigger(spec, Datum(source.read(), "bytes"), metadata)
+    return BlobStream(source, decoded)
 
 
 def encode_http_response(result: Any) -> Datum:

@@ -73,6 +73,9 @@ class Settings:
     ensemble_members: int
     """AUTOML_ENSEMBLE_MEMBERS: most configurations in the soft vote (1: the best model alone, the fastest to
     score)."""
+    search_rows: int
+    """AUTOML_SEARCH_ROWS: a dataset version with more labelled rows is searched on a sample of this many (local
+    backend); the deployed model is refit on every row when that fits the budget and memory."""
     default_target: str
     """DEFAULT_TARGET: target column when the upload names none."""
     default_metric: str
@@ -115,6 +118,7 @@ class Settings:
             min_rows=env_int("MIN_ROWS", 50, 1),
             time_budget_s=env_int("AUTOML_TIME_BUDGET_S", 60, 1),
             ensemble_members=env_int("AUTOML_ENSEMBLE_MEMBERS", 6, 1),
+            search_rows=env_int("AUTOML_SEARCH_ROWS", 200_000, 100),
             default_target=os.environ.get("DEFAULT_TARGET", "y"),
             default_metric=_metric_setting("DEFAULT_METRIC", "accuracy"),
             host_url=os.environ.get("DEVHOST_URL", "http://127.0.0.1:7071").rstrip("/"),

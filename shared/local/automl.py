@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ from numpy.typing import NDArray
 from shared import metrics
 from shared.model_contract import date_inputs
 from shared.schema import DATETIME, NO_DATE, Schema, date_parts
+
+if TYPE_CHECKING:
+    from shared.local.sampling import StoredRows
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,20 @@ PLATEAU_LEARNERS = 3  # ... nor before this many kinds of learner have been trie
 ENSEMBLE = "ensemble"  # the best learner's name when a soft vote deploys
 HOLDOUT_DIR = "holdout"  # the fit the validation metrics and the promotion gate judge
 SEED = 42
+# A sampled dataset's budget: the search gets this share, the ensemble may run until this share, and the rest
+# is for the refit on every row (which reads the file again).
+SAMPLED_SEARCH_SHARE = 0.7  # ... and FLAML's fit of the best on the training split, which follows its search
+SAMPLED_ENSEMBLE_UNTIL = 0.8
+# The search is told to end this many times the best's estimated final fit before its share runs out: the trial
+# running then still finishes first (on 2 busy cores, 17-28 s passed from the stop to the end of the final fit,
+# against estimates of 11-16 s)
+FINAL_FIT_MARGIN = 2.0
+SAMPLED_ENSEMBLE_ROWS = (10_000, 50_000)  # a sampled dataset's ensemble and threshold are chosen out of fold on
+# as many training rows as the time left affords, within these bounds
+REFIT_MARGIN = 1.25  # the refit on all rows is estimated from the judged fit's time, scaled by rows, times this
+REFIT_ALWAYS_S = 10.0  # ... and happens when estimated under this, whatever is left: a few seconds over is worth it
+REFIT_COPIES = 4  # peak memory of a fit on all rows, as copies of its float32 input matrix
+REFIT_MAX_MB = 1024  # ... which must stay under this, and under half the memory the machine has free
 
 
 @dataclass
@@ -202,6 +219,16 @@ def plateaued(trials: list[dict[str, Any]], elapsed_s: float, learners: int = PL
     return elapsed_s - progress_at >= max(PLATEAU_MIN_S, PLATEAU_PATIENCE * progress_at)
 
 
+def final_fit_s(trials: list[dict[str, Any]], rows: int) -> float:
+    """What fitting the best configuration so far on ``rows`` should take: its cross-validated trial fit three
+    folds of two thirds of its sample, about twice one fit on the sample; scaled to ``rows``."""
+    scored = [t for t in trials if t["cv_loss"] is not None and t["seconds"] and t["sample_size"]]
+    if not scored:
+        return 0.0
+    best = min(scored, key=lambda t: float(t["cv_loss"]))
+    return float(best["seconds"]) / 2 * rows / float(best["sample_size"])
+
+
 def _end_search(automl: Any) -> None:
     """FLAML has no stop hook: its search loop ends once the time spent reaches its budget, which it reads after
     every trial, so lowering the budget to the time spent ends the search after the current trial."""
@@ -235,9 +262,21 @@ def _choose_threshold(metric: metrics.Metric, y: NDArray[Any], proba: NDArray[np
     return float(best) if abs(scores[best] - scores[0.5]) > 0.001 else 0.5
 
 
+def memory_room_mb() -> float:
+    """What one fit may take: ``REFIT_MAX_MB``, or half the memory the machine has available when that is less."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return min(float(REFIT_MAX_MB), int(line.split()[1]) / 1024 / 2)
+    except OSError:
+        pass
+    return float(REFIT_MAX_MB)
+
+
 def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: float, out_dir: Path,
           on_trial: Callable[[list[dict[str, Any]]], None] | None = None,
-          on_step: Callable[[str], None] | None = None, ensemble_members: int = 6) -> TrainingOutcome:
+          on_step: Callable[[str], None] | None = None, ensemble_members: int = 6,
+          everything: StoredRows | None = None) -> TrainingOutcome:
     """Search, judge, refit and export; writes validation.csv, trials.json, model.onnx or model.pkl into
     ``out_dir``, and the fit that was judged in ``out_dir/holdout/``.
 
@@ -245,6 +284,11 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     split; the deployed model is the same configuration refit on every labelled row.
     ``frame`` may hold more columns than ``schema``: the model uses the schema's
     features only, and the validation split keeps every column.
+
+    ``everything``: when ``frame`` is a sample of a bigger dataset, all of its rows, read again for the refit.
+    Then the search, the ensemble and the judged fit use the sample within shares of the budget, and the refit
+    takes every row only when its estimated time fits what is left and its memory ``memory_room_mb``; otherwise
+    the deployed model is the refit on the sample. The notes say which.
     """
     from flaml.automl import AutoML
     from sklearn.base import clone
@@ -258,6 +302,9 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     step = on_step or (lambda name: None)
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    sampled = everything is not None and everything.rows > len(frame)
+    search_budget = time_budget_s * SAMPLED_SEARCH_SHARE if sampled else time_budget_s
+    ensemble_until = time_budget_s * SAMPLED_ENSEMBLE_UNTIL if sampled else time_budget_s
     out_dir.mkdir(parents=True, exist_ok=True)
     train_frame, valid_frame = split(frame, schema.target, stratify=not regression)
     valid_frame.to_csv(out_dir / "validation.csv", index=False)
@@ -280,6 +327,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     step("automl")
     search_started = time.perf_counter()
     stopped: list[float] = []
+    leave_for_fit: list[tuple[float, float]] = []  # when the search ended to leave time for the best's final fit
     learners = LEARNERS[task]
 
     def on_poll(trials: list[dict[str, Any]]) -> None:
@@ -287,39 +335,72 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
             on_trial(trials)
         elapsed = time.perf_counter() - search_started
         # Near the end of the budget the search ends anyway: stopping then would claim a plateau it did not need.
-        if not stopped and elapsed < 0.95 * time_budget_s and \
+        if not stopped and elapsed < 0.95 * search_budget and \
                 plateaued(trials, elapsed, min(PLATEAU_LEARNERS, len(learners))):
             stopped.append(elapsed)
+            _end_search(automl)
+        # After its search FLAML fits the best configuration on the whole training split, whatever the time: on a
+        # big sample that fit is long, so the search ends in time for it to end within the search's share.
+        elif sampled and not stopped and not leave_for_fit and \
+                elapsed + FINAL_FIT_MARGIN * final_fit_s(trials, len(x_train)) >= search_budget:
+            leave_for_fit.append((elapsed, final_fit_s(trials, len(x_train))))
             _end_search(automl)
 
     watcher = _TrialWatcher(log_file, on_poll)
     try:
         automl.fit(x_train, y_train, task=task, metric=SEARCH_LOSS[task], eval_method="cv", n_splits=3,
-                   time_budget=time_budget_s, estimator_list=learners,
+                   time_budget=search_budget, estimator_list=learners,
                    starting_points={k: v for k, v in STARTING_POINTS.items() if k in learners},
                    log_file_name=str(log_file), log_type="all", seed=SEED, n_jobs=-1, verbose=0, retrain_full=True)
     finally:
         watcher.stop()
     timings["search_s"] = time.perf_counter() - started
-    search = {"budget_s": round(time_budget_s, 1), "seconds": round(time.perf_counter() - search_started, 1),
+    search = {"budget_s": round(search_budget, 1), "seconds": round(time.perf_counter() - search_started, 1),
               "best_found_s": round(float(automl.time_to_find_best_model or 0), 1), "stopped_early": bool(stopped),
+              **({"left_for_final_fit_s": round(leave_for_fit[0][1], 1)} if leave_for_fit else {}),
               "loss": SEARCH_LOSS[task]}
     step("ensemble")
     y_labels = labels_of(train_frame[schema.target])
+    x_ens, y_ens, labels_ens = x_train, y_train, y_labels
+    if sampled:
+        # Out-of-fold outputs cost three fits on two thirds of the rows each: about twice the judged fit's time
+        # per row (FLAML's refit of the best). On as many rows as the time left affords, their cost stays bounded
+        # whatever the dataset's size; ten thousand rows still settle a threshold.
+        per_row = float(automl.best_config_train_time or 0) / len(x_train)
+        left = ensemble_until - (time.perf_counter() - search_started)
+        fewest, most = SAMPLED_ENSEMBLE_ROWS
+        affordable = int(left / (2 * per_row)) if per_row > 0 else most
+        rows = min(most, max(fewest, affordable))
+        if rows < len(x_train):
+            from sklearn.model_selection import train_test_split
+
+            part, _ = train_test_split(np.arange(len(x_train)), train_size=rows, random_state=SEED,
+                                       stratify=None if regression else y_train)
+            x_ens, y_ens, labels_ens = x_train[part], y_train[part], y_labels[part]
 
     def judge(oof: NDArray[np.float64]) -> float:
         """The primary metric of out-of-fold outputs (at the threshold they would get)."""
         if regression:
-            return metric.compute(y_train, oof, [], 0.5)
-        return metric.compute(y_labels, oof, classes, _choose_threshold(metric, y_labels, oof, classes))
+            return metric.compute(y_ens, oof, [], 0.5)
+        return metric.compute(labels_ens, oof, classes, _choose_threshold(metric, labels_ens, oof, classes))
 
-    selection = ensemble.select(automl, task, x_train, y_train, metric, judge,
-                                time_budget_s - (time.perf_counter() - search_started), _read_trials(log_file),
-                                ensemble_members)
+    ensemble_left = ensemble_until - (time.perf_counter() - search_started)
+    if sampled and ensemble_left <= 0:
+        # Out-of-fold outputs, even of the best alone, would only add to a budget already spent.
+        selection = ensemble.Selection(None, {}, np.empty((0, 1)), {}, "No ensemble, and the decision threshold "
+                                       "left at 0.5: nothing was left of the budget for out-of-fold outputs.")
+    else:
+        selection = ensemble.select(automl, task, x_ens, y_ens, metric, judge, ensemble_left,
+                                    _read_trials(log_file), ensemble_members)
+    holdout_started = time.perf_counter()
     estimator = automl.model.estimator if selection.estimator is None else selection.estimator.fit(x_train, y_train)
+    # What fitting the judged model on the training split took (FLAML's own refit of the best, or the vote's).
+    holdout_fit_s = float(automl.best_config_train_time or 0) if selection.estimator is None \
+        else time.perf_counter() - holdout_started
     timings["ensemble_s"] = time.perf_counter() - started - timings["search_s"]
     step("evaluate")
-    threshold = None if regression else _choose_threshold(metric, y_labels, selection.oof, classes)
+    threshold = None if regression else \
+        _choose_threshold(metric, labels_ens, selection.oof, classes) if len(selection.oof) else 0.5
     from shared.local import onnx_export
 
     onnx_export.float32_thresholds(estimator)
@@ -337,11 +418,44 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     joblib.dump(model, holdout_dir / "model.pkl")
 
     step("refit")
-    prep = preprocessor(schema)
-    x_all = prep.fit_transform(feature_frame(frame, schema)).astype(np.float32)
-    estimator = clone(estimator).fit(x_all, y_of(frame))
-    onnx_export.float32_thresholds(estimator)
-    model = Pipeline([("prep", prep), ("model", estimator)])
+    final_rows = len(frame)
+    deployed = f"Deployed: refit on all {len(frame):,} labelled rows."
+    if not sampled:
+        prep = preprocessor(schema)
+        x_all = prep.fit_transform(feature_frame(frame, schema)).astype(np.float32)
+        estimator = clone(estimator).fit(x_all, y_of(frame))
+        onnx_export.float32_thresholds(estimator)
+        model = Pipeline([("prep", prep), ("model", estimator)])
+    else:
+        assert everything is not None
+        # The judged fit timed the work per row: scaled to every row (reading the file again, twice what the
+        # sample's pass took), does it fit what is left of the budget, and its input matrix the memory a fit may
+        # take? If not, the judged fit itself deploys: a refit on the rest of the sample would add little.
+        x_all = x_train
+        estimate = 2 * everything.read_s + holdout_fit_s * everything.rows / len(train_frame) * REFIT_MARGIN
+        left = time_budget_s - (time.perf_counter() - started)
+        need_mb = everything.rows * x_train.shape[1] * 4 * REFIT_COPIES / 2**20
+        room_mb = memory_room_mb()
+        final_rows = len(train_frame)
+        judged = f"Deployed: the judged fit, on {len(train_frame):,} sampled rows: a refit on all {everything.rows:,}"
+        if estimate > max(left, REFIT_ALWAYS_S):
+            deployed = (f"{judged} would take about {estimate:.0f}s, more than the {max(left, 0):.0f}s left of the "
+                        "budget.")
+        elif need_mb > room_mb:
+            deployed = f"{judged} would need about {need_mb:,.0f} MB, more than the {room_mb:,.0f} MB a fit may take."
+        else:
+            whole_started = time.perf_counter()
+            prep = preprocessor(schema).fit(feature_frame(frame, schema))
+            x_every, y_every = everything.features(
+                lambda part: prep.transform(feature_frame(part, schema)).astype(np.float32), y_of)
+            estimator = clone(estimator).fit(x_every, y_every)
+            del x_every, y_every
+            onnx_export.float32_thresholds(estimator)
+            model = Pipeline([("prep", prep), ("model", estimator)])
+            final_rows = everything.rows
+            deployed = (f"Deployed: refit on all {everything.rows:,} labelled rows, read again from the file "
+                        f"({time.perf_counter() - whole_started:.0f}s; estimated {estimate:.0f}s); missing "
+                        "numbers filled with the sample's medians.")
     timings["refit_s"] = time.perf_counter() - started - timings["fit_s"]
 
     step("export")
@@ -350,9 +464,20 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
         notes.append(f"The search stopped at {search['seconds']:.0f}s of its {time_budget_s:.0f}s budget: it had "
                      f"plateaued (no gain of {PLATEAU_GAIN:.1%} in cross-validated {SEARCH_LOSS[task]} for half as "
                      "long as the last gain took).")
+    if leave_for_fit:
+        at, fit = leave_for_fit[0]
+        notes.append(f"The search stopped at {at:.0f}s, leaving about {fit:.0f}s of its {search_budget:.0f}s for "
+                     f"fitting its best configuration on the {len(x_train):,} training rows.")
+    if sampled:
+        assert everything is not None
+        notes.insert(0, f"Searched on {len(frame):,} of {everything.rows:,} labelled rows (a uniform sample that "
+                        "keeps every class): the search, the ensemble and the validation metrics use it, the "
+                        f"search within {search_budget:.0f}s of the {time_budget_s:.0f}s budget"
+                        + (f", the ensemble and the threshold out of fold on {len(x_ens):,} of its training rows."
+                           if len(selection.oof) else "."))
     notes.append(selection.note)
-    notes.append(f"Deployed: refit on all {len(frame):,} labelled rows. Validation metrics: the same configuration "
-                 f"fit on {len(train_frame):,} rows, scored on the other {len(valid_frame):,}.")
+    notes.append(f"{deployed} Validation metrics: the same configuration fit on {len(train_frame):,} rows, scored "
+                 f"on the other {len(valid_frame):,}.")
     timings["total_s"] = time.perf_counter() - started
     trials = _read_trials(log_file)
     (out_dir / "trials.json").write_text(json.dumps(trials, indent=1, default=str))
@@ -361,7 +486,8 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
         best_config=dict(automl.best_config), threshold=threshold,
         classes=classes, validation_metrics=validation, trials=trials, timings=timings,
         model_format=model_format, notes=notes, importance=by_column(importance(estimator, prep, x_all), schema),
-        fit_rows={"holdout_fit": len(train_frame), "validation": len(valid_frame), "final_fit": len(frame)},
+        fit_rows={"holdout_fit": len(train_frame), "validation": len(valid_frame), "final_fit": final_rows,
+                  **({"sampled_from": everything.rows} if sampled and everything is not None else {})},
         search=search, ensemble={"members": selection.weights, "out_of_fold": selection.scores},
     )
     (out_dir / "model_meta.json").write_text(json.dumps(describe(outcome, schema), indent=1, default=str))

@@ -78,8 +78,15 @@ def render(run: RunInfo, folder: Path, decision: dict[str, Any], guardrails: lis
 
 def _header(run: RunInfo, meta: dict[str, Any], version: str, rows: int, described: str) -> str:
     metrics = " · ".join(f"{k} {v:.4f}" for k, v in meta["validation_metrics"].items())
+    fit_rows = meta.get("fit_rows") or {}
+    sampled = ""
+    if fit_rows.get("sampled_from"):  # a big dataset: say what the search saw and what the deployed model saw
+        searched = fit_rows["holdout_fit"] + fit_rows["validation"]
+        deployed = "refit on all of them" if fit_rows["final_fit"] >= fit_rows["sampled_from"] else "this judged fit"
+        sampled = (f"<div class='muted'>searched on a sample of {searched:,} of {fit_rows['sampled_from']:,} rows; "
+                   f"the deployed model is {deployed}</div>")
     return (f"<h1>{html.escape(run.model_name)} v{html.escape(version)} · run {html.escape(run.run_id)}</h1>"
             f"<div class='muted'>dataset {html.escape(run.dataset_name)} v{run.dataset_version} · best learner "
             f"{html.escape(str(meta.get('best_learner')))} · {rows:,} validation rows ({html.escape(described)})"
             f" · primary metric {html.escape(run.metric)}</div>"
-            f"<div class='muted'>{html.escape(metrics)}</div>")
+            f"<div class='muted'>{html.escape(metrics)}</div>{sampled}")

@@ -23,13 +23,14 @@ def train(state_dir: Path, run: RunInfo, request: StoredRequest,
     Writes the model's artefacts under ``runs/<run_id>/`` and logs the MLflow run; raises on failure.
     """
     from shared import dataset_validation, drift
-    from shared.local import artifacts, automl, tracking
+    from shared.local import artifacts, automl, sampling, tracking
     from shared.local.datasets import LocalDatasetRegistry
     from shared.model_contract import columns_from_frame
     from shared.settings import Settings
     from shared.tasks import Task
 
     started = time.time()
+    settings = Settings.from_env()
     budget = float(request.time_budget_s)
     progress: dict[str, Any] = {"step": "validate", "trials": 0, "elapsed_s": 0, "budget_s": budget}
 
@@ -41,10 +42,21 @@ def train(state_dir: Path, run: RunInfo, request: StoredRequest,
     dataset = LocalDatasetRegistry(state_dir).get(run.dataset_name, run.dataset_version)
     if dataset is None:
         raise LookupError(f"dataset {run.dataset_name}:{run.dataset_version} is not registered")
-    content = Path(dataset.uri.removeprefix("file://")).read_bytes()
-    validated = dataset_validation.validate(content, request.target, max_bytes=len(content) + 1,
-                                            min_rows=1, task=Task(dataset.schema.task))
-    schema = validated.schema.without(set(request.excluded_columns))
+    path = Path(dataset.uri.removeprefix("file://"))
+    everything: sampling.StoredRows | None = None
+    if dataset.rows > settings.search_rows:
+        # Too many rows to hold as a frame and search on: a sample for the search, the rest read again for the
+        # refit. Reading it counts against the budget, so that the whole run keeps to it.
+        everything = sampling.StoredRows(path, dataset.schema)
+        frame = everything.sample(settings.search_rows)
+        schema = dataset.schema.without(set(request.excluded_columns))
+        budget = max(budget - (time.time() - started), budget / 2)
+    else:
+        content = path.read_bytes()
+        validated = dataset_validation.validate(content, request.target, max_bytes=len(content) + 1,
+                                                min_rows=1, task=Task(dataset.schema.task))
+        frame = validated.frame
+        schema = validated.schema.without(set(request.excluded_columns))
     run_dir = state_dir / "runs" / run.run_id
 
     def on_trial(trials: list[dict[str, Any]]) -> None:
@@ -54,11 +66,11 @@ def train(state_dir: Path, run: RunInfo, request: StoredRequest,
                best_learner=best["learner"] if best else None, loss=automl.SEARCH_LOSS[schema.task])
 
     # Excluded columns stay in the stored validation split: a champion that uses them can still be scored.
-    outcome = automl.train(validated.frame, schema, request.metric, budget, run_dir, on_trial=on_trial,
+    outcome = automl.train(frame, schema, request.metric, budget, run_dir, on_trial=on_trial,
                            on_step=lambda step: report(step=step),
-                           ensemble_members=Settings.from_env().ensemble_members)
+                           ensemble_members=settings.ensemble_members, everything=everything)
     report(step="register", trials=len(outcome.trials))
-    example = {c.name: _example_value(validated.frame, c.name) for c in schema.features}
+    example = {c.name: _example_value(frame, c.name) for c in schema.features}
     meta = {**automl.describe(outcome, schema), "model_name": run.model_name, "run_id": run.run_id,
             "metric": request.metric, "example": example,
             # Excluded at training time: still accepted (and ignored) when scoring, so clients keep one row shape.
@@ -66,15 +78,15 @@ def train(state_dir: Path, run: RunInfo, request: StoredRequest,
             "dataset": {"name": run.dataset_name, "version": run.dataset_version}}
     if schema.task == Task.REGRESSION:  # the reference for the predictions: the deployed model's own on these rows
         deployed = artifacts.load(run_dir)
-        meta["drift_baseline"] = drift.baseline(validated.frame, schema.features, predictions=deployed.predict(
-            columns_from_frame(validated.frame, deployed.signature)))
+        meta["drift_baseline"] = drift.baseline(frame, schema.features, predictions=deployed.predict(
+            columns_from_frame(frame, deployed.signature)))
     else:
-        labels = validated.frame[schema.target].astype(str).str.strip()
-        meta["drift_baseline"] = drift.baseline(validated.frame, schema.features,
+        labels = frame[schema.target].astype(str).str.strip()
+        meta["drift_baseline"] = drift.baseline(frame, schema.features,
                                                 float((labels == str(outcome.classes[-1])).mean()))
     (run_dir / "model_meta.json").write_text(json.dumps(meta, indent=1, default=str))
     mlflow_run_id = tracking.log_run(state_dir, run.run_id, run.model_name, run_dir, outcome, request,
-                                     validated.frame[[c.name for c in schema.features]].head(1))
+                                     frame[[c.name for c in schema.features]].head(1))
     return {
         "best_learner": outcome.best_learner, "best_config": outcome.best_config,
         "threshold": outcome.threshold, "classes": outcome.classes,

@@ -48,9 +48,21 @@ def test_blob_upload_invokes_function_once_with_a_real_input_stream(host, blob_s
     assert call["name"] == "uploads/a.csv"
     assert call["length"] == 8
     assert call["content"] == "x,y\n1,2\n"
+    assert call["seekable"] is True and call["read_again"] is True  # from the host's copy on disk, not memory
     assert call["metadata"] == {"target": "y"}
     assert call["uri"].endswith("/uploads/a.csv")
     assert "Executed 'Functions.on_upload' (Succeeded" in host.log_text()
+
+
+def test_a_blob_of_several_download_ranges_reaches_the_function_whole(host, blob_service, calls_log):
+    import hashlib
+    import random
+
+    data = random.Random(5).randbytes(9 * 2**20 + 123)  # three 4 MiB ranges, the last one short
+    _upload(blob_service, "big.bin", data)
+    host.scan()
+    [call] = _calls(calls_log)
+    assert (call["length"], call["sha256"], call["read_again"]) == (len(data), hashlib.sha256(data).hexdigest(), True)
 
 
 def test_restart_does_not_reinvoke_but_overwrite_does(state_dir, azurite_conn, blob_service, calls_log):

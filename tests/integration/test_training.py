@@ -184,3 +184,74 @@ def test_the_deployed_model_is_refit_on_every_row_and_the_judged_fit_is_kept(dat
     # The deployed refit is another fit (it has seen the validation rows too).
     assert np.max(np.abs(deployed.predict(columns) - judged.predict(columns))) > 1e-6
     assert any("refit on all" in note for note in outcome.notes)
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory):
+    """A dataset version "too big" for the search: 3,000 rows stored, searched on 600."""
+    from shared.local.sampling import StoredRows
+
+    content = sample_data.to_csv(sample_data.rows(3000, seed=21))
+    path = tmp_path_factory.mktemp("big") / "version.csv"
+    path.write_bytes(content)
+    stored = StoredRows(path, validate(content, "y", max_bytes=10**8, min_rows=50).schema)
+    return stored, stored.sample(size=600)
+
+
+def test_a_big_dataset_is_searched_on_a_sample_and_the_deployed_model_refit_on_every_row(big, tmp_path: Path,
+                                                                                       monkeypatch):
+    import joblib
+    from sklearn.base import clone
+
+    stored, sample = big
+    monkeypatch.setitem(automl.LEARNERS, "classification", ["lgbm"])
+    monkeypatch.setattr(automl, "REFIT_ALWAYS_S", 1e9)  # whatever this machine's speed leaves of the tiny budget
+    outcome = automl.train(sample, stored.schema, "accuracy", 3, tmp_path, everything=stored)
+    assert outcome.fit_rows == {"holdout_fit": 480, "validation": 120, "final_fit": 3000, "sampled_from": 3000}
+    assert outcome.notes[0].startswith("Searched on 600 of 3,000 labelled rows")
+    assert any(note.startswith("Deployed: refit on all 3,000 labelled rows") for note in outcome.notes)
+    assert len(pd.read_csv(tmp_path / "validation.csv")) == 120  # the gate scores the sample's held-out rows
+    # The deployed model is the judged configuration fit on every row of the file.
+    everything = validate((stored.path).read_bytes(), "y", max_bytes=10**8, min_rows=50).frame
+    deployed = joblib.load(tmp_path / "model.pkl")
+    prep = deployed.named_steps["prep"]
+    x = prep.transform(automl.feature_frame(everything, stored.schema)).astype(np.float32)
+    codes = {label: i for i, label in enumerate(outcome.classes)}
+    judged = joblib.load(tmp_path / automl.HOLDOUT_DIR / "model.pkl").named_steps["model"]
+    expected = clone(judged).fit(x, np.array([codes[v] for v in automl.labels_of(everything["y"])]))
+    assert np.max(np.abs(deployed.named_steps["model"].predict_proba(x) - expected.predict_proba(x))) < 1e-6
+
+
+@pytest.mark.parametrize(("settings", "why"), [
+    ({"REFIT_MAX_MB": 0, "REFIT_ALWAYS_S": 1e9}, "MB a fit may take"),  # time aplenty, no memory
+    ({"REFIT_MARGIN": 1e9}, "left of the budget"),  # estimated far past the budget
+])
+def test_a_refit_on_every_row_that_would_not_fit_deploys_the_judged_fit(big, settings: dict[str, float],
+                                                                               why: str, tmp_path: Path,
+                                                                               monkeypatch):
+    stored, sample = big
+    monkeypatch.setitem(automl.LEARNERS, "classification", ["lgbm"])
+    for name, value in settings.items():
+        monkeypatch.setattr(automl, name, value)
+    outcome = automl.train(sample, stored.schema, "accuracy", 2, tmp_path, everything=stored)
+    assert outcome.fit_rows["final_fit"] == 480 and outcome.fit_rows["sampled_from"] == 3000
+    [deployed] = [note for note in outcome.notes if note.startswith("Deployed:")]
+    assert deployed.startswith("Deployed: the judged fit, on 480 sampled rows: a refit on all 3,000 would")
+    assert why in deployed
+    # The judged fit is what deploys: the same predictions on the held-out rows.
+    valid = pd.read_csv(tmp_path / "validation.csv")
+    served, judged = artifacts.load(tmp_path), artifacts.load_judged(tmp_path)
+    np.testing.assert_allclose(served.predict(columns_from_frame(valid, served.signature)),
+                               judged.predict(columns_from_frame(valid, judged.signature)), atol=1e-5)
+
+
+def test_a_sampled_run_with_no_budget_left_skips_the_out_of_fold_outputs(big, tmp_path: Path, monkeypatch):
+    stored, sample = big
+    monkeypatch.setitem(automl.LEARNERS, "classification", ["lgbm"])
+    monkeypatch.setattr(automl, "SAMPLED_ENSEMBLE_UNTIL", 0.0)  # spent before the ensemble could start
+    outcome = automl.train(sample, stored.schema, "accuracy", 2, tmp_path, everything=stored)
+    assert outcome.threshold == 0.5 and outcome.ensemble["members"] == {}
+    assert "No ensemble, and the decision threshold left at 0.5: nothing was left of the budget for out-of-fold " \
+           "outputs." in outcome.notes
+    assert outcome.notes[0].endswith("budget.")  # no out-of-fold rows to name
+    assert outcome.validation_metrics["AUC_weighted"] > 0.7

@@ -208,3 +208,35 @@ def test_the_upload_function_gets_the_blob_client_the_extension_builds_from_the_
     assert client.url.startswith("http://127.0.0.1:1/devstoreaccount1/datasets/bank/")
     others = [s for s in discover(load_app("function_app:app")) if s.trigger_type == "queueTrigger"]
     assert others and all(sdk_type_of(s) is None for s in others)  # the rest take what the library decodes
+
+
+def test_a_blob_trigger_reads_the_host_copy_on_disk_in_chunks_and_again(tmp_path: Path):
+    """The host hands a blob over from its copy on disk: the library's own InputStream, with the trigger's name,
+    length and metadata, that a reader in chunks can size, read and read again from the start."""
+    from typing import BinaryIO, cast
+
+    import azure.functions as func
+    from azure.functions.meta import Datum
+
+    from devhost.invoker import BlobStream, decode_blob_trigger
+    from shared.ingest import Upload
+
+    [spec] = [s for s in discover(load_app("function_app:app")) if s.trigger_type == "blobTrigger"
+              and s.name == "ingest"]
+    content = b"age,y\n" + b"".join(b"%d,yes\n" % i for i in range(1000))
+    with (tmp_path / "copy").open("w+b") as spool:
+        spool.write(content)
+        stream = decode_blob_trigger(spec, spool, {
+            "BlobTrigger": Datum("datasets/bank/jan.csv", "string"), "Uri": Datum("http://x/datasets/bank/jan.csv",
+                                                                                 "string"),
+            "Properties": Datum(json.dumps({"ContentLength": len(content), "ETag": "e1"}), "json"),
+            "Metadata": Datum(json.dumps({"target": "y"}), "json")})
+        assert isinstance(stream, BlobStream) and isinstance(stream, func.InputStream) and stream.seekable()
+        assert (stream.name, stream.length, stream.metadata) == ("datasets/bank/jan.csv", len(content), {"target": "y"})
+        assert stream.blob_properties["ETag"] == "e1"
+        upload = Upload("bank/jan.csv", stream.uri or "", cast(BinaryIO, stream), {}, "e1")
+        assert upload.size == len(content)
+        with upload.open() as source:
+            assert source.read(6) == b"age,y\n"
+        with upload.open() as source:  # from the first byte again
+            assert b"".join(iter(lambda: source.read(100), b"")) == content

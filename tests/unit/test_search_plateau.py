@@ -30,3 +30,13 @@ def test_it_never_stops_before_three_kinds_of_learner_or_any_scored_trial():
     two_kinds = [t for t in TRIALS if t["learner"] != "rf"]
     assert not plateaued(two_kinds, 100.0)
     assert not plateaued([trial("lgbm", 1.0, None), trial("rf", 1.0, None), trial("xgboost", 1.0, None)], 100.0)
+
+
+def test_the_final_fit_of_the_best_so_far_is_its_trial_scaled_to_the_rows():
+    from shared.local.automl import final_fit_s
+
+    trials: list[dict[str, Any]] = [{"cv_loss": 0.30, "seconds": 10.0, "sample_size": 40_000},
+                                    {"cv_loss": 0.20, "seconds": 4.0, "sample_size": 10_000},  # the best: 2 fits
+                                    {"cv_loss": None, "seconds": 1.0, "sample_size": 10_000}]
+    assert final_fit_s(trials, 160_000) == 4.0 / 2 * 16
+    assert final_fit_s([], 160_000) == 0.0
