@@ -39,7 +39,7 @@ from shared.tasks import MAX_CODED_CLASSES, Task, TaskChoice, decide
 READ_BYTES = 1 << 20  # what one read takes from the source
 NUL_SCAN_BYTES = 65536  # binary data is looked for where the whole-file reader looks: the first 64 KiB
 CHUNK_ROWS = 50_000
-SAMPLE_ROWS = 200_000
+SAMPLE_ROWS = 100_000  # rows kept side by side for the row checks: what bounds ingest's memory
 MAX_COUNTED = 10_000  # distinct values counted per column; a column with more has no use for exact categories
 MAX_TARGET_VALUES = 1_000_000  # distinct numbers of a target counted exactly (8 bytes each)
 MAX_HEAD_CHARS = 8 << 20  # the delimiter is sniffed from the first lines, read up to this much text
