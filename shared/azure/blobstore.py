@@ -14,7 +14,12 @@ from contextlib import contextmanager, suppress
 from typing import Protocol
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.storage.blob import BlobBlock, ContainerClient
 
 BLOCK_BYTES = 4 << 20  # one staged block
@@ -63,10 +68,10 @@ class ContainerStore(BlobStore):
             return bytes(self.container.download_blob(path, offset=0 if limit else None, length=limit).readall())
         except ResourceNotFoundError:
             return None
-        except Exception as error:  # a range beyond a short blob: read it whole
-            if "InvalidRange" not in str(error):
+        except HttpResponseError as error:  # a range of an empty blob: there is nothing to read
+            if getattr(error, "error_code", None) != "InvalidRange":
                 raise
-            return bytes(self.container.download_blob(path).readall())
+            return b""
 
     @contextmanager
     def writer(self, path: str) -> Iterator[Sink]:

@@ -25,7 +25,16 @@ from shared.azure.datasets import holdout_path
 from shared.azure.endpoint_client import endpoint_outputs, predictions_in
 from shared.errors import ArtifactUnusable, BadGateway, DeploymentFailed, ScoreMissing
 from shared.model_contract import Outputs
-from shared.ports import Comparison, DatasetRegistry, Deployer, Evaluator, ModelRegistry, ModelVersion, RunInfo
+from shared.ports import (
+    Comparison,
+    DatasetRegistry,
+    DatasetVersion,
+    Deployer,
+    Evaluator,
+    ModelRegistry,
+    ModelVersion,
+    RunInfo,
+)
 from shared.schema import DATETIME, Schema
 
 log = logging.getLogger(__name__)
@@ -108,20 +117,14 @@ class AzureDeployer(Deployer):
         if dataset is None:
             raise SmokeTestFailed(f"no dataset {model.dataset_name} v{model.dataset_version} for the example row")
         endpoint = entities.endpoint_name(self.settings, model.name)
-        handle, path = tempfile.mkstemp(suffix=".json")
         try:
-            with os.fdopen(handle, "w") as request_file:
-                json.dump(example_request(dataset.schema), request_file)
-            answer = self.ml.online_endpoints.invoke(endpoint_name=endpoint, deployment_name=slot,
-                                                     request_file=path)
+            answer = self._invoke(endpoint, slot, example_request(dataset.schema))
         except HttpResponseError as error:
             if error.status_code in BUSY_STATUSES:
                 raise  # throttled or still warming up: the queue tries again after its visibility timeout
             # The model answered its own example row with an error: it cannot serve, trying again will not help.
             raise SmokeTestFailed(f"deployment {slot} answered the example row with HTTP {error.status_code}: "
                                   f"{str(error.message or error)[:300]}") from None
-        finally:
-            os.unlink(path)
         try:
             predictions = predictions_in(json.loads(answer))
         except (TypeError, ValueError):
@@ -166,10 +169,11 @@ class AzureDeployer(Deployer):
         found = self.held_out_rows(model)
         if found is None:
             return Comparison(metric.name, None, None, 0, f"on held-out rows: {name} keeps none")
-        target, records = found
+        dataset, records = found
+        target = dataset.schema.target
         basis = (f"on the same {len(records)} rows of {name} held out of training (holdout.csv; neither model "
                  "trained on them)")
-        challenger = self.answers_on(model, slot, records)
+        challenger = self.answers_on(model, slot, records, dataset)
         mine = _metric_of(metric, challenger, records, target) if challenger else None
         if challenger is None or mine is None:
             return Comparison(metric.name, None, None, len(records), basis)
@@ -179,20 +183,22 @@ class AzureDeployer(Deployer):
         theirs = _metric_of(metric, served, records, target, challenger.classes) if served else None
         return Comparison(metric.name, mine, theirs, len(records), basis)
 
-    def held_out_rows(self, model: ModelVersion) -> tuple[str, list[dict[str, str | None]]] | None:
-        """The target and the held-out rows of the dataset version ``model`` was trained on; None without them."""
+    def held_out_rows(self, model: ModelVersion) -> tuple[DatasetVersion, list[dict[str, str | None]]] | None:
+        """The dataset version ``model`` was trained on and its held-out rows; None without them."""
         dataset = self.datasets.get(model.dataset_name, model.dataset_version or None)
         path = holdout_path(dataset) if dataset is not None else None
         data = self.store.read(path, holdout.COMPARED_BYTES) if path else None
         if dataset is None or data is None:
             return None
         records = list(holdout.rows(data))
-        return (dataset.schema.target, records) if records else None
+        return (dataset, records) if records else None
 
-    def answers_on(self, model: ModelVersion, slot: str, records: list[dict[str, str | None]]) -> Answers | None:
+    def answers_on(self, model: ModelVersion, slot: str, records: list[dict[str, str | None]],
+                   dataset: DatasetVersion | None = None) -> Answers | None:
         """What the deployment on ``slot`` answers for the rows, in the ``ServedModel`` outputs form; None when it
-        cannot answer them (columns it was not trained on, an error, labels only for a classifier)."""
-        dataset = self.datasets.get(model.dataset_name, model.dataset_version or None)
+        cannot answer them (columns it was not trained on, an error, labels only for a classifier). ``dataset``:
+        the version ``model`` was trained on, when the caller has it already (each lookup lists the versions)."""
+        dataset = dataset or self.datasets.get(model.dataset_name, model.dataset_version or None)
         if dataset is None:
             return None
         excluded = set(filter(None, model.tags.get("excluded_columns", "").split(",")))

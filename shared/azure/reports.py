@@ -60,18 +60,18 @@ class AzureRunReports(RunReports):
     def render(self, run: RunInfo, decision: dict[str, Any]) -> str:
         metric = metrics.resolve(run.metric)
         model = self.registry.find_by_run(run.model_name, run.run_id)
-        dataset = self.datasets.get(run.dataset_name, run.dataset_version or None)
         best = str(run.result.get("best_child_run_id") or "")
         logged = self._logged(best)
         sections = [self._header(run, model.version if model else "?", logged.get(metric.name)),
                     page.decision(decision)]
-        answered = self.deployer.held_out_rows(model) if model is not None else None
+        held = self.deployer.held_out_rows(model) if model is not None else None
+        dataset = held[0] if held else self.datasets.get(run.dataset_name, run.dataset_version or None)
         slot = str(decision.get("slot") or "")
-        answers = self.deployer.answers_on(model, slot, answered[1]) if model and answered and slot else None
-        if answered is not None and answers is not None:
-            target, records = answered
+        answers = self.deployer.answers_on(model, slot, held[1], held[0]) if model and held and slot else None
+        if held is not None and answers is not None:
+            trained_on, records = held
             rows = f"{len(records):,} rows held out of training"
-            truth = [row.get(target) for row in records]
+            truth = [row.get(trained_on.schema.target) for row in records]
             classes = list(answers.classes)
             y = np.asarray(truth, dtype=object if classes else float)
             scores = _scores(y, answers.outputs, classes)
