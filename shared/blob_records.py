@@ -74,6 +74,10 @@ class JsonBlobs:
         with contextlib.suppress(ResourceNotFoundError):
             self.container.delete_blob(path)
 
+    def names(self, prefix: str) -> list[str]:
+        """The records under ``prefix``, by name."""
+        return sorted(str(b.name) for b in self.container.list_blobs(name_starts_with=prefix))
+
     def list(self, prefix: str, limit: int) -> list[dict[str, Any]]:
         blobs = sorted(self.container.list_blobs(name_starts_with=prefix), key=lambda b: b.last_modified,
                        reverse=True)[:limit]

@@ -20,7 +20,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,8 +28,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from shared import telemetry
 from shared.model_contract import Columns, Results
-from shared.schema import DATETIME, Column
+from shared.schema import DATETIME, Column, Schema
+from shared.tasks import Task
 
 log = logging.getLogger(__name__)
 BINS = 10
@@ -69,6 +71,21 @@ def baseline(frame: pd.DataFrame, features: Sequence[Column], positive_rate: flo
     return out
 
 
+def dataset_baseline(frame: pd.DataFrame, schema: Schema) -> dict[str, Any]:
+    """A dataset version's baseline, for a backend whose models come without one (Azure): the features', and
+    for classification the share of the class a model treats as positive (the last of the sorted labels, as
+    scikit-learn orders them). Regression's predictions have no reference before there is a model."""
+    if schema.task == Task.REGRESSION:
+        return baseline(frame, schema.features)
+    labels = frame[schema.target].dropna()
+    if labels.empty:
+        return baseline(frame, schema.features)
+    positive = sorted(labels.unique())[-1]
+    out = baseline(frame, schema.features, float((labels == positive).mean()))
+    out["positive_class"] = str(positive)
+    return out
+
+
 def _numeric_reference(numbers: NDArray[np.float64]) -> dict[str, Any]:
     present = numbers[~np.isnan(numbers)]
     edges: NDArray[np.float64] = (np.unique(np.quantile(present, np.linspace(0, 1, BINS + 1)[1:-1]))
@@ -91,6 +108,46 @@ def psi(expected: NDArray[np.float64], actual: NDArray[np.float64]) -> float:
     e = np.clip(expected, EPSILON, None)
     a = np.clip(actual, EPSILON, None)
     return float(np.sum((a - e) * np.log(a / e)))
+
+
+def _psi_of(shares: Sequence[float], counts: Sequence[float]) -> float:
+    actual = np.asarray(counts, dtype=float)
+    return round(psi(np.asarray(shares, dtype=float), actual / max(float(actual.sum()), 1e-9)), 4)
+
+
+@dataclass(frozen=True)
+class WindowCounts:
+    """A closed window as counts that add up across processes: rows and predicted positives exactly, each
+    feature's bins (and the predictions') estimated from the sample, scaled to the window's requests."""
+
+    rows: int
+    positives: int | None  # classification
+    start: str
+    end: str
+    features: dict[str, list[float]]
+    prediction: list[float] | None = None  # regression
+
+    @staticmethod
+    def merge(windows: Sequence[WindowCounts]) -> WindowCounts:
+        names = {name for window in windows for name in window.features}
+
+        def added(parts: list[list[float]]) -> list[float]:
+            return [float(x) for x in np.sum([np.asarray(p, dtype=float) for p in parts], axis=0).round(3)]
+
+        positives = [w.positives for w in windows if w.positives is not None]
+        predictions = [w.prediction for w in windows if w.prediction is not None]
+        return WindowCounts(sum(w.rows for w in windows), sum(positives) if positives else None,
+                            min(w.start for w in windows), max(w.end for w in windows),
+                            {n: added([w.features[n] for w in windows if n in w.features]) for n in sorted(names)},
+                            added(predictions) if predictions else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> WindowCounts:
+        return cls(int(body["rows"]), body.get("positives"), str(body["start"]), str(body["end"]),
+                   {str(k): list(v) for k, v in body.get("features", {}).items()}, body.get("prediction"))
 
 
 @dataclass
@@ -141,16 +198,17 @@ class DriftMonitor:
                 if slot < MAX_SAMPLED_REQUESTS:
                     self._sample[slot] = (columns, results)
 
-    def summarise(self) -> WindowSummary | None:
-        """Close the window: PSI per feature over the sample, the predicted-positive rate over every row; None
-        (and the window goes on) when it has seen too few rows."""
+    def take(self, min_rows: int | None = None) -> WindowCounts | None:
+        """Close the window and count it; None (and the window goes on) below ``min_rows`` (default: the
+        monitor's own) or with no traffic at all."""
         with self._lock:
-            if self._rows < self.min_rows:
+            if self._rows < max(self.min_rows if min_rows is None else min_rows, 1):
                 return None
-            batch, rows, positives, start = self._sample, self._rows, self._positives, self._since
+            batch, seen, rows, positives, start = self._sample, self._seen, self._rows, self._positives, self._since
             self._sample, self._seen, self._rows, self._positives = [], 0, 0, 0
             self._since = datetime.now(UTC)
-        scores: dict[str, float] = {}
+        weight = seen / max(len(batch), 1)  # each sampled request stands for this many of the window's
+        features: dict[str, list[float]] = {}
         for name, ref in self.reference["features"].items():
             parts = [columns[name].reshape(-1) for columns, _ in batch if name in columns]
             if not parts:
@@ -158,28 +216,39 @@ class DriftMonitor:
             values = np.concatenate(parts)
             if ref["kind"] == "number":
                 counts = _numeric_counts(values.astype(float), np.asarray(ref["edges"]))
-                expected = np.asarray(ref["shares"])
             else:
                 known = {c: i for i, c in enumerate(ref["categories"])}
                 counts = np.zeros(len(known) + 1)
                 for value in values:
                     counts[known.get(str(value) if value not in ("", None) else MISSING, len(known))] += 1
-                expected = np.asarray(ref["shares"])
-            scores[name] = round(psi(expected, counts / max(counts.sum(), 1)), 4)
-        positive_rate = prediction_psi = None
-        if self._counts_positives:
-            positive_rate = round(positives / rows, 4)
+            features[name] = (counts * weight).round(3).tolist()
+        predicted: list[float] | None = None
         prediction = self.reference.get("prediction")
         if prediction:
-            predicted = np.fromiter((float(v) for _, values in batch for v in values), dtype=float)
-            counts = _numeric_counts(predicted, np.asarray(prediction["edges"]))
-            prediction_psi = round(psi(np.asarray(prediction["shares"]), counts / max(counts.sum(), 1)), 4)
-        summary = WindowSummary(rows, scores, positive_rate, start.isoformat(timespec="seconds"),
-                                self._since.isoformat(timespec="seconds"),
-                                sorted((n for n, s in scores.items() if s >= self.threshold), key=lambda n: -scores[n]),
-                                prediction_psi)
-        self.last = summary
-        return summary
+            numbers = np.fromiter((float(v) for _, values in batch for v in values), dtype=float)
+            predicted = (_numeric_counts(numbers, np.asarray(prediction["edges"])) * weight).round(3).tolist()
+        return WindowCounts(rows, positives if self._counts_positives else None, start.isoformat(timespec="seconds"),
+                            self._since.isoformat(timespec="seconds"), features, predicted)
+
+    def summarise(self) -> WindowSummary | None:
+        """Close the window: PSI per feature over the sample, the predicted-positive rate over every row; None
+        (and the window goes on) when it has seen too few rows."""
+        counts = self.take()
+        if counts is None:
+            return None
+        self.last = self.summary_of(counts)
+        return self.last
+
+    def summary_of(self, counts: WindowCounts) -> WindowSummary:
+        """PSI per feature (and of the predictions) of a window's counts, this process's or several merged."""
+        scores = {name: _psi_of(self.reference["features"][name]["shares"], binned)
+                  for name, binned in counts.features.items() if name in self.reference["features"]}
+        prediction = self.reference.get("prediction")
+        prediction_psi = (_psi_of(prediction["shares"], counts.prediction)
+                          if prediction and counts.prediction is not None else None)
+        positive_rate = round(counts.positives / counts.rows, 4) if counts.positives is not None else None
+        drifted = sorted((n for n, s in scores.items() if s >= self.threshold), key=lambda n: -scores[n])
+        return WindowSummary(counts.rows, scores, positive_rate, counts.start, counts.end, drifted, prediction_psi)
 
     def event(self, summary: WindowSummary) -> dict[str, Any]:
         """The properties of ``DataDriftDetected``, named as in Azure ML's DatasetDriftDetected event data."""
@@ -197,12 +266,15 @@ class DriftMonitor:
 
 
 class DriftTracker:
-    """Closes every monitor's window on a timer, in one daemon thread started on first use."""
+    """Closes every monitor's window on a timer aligned to the clock (so that the windows of several processes
+    line up), in one daemon thread started on first use. ``close`` handles one monitor at a window's end: by
+    default it summarises the window here and publishes it."""
 
     def __init__(self, window_s: float, publish: Callable[[DriftMonitor, WindowSummary], None],
-                 max_monitors: int = 64) -> None:
+                 max_monitors: int = 64, close: Callable[[DriftMonitor], None] | None = None) -> None:
         self.window_s = window_s
         self.publish = publish
+        self.close = close or self._summarise
         self.max_monitors = max_monitors  # one per served model version; the oldest go first beyond this
         self.monitors: dict[str, DriftMonitor] = {}
         self._lock = threading.Lock()
@@ -222,14 +294,34 @@ class DriftTracker:
 
     def _run(self) -> None:
         while True:
-            time.sleep(self.window_s)
+            time.sleep(self.window_s - time.time() % self.window_s)
             self.close_windows()
+
+    def _summarise(self, monitor: DriftMonitor) -> None:
+        summary = monitor.summarise()
+        if summary is not None:
+            self.publish(monitor, summary)
 
     def close_windows(self) -> None:
         for monitor in list(self.monitors.values()):
             try:
-                summary = monitor.summarise()
-                if summary is not None:
-                    self.publish(monitor, summary)
+                self.close(monitor)
             except Exception:  # a summary must never take scoring down
                 log.exception("Drift summary failed for %s v%s", monitor.model, monitor.version)
+
+
+def publish(monitor: DriftMonitor, summary: WindowSummary) -> None:
+    """A closed window's PSI and positive rate as metrics; ``DataDriftDetected`` when something moved."""
+    labels = (("model", monitor.model), ("version", monitor.version))
+    for feature, value in summary.psi.items():
+        telemetry.feature_psi.set(value, (*labels, ("feature", feature)))
+    if summary.positive_rate is not None:
+        telemetry.predicted_positive_rate.set(summary.positive_rate, labels)
+    if summary.prediction_psi is not None:
+        telemetry.feature_psi.set(summary.prediction_psi, (*labels, ("feature", PREDICTION)))
+    if monitor.drifted(summary):
+        moved = [f"{n} PSI {summary.psi[n]:.2f}" for n in summary.drifted]
+        if summary.prediction_psi is not None and summary.prediction_psi >= monitor.threshold:
+            moved.append(f"{PREDICTION} PSI {summary.prediction_psi:.2f}")
+        log.warning("Data drift on %s v%s: %s", monitor.model, monitor.version, ", ".join(moved))
+        telemetry.event("DataDriftDetected", **monitor.event(summary))

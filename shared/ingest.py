@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from shared import csv_stream, faults, guardrails, metrics, naming, pipelines, telemetry
+from shared import csv_stream, drift, faults, guardrails, metrics, naming, pipelines, telemetry
 from shared.errors import DatasetRejected
 from shared.ports import Backend, UploadLog
 from shared.printable import printable
@@ -147,7 +147,9 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
     version_key = dataset_key(validated.content_hash, spec.target, task)
     with upload.open() as source:
         dataset, created = backend.datasets.register(spec.model_name, source, version_key, validated.schema,
-                                                     validated.rows, upload.uri, findings)
+                                                     validated.rows, upload.uri, findings,
+                                                     drift.dataset_baseline(validated.sample, validated.schema)
+                                                     if backend.datasets.keeps_drift_baseline else None)
     faults.crash_point("ingest.registered")
     details = {"rows": validated.rows, "columns": len(validated.schema.columns), "target": spec.target,
                "task": task, "task_reason": validated.task.reason, "metric": metric,

@@ -96,11 +96,19 @@ class ModelVersion:
 
 
 class DatasetRegistry(abc.ABC):
+    keeps_drift_baseline = False  # whether ``register`` wants a baseline (models that carry none are served)
+
     @abc.abstractmethod
     def register(self, name: str, content: BinaryIO, content_hash: str, schema: Schema, rows: int,
-                 source_uri: str, guardrails: list[dict[str, Any]] | None = None) -> tuple[DatasetVersion, bool]:
+                 source_uri: str, guardrails: list[dict[str, Any]] | None = None,
+                 baseline: dict[str, Any] | None = None) -> tuple[DatasetVersion, bool]:
         """Register a version, or return the existing one with the same content (created=False). ``content`` is
-        the upload from its first byte, to be copied a chunk at a time."""
+        the upload from its first byte, to be copied a chunk at a time; ``baseline`` is its drift baseline
+        (``shared.drift.dataset_baseline``), kept where the backend's drift monitor reads it."""
+
+    def drift_baseline(self, version: DatasetVersion) -> dict[str, Any] | None:
+        """The drift baseline kept with ``version``; None where models carry their own (locally)."""
+        return None
 
     @abc.abstractmethod
     def get(self, name: str, version: int | None = None) -> DatasetVersion | None:

@@ -21,6 +21,7 @@ from shared.azure.config import AzureSettings
 from shared.ports import DatasetRegistry, DatasetVersion
 from shared.schema import Schema
 
+DRIFT_BASELINE_FILE = "drift_baseline.json"  # beside the version's data: what its models' traffic is held against
 MAX_COPY_BYTES = 1 << 40  # the upload was checked against its limit already; this only bounds the reader
 
 
@@ -67,13 +68,16 @@ def holdout_path(version: DatasetVersion) -> str | None:
 
 
 class AzureDatasetRegistry(DatasetRegistry):
+    keeps_drift_baseline = True  # an AutoML model carries no drift baseline: the app's monitor reads this one
+
     def __init__(self, ml: Any, store: BlobStore, settings: AzureSettings) -> None:
         self.ml = ml
         self.store = store
         self.settings = settings
 
     def register(self, name: str, content: BinaryIO, content_hash: str, schema: Schema, rows: int,
-                 source_uri: str, guardrails: list[dict[str, Any]] | None = None) -> tuple[DatasetVersion, bool]:
+                 source_uri: str, guardrails: list[dict[str, Any]] | None = None,
+                 baseline: dict[str, Any] | None = None) -> tuple[DatasetVersion, bool]:
         asset = entities.asset_name(name)
         try:
             return to_version(self.ml.data.get(asset, version=content_hash[:16])), False
@@ -93,12 +97,18 @@ class AzureDatasetRegistry(DatasetRegistry):
                 held_count += int(held_out.sum())
                 for sink, text in zip((whole, train, held), _split_csv(chunk, held_out, number == 0), strict=True):
                     sink.write(text.encode("utf-8"))
+        if baseline is not None:
+            self.store.put_once(f"{folder}/{DRIFT_BASELINE_FILE}", json.dumps(baseline).encode("utf-8"))
         sequence = 1 + max((v.version for v in self.list(name)), default=0)
         data = entities.data_asset(self.settings, name, sequence, content_hash, rows, len(schema.columns),
                                    source_uri, json.dumps(schema.to_dict(), separators=(",", ":")))
         data.tags = {**(data.tags or {}), "holdout_rows": str(held_count)}
         data.properties["guardrails"] = json.dumps(guardrails or [], separators=(",", ":"))
         return to_version(self.ml.data.create_or_update(data)), True
+
+    def drift_baseline(self, version: DatasetVersion) -> dict[str, Any] | None:
+        found = self.store.read(f"{entities.dataset_folder(version.name, version.content_hash)}/{DRIFT_BASELINE_FILE}")
+        return json.loads(found) if found else None
 
     def get(self, name: str, version: int | None = None) -> DatasetVersion | None:
         versions = self.list(name)

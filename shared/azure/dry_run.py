@@ -384,6 +384,9 @@ class InMemoryRecords(JsonBlobs):
     def delete(self, path: str) -> None:
         self.records.pop(path, None)
 
+    def names(self, prefix: str) -> list[str]:
+        return sorted(path for path in self.records if path.startswith(prefix))
+
     def list(self, prefix: str, limit: int) -> list[dict[str, Any]]:
         chosen = [(stamp, body) for path, (body, stamp) in self.records.items() if path.startswith(prefix)]
         return [copy.deepcopy(body) for _stamp, body in sorted(chosen, key=lambda c: -int(c[0].strip('"')))][:limit]

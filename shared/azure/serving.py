@@ -10,14 +10,15 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared import scoring, telemetry
+from shared import drift, scoring, telemetry
 from shared.azure import entities
 from shared.azure.config import AzureSettings
 from shared.azure.deployment import AzureDeployer, live_color
 from shared.azure.endpoint_client import EndpointClient, endpoint_outputs
+from shared.drift_windows import SharedDriftWindows
 from shared.errors import NotSupported, ServiceUnavailable
 from shared.model_contract import Columns, ModelSignature, Outputs, Results, ServedModel
-from shared.ports import BatchSummary, DatasetRegistry, ModelServer, ModelVersion
+from shared.ports import BatchSummary, DatasetRegistry, DatasetVersion, ModelServer, ModelVersion
 from shared.run_events import APP_TAG
 
 # Where an Azure model's explanations are, since its deployment does not compute them.
@@ -37,12 +38,15 @@ class Target:
     scoring_uri: str
     deployment: str
     signature: ModelSignature
+    dataset: DatasetVersion
+    production: bool  # the version the endpoint's traffic goes to, whose requests the drift monitor watches
 
 
 class EndpointModelServer(ModelServer):
     def __init__(self, ml: Any, deployer: AzureDeployer, datasets: DatasetRegistry, client: EndpointClient,
                  settings: AzureSettings, default: str, credential: Any = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, windows: SharedDriftWindows | None = None,
+                 drift_threshold: float = 0.2, drift_min_rows: int = 200) -> None:
         self.ml = ml
         self.deployer = deployer
         self.datasets = datasets
@@ -55,6 +59,13 @@ class EndpointModelServer(ModelServer):
         self._names: tuple[float, list[str]] | None = None
         self._secrets: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
+        # Every instance watches the production traffic it scores; the windows merge them all.
+        self.windows = windows
+        self.drift = drift.DriftTracker(windows.window_s if windows else 300, drift.publish,
+                                        close=windows.flush if windows else None)
+        self.drift_threshold = drift_threshold
+        self.drift_min_rows = drift_min_rows
+        self._baselines: dict[str, dict[str, Any] | None] = {}
 
     def default_model(self) -> str | None:
         return self.default or next(iter(self._endpoint_models()), None)
@@ -75,9 +86,38 @@ class EndpointModelServer(ModelServer):
                 signatures[name] = target.signature
         return signatures
 
+    def monitor(self, target: Target) -> drift.DriftMonitor | None:
+        """The drift monitor of the version in production; None for another version, or one whose dataset
+        version has no baseline (registered before baselines were kept)."""
+        if not target.production or self.windows is None:
+            return None
+        version, dataset = target.version, target.dataset
+        key = f"{version.name}@{version.version}"
+        found = self.drift.monitors.get(key)
+        if found is not None:
+            return found
+        reference = self._baseline(dataset)
+        if reference is None:
+            return None
+        return self.drift.monitor(key, lambda: drift.DriftMonitor(
+            version.name, version.version, version.run_id, f"{dataset.name}:{dataset.version}", reference,
+            str(reference.get("positive_class", "")), self.drift_threshold, self.drift_min_rows))
+
+    def _baseline(self, dataset: DatasetVersion) -> dict[str, Any] | None:
+        key = f"{dataset.name}:{dataset.content_hash}"
+        if key not in self._baselines:
+            self._baselines[key] = self.datasets.drift_baseline(dataset)
+        return self._baselines[key]
+
     def drift_summary(self, model_name: str) -> dict[str, object] | None:
-        raise NotSupported("drift is watched by the local backend; in Azure, set up Azure ML model monitoring "
-                           "on the online deployment")
+        """The latest window merged across every instance: it closed between one and two windows ago."""
+        target = self._target(model_name, None)
+        monitor = self.monitor(target) if target is not None else None
+        if monitor is None or self.windows is None:
+            return None
+        return {"model": model_name, "version": monitor.version, "threshold": monitor.threshold,
+                "window_s": self.windows.window_s, "training_positive_rate": monitor.reference.get("positive_rate"),
+                "last_window": self.windows.summarise(monitor), "at_most_s_old": 2 * self.windows.window_s}
 
     def score_file(self, model_name: str, content: bytes, chunk_rows: int, write: Callable[[bytes], None]
                    ) -> BatchSummary | None:
@@ -115,6 +155,7 @@ class EndpointModelServer(ModelServer):
             endpoint = self.ml.online_endpoints.get(entities.endpoint_name(self.settings, model_name))
         except ResourceNotFoundError:
             return None
+        production = version is None
         if version is None:
             color = live_color(endpoint.traffic)
             version = self.deployer.production(model_name)
@@ -129,7 +170,7 @@ class EndpointModelServer(ModelServer):
             raise ServiceUnavailable(f"the schema of {model_name} v{version.version} is not available")
         excluded = frozenset(filter(None, version.tags.get("excluded_columns", "").split(",")))
         return Target(version, str(endpoint.scoring_uri), color,
-                      ModelSignature.from_schema(dataset.schema, ignored=excluded))
+                      ModelSignature.from_schema(dataset.schema, ignored=excluded), dataset, production)
 
     def _deployment_holding(self, endpoint: str, version: ModelVersion) -> str | None:
         for deployment in self.ml.online_deployments.list(endpoint_name=endpoint):
@@ -164,6 +205,7 @@ class EndpointServedModel(ServedModel):
         self.target = target
         self.server = server
         self._signature = target.signature
+        self.monitor = server.monitor(target)
 
     @property
     def name(self) -> str:

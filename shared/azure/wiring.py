@@ -16,6 +16,7 @@ from shared.azure.run_metrics import MlflowRunMetrics, RunMetrics
 from shared.azure.serving import EndpointModelServer
 from shared.azure.state import BlobPromotionLedger, BlobUploadLog, JsonBlobs
 from shared.deployment_flow import DEPLOYMENTS_QUEUE
+from shared.drift_windows import SharedDriftWindows
 from shared.ports import Backend, DeploymentQueue
 from shared.settings import Settings
 from shared.storage import StorageDeploymentQueue
@@ -37,7 +38,10 @@ def assemble(settings: Settings, azure: AzureSettings, ml: Any, store: BlobStore
     deployer = AzureDeployer(ml, registry, datasets, azure, store)
     client = client or EndpointClient(pooled_session(), timeout_s=azure.endpoint_timeout_s,
                                       retries=azure.endpoint_retries)
-    server = EndpointModelServer(ml, deployer, datasets, client, azure, settings.default_model, credential)
+    windows = SharedDriftWindows(state, settings.drift_window_s)
+    server = EndpointModelServer(ml, deployer, datasets, client, azure, settings.default_model, credential,
+                                 windows=windows, drift_threshold=settings.drift_threshold,
+                                 drift_min_rows=settings.drift_min_rows)
     run_metrics = run_metrics or MlflowRunMetrics(ml, credential)
     pipeline = AzureTrainingPipeline(ml, store, state, azure, run_metrics)
     return Backend(datasets, BlobUploadLog(state), pipeline, registry, AzureEvaluator(), deployer,

@@ -25,7 +25,8 @@ class LocalDatasetRegistry(DatasetRegistry):
         self.state_dir = state_dir
 
     def register(self, name: str, content: BinaryIO, content_hash: str, schema: Schema, rows: int,
-                 source_uri: str, guardrails: list[dict[str, Any]] | None = None) -> tuple[DatasetVersion, bool]:
+                 source_uri: str, guardrails: list[dict[str, Any]] | None = None,
+                 baseline: dict[str, Any] | None = None) -> tuple[DatasetVersion, bool]:
         db = connect(self.state_dir)
         existing = db.execute("SELECT * FROM datasets WHERE name=? AND content_hash=?", (name, content_hash)).fetchone()
         if existing:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from shared import batch, drift, heap, scoring, telemetry
+from shared import batch, drift, heap, scoring
 from shared.local import artifacts
 from shared.local.deployment import deployments_dir, read_pointer
 from shared.model_contract import Columns, ModelSignature, Outputs, Results, ServedModel
@@ -46,27 +46,11 @@ class Served(ServedModel):
         return self.model.explain(columns, results)
 
 
-def publish_drift(monitor: drift.DriftMonitor, summary: drift.WindowSummary) -> None:
-    labels = (("model", monitor.model), ("version", monitor.version))
-    for feature, value in summary.psi.items():
-        telemetry.feature_psi.set(value, (*labels, ("feature", feature)))
-    if summary.positive_rate is not None:
-        telemetry.predicted_positive_rate.set(summary.positive_rate, labels)
-    if summary.prediction_psi is not None:
-        telemetry.feature_psi.set(summary.prediction_psi, (*labels, ("feature", drift.PREDICTION)))
-    if monitor.drifted(summary):
-        moved = [f"{n} PSI {summary.psi[n]:.2f}" for n in summary.drifted]
-        if summary.prediction_psi is not None and summary.prediction_psi >= monitor.threshold:
-            moved.append(f"{drift.PREDICTION} PSI {summary.prediction_psi:.2f}")
-        log.warning("Data drift on %s v%s: %s", monitor.model, monitor.version, ", ".join(moved))
-        telemetry.event("DataDriftDetected", **monitor.event(summary))
-
-
 class ModelCache:
     def __init__(self, state_dir: Path, drift_window_s: float = 300, drift_threshold: float = 0.2,
                  drift_min_rows: int = 200) -> None:
         self.state_dir = state_dir
-        self.drift = drift.DriftTracker(drift_window_s, publish_drift)
+        self.drift = drift.DriftTracker(drift_window_s, drift.publish)
         self.drift_threshold = drift_threshold
         self.drift_min_rows = drift_min_rows
         self._loaded: dict[str, tuple[float, Served]] = {}

@@ -69,7 +69,7 @@ def test_the_upload_is_read_in_ranges_and_copied_in_blocks_never_whole(tmp_path:
     assert counting.downloads and all(length is not None and length <= 1 << 20 for _, length in counting.downloads)
     assert sum(length or 0 for _, length in counting.downloads) == 2 * len(content)  # checked, then copied
     copied = {b.name.rsplit("/", 1)[-1]: b.name for b in versions.list_blobs(name_starts_with="bank/")}
-    assert set(copied) == {"data.csv", "train.csv", "holdout.csv"}
+    assert set(copied) == {"data.csv", "train.csv", "holdout.csv", "drift_baseline.json"}
     blocks = versions.get_blob_client(copied["data.csv"]).get_block_list("committed")[0]
     assert len(blocks) > 1
     whole = versions.download_blob(copied["data.csv"]).readall()

@@ -234,12 +234,52 @@ def test_the_capabilities_azure_ml_owns_answer_not_supported_with_what_to_use(st
     server, _ = deployed_stack(stack, endpoint)
     signature = server.deployed()["bank"]
     assert set(signature.names) == set(ROW) and "y" not in signature.names  # the OpenAPI rows of the model
-    with pytest.raises(NotSupported, match="model monitoring"):
-        server.drift_summary("bank")
     assert stack.backend.reports.html("some-run") is None  # written once a run's model is decided
     outputs = MemoryBatchOutputs()
     assert "batch endpoint" in str(score_drop(server, "bank/march.csv", sample_csv(), 100, outputs)["error"])
     assert list(outputs.json) == ["bank/march.error.json"] and not outputs.committed
+
+
+def test_production_traffic_is_watched_for_drift_across_windows_as_locally(stack: AzureStack, endpoint: FakeEndpoint,
+                                                                          monkeypatch: pytest.MonkeyPatch):
+    """The baseline kept at registration, the monitor fed by scoring, the window flushed to the state records
+    and merged: the same summary and the same DataDriftDetected event as the local backend's."""
+    from shared import telemetry
+
+    events: list[tuple[str, dict]] = []
+    monkeypatch.setattr(telemetry, "event", lambda name, **props: events.append((name, props)))
+    server, _ = deployed_stack(stack, endpoint)
+    labels = [str(r["y"]) for r in sample_data.rows(200, seed=7)]  # what sample_csv() uploaded
+    yes_share = labels.count("yes") / len(labels)
+    assert server.drift_summary("bank") == {  # a monitor, and no window closed yet
+        "model": "bank", "version": "1", "threshold": 0.2, "window_s": 300,
+        "training_positive_rate": pytest.approx(yes_share, abs=0.001), "last_window": None, "at_most_s_old": 600}
+    older = [{**row, "age": int(str(row["age"])) + 30, "job": "retired"}
+             for row in (dict(r) for r in sample_data.rows(300, seed=5))]
+    for start in range(0, 300, 10):
+        endpoint.replies[:] = [Reply(200, json.dumps(["yes"] * 10))]
+        server.score("bank", ScoreRequest([{k: v for k, v in r.items() if k != "y"}
+                                           for r in older[start:start + 10]], False))
+    version = stack.backend.registry.get("bank", "1")
+    assert version is not None
+    endpoint.replies[:] = [Reply(200, '["no"]')]
+    server.score("bank", ScoreRequest([ROW], False), version)  # a named version is not production traffic
+    assert server.windows is not None
+    server.drift.close_windows()  # the window's end: this instance's counts go to the state records
+    flushed = [p for p in stack.records.records if p.startswith("drift/bank/v1/windows/")]
+    assert len(flushed) == 1 and stack.records.records[flushed[0]][0]["rows"] == 300
+    server.windows.clock = lambda: time.time() + 2 * 300  # every instance has flushed the window by now
+    summary = server.drift_summary("bank")
+    assert summary is not None
+    window = summary["last_window"]
+    assert window["rows"] == 300 and window["instances"] == 1 and window["positive_rate"] == 1.0
+    assert set(window["drifted"]) >= {"age", "job"} and window["psi"]["campaign"] < 0.2
+    drifted = [props for name, props in events if name == "DataDriftDetected"]
+    assert len(drifted) == 1 and drifted[0]["dataDriftName"] == "bank-v1" and drifted[0]["rows"] == 300
+    assert drifted[0]["baseDatasetId"] == "bank:1" and drifted[0]["trainingPositiveRate"] is not None
+    assert not [p for p in stack.records.records if p.startswith("drift/bank/v1/windows/")]  # merged once
+    assert server.drift_summary("bank") == summary  # read again: nothing merged, nothing published twice
+    assert len([1 for name, _ in events if name == "DataDriftDetected"]) == 1
 
 
 def test_one_scoring_call_leaves_the_same_telemetry_as_locally(stack: AzureStack, endpoint: FakeEndpoint):

@@ -48,7 +48,8 @@ class MemoryDatasets(DatasetRegistry):
         self.versions: dict[str, list[DatasetVersion]] = {}
 
     def register(self, name: str, content: BinaryIO, content_hash: str, schema: Schema, rows: int,
-                 source_uri: str, guardrails: list[dict[str, Any]] | None = None) -> tuple[DatasetVersion, bool]:
+                 source_uri: str, guardrails: list[dict[str, Any]] | None = None,
+                 baseline: dict[str, Any] | None = None) -> tuple[DatasetVersion, bool]:
         versions = self.versions.setdefault(name, [])
         for existing in versions:
             if existing.content_hash == content_hash:
