@@ -53,7 +53,7 @@ def baseline(frame: pd.DataFrame, features: Sequence[Column], positive_rate: flo
     if positive_rate is not None:
         out["positive_rate"] = positive_rate
     if predictions is not None:
-        out["prediction"] = _numeric_reference(np.asarray(predictions, dtype=float).reshape(-1))
+        out["prediction"] = prediction_reference(predictions)
     for feature in features:
         if feature.kind == DATETIME:  # a window of traffic spans days, training months: its dates always differ
             continue
@@ -84,6 +84,11 @@ def dataset_baseline(frame: pd.DataFrame, schema: Schema) -> dict[str, Any]:
     out = baseline(frame, schema.features, float((labels == positive).mean()))
     out["positive_class"] = str(positive)
     return out
+
+
+def prediction_reference(predictions: NDArray[np.float64]) -> dict[str, Any]:
+    """A regression model's predictions binned, the reference its traffic's predictions are held against."""
+    return _numeric_reference(np.asarray(predictions, dtype=float).reshape(-1))
 
 
 def _numeric_reference(numbers: NDArray[np.float64]) -> dict[str, Any]:

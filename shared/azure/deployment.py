@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from shared import metrics
+from shared import drift, metrics
 from shared.azure import entities, holdout
 from shared.azure.blobstore import BlobStore
 from shared.azure.config import AzureSettings
@@ -63,6 +63,10 @@ def example_request(schema: Schema) -> dict[str, Any]:
     row = [c.categories[0] if c.categories else (0 if c.is_numeric else EXAMPLE_DATE if c.kind == DATETIME else "")
            for c in features]
     return {"input_data": {"columns": [c.name for c in features], "index": [0], "data": [row]}}
+
+
+def prediction_reference_path(model: ModelVersion) -> str:
+    return f"models/{model.name}/v{model.version}/prediction_reference.json"
 
 
 def live_color(traffic: dict[str, int] | None) -> str | None:
@@ -131,6 +135,22 @@ class AzureDeployer(Deployer):
             predictions = None
         if predictions is None or len(predictions) != 1:
             raise SmokeTestFailed(f"deployment {slot} answered the example row with {str(answer)[:200]!r}")
+        if dataset.schema.task == "regression":
+            self._keep_prediction_reference(model, slot, dataset)
+
+    def _keep_prediction_reference(self, model: ModelVersion, slot: str, dataset: DatasetVersion) -> None:
+        """A regression model's answers on its held-out rows, kept beside the model version: what its drift
+        monitor holds the served predictions against (locally: its predictions on its training rows)."""
+        found = self.held_out_rows(model)
+        answers = self.answers_on(model, slot, found[1], dataset) if found else None
+        if answers is not None:
+            self.store.replace(prediction_reference_path(model),
+                               json.dumps(drift.prediction_reference(answers.outputs)).encode("utf-8"))
+
+    def prediction_reference(self, model: ModelVersion) -> dict[str, Any] | None:
+        """What ``_keep_prediction_reference`` kept; None for a classifier, or before its smoke test."""
+        found = self.store.read(prediction_reference_path(model))
+        return json.loads(found) if found else None
 
     def switch(self, model: ModelVersion, slot: str) -> tuple[bool, str | None]:
         name = entities.endpoint_name(self.settings, model.name)

@@ -99,6 +99,9 @@ class EndpointModelServer(ModelServer):
         reference = self._baseline(dataset)
         if reference is None:
             return None
+        if dataset.schema.task == "regression":
+            prediction = self.deployer.prediction_reference(version)
+            reference = {**reference, **({"prediction": prediction} if prediction else {})}
         return self.drift.monitor(key, lambda: drift.DriftMonitor(
             version.name, version.version, version.run_id, f"{dataset.name}:{dataset.version}", reference,
             str(reference.get("positive_class", "")), self.drift_threshold, self.drift_min_rows))

@@ -191,6 +191,28 @@ def test_a_regression_model_answers_numbers_and_refuses_probabilities(stack: Azu
         server.score("homes", ScoreRequest([row], True))
 
 
+def test_a_regression_models_served_predictions_are_held_against_its_answers_on_held_out_rows(
+        stack: AzureStack, endpoint: FakeEndpoint):
+    homes = sample_data.home_rows(600)
+    server, _ = deployed_stack(stack, endpoint, {"target": "price"}, sample_data.to_csv(homes), "homes/jan.csv")
+    kept = stack.store.blobs.get("models/homes/v1/prediction_reference.json")
+    assert kept is not None  # written by the smoke test from the deployment's answers on the held-out rows
+    reference = json.loads(kept)
+    assert reference["kind"] == "number" and len(reference["edges"]) >= 5
+    rows = [{k: v for k, v in r.items() if k != "price"} for r in homes[:300]]
+    for start in range(0, 300, 10):  # the features as in training, the predictions ten times higher
+        endpoint.replies[:] = [Reply(200, json.dumps([reference["edges"][-1] * 10] * 10))]
+        server.score("homes", ScoreRequest(rows[start:start + 10], False))
+    assert server.windows is not None
+    server.drift.close_windows()
+    server.windows.clock = lambda: time.time() + 2 * 300
+    summary = server.drift_summary("homes")
+    assert summary is not None and summary["training_positive_rate"] is None
+    window = summary["last_window"]
+    assert window["rows"] == 300 and window["prediction_psi"] > 1 and window["positive_rate"] is None
+    assert max(window["psi"].values()) < 0.5  # the rows themselves are like training's
+
+
 def test_bad_rows_are_refused_before_any_call(stack: AzureStack, endpoint: FakeEndpoint):
     server, _ = deployed_stack(stack, endpoint)
     calls = len(endpoint.received)
