@@ -295,7 +295,9 @@ def batch_deployment_name(model_version: str) -> str:
 
 
 def batch_endpoint(settings: AzureSettings, model_name: str) -> BatchEndpoint:
-    return BatchEndpoint(name=batch_endpoint_name(settings, model_name), auth_mode="aad_token",
+    # Spelled as the service's enum: the SDK camel-cases a batch endpoint's auth mode as given ("aad_token" would
+    # go out as "aadToken"), unlike an online endpoint's.
+    return BatchEndpoint(name=batch_endpoint_name(settings, model_name), auth_mode="AADToken",
                          description=f"Scores CSVs dropped into scoring-input/{model_name}/",
                          tags={"app": APP_TAG, "model": model_name})
 

@@ -75,35 +75,37 @@ def score_file(path: Path, output: Path, chunk_rows: int) -> dict[str, Any]:
     regression = False
     reader = pd.read_csv(path, sep=sep, chunksize=chunk_rows, encoding="utf-8-sig", low_memory=False,
                          na_values=["?"], dtype={n: object for n in numeric})
-    with (output / SCORED_FILE).open("w", encoding="utf-8", newline="") as scored:
-        for chunk in reader:
-            if chunks == 0:
-                missing = [name for name in features if name not in chunk.columns]
-                if missing:
-                    return {"error": f"the file lacks the model's column(s): {', '.join(missing)}"}
-            if sep == ";":
-                _decimal_commas(chunk, numeric)
-            before = int(chunk[numeric].notna().sum().sum()) if numeric else 0
-            table = score.frame({"input_data": {"columns": features,
-                                                "data": chunk[features].astype(object).where(
-                                                    chunk[features].notna(), None).to_numpy().tolist()}}, _types)
-            coerced += before - (int(table[numeric].notna().sum().sum()) if numeric else 0)
-            answer = score.predict(_model, table)
-            predictions = np.asarray(answer["predictions"])
-            chunk["prediction"] = predictions
-            if "probabilities" in answer:
-                values = np.asarray(answer["probabilities"], dtype="float64")
-                for index, name in enumerate(answer["classes"]):
-                    chunk[f"probability_{name}"] = values[:, index].round(6)
-                counts.update(str(label) for label in predictions)
-            else:
-                regression = True
-                numbers = predictions.astype("float64")
-                low, high = min(low, float(numbers.min())), max(high, float(numbers.max()))
-                total += float(numbers.sum())
+    for chunk in reader:
+        if chunks == 0:
+            missing = [name for name in features if name not in chunk.columns]
+            if missing:
+                return {"error": f"the file lacks the model's column(s): {', '.join(missing)}"}
+        if sep == ";":
+            _decimal_commas(chunk, numeric)
+        before = int(chunk[numeric].notna().sum().sum()) if numeric else 0
+        rows_in = chunk[features].copy()
+        for name in numeric:  # a cell that is not a number is scored as missing, and counted, as locally
+            rows_in[name] = pd.to_numeric(rows_in[name], errors="coerce")
+        coerced += before - (int(rows_in[numeric].notna().sum().sum()) if numeric else 0)
+        table = score.frame({"input_data": {"columns": features, "data": rows_in.astype(object).where(
+            rows_in.notna(), None).to_numpy().tolist()}}, _types)
+        answer = score.predict(_model, table)
+        predictions = np.asarray(answer["predictions"])
+        chunk["prediction"] = predictions
+        if "probabilities" in answer:
+            values = np.asarray(answer["probabilities"], dtype="float64")
+            for index, name in enumerate(answer["classes"]):
+                chunk[f"probability_{name}"] = values[:, index].round(6)
+            counts.update(str(label) for label in predictions)
+        else:
+            regression = True
+            numbers = predictions.astype("float64")
+            low, high = min(low, float(numbers.min())), max(high, float(numbers.max()))
+            total += float(numbers.sum())
+        with (output / SCORED_FILE).open("w" if chunks == 0 else "a", encoding="utf-8", newline="") as scored:
             scored.write(chunk.to_csv(index=False, header=chunks == 0))
-            rows += len(chunk)
-            chunks += 1
+        rows += len(chunk)
+        chunks += 1
     seconds = time.perf_counter() - started
     summary: dict[str, Any] = {"rows": rows, "chunks": chunks, "predictions": dict(counts),
                                "values_not_numeric": coerced, "seconds": round(seconds, 3),
