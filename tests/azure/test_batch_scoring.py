@@ -291,3 +291,18 @@ def test_a_failed_job_writes_the_error_file(batch: BatchStack):
     assert not list(batch.outputs.list_blobs(name_starts_with="bank/march.scored"))
     [shown] = status_view.overview(batch.backend)["batch_jobs"]
     assert shown["state"] == "failed" and shown["reason"] == error["error"]
+
+
+def test_a_step_that_keeps_failing_is_poisoned_and_the_drop_says_so(batch: BatchStack):
+    """The job's status cannot be read (the jobs API answers 404 for it): each try raises, the queue retries the
+    message, and after the last try its poison handler gives the drop an error file."""
+    promoted(batch.sdk, 1, '"a"', 0.91)
+    batch.drop("bank/march.csv", drop_rows())
+    job = until_job(batch)
+    del batch.sdk.service.jobs[job]
+    outcomes = drain_batch(batch.queue, batch.backend, BlobBatchOutputs(batch.outputs))
+    assert outcomes == ["error: ResourceNotFoundError"] * batch.queue.max_tries and batch.queue.poison
+    error = json.loads(batch.outputs.download_blob("bank/march.error.json").readall())
+    assert error == {"error": f"gave up at step wait after {batch.queue.max_tries} tries"}
+    [shown] = status_view.overview(batch.backend)["batch_jobs"]
+    assert shown["state"] == "failed"
