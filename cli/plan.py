@@ -19,7 +19,8 @@ def run(data: Path, model: str, metadata: list[str], as_json: bool) -> int:
     if as_json:
         echo_text(json.dumps({"ingest": plan.ingest.__dict__, "blobs": sorted(plan.blobs), "steps": steps,
                               "promotion": plan.promotion.__dict__ if plan.promotion else None,
-                              "later_version": {"steps": plan.beside_steps(), "decision": plan.beside_decision}},
+                              "later_version": {"steps": plan.beside_steps(), "decision": plan.beside_decision},
+                              "drop": {"steps": plan.drop_steps(), "writes": plan.drop_outputs}},
                              indent=1, default=str))
         return 0 if plan.ingest.state == "training" else 1
     echo(f"Upload datasets/{model}/{data.name}: {plan.ingest.state}"
@@ -34,6 +35,15 @@ def run(data: Path, model: str, metadata: list[str], as_json: bool) -> int:
     if plan.promotion:
         echo("", f"then, when AutoML finishes (assuming a best score of 0.91): {plan.promotion.decision} - "
                  f"{plan.promotion.detail.get('reason', '')}")
+    drop = plan.drop_steps()
+    if drop:
+        echo("", f"The same file dropped into scoring-input/{model}/ while this model serves: a batch endpoint job "
+                 "of the production version (each wait is a re-enqueued message of the batch-jobs queue):")
+        for number, step in enumerate(drop, 1):
+            echo("", f"{number}. {step.pop('call')}")
+            echo_text(json.dumps(step, indent=1, default=str))
+        echo("", "then, once the job completes, the app copies its output to scoring-output/: "
+                 + ", ".join(plan.drop_outputs or []))
     beside = plan.beside_steps()
     if beside:
         echo("", "Later, a new version of this data while this model serves (an equally good model): it is "

@@ -100,12 +100,12 @@ def score_drop(server: ModelServer, blob_path: str, content: bytes, chunk_rows: 
     try:
         summary = server.score_file(model, content, chunk_rows, write) if model else None
     except NotSupported as error:
-        return _failed(outputs, base, str(error))
+        return report_failure(outputs, base, str(error))
     except DatasetRejected as rejected:
         telemetry.event("BatchRejected", blob=str(path), reason=rejected.reason)
-        return _failed(outputs, base, rejected.reason)
+        return report_failure(outputs, base, rejected.reason)
     if summary is None:
-        return _failed(outputs, base, f"no model is deployed for {model or 'any model'}")
+        return report_failure(outputs, base, f"no model is deployed for {model or 'any model'}")
     commit()
     result: dict[str, object] = {**summary, "input": str(path), "output": f"{OUTPUT_CONTAINER}/{base}.scored.csv"}
     outputs.write_json(f"{base}.summary.json", result)
@@ -114,7 +114,8 @@ def score_drop(server: ModelServer, blob_path: str, content: bytes, chunk_rows: 
     return result
 
 
-def _failed(outputs: BatchOutputs, base: str, reason: str) -> dict[str, object]:
+def report_failure(outputs: BatchOutputs, base: str, reason: str) -> dict[str, object]:
+    """``<base>.error.json``, saying why the drop was not scored."""
     body: dict[str, object] = {"error": reason}
     outputs.write_json(f"{base}.error.json", body)
     return body

@@ -279,6 +279,34 @@ class ModelServer(abc.ABC):
         """
 
 
+class BatchScorer(abc.ABC):
+    """Scores a dropped CSV as a job of the platform (an Azure ML batch endpoint), in idempotent steps, each quick;
+    ``shared.batch_flow`` drives them from a queue. DeploymentFailed: the platform gave up (the drop fails);
+    anything else is transient (the queue retries the step)."""
+
+    poll_interval_s: float = 0.0  # how long to wait before looking again at a step still in progress
+    max_polls: int = 120  # a step still in progress after this many looks has failed
+
+    @abc.abstractmethod
+    def prepare(self, model: ModelVersion) -> str | None:
+        """Create what scores with ``model`` if missing; the deployment to submit to once ready, else None."""
+
+    @abc.abstractmethod
+    def submit(self, job: str, model: ModelVersion, deployment: str, blob_path: str) -> None:
+        """Start job ``job`` over ``blob_path`` (in ``scoring-input``); a job of that name already there is kept."""
+
+    @abc.abstractmethod
+    def state(self, job: str) -> tuple[str, str]:
+        """("running" | "completed" | "failed", why it failed)."""
+
+    @abc.abstractmethod
+    def collect(self, job: str, write: Callable[[bytes], None]) -> dict[str, Any]:
+        """Stream the job's scored CSV to ``write`` a block at a time; returns the job's own summary.
+
+        DatasetRejected when the job found that the file does not fit the model.
+        """
+
+
 class RunReports(abc.ABC):
     """A human-readable report per run (charts, leaderboard, decision)."""
 
@@ -343,3 +371,5 @@ class Backend:
     deploy_records: JsonBlobs  # deployment state machines and their leases (shared.deployment_flow)
     deploy_queue: DeploymentQueue
     reports: RunReports
+    batch: BatchScorer | None = None  # None: ``ModelServer.score_file`` scores a drop in the function itself
+    batch_queue: DeploymentQueue | None = None  # the queue that carries the batch jobs' steps

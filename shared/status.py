@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from shared import batch_flow
 from shared.ports import Backend
 from shared.settings import get_settings
 
@@ -18,7 +19,10 @@ def overview(backend: Backend, limit: int = 20) -> dict[str, Any]:
         if run is not None:
             upload["run"] = {"state": run.state, "progress": run.progress, "error": run.error,
                              "primary_metric": run.result.get("primary_metric")}
-    return {"uploads": uploads, "models": models(backend)["models"]}
+    shown: dict[str, Any] = {"uploads": uploads, "models": models(backend)["models"]}
+    if backend.batch is not None:  # drops scored as platform jobs (locally a drop is scored as it arrives)
+        shown["batch_jobs"] = batch_flow.recent(backend, limit)
+    return shown
 
 
 def models(backend: Backend) -> dict[str, Any]:

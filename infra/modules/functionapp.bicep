@@ -13,6 +13,8 @@ param appInsightsConnectionString string
 param workspaceName string
 param computeName string
 param datastoreName string
+param batchInputDatastoreName string
+param batchOutputDatastoreName string
 param endpointSuffix string
 param endpointInstanceType string
 
@@ -84,6 +86,12 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'AZUREML_DATASTORE', value: datastoreName }
         { name: 'DATASET_VERSIONS_CONTAINER', value: 'dataset-versions' }
         { name: 'STATE_CONTAINER', value: 'pipeline-state' }
+        // Batch scoring by drop: a batch endpoint job reads the drop and writes into scoring-jobs, then the app
+        // copies its output to scoring-output.
+        { name: 'BATCH_INPUT_DATASTORE', value: batchInputDatastoreName }
+        { name: 'BATCH_OUTPUT_DATASTORE', value: batchOutputDatastoreName }
+        { name: 'BATCH_OUTPUT_CONTAINER', value: 'scoring-jobs' }
+        { name: 'BATCH_POLL_S', value: '30' }
         { name: 'ENDPOINT_SUFFIX', value: endpointSuffix }
         { name: 'ENDPOINT_INSTANCE_TYPE', value: endpointInstanceType }
         { name: 'ENDPOINT_AUTH_MODE', value: 'aad_token' }

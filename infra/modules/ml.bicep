@@ -142,9 +142,41 @@ resource datastore 'Microsoft.MachineLearningServices/workspaces/datastores@2024
   }
 }
 
+// Batch scoring: jobs read drops from scoring-input and write into scoring-jobs, by identity as above (the cluster
+// runs as the app's identity, which has Storage Blob Data Owner on the app's storage).
+resource scoringInput 'Microsoft.MachineLearningServices/workspaces/datastores@2024-10-01' = {
+  parent: workspace
+  name: 'scoringinput'
+  properties: {
+    datastoreType: 'AzureBlob'
+    accountName: dataStorageName
+    containerName: 'scoring-input'
+    endpoint: environment().suffixes.storage
+    protocol: 'https'
+    credentials: { credentialsType: 'None' }
+    serviceDataAccessAuthIdentity: 'WorkspaceSystemAssignedIdentity'
+  }
+}
+
+resource scoringJobs 'Microsoft.MachineLearningServices/workspaces/datastores@2024-10-01' = {
+  parent: workspace
+  name: 'scoringjobs'
+  properties: {
+    datastoreType: 'AzureBlob'
+    accountName: dataStorageName
+    containerName: 'scoring-jobs'
+    endpoint: environment().suffixes.storage
+    protocol: 'https'
+    credentials: { credentialsType: 'None' }
+    serviceDataAccessAuthIdentity: 'WorkspaceSystemAssignedIdentity'
+  }
+}
+
 output registryName string = registry.name
 output workspaceName string = workspace.name
 output workspaceId string = workspace.id
 output workspacePrincipalId string = workspace.identity.principalId
 output computeName string = cluster.name
 output datastoreName string = datastore.name
+output batchInputDatastoreName string = scoringInput.name
+output batchOutputDatastoreName string = scoringJobs.name

@@ -20,21 +20,26 @@ var names = {
   plan: 'plan-${token}'
   functionApp: 'func-${token}'
 }
-// Containers of the app's storage account: uploads, batch scoring, immutable dataset copies, records, code.
+// Containers of the app's storage account: uploads, batch scoring (drops, results, the batch jobs' own output),
+// immutable dataset copies, records, code.
 var containers = [
   'datasets'
   'scoring-input'
   'scoring-output'
+  'scoring-jobs'
   'dataset-versions'
   'pipeline-state'
   'eventgrid-deadletter'
   'deployment-package'
 ]
 
-// The deployment steps' queue and the queue the Functions host moves them to after 5 failed tries.
+// The deployment steps' queue, the batch scoring jobs' steps, and the queues the Functions host moves them to after
+// 5 failed tries.
 var queueNames = [
   'deployments'
   'deployments-poison'
+  'batch-jobs'
+  'batch-jobs-poison'
 ]
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
@@ -97,6 +102,8 @@ module functionApp 'functionapp.bicep' = {
     workspaceName: ml.outputs.workspaceName
     computeName: ml.outputs.computeName
     datastoreName: ml.outputs.datastoreName
+    batchInputDatastoreName: ml.outputs.batchInputDatastoreName
+    batchOutputDatastoreName: ml.outputs.batchOutputDatastoreName
     endpointSuffix: substring(token, 0, 6)
     endpointInstanceType: endpointInstanceType
   }

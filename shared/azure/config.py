@@ -61,6 +61,18 @@ class AzureSettings:
     """DEPLOY_TIMEOUT_S: a deployment step still provisioning after this long has failed."""
     endpoint_identity_id: str = ""
     """ENDPOINT_IDENTITY_ID: resource id of the user-assigned identity endpoints run as (empty: system-assigned)."""
+    batch_input_datastore: str = "scoringinput"
+    """BATCH_INPUT_DATASTORE: the workspace datastore over the scoring-input container (batch jobs read drops)."""
+    batch_output_datastore: str = "scoringjobs"
+    """BATCH_OUTPUT_DATASTORE: the workspace datastore over BATCH_OUTPUT_CONTAINER, where batch jobs write."""
+    batch_output_container: str = "scoring-jobs"
+    """BATCH_OUTPUT_CONTAINER: the app's container the batch jobs' outputs land in before the app copies them."""
+    batch_instance_count: int = 1
+    """BATCH_INSTANCE_COUNT: cluster nodes per batch job."""
+    batch_poll_s: int = 30
+    """BATCH_POLL_S: how long a batch step still in progress (provisioning, the job running) waits to look again."""
+    batch_timeout_s: int = 6 * 3600
+    """BATCH_TIMEOUT_S: a batch step still in progress after this long has failed; also the job's time per file."""
 
     @classmethod
     def from_env(cls) -> AzureSettings:
@@ -86,6 +98,12 @@ class AzureSettings:
             deploy_poll_s=env_int("DEPLOY_POLL_S", 20, 1, 600),
             deploy_timeout_s=env_int("DEPLOY_TIMEOUT_S", 45 * 60, 60, 6 * 3600),
             endpoint_identity_id=os.environ.get("ENDPOINT_IDENTITY_ID", "").strip(),
+            batch_input_datastore=os.environ.get("BATCH_INPUT_DATASTORE", "scoringinput"),
+            batch_output_datastore=os.environ.get("BATCH_OUTPUT_DATASTORE", "scoringjobs"),
+            batch_output_container=os.environ.get("BATCH_OUTPUT_CONTAINER", "scoring-jobs"),
+            batch_instance_count=env_int("BATCH_INSTANCE_COUNT", 1, 1, 20),
+            batch_poll_s=env_int("BATCH_POLL_S", 30, 1, 600),
+            batch_timeout_s=env_int("BATCH_TIMEOUT_S", 6 * 3600, 300, 72 * 3600),
         )
 
     @classmethod

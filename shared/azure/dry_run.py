@@ -24,6 +24,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from shared.azure.blobstore import BlobStore, Sink
 from shared.azure.run_metrics import RunMetrics
 from shared.azure.state import JsonBlobs
+from shared.batch import BatchOutputs
 from shared.ports import DeploymentQueue
 
 
@@ -97,6 +98,18 @@ class _Jobs(_Operations):
 
 
 class _BatchEndpoints(_Operations):
+    def get(self, name: str) -> Any:
+        found = self.workspace.batch_endpoint_views.get(name)
+        if found is None:
+            raise _missing(f"batch endpoint {name}")
+        return found
+
+    def begin_create_or_update(self, endpoint: Any, **_: Any) -> _Done:
+        self._record("begin_create_or_update", endpoint=endpoint)
+        view = SimpleNamespace(name=endpoint.name, tags=dict(endpoint.tags or {}), provisioning_state="Succeeded")
+        self.workspace.batch_endpoint_views[endpoint.name] = view
+        return _Done(view)
+
     def invoke(self, endpoint_name: str, **kwargs: Any) -> Any:
         self._record("invoke", endpoint_name=endpoint_name, **kwargs)
         name = kwargs.get("job_name") or f"batch-{len(self.workspace.job_views)}"
@@ -104,6 +117,21 @@ class _BatchEndpoints(_Operations):
                                studio_url="", creation_context=None, parent=None)
         self.workspace.job_views[name] = view
         return view
+
+
+class _BatchDeployments(_Operations):
+    def get(self, name: str, endpoint_name: str) -> Any:
+        found = self.workspace.batch_deployment_views.get((endpoint_name, name))
+        if found is None:
+            raise _missing(f"batch deployment {endpoint_name}/{name}")
+        return found
+
+    def begin_create_or_update(self, deployment: Any, **_: Any) -> _Done:
+        self._record("begin_create_or_update", deployment=deployment)
+        view = SimpleNamespace(name=deployment.name, endpoint_name=deployment.endpoint_name,
+                               provisioning_state="Succeeded", model=deployment.model)
+        self.workspace.batch_deployment_views[(deployment.endpoint_name, deployment.name)] = view
+        return _Done(view)
 
 
 class _Models(_Operations):
@@ -242,12 +270,15 @@ class InMemoryWorkspace:
         self.model_versions: dict[tuple[str, str], Any] = {}
         self.endpoint_views: dict[str, Any] = {}
         self.deployment_views: dict[tuple[str, str], Any] = {}
+        self.batch_endpoint_views: dict[str, Any] = {}
+        self.batch_deployment_views: dict[tuple[str, str], Any] = {}
         self.node_events: dict[str, dict[str, Any]] = {}  # the AutoML node's RunCompleted data, per pipeline job
         self.logged: dict[str, dict[str, float]] = {}  # what each run logged to the tracking server
         self.store: RecordingStore | None = None  # the app's storage, where deployments find held-out rows
         self.data = _Data(self, "data")
         self.jobs = _Jobs(self, "jobs")
         self.batch_endpoints = _BatchEndpoints(self, "batch_endpoints")
+        self.batch_deployments = _BatchDeployments(self, "batch_deployments")
         self.models = _Models(self, "models")
         self.online_endpoints = _OnlineEndpoints(self, "online_endpoints")
         self.online_deployments = _OnlineDeployments(self, "online_deployments")
@@ -341,6 +372,27 @@ class InMemoryQueue(DeploymentQueue):
         return outcomes
 
 
+class RecordingBatchOutputs(BatchOutputs):
+    """The scoring-output container as a dict: each CSV is visible once committed, as with staged blocks."""
+
+    def __init__(self) -> None:
+        self.json: dict[str, dict[str, object]] = {}
+        self.committed: dict[str, bytes] = {}
+        self.pieces: dict[str, int] = {}  # how many pieces each committed CSV was written in
+
+    def write_json(self, name: str, body: dict[str, object]) -> None:
+        self.json[name] = json.loads(json.dumps(body))
+
+    def csv_writer(self, name: str) -> tuple[Any, Any]:
+        pieces: list[bytes] = []
+
+        def commit() -> None:
+            self.committed[name] = b"".join(pieces)
+            self.pieces[name] = len(pieces)
+
+        return pieces.append, commit
+
+
 class RecordingStore(BlobStore):
     def __init__(self) -> None:
         self.blobs: dict[str, bytes] = {}
@@ -368,6 +420,26 @@ class RecordingStore(BlobStore):
 
         yield _Parts()
         self.put_once(path, b"".join(parts))
+
+
+def drain_batch(queue: InMemoryQueue, backend: Any, outputs: BatchOutputs, limit: int = 100) -> list[str]:
+    """Run the batch job messages of ``queue`` as the batch queue trigger would (a failing step is tried again,
+    then poisoned); returns each outcome."""
+    from shared.batch_flow import BatchMessage, advance, fail_poisoned
+
+    outcomes: list[str] = []
+    while queue.messages and len(outcomes) < limit:
+        text, delay, tries = queue.messages.pop(0)
+        try:
+            outcomes.append(advance(backend, BatchMessage.decode(text), outputs))
+        except Exception as error:
+            outcomes.append(f"error: {type(error).__name__}")
+            if tries + 1 < queue.max_tries:
+                queue.messages.insert(0, (text, delay, tries + 1))
+            else:
+                queue.poison.append(text)
+                fail_poisoned(backend, BatchMessage.decode(text), queue.max_tries, outputs)
+    return outcomes
 
 
 class InMemoryRecords(JsonBlobs):
@@ -411,7 +483,8 @@ class InMemoryRecords(JsonBlobs):
 
 def rest_form(entity: Any, location: str = "<region>") -> Any:
     """The body the SDK sends to Azure ML for ``entity`` (what the contract tests check field by field)."""
-    for method, args in (("_to_rest_online_endpoint", (location,)), ("_to_rest_object", ())):
+    for method, args in (("_to_rest_online_endpoint", (location,)), ("_to_rest_batch_endpoint", (location,)),
+                         ("_to_rest_object", ())):
         build = getattr(entity, method, None)
         if build is None:
             continue

@@ -9,13 +9,16 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from azure.ai.ml import Input, Output, automl, dsl
 from azure.ai.ml.automl import ClassificationPrimaryMetrics, RegressionPrimaryMetrics
-from azure.ai.ml.constants import AssetTypes
+from azure.ai.ml.constants import AssetTypes, BatchDeploymentOutputAction
 from azure.ai.ml.entities import (
+    BatchEndpoint,
+    BatchRetrySettings,
     CodeConfiguration,
     Data,
     IdentityConfiguration,
@@ -23,6 +26,8 @@ from azure.ai.ml.entities import (
     ManagedOnlineDeployment,
     ManagedOnlineEndpoint,
     Model,
+    ModelBatchDeployment,
+    ModelBatchDeploymentSettings,
     PipelineJob,
 )
 
@@ -41,6 +46,9 @@ DATA_FILE = "data.csv"
 # folder once and finds it again by its content hash.
 SCORING_CODE = Path(__file__).parent / "endpoint_code"
 SCORING_SCRIPT = "score.py"
+BATCH_SCORING_SCRIPT = "batch_score.py"  # the batch deployments' script, in the same folder (it imports score.py)
+BATCH_INPUT = "input"  # the batch job's input: the dropped file
+BATCH_OUTPUT = "score"  # its output, as Azure ML names a model deployment's output
 # The curated environment AutoML trains tabular models in (Azure/azureml-assets,
 # assets/training/automl/environments/ai-ml-automl: it carries azureml-defaults' inference server and MLflow), as
 # the Azure ML registry publishes it. Used when the AutoML run does not name its own.
@@ -271,3 +279,56 @@ def app_assets(operations: Any, name: str | None) -> list[Any]:
 def deployed_version(deployment: Any) -> str:
     """The model version of an online deployment, whether it names ``azureml:name:3`` or an ARM id."""
     return str(deployment.model).rstrip("/").split("/")[-1].split(":")[-1]
+
+
+def batch_endpoint_name(settings: AzureSettings, model_name: str) -> str:
+    """The model's batch endpoint: named as its online endpoint with ``-batch`` before the suffix (endpoint names
+    are unique per region, whatever their kind)."""
+    base = endpoint_name(replace(settings, endpoint_suffix=""), model_name)
+    suffix = f"-{settings.endpoint_suffix}" if settings.endpoint_suffix else ""
+    return (base[: 32 - len(suffix) - len("-batch")].rstrip("-") + "-batch" + suffix)[:32]
+
+
+def batch_deployment_name(model_version: str) -> str:
+    """One batch deployment per model version: a drop's job scores with the version it was checked against."""
+    return f"version-{re.sub(r'[^A-Za-z0-9-]', '-', model_version)}"[:32]
+
+
+def batch_endpoint(settings: AzureSettings, model_name: str) -> BatchEndpoint:
+    # Spelled as the service's enum: the SDK camel-cases a batch endpoint's auth mode as given ("aad_token" would
+    # go out as "aadToken"), unlike an online endpoint's.
+    return BatchEndpoint(name=batch_endpoint_name(settings, model_name), auth_mode="AADToken",
+                         description=f"Scores CSVs dropped into scoring-input/{model_name}/",
+                         tags={"app": APP_TAG, "model": model_name})
+
+
+def batch_deployment(settings: AzureSettings, model_name: str, model_version: str, chunk_rows: int,
+                     environment: str = DEFAULT_ENVIRONMENT) -> ModelBatchDeployment:
+    """The registered MLflow model with the app's batch script, which writes the scored CSV and its summary in
+    the local backend's form (so the deployment's own output is the summary only), one file per mini-batch."""
+    return ModelBatchDeployment(
+        name=batch_deployment_name(model_version), endpoint_name=batch_endpoint_name(settings, model_name),
+        model=f"azureml:{asset_name(model_name)}:{model_version}", environment=environment,
+        code_configuration=CodeConfiguration(code=str(SCORING_CODE), scoring_script=BATCH_SCORING_SCRIPT),
+        compute=settings.compute,
+        settings=ModelBatchDeploymentSettings(
+            mini_batch_size=1, instance_count=settings.batch_instance_count, max_concurrency_per_instance=1,
+            output_action=BatchDeploymentOutputAction.SUMMARY_ONLY, error_threshold=0,
+            retry_settings=BatchRetrySettings(max_retries=1, timeout=settings.batch_timeout_s),
+            environment_variables={"BATCH_CHUNK_ROWS": str(chunk_rows)}, logging_level="Info"),
+        tags={"app": APP_TAG, "model_version": model_version})
+
+
+def batch_job_output(settings: AzureSettings, job: str) -> str:
+    """Where a batch job writes (a folder of BATCH_OUTPUT_CONTAINER), relative to the container."""
+    return f"jobs/{job}"
+
+
+def batch_job_io(settings: AzureSettings, job: str, blob_path: str) -> tuple[dict[str, Input], dict[str, Output]]:
+    """The job's input (the drop, through the datastore over scoring-input) and output: a file in the job's own
+    folder of the output datastore (the data-plane API takes file outputs); the script writes beside it."""
+    source = datastore_uri(replace(settings, datastore=settings.batch_input_datastore), blob_path)
+    folder = batch_job_output(settings, job)
+    target = datastore_uri(replace(settings, datastore=settings.batch_output_datastore), f"{folder}/predictions.csv")
+    return ({BATCH_INPUT: Input(type=AssetTypes.URI_FILE, path=source)},
+            {BATCH_OUTPUT: Output(type=AssetTypes.URI_FILE, path=target)})

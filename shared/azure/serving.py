@@ -124,8 +124,8 @@ class EndpointModelServer(ModelServer):
 
     def score_file(self, model_name: str, content: bytes, chunk_rows: int, write: Callable[[bytes], None]
                    ) -> BatchSummary | None:
-        raise NotSupported("batch scoring by drop runs with the local backend; in Azure, invoke a batch "
-                           "endpoint for the model")
+        raise NotSupported("in Azure a drop is scored by a job of the model's batch endpoint (shared.batch_flow), "
+                           "not in the function")
 
     def score(self, model_name: str, request: scoring.ScoreRequest, version: ModelVersion | None = None
               ) -> scoring.ScoreResult | None:

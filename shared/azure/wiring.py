@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.azure.batch_scoring import AzureBatchScorer, ContainerJobOutputs, InMemoryJobOutputs, JobOutputs
 from shared.azure.blobstore import BlobStore, ContainerStore
 from shared.azure.config import AzureSettings
 from shared.azure.datasets import AzureDatasetRegistry
@@ -15,6 +16,7 @@ from shared.azure.reports import AzureRunReports
 from shared.azure.run_metrics import MlflowRunMetrics, RunMetrics
 from shared.azure.serving import EndpointModelServer
 from shared.azure.state import BlobPromotionLedger, BlobUploadLog, JsonBlobs
+from shared.batch_flow import BATCH_QUEUE
 from shared.deployment_flow import DEPLOYMENTS_QUEUE
 from shared.drift_windows import SharedDriftWindows
 from shared.ports import Backend, DeploymentQueue
@@ -30,9 +32,10 @@ def ml_client(azure: AzureSettings, credential: Any) -> Any:
 
 def assemble(settings: Settings, azure: AzureSettings, ml: Any, store: BlobStore, state: JsonBlobs, credential: Any,
              client: EndpointClient | None = None, queue: DeploymentQueue | None = None,
-             run_metrics: RunMetrics | None = None) -> Backend:
+             run_metrics: RunMetrics | None = None, batch_outputs: JobOutputs | None = None,
+             batch_queue: DeploymentQueue | None = None) -> Backend:
     """Every Azure port over the given clients; tests and ``cli plan`` pass an in-memory ``ml`` (and its
-    ``run_metrics``)."""
+    ``run_metrics``, and where batch jobs write)."""
     datasets = AzureDatasetRegistry(ml, store, azure)
     registry = AzureModelRegistry(ml)
     deployer = AzureDeployer(ml, registry, datasets, azure, store)
@@ -46,7 +49,9 @@ def assemble(settings: Settings, azure: AzureSettings, ml: Any, store: BlobStore
     pipeline = AzureTrainingPipeline(ml, store, state, azure, run_metrics)
     return Backend(datasets, BlobUploadLog(state), pipeline, registry, AzureEvaluator(), deployer,
                    BlobPromotionLedger(state), server, state, queue or StorageDeploymentQueue(DEPLOYMENTS_QUEUE),
-                   AzureRunReports(ml, store, datasets, registry, deployer, run_metrics, azure))
+                   AzureRunReports(ml, store, datasets, registry, deployer, run_metrics, azure),
+                   AzureBatchScorer(ml, azure, batch_outputs or InMemoryJobOutputs(), settings.batch_chunk_rows),
+                   batch_queue or StorageDeploymentQueue(BATCH_QUEUE))
 
 
 def build_azure_backend(settings: Settings) -> Backend:
@@ -59,4 +64,5 @@ def build_azure_backend(settings: Settings) -> Backend:
     blobs = blob_service()
     store = ContainerStore(blobs.get_container_client(azure.versions_container))
     state = JsonBlobs(blobs.get_container_client(azure.state_container))
-    return assemble(settings, azure, ml_client(azure, credential), store, state, credential)
+    outputs = ContainerJobOutputs(blobs.get_container_client(azure.batch_output_container))
+    return assemble(settings, azure, ml_client(azure, credential), store, state, credential, batch_outputs=outputs)

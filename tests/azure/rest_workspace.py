@@ -9,8 +9,14 @@ every answer. Each response body follows a published document:
   ``specification/machinelearningservices/resource-manager/Microsoft.MachineLearningServices/stable/2025-09-01``
   and its ``examples/`` (``Job/PipelineJob/get.json``, ``Workspace/ModelVersion/createOrUpdate.json``,
   ``Workspace/OnlineEndpoint/createOrUpdate.json``, ``OnlineDeployment/ManagedOnlineDeployment/get.json``,
-  ``Workspace/DataVersionBase/createOrUpdate.json``): ``{id, name, type, properties, systemData}``, with the
-  request's ``properties`` echoed back plus the read-only fields (``provisioningState``, ``scoringUri``).
+  ``Workspace/DataVersionBase/createOrUpdate.json``, ``Workspace/BatchEndpoint/createOrUpdate.json`` and
+  ``get.json``, ``Workspace/BatchDeployment/createOrUpdate.json`` and ``get.json``): ``{id, name, type,
+  properties, systemData}``, with the request's ``properties`` echoed back plus the read-only fields
+  (``provisioningState``, ``scoringUri``).
+- A batch endpoint's jobs: the POST to its ``scoringUri`` answers ``BatchJobResource`` of the data-plane
+  specification (Azure/azure-sdk-for-python, ``sdk/ml/azure-ai-ml/swagger/machinelearningservices/resource-manager/
+  Microsoft.MachineLearningServices/preview/2020-09-01-dataplanepreview/mfe.json``), and the job is then a pipeline
+  job of the jobs API (``Job/PipelineJob/get.json``), whose ``status`` tells how it went.
 - Run history (children of a pipeline job, the AutoML best child): the ``Run`` and ``PaginatedRunList``
   models of the SDK's own ``azure/ai/ml/_restclient/runhistory``; the service answers those for pipeline
   child jobs, which the jobs endpoint returns with ``properties: null``.
@@ -86,6 +92,7 @@ class Sent:
     query: str
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
+    host: str = ""
 
     @property
     def operation(self) -> str:
@@ -93,6 +100,8 @@ class Sent:
         tail = self.path.split(WS_PATH, 1)[-1].strip("/") if WS_PATH in self.path else self.path.strip("/")
         prefix = "history/" if self.path.startswith("/history/") else ""
         parts = tail.split("/")
+        if prefix == "" and tail == "jobs" and self.host.endswith(".inference.ml.azure.com"):
+            return f"{self.method} batch-scoring/jobs"
         kinds = [p if i % 2 == 0 or p in ("children", "cancel", "listKeys", "score") else "{}"
                  for i, p in enumerate(parts)]
         return f"{self.method} {prefix}{'/'.join(kinds)}"
@@ -109,6 +118,8 @@ class RestWorkspace:
     models: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     deployments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    batch_endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    batch_deployments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     codes: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     # Whether the scoring script's folder is already stored (uploaded by an earlier deployment): the lookup by
     # content hash then finds it. Otherwise the SDK asks for a place to upload to, and gets ``upload_sas``.
@@ -116,6 +127,7 @@ class RestWorkspace:
     upload_sas: str = ""
     store: Any = None  # the app's storage (a RecordingStore): deployments find the held-out rows' labels there
     sent: list[Sent] = field(default_factory=list)
+    batch_jobs: list[str] = field(default_factory=list)  # the jobs batch endpoints were asked for, in order
     scoring_answer: str = '["no"]'
     scoring_status: int = 200  # what the endpoint's scoring route answers (424: the model's scoring failed)
     new_resource_state: str = "Creating"  # the provisioningState a fresh PUT of an endpoint/deployment reports
@@ -129,7 +141,8 @@ class RestWorkspace:
     # ---- what Azure does on its own ------------------------------------------------
     def provision_all(self, state: str = "Succeeded") -> None:
         """Azure ML finishing every pending endpoint and deployment operation."""
-        for resource in [*self.endpoints.values(), *self.deployments.values()]:
+        for resource in [*self.endpoints.values(), *self.deployments.values(), *self.batch_endpoints.values(),
+                         *self.batch_deployments.values()]:
             resource["properties"]["provisioningState"] = state
 
     def add_run(self, run_id: str, parent: str | None, status: str, *, display_name: str = "",
@@ -174,7 +187,9 @@ class RestWorkspace:
     def answer(self, method: str, url: str, body: Any, headers: dict[str, str] | None = None
                ) -> tuple[int, Any, dict[str, str]]:
         parts = urlsplit(url)
-        self.sent.append(Sent(method, parts.path, parts.query, body, dict(headers or {})))
+        self.sent.append(Sent(method, parts.path, parts.query, body, dict(headers or {}), parts.netloc))
+        if method == "POST" and parts.path == "/jobs" and parts.netloc.endswith(".inference.ml.azure.com"):
+            return self._invoke_batch(body, parts.netloc.split(".", 1)[0])
         for pattern, verb, handler in self._routes():
             match = re.fullmatch(pattern, parts.path)
             if match and verb == method:
@@ -201,6 +216,7 @@ class RestWorkspace:
             (ws + r"/models/([^/]+)/versions/([^/]+)", "GET", self._get_model),
             (ws + r"/models/([^/]+)/versions", "GET", self._list_models),
             (ws + r"/models/([^/]+)", "GET", self._model_container),
+            (ws + r"/models", "GET", self._model_containers),
             (ws + r"/codes/([^/]+)/versions", "GET", self._list_codes),
             (ws + r"/codes/([^/]+)/versions/([^/]+)", "GET", self._get_code),
             (ws + r"/codes/([^/]+)/versions/([^/]+)", "PUT", self._put_code),
@@ -214,6 +230,11 @@ class RestWorkspace:
             (ws + r"/onlineEndpoints/([^/]+)/deployments/([^/]+)", "PUT", self._put_deployment),
             (ws + r"/onlineEndpoints/([^/]+)/deployments/([^/]+)", "GET", self._get_deployment),
             (ws + r"/onlineEndpoints/([^/]+)/deployments/([^/]+)", "DELETE", self._delete_deployment),
+            (ws + r"/batchEndpoints/([^/]+)", "PUT", self._put_batch_endpoint),
+            (ws + r"/batchEndpoints/([^/]+)", "GET", self._get_batch_endpoint),
+            (ws + r"/batchEndpoints/([^/]+)/deployments", "GET", self._list_batch_deployments),
+            (ws + r"/batchEndpoints/([^/]+)/deployments/([^/]+)", "PUT", self._put_batch_deployment),
+            (ws + r"/batchEndpoints/([^/]+)/deployments/([^/]+)", "GET", self._get_batch_deployment),
             (r"/operations/([^/]+)", "GET", self._operation),
             (r"/score/([^/]+)", "POST", self._score),
             (r"/mlflow/v1\.0" + ws + r"/api/2\.0/mlflow/runs/get", "GET", self._mlflow_run),
@@ -298,6 +319,10 @@ class RestWorkspace:
 
     def _list_models(self, body: Any, name: str) -> tuple[int, Any, dict[str, str]]:
         return 200, {"value": [m for (n, _v), m in self.models.items() if n == name]}, {}
+
+    def _model_containers(self, body: Any) -> tuple[int, Any, dict[str, str]]:
+        """Workspace/ModelContainer/list.json."""
+        return 200, {"value": [self._model_container(None, n)[1] for n in sorted({n for (n, _v) in self.models})]}, {}
 
     def _model_container(self, body: Any, name: str) -> tuple[int, Any, dict[str, str]]:
         versions = [int(v) for (n, v) in self.models if n == name and v.isdigit()]
@@ -390,6 +415,65 @@ class RestWorkspace:
     def _delete_deployment(self, body: Any, endpoint: str, name: str) -> tuple[int, Any, dict[str, str]]:
         self.deployments.pop((endpoint, name), None)
         return 202, None, {"Location": f"{ARM}/operations/delete-{endpoint}-{name}"}
+
+    # batch endpoints and deployments (Workspace/BatchEndpoint/*.json, Workspace/BatchDeployment/*.json): long-running
+    # PUTs whose resource shows its provisioningState; the endpoint's scoringUri takes the jobs
+    def _put_batch_endpoint(self, body: Any, name: str) -> tuple[int, Any, dict[str, str]]:
+        properties = copy.deepcopy(body["properties"])
+        existing = self.batch_endpoints.get(name)
+        properties.update(provisioningState="Updating" if existing else self.new_resource_state,
+                          scoringUri=f"https://{name}.{REGION}.inference.ml.azure.com/jobs",
+                          swaggerUri=f"https://{name}.{REGION}.inference.ml.azure.com/swagger.json")
+        self.batch_endpoints[name] = self._arm("batchEndpoints", f"batchEndpoints/{name}", name, properties,
+                                               {"location": body.get("location", REGION),
+                                                "tags": body.get("tags", {}), "kind": "string"})
+        return 201, self.batch_endpoints[name], {"Azure-AsyncOperation": f"{ARM}/operations/batch-endpoint-{name}"}
+
+    def _get_batch_endpoint(self, body: Any, name: str) -> tuple[int, Any, dict[str, str]]:
+        found = self.batch_endpoints.get(name)
+        return (200, found, {}) if found else (404, _error("UserError", f"batch endpoint {name} not found"), {})
+
+    def _put_batch_deployment(self, body: Any, endpoint: str, name: str) -> tuple[int, Any, dict[str, str]]:
+        properties = {**copy.deepcopy(body["properties"]), "provisioningState": self.new_resource_state}
+        self.batch_deployments[(endpoint, name)] = self._arm(
+            "batchEndpoints/deployments", f"batchEndpoints/{endpoint}/deployments/{name}", name, properties,
+            {"location": body.get("location", REGION), "tags": body.get("tags", {}), "kind": "string"})
+        return 201, self.batch_deployments[(endpoint, name)], {
+            "Azure-AsyncOperation": f"{ARM}/operations/batch-deployment-{endpoint}-{name}"}
+
+    def _get_batch_deployment(self, body: Any, endpoint: str, name: str) -> tuple[int, Any, dict[str, str]]:
+        found = self.batch_deployments.get((endpoint, name))
+        return (200, found, {}) if found else (404, _error("UserError", f"batch deployment {name} not found"), {})
+
+    def _list_batch_deployments(self, body: Any, endpoint: str) -> tuple[int, Any, dict[str, str]]:
+        return 200, {"value": [d for (e, _n), d in self.batch_deployments.items() if e == endpoint]}, {}
+
+    def _invoke_batch(self, body: Any, endpoint: str) -> tuple[int, Any, dict[str, str]]:
+        """A job on the endpoint's deployment (the ``azureml-model-deployment`` header, else its default): the
+        data plane answers BatchJobResource, and the job shows in the jobs API as a pipeline job."""
+        deployment = self.sent[-1].headers.get("azureml-model-deployment") or ""
+        if endpoint not in self.batch_endpoints or (endpoint, deployment) not in self.batch_deployments:
+            return 404, _error("UserError", f"no deployment {deployment!r} on batch endpoint {endpoint}"), {}
+        job = copy.deepcopy(body["properties"])
+        name = job.get("name") or f"batchjob-{len(self.jobs)}"
+        if name in self.jobs:
+            return 409, _error("UserError", f"a job named {name} exists"), {}
+        job.update(name=name, status="NotStarted", provisioningState="Succeeded",
+                   output={"datastoreId": f"{WS_PATH}/datastores/workspaceblobstore", "path": f"azureml/{name}/"})
+        self.jobs[name] = self._arm("jobs", f"jobs/{name}", name, {
+            "jobType": "Pipeline", "status": "NotStarted", "displayName": name, "experimentName": endpoint,
+            "isArchived": False, "computeId": None, "tags": {}, "properties": {
+                "azureml.batchrun": "true", "azureml.deploymentname": deployment, "azureml.endpointname": endpoint},
+            "inputs": {key: {"jobInputType": "uri_file" if i["jobInputType"] == "UriFile" else "uri_folder",
+                             "uri": i["uri"]} for key, i in job.get("inputData", {}).items()},
+            "outputs": {key: {"jobOutputType": "uri_file", "uri": o.get("uri"), "mode": "ReadWriteMount"}
+                        for key, o in job.get("outputData", {}).items()},
+            "jobs": {}, "settings": {},
+            "services": {"Studio": {"endpoint": f"https://ml.azure.com/runs/{name}"}}})
+        self.batch_jobs.append(name)
+        return 200, {"id": f"{WS_PATH}/batchEndpoints/{endpoint}/jobs/{name}", "name": name,
+                     "type": "Microsoft.MachineLearningServices/workspaces/batchEndpoints/jobs", "properties": job,
+                     "systemData": SYSTEM_DATA}, {}
 
     def _operation(self, body: Any, operation: str) -> tuple[int, Any, dict[str, str]]:
         return 200, {"status": "Succeeded"}, {}

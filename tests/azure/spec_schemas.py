@@ -4,6 +4,11 @@ Written out from the definitions in Azure/azure-rest-api-specs,
 ``specification/machinelearningservices/resource-manager/Microsoft.MachineLearningServices/stable/2025-09-01/
 mfe.json`` (the definition each schema follows is named beside it). Only the parts the app's requests use are
 kept, with the spec's ``required`` lists, enums and types, so a body the service would reject fails here.
+
+The batch job a batch endpoint's scoring URI receives is not an ARM resource: its body follows ``BatchJobResource``
+of the data-plane specification the SDK itself is generated from, Azure/azure-sdk-for-python,
+``sdk/ml/azure-ai-ml/swagger/machinelearningservices/resource-manager/Microsoft.MachineLearningServices/preview/
+2020-09-01-dataplanepreview/mfe.json`` (whose ``JobOutputType`` knows ``UriFile`` only).
 """
 
 from __future__ import annotations
@@ -21,6 +26,21 @@ _RESOURCE_BASE = {  # ResourceBase: description, properties, tags
 _IDENTITY = {  # ManagedServiceIdentity (common-types v5)
     "type": "object", "required": ["type"],
     "properties": {"type": {"enum": ["None", "SystemAssigned", "UserAssigned", "SystemAssigned,UserAssigned"]}},
+}
+
+_ASSET_REFERENCE = {  # AssetReferenceBase (discriminator referenceType) -> IdAssetReference, DataPath..., OutputPath...
+    "type": ["object", "null"], "required": ["referenceType"],
+    "properties": {"referenceType": {"enum": ["Id", "DataPath", "OutputPath"]}, "assetId": {"type": "string"}},
+    "if": {"properties": {"referenceType": {"const": "Id"}}}, "then": {"required": ["referenceType", "assetId"]},
+}
+_DATAPLANE_JOB_INPUT = {  # JobInput (discriminator jobInputType) -> UriFile / UriFolder / MLTable, with its uri
+    "type": "object", "required": ["jobInputType"],
+    "properties": {"jobInputType": {"enum": ["UriFile", "UriFolder", "MLTable"]},
+                   "uri": {"type": "string", "pattern": "[a-zA-Z0-9_]"}},
+}
+_DATAPLANE_JOB_OUTPUT = {  # JobOutputV2 (discriminator jobOutputType): UriFile only in this version
+    "type": "object", "required": ["jobOutputType"],
+    "properties": {"jobOutputType": {"enum": ["UriFile"]}, "uri": {"type": "string"}},
 }
 
 SCHEMAS: dict[str, dict[str, Any]] = {
@@ -98,6 +118,67 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                                                     "pattern": "[a-zA-Z0-9_]"}}},
                                "environmentVariables": {"type": "object",
                                                         "additionalProperties": {"type": ["string", "null"]}}}}},
+    },
+    # BatchEndpointTrackedResource -> BatchEndpoint (EndpointPropertiesBase requires authMode)
+    "BatchEndpointTrackedResource": {
+        "type": "object", "required": ["location", "properties"],
+        "properties": {
+            "location": {"type": "string", "minLength": 1}, "tags": _TAGS, "identity": _IDENTITY,
+            "properties": {
+                "type": "object", "required": ["authMode"], "additionalProperties": False,
+                "properties": {**_RESOURCE_BASE, "authMode": {"enum": ["AMLToken", "Key", "AADToken"]},
+                               "defaults": {"type": ["object", "null"], "additionalProperties": False,
+                                            "properties": {"deploymentName": {"type": ["string", "null"]}}},
+                               "keys": {"type": ["object", "null"]}}}},
+    },
+    # BatchDeploymentTrackedResource -> BatchDeployment (EndpointDeploymentPropertiesBase + the batch settings)
+    "BatchDeploymentTrackedResource": {
+        "type": "object", "required": ["location", "properties"],
+        "properties": {
+            "location": {"type": "string", "minLength": 1}, "tags": _TAGS,
+            "properties": {
+                "type": "object", "additionalProperties": False,
+                "properties": {**_RESOURCE_BASE,
+                               "codeConfiguration": {
+                                   "type": ["object", "null"], "required": ["scoringScript"],
+                                   "properties": {"codeId": {"type": ["string", "null"]},
+                                                  "scoringScript": {"type": "string", "minLength": 1,
+                                                                    "pattern": "[a-zA-Z0-9_]"}}},
+                               "environmentId": {"type": ["string", "null"]},
+                               "environmentVariables": {"type": ["object", "null"],
+                                                        "additionalProperties": {"type": ["string", "null"]}},
+                               "compute": {"type": ["string", "null"]},
+                               "deploymentConfiguration": {"type": ["object", "null"]},
+                               "errorThreshold": {"type": "integer", "minimum": -1},
+                               "loggingLevel": {"enum": ["Info", "Warning", "Debug"]},
+                               "maxConcurrencyPerInstance": {"type": "integer"},
+                               "miniBatchSize": {"type": "integer"},
+                               "model": _ASSET_REFERENCE,
+                               "outputAction": {"enum": ["SummaryOnly", "AppendRow"]},
+                               "outputFileName": {"type": "string"},
+                               "resources": {"type": ["object", "null"], "additionalProperties": False,
+                                             "properties": {"instanceCount": {"type": "integer"},
+                                                            "instanceType": {"type": ["string", "null"]},
+                                                            "properties": {"type": ["object", "null"]}}},
+                               "retrySettings": {"type": ["object", "null"], "additionalProperties": False,
+                                                 "properties": {"maxRetries": {"type": "integer"},
+                                                                "timeout": {"type": "string",
+                                                                            "pattern": "^P"}}}}}},
+    },
+    # BatchJobResource -> BatchJob (the data-plane specification named above)
+    "BatchJobResource": {
+        "type": "object", "required": ["properties"],
+        "properties": {"properties": {
+            "type": "object", "additionalProperties": False,
+            "properties": {"name": {"type": "string"}, "description": {"type": "string"},
+                           "inputData": {"type": "object", "additionalProperties": _DATAPLANE_JOB_INPUT},
+                           "outputData": {"type": "object", "additionalProperties": _DATAPLANE_JOB_OUTPUT},
+                           "outputFileName": {"type": "string"}, "errorThreshold": {"type": "integer"},
+                           "miniBatchSize": {"type": "integer"}, "maxConcurrencyPerInstance": {"type": "integer"},
+                           "loggingLevel": {"enum": ["Info", "Warning", "Debug"]},
+                           "properties": {"type": "object", "additionalProperties": {"type": "string"}},
+                           "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+                           "retrySettings": {"type": "object"}, "compute": {"type": "object"}}}},
     },
 }
 

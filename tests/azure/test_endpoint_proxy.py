@@ -258,6 +258,8 @@ def test_the_capabilities_azure_ml_owns_answer_not_supported_with_what_to_use(st
     assert set(signature.names) == set(ROW) and "y" not in signature.names  # the OpenAPI rows of the model
     assert stack.backend.reports.html("some-run") is None  # written once a run's model is decided
     outputs = MemoryBatchOutputs()
+    # The function never asks the server in Azure (shared.batch_flow submits a batch endpoint job); if asked, it
+    # says so rather than scoring a whole file in the function.
     assert "batch endpoint" in str(score_drop(server, "bank/march.csv", sample_csv(), 100, outputs)["error"])
     assert list(outputs.json) == ["bank/march.error.json"] and not outputs.committed
 

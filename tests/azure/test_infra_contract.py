@@ -57,6 +57,27 @@ def test_containers_match_what_the_code_uses():
     assert f"name: '{example.datastore}'" in ml and f"name: '{example.compute}'" in ml
 
 
+def test_batch_scoring_has_its_queues_containers_and_datastores():
+    from shared.batch_flow import BATCH_QUEUE
+
+    resources = (INFRA / "modules" / "resources.bicep").read_text()
+    ml = (INFRA / "modules" / "ml.bicep").read_text()
+    example = config.AzureSettings.example()
+    assert f"'{BATCH_QUEUE}'" in resources and f"'{BATCH_QUEUE}-poison'" in resources
+    assert f"  '{example.batch_output_container}'\n" in resources
+    for name, container in ((example.batch_input_datastore, "scoring-input"),
+                            (example.batch_output_datastore, example.batch_output_container)):
+        block = re.search(rf"name: '{name}'\n  properties: \{{(.*?)\n  \}}", ml, re.DOTALL)
+        assert block and f"containerName: '{container}'" in block.group(1)
+        assert "credentialsType: 'None'" in block.group(1)  # by identity, as every datastore of the app
+    settings = app_settings()
+    assert settings["BATCH_OUTPUT_CONTAINER"] == f"'{example.batch_output_container}'"
+    assert settings["BATCH_INPUT_DATASTORE"] == "batchInputDatastoreName"
+    assert settings["BATCH_OUTPUT_DATASTORE"] == "batchOutputDatastoreName"
+    functions = set(declared_functions())
+    assert {"batch_score", "batch_job", "batch_job_poisoned"} <= functions
+
+
 def test_event_subscriptions_point_at_functions_that_exist():
     events = (INFRA / "events.bicep").read_text()
     targets = set(re.findall(r"functionName=Host\.Functions\.(\w+)", events))

@@ -124,3 +124,65 @@ def test_a_body_of_another_shape_is_refused(script: ModuleType, tmp_path: Path, 
     script.init()
     with pytest.raises(ValueError, match="expected"):
         script.run(body)
+
+
+@pytest.fixture()
+def batch_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("batch_score", entities.SCORING_CODE / entities.BATCH_SCORING_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def scored(batch_script: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: Any, text: str,
+           chunk_rows: int = 2) -> tuple[pd.DataFrame | None, dict[str, Any]]:
+    """The batch deployment's script over one file, as Azure ML runs it: ``init()``, then ``run([path])``."""
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(saved(tmp_path / "model", model)))
+    (tmp_path / "out").mkdir()
+    monkeypatch.setenv("AZUREML_BI_OUTPUT_PATH", str(tmp_path / "out"))
+    monkeypatch.setenv("BATCH_CHUNK_ROWS", str(chunk_rows))
+    (tmp_path / "drop.csv").write_text(text, encoding="utf-8")
+    batch_script.init()
+    batch_script.run([str(tmp_path / "drop.csv")])
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    table = pd.read_csv(tmp_path / "out" / "scored.csv") if (tmp_path / "out" / "scored.csv").exists() else None
+    return table, summary
+
+
+def test_the_batch_script_writes_the_local_columns_and_summary_in_chunks(batch_script: ModuleType, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch):
+    from sklearn.impute import SimpleImputer
+
+    columns = ColumnTransformer([("job", OneHotEncoder(handle_unknown="ignore"), ["job"]),
+                                 ("age", SimpleImputer(), ["age"])], remainder="passthrough")
+    rows = training_rows()
+    model = Pipeline([("features", columns), ("model", LogisticRegression())]).fit(rows[["age", "job", "loan"]],
+                                                                                   rows["y"])
+    text = "age,job,loan,note\n70,technician,false,a\n25,admin.,true,b\nold,retired,false,c\n"
+    table, summary = scored(batch_script, tmp_path, monkeypatch, LabelledProbabilities(model), text)
+    assert table is not None and list(table.columns) == ["age", "job", "loan", "note", "prediction",
+                                                         "probability_no", "probability_yes"]
+    rows = pd.DataFrame([[70, "technician", False], [25, "admin.", True]], columns=["age", "job", "loan"])
+    assert table["prediction"].tolist()[:2] == list(model.predict(rows))
+    assert np.allclose(table[["probability_no", "probability_yes"]].to_numpy()[:2],
+                       model.predict_proba(rows).round(6))
+    assert summary["rows"] == 3 and summary["chunks"] == 2 and summary["values_not_numeric"] == 1  # "old"
+    assert sum(summary["predictions"].values()) == 3
+
+
+def test_the_batch_script_summarises_a_regression_and_reads_decimal_commas(batch_script: ModuleType,
+                                                                          tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch):
+    text = "age;job;loan\n41,0;retired;false\n20;admin.;true\n"
+    table, summary = scored(batch_script, tmp_path, monkeypatch, pipeline(regression=True), text)
+    assert table is not None and list(table.columns) == ["age", "job", "loan", "prediction"]
+    assert summary["values_not_numeric"] == 0 and summary["rows"] == 2
+    assert set(summary["predictions"]) == {"min", "mean", "max"}
+    assert summary["predictions"]["max"] == pytest.approx(82.0, abs=1e-3)  # 41,0 read as 41
+
+
+def test_the_batch_script_reports_missing_columns_instead_of_scoring(batch_script: ModuleType, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch):
+    _, summary = scored(batch_script, tmp_path, monkeypatch, pipeline(), "age,job\n70,technician\n")
+    assert summary == {"error": "the file lacks the model's column(s): loan"}

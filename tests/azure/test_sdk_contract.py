@@ -259,7 +259,9 @@ def test_the_scoring_script_is_uploaded_once_where_the_service_says_then_registe
     service.code_stored, service.upload_sas = False, f"{container.url}?{sas}"
     promoted(sdk_stack, 1, '"a"', 0.91)
     uploaded = {b.name.rsplit("/", 1)[-1]: container.download_blob(b.name).readall() for b in container.list_blobs()}
-    assert uploaded == {entities.SCORING_SCRIPT: (entities.SCORING_CODE / entities.SCORING_SCRIPT).read_bytes()}
+    # The whole folder: the online script, and the batch script that imports it.
+    assert uploaded == {name: (entities.SCORING_CODE / name).read_bytes()
+                        for name in (entities.SCORING_SCRIPT, entities.BATCH_SCORING_SCRIPT)}
     [code] = service.bodies("PUT codes/{}/versions/{}")
     assert code["properties"]["codeUri"].startswith(container.url)
     [deployment] = service.bodies("PUT onlineEndpoints/{}/deployments/{}")
