@@ -183,7 +183,7 @@ def main() -> int:
         except DatasetRejected as rejected:
             print(f"{name:<22} skipped: the project refuses it ({rejected.reason})")
             continue
-        task = data.schema.task
+        task = str(data.schema.task)
         columns = COLUMNS[task]
         print(f"{name + ' (' + task + ')':<30} {'contender':<18} "
               + " ".join(f"{c:>17}" for c in columns) + f" {'train s':>13}")

@@ -18,6 +18,7 @@ from cli import sample_data
 from shared.dataset_validation import validate
 from shared.local import artifacts, automl
 from shared.model_contract import columns_from_frame
+from shared.tasks import CLASSIFICATION
 
 
 def per_call_ms(call: object, repeat: int) -> float:
@@ -32,7 +33,7 @@ def main() -> int:
     print(f"{'learner':<12} {'predict 1 row':>14} {'explain 1 row':>14} {'predict 100':>12} {'explain 100':>12}  ms")
     worst = 0.0
     for learner in ("lgbm", "xgboost", "rf", "extra_tree", "lrl1"):
-        with tempfile.TemporaryDirectory() as folder, mock.patch.dict(automl.LEARNERS, {"classification": [learner]}):
+        with tempfile.TemporaryDirectory() as folder, mock.patch.object(CLASSIFICATION, "learners", (learner,)):
             automl.train(data.frame, data.schema, "accuracy", 3, Path(folder))
             model = artifacts.load(folder)
             rows = pd.read_csv(Path(folder) / "validation.csv")

@@ -34,7 +34,7 @@ from shared.dataset_validation import (
 )
 from shared.errors import DatasetRejected
 from shared.schema import BOOLEAN_WORDS, DATETIME, ISO_DATE, MAX_CATEGORIES, Column, Schema, date_parts
-from shared.tasks import MAX_CODED_CLASSES, Task, TaskChoice, decide
+from shared.tasks import MAX_CODED_CLASSES, Task, TaskChoice, decide, kind_of
 
 READ_BYTES = 1 << 20  # what one read takes from the source
 NUL_SCAN_BYTES = 65536  # binary data is looked for where the whole-file reader looks: the first 64 KiB
@@ -493,7 +493,7 @@ def read(source: BinaryIO, target: str, *, max_bytes: int, min_rows: int, task: 
         categories = tuple(classes or ()) if i == target_at and classes is not None else \
             stats[i].categories() if kind == "string" else ()
         columns.append(Column(name, kind, stats[i].labelled_missing, categories))
-    schema = Schema(tuple(columns), target, str(choice.task))
+    schema = Schema(tuple(columns), target, kind_of(choice.task))
     sample = _typed(reservoir.frame(), header, kept_at, kinds, target_at, choice.task,
                     lambda labels: _label_names(labels, y, booleans_target, semicolon), semicolon)
     duplicates, estimated_on = distinct_rows.duplicates()

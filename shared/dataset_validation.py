@@ -17,7 +17,7 @@ import pandas as pd
 
 from shared.errors import DatasetRejected
 from shared.schema import BOOLEAN_WORDS, DATETIME, ISO_DATE, MAX_CATEGORIES, Column, Schema, date_parts
-from shared.tasks import Task, TaskChoice, choose, numbers
+from shared.tasks import Task, TaskChoice, choose, kind_of, numbers
 
 DELIMITERS = (",", ";")
 SNIFF_LINES = 50
@@ -162,7 +162,7 @@ def infer_schema(frame: pd.DataFrame, target: str, booleans: frozenset[str] = fr
         else:
             counts = series.dropna().astype(str).value_counts()
             columns.append(Column(name, "string", missing, tuple(counts.index[:MAX_CATEGORIES])))
-    return Schema(tuple(columns), target, str(task))
+    return Schema(tuple(columns), target, kind_of(task))
 
 
 def is_date_column(series: pd.Series) -> bool:

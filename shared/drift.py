@@ -31,7 +31,6 @@ from numpy.typing import NDArray
 from shared import telemetry
 from shared.model_contract import Columns, Results
 from shared.schema import DATETIME, Column, Schema
-from shared.tasks import Task
 
 log = logging.getLogger(__name__)
 BINS = 10
@@ -75,7 +74,7 @@ def dataset_baseline(frame: pd.DataFrame, schema: Schema) -> dict[str, Any]:
     """A dataset version's baseline, for a backend whose models come without one (Azure): the features', and
     for classification the share of the class a model treats as positive (the last of the sorted labels, as
     scikit-learn orders them). Regression's predictions have no reference before there is a model."""
-    if schema.task == Task.REGRESSION:
+    if not schema.task.predicts_classes:
         return baseline(frame, schema.features)
     labels = frame[schema.target].dropna()
     if labels.empty:

@@ -17,6 +17,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from shared.dataset_validation import is_date_column
+from shared.tasks import CLASSIFICATION, TaskKind
 
 if TYPE_CHECKING:
     from shared.csv_stream import Counts
@@ -43,12 +44,12 @@ class Finding:
 
 
 def evaluate(frame: pd.DataFrame, target: str, excluded: tuple[str, ...] = (),
-             task: str = "classification", counts: Counts | None = None) -> list[dict[str, Any]]:
+             task: TaskKind = CLASSIFICATION, counts: Counts | None = None) -> list[dict[str, Any]]:
     """The findings on ``frame``. With ``counts`` (an upload read in chunks, ``frame`` a uniform sample of its
     labelled rows), the checks of one column at a time use the exact counts, and those that need rows side by side
     run on the sample and say so when it is not every row."""
     features = [c for c in frame.columns if c != target]
-    regression = task == "regression"
+    regression = not task.predicts_classes  # a target's range, not its classes' balance
     if counts is None:
         dates = [c for c in features if is_date_column(frame[c])]
         findings = [_target_range(frame[target]) if regression else _class_balance(frame[target].astype(str)

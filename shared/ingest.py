@@ -24,6 +24,7 @@ from shared.ports import Backend, UploadLog
 from shared.printable import printable
 from shared.run_order import RunState
 from shared.settings import Settings
+from shared.tasks import CLASSIFICATION, TaskKind
 from shared.upload_states import UploadState, record
 
 log = logging.getLogger(__name__)
@@ -77,9 +78,9 @@ class Upload:
         return f"{stamp}#{self.blob_path}"
 
 
-def dataset_key(content_hash: str, target: str, task: str = "classification") -> str:
+def dataset_key(content_hash: str, target: str, task: TaskKind = CLASSIFICATION) -> str:
     """What makes a dataset version: the bytes, and the target and task they are read with."""
-    read_as = target if task == "classification" else f"{target}\n{task}"  # keys of older versions stay the same
+    read_as = target if task is CLASSIFICATION else f"{target}\n{task}"  # keys of older versions stay the same
     return hashlib.sha256(f"{content_hash}\n{read_as}".encode()).hexdigest()
 
 
@@ -152,7 +153,7 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
                                                      if backend.datasets.keeps_drift_baseline else None)
     faults.crash_point("ingest.registered")
     details = {"rows": validated.rows, "columns": len(validated.schema.columns), "target": spec.target,
-               "task": task, "task_reason": validated.task.reason, "metric": metric,
+               "task": str(task), "task_reason": validated.task.reason, "metric": metric,
                "dropped_rows": validated.dropped_rows, "content_hash": validated.content_hash,
                "guardrails": list(dataset.guardrails)}
     for finding in dataset.guardrails if created else ():
@@ -191,7 +192,7 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
     record(uploads, upload.upload_id, state=UploadState.TRAINING, dataset_version=dataset.version,
            run_id=run.run_id, details=details)
     telemetry.event("TrainingSubmitted", upload_id=upload.upload_id, run_id=run.run_id, model=spec.model_name,
-                    task=task, metric=metric, budget_s=settings.time_budget_s)
+                    task=str(task), metric=metric, budget_s=settings.time_budget_s)
     return IngestOutcome("training", dataset_version=dataset.version, run_id=run.run_id)
 
 

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from shared.tasks import CLASSIFICATION, Task, TaskKind, kind_of
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -21,7 +23,7 @@ class Metric:
     # (true values, model outputs, classes, threshold): the outputs are class probabilities (rows x classes),
     # or for regression the predictions (rows x 1)
     compute: Callable[[NDArray[Any], NDArray[np.float64], list[Any], float], float]
-    task: str = "classification"
+    task: Task = Task.CLASSIFICATION  # which task's models it judges (``shared.tasks``)
 
 
 def _labels(proba: NDArray[np.float64], classes: list[Any], threshold: float) -> NDArray[Any]:
@@ -135,13 +137,12 @@ METRICS: dict[str, Metric] = {
         Metric("average_precision_score_weighted", True, False, _average_precision_weighted),
         Metric("norm_macro_recall", True, True, _norm_macro_recall),
         Metric("log_loss", False, False, _log_loss),
-        Metric("normalized_root_mean_squared_error", False, False, _nrmse, "regression"),
-        Metric("r2_score", True, False, _r2, "regression"),
-        Metric("normalized_mean_absolute_error", False, False, _nmae, "regression"),
-        Metric("spearman_correlation", True, False, _spearman, "regression"),
+        Metric("normalized_root_mean_squared_error", False, False, _nrmse, Task.REGRESSION),
+        Metric("r2_score", True, False, _r2, Task.REGRESSION),
+        Metric("normalized_mean_absolute_error", False, False, _nmae, Task.REGRESSION),
+        Metric("spearman_correlation", True, False, _spearman, Task.REGRESSION),
     )
 }
-TASK_DEFAULTS = {"classification": "accuracy", "regression": "normalized_root_mean_squared_error"}
 ALIASES = {"auc": "AUC_weighted", "roc_auc": "AUC_weighted", "auc_weighted": "AUC_weighted",
            "f1_weighted": "f1_score_weighted", "logloss": "log_loss", "nrmse": "normalized_root_mean_squared_error",
            "r2": "r2_score", "nmae": "normalized_mean_absolute_error", "spearman": "spearman_correlation"}
@@ -156,24 +157,30 @@ def resolve(name: str) -> Metric:
     raise ValueError(f"unknown primary metric {name!r}; choose one of {', '.join(METRICS)}")
 
 
-def for_task(name: str | None, task: str, configured: str) -> Metric:
+def for_task(name: str | None, task: TaskKind | str, configured: str) -> Metric:
     """The primary metric of a run: ``name`` when given (ValueError when it is another task's), else the
     ``configured`` default when it suits the task, else the task's own default (Azure AutoML's)."""
+    kind = kind_of(task)
     if name:
         metric = resolve(name)
-        if metric.task != task:
-            choices = ", ".join(m.name for m in METRICS.values() if m.task == task)
-            raise ValueError(f"primary metric {metric.name} is for {metric.task}, and this is {task}; "
+        if metric.task != kind.name:
+            choices = ", ".join(m.name for m in of_task(kind))
+            raise ValueError(f"primary metric {metric.name} is for {metric.task}, and this is {kind}; "
                              f"choose one of {choices}")
         return metric
     fallback = resolve(configured)
-    return fallback if fallback.task == task else resolve(TASK_DEFAULTS[task])
+    return fallback if fallback.task == kind.name else resolve(kind.default_metric)
 
 
 def all_metrics(y: NDArray[Any], outputs: NDArray[np.float64], classes: list[Any], threshold: float,
-                task: str = "classification") -> dict[str, float]:
-    return {name: metric.compute(y, outputs, classes, threshold) for name, metric in METRICS.items()
-            if metric.task == task}
+                task: TaskKind | str = CLASSIFICATION) -> dict[str, float]:
+    return {metric.name: metric.compute(y, outputs, classes, threshold) for metric in of_task(task)}
+
+
+def of_task(task: TaskKind | str) -> tuple[Metric, ...]:
+    """The metrics that judge ``task``'s models."""
+    name = kind_of(task).name
+    return tuple(m for m in METRICS.values() if m.task == name)
 
 
 def better(metric: Metric, challenger: float, champion: float) -> bool:

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from shared.schema import DATETIME, NO_DATE, Column, Schema, date_parts
+from shared.tasks import CLASSIFICATION, TaskKind, kind_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,7 +30,6 @@ Columns = dict[str, NDArray[np.float32] | NDArray[np.object_]]
 Outputs = NDArray[np.float64]
 # What a caller gets per row: a class label, or for regression a number.
 Results = list[str] | list[float]
-REGRESSION = "regression"
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class ModelSignature:
     threshold: float | None = None  # the positive class's cut-off, for two classes
     ignored: frozenset[str] = frozenset()  # excluded from training: accepted when sent, then dropped
     example: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
-    task: str = "classification"  # or "regression"
+    task: TaskKind = CLASSIFICATION
 
     # Built once per loaded model, not per request (a frozen dataclass keeps them in its __dict__).
     @cached_property
@@ -71,21 +71,16 @@ class ModelSignature:
 
     @property
     def regression(self) -> bool:
-        return self.task == REGRESSION
+        """Whether it answers numbers rather than classes (the task decides what follows from that)."""
+        return not self.task.predicts_classes
 
     @property
     def positive_class(self) -> str:
         return self.classes[-1] if self.classes else ""
 
     def results(self, outputs: Outputs) -> Results:
-        """The answer per row: the predicted number for regression; else the class, which the threshold decides
-        between two classes and the highest probability among more."""
-        if self.regression:
-            return [round(float(v), 6) for v in outputs[:, 0]]
-        if len(self.classes) == 2 and self.threshold is not None:
-            cut = self.threshold
-            return [self.classes[1] if p >= cut else self.classes[0] for p in outputs[:, 1]]
-        return [self.classes[i] for i in outputs.argmax(axis=1)]
+        """The answer per row, as the task decodes it: the predicted number, or the class."""
+        return self.task.results(outputs, self.classes, self.threshold)
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, object]) -> ModelSignature:
@@ -97,7 +92,7 @@ class ModelSignature:
                    float(threshold) if isinstance(threshold, (int, float)) else None,
                    frozenset(str(n) for n in _sequence(meta.get("ignored_columns"))),
                    MappingProxyType(dict(example)) if isinstance(example, Mapping) else MappingProxyType({}),
-                   str(meta.get("task") or "classification"))
+                   kind_of(str(meta.get("task") or "")))
 
     @classmethod
     def from_schema(cls, schema: Schema, classes: Sequence[str] = (),

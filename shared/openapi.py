@@ -79,17 +79,7 @@ def _result_schema(signature: ModelSignature) -> dict[str, Any]:
                          "contributions per column toward its class (or predicted number); base + contributions "
                          "= the model's output (log odds, probability, or the predicted value)"},
     }
-    if signature.regression:
-        properties["result"] = {"type": "array", "items": number, "description": "The predicted number per row; "
-                                "null when the model's answer is not a finite number (inputs far beyond its training "
-                                "data)"}
-    else:
-        label: dict[str, Any] = {"type": "string"}
-        if signature.classes:
-            label["enum"] = list(signature.classes)
-        properties["result"] = {"type": "array", "items": label, "description": "The predicted class per row"}
-        properties["probabilities"] = {"type": "array", "items": {
-            "type": "object", "additionalProperties": {**number, "minimum": 0, "maximum": 1}}}
+    properties.update(signature.task.result_schema(signature.classes))  # the result, and probabilities if any
     return {"type": "object", "required": ["result", "model"], "properties": properties}
 
 
@@ -116,7 +106,7 @@ class _Flags:
     them) and ``explain`` (where the backend serves explanations)."""
 
     def __init__(self, signature: ModelSignature | None, extras: bool) -> None:
-        self.probabilities = extras and not (signature is not None and signature.regression)
+        self.probabilities = extras and not (signature is not None and not signature.task.predicts_classes)
         self.explain = extras
 
     @staticmethod

@@ -12,6 +12,7 @@ from shared.run_events import RunEvent
 from shared.run_order import FINISHED
 from shared.schema import Schema
 from shared.scoring import ScoreRequest, ScoreResult
+from shared.tasks import TaskKind
 from shared.upload_states import UploadChange
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ class TrainingPipeline(abc.ABC):
     @abc.abstractmethod
     def list_runs(self, model_name: str | None = None, limit: int = 50) -> list[RunInfo]: ...
 
-    def metric_refused(self, metric: str, task: str) -> str | None:
+    def metric_refused(self, metric: str, task: TaskKind) -> str | None:
         """Why this platform's AutoML cannot optimise ``metric`` for ``task``, or None when it can. Ingest asks
         before it registers anything; every metric of ``shared.metrics`` can drive the local search."""
         return None

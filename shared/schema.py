@@ -9,6 +9,8 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from shared.tasks import CLASSIFICATION, TaskKind, kind_of
+
 MAX_CATEGORIES = 1000
 BOOLEAN_WORDS = {"true": 1.0, "false": 0.0}  # a "boolean" column's values, in any case, as the model sees them
 DATETIME = "datetime"
@@ -68,7 +70,7 @@ class Column:
 class Schema:
     columns: tuple[Column, ...]
     target: str
-    task: str = "classification"  # or "regression": decided at validation (``shared.tasks``)
+    task: TaskKind = CLASSIFICATION  # decided at validation (``shared.tasks``)
 
     @property
     def features(self) -> tuple[Column, ...]:
@@ -90,7 +92,7 @@ class Schema:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "task": self.task, "columns": [asdict(c) for c in self.columns]}
+        return {"target": self.target, "task": str(self.task), "columns": [asdict(c) for c in self.columns]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Schema:
@@ -98,7 +100,7 @@ class Schema:
             Column(c["name"], c["kind"], int(c.get("missing", 0)), tuple(c.get("categories", ())))
             for c in data["columns"]
         )
-        return cls(columns, data["target"], str(data.get("task") or "classification"))
+        return cls(columns, data["target"], kind_of(data.get("task")))
 
     def without(self, names: set[str]) -> Schema:
         return Schema(tuple(c for c in self.columns if c.name not in names), self.target, self.task)

@@ -338,12 +338,12 @@ def _finite_numbers(explanation: dict[str, object]) -> dict[str, object]:
 
 
 def record_scored(tally_key: tuple[tuple[str, str], ...], results: Results, unseen: int, elapsed_ms: float,
-                  regression: bool) -> None:
+                  labelled: bool) -> None:
     """What every scoring call leaves in telemetry, whichever backend computed it: the model's latency
     histogram, its rows, its labels tallied, and the categories it never saw in training."""
     telemetry.score_latency.record(elapsed_ms, tally_key)
     telemetry.rows_scored.add(len(results), tally_key)
-    if not regression:
+    if labelled:
         labels = cast(list[str], results)  # a classifier's results are its labels
         for label in set(labels):
             telemetry.predicted_labels.add(labels.count(label), (*tally_key, ("label", label)))
@@ -354,7 +354,7 @@ def record_scored(tally_key: tuple[tuple[str, str], ...], results: Results, unse
 def score(request: ScoreRequest, served: ServedModel) -> ScoreResult:
     """Predict for validated rows with a served model."""
     signature = served.signature
-    if request.probabilities and signature.regression:
+    if request.probabilities and not signature.task.predicts_classes:
         raise BadRequest(f"model {served.name} v{served.version} is a regression model: it predicts a number "
                          f"for {signature.target!r}, not class probabilities; leave out 'probabilities'")
     if request.explain and served.unavailable_explanations:
@@ -372,7 +372,7 @@ def score(request: ScoreRequest, served: ServedModel) -> ScoreResult:
     results = served.results(outputs)
     if served.monitor is not None:
         served.monitor.observe(columns, results)
-    record_scored(tally_key, results, unseen, elapsed_ms, signature.regression)
+    record_scored(tally_key, results, unseen, elapsed_ms, signature.task.predicts_classes)
     answered: Results | list[float | None] = results
     if signature.regression and not all(map(math.isfinite, cast(list[float], results))):
         answered = [_finite(value) for value in cast(list[float], results)]

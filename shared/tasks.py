@@ -1,18 +1,33 @@
-"""Which kind of model a target asks for: classification (labels) or regression (numbers).
+"""Which kind of model a target asks for, and everything that differs from one kind to another.
 
-The upload's ``task`` metadata decides when given; otherwise the target's values
+``Task`` names the kinds: classification (labels) or regression (numbers). The
+upload's ``task`` metadata decides when given; otherwise the target's values
 do, and the reason is kept so that the status says why.
+
+``TaskKind`` is one object per kind: its default metric (``shared.metrics``
+tags each metric with its task), its learners and the loss its
+search minimises, how its rows are split and folded, how a model's outputs are
+read and decoded (and which ONNX output holds them), the Azure AutoML node that
+trains it, the schema of its answers and the reference its drift is held
+against. A dataset's ``Schema`` and a model's ``ModelSignature`` carry one; code
+asks it rather than testing which kind it is, so a new kind is one class here.
 """
 
 from __future__ import annotations
 
+import abc
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from shared.errors import DatasetRejected
+
+NUMBER_SCHEMA: dict[str, Any] = {"type": ["number", "null"]}  # null: not finite (inputs far beyond training's)
 
 # Whole numbers with at most this many distinct values are class codes (ratings, counts of a few kinds).
 MAX_CODED_CLASSES = 20
@@ -84,3 +99,155 @@ def decide(name: str, requested: Task | None, *, numeric: bool, whole: bool = Fa
                           "to predict them as numbers)")
     return TaskChoice(Task.REGRESSION, f"target {name!r} holds {counted} distinct whole numbers "
                       f"(more than {MAX_CODED_CLASSES}: read as quantities)")
+
+
+class TaskKind(abc.ABC):
+    """What one task decides. Instances are shared and compare by identity; ``str()`` gives the name that JSON,
+    tags and the API carry."""
+
+    name: ClassVar[Task]
+    default_metric: ClassVar[str]  # Azure AutoML's default primary metric
+    search_loss: ClassVar[str]  # what the local search minimises, in FLAML's terms
+    learners: ClassVar[tuple[str, ...]]  # the local search's estimators, in FLAML's terms
+    onnx_output: ClassVar[str]  # the exported graph's output that scoring reads (as skl2onnx names it)
+    azure_node: ClassVar[str]  # the azure.ai.ml.automl factory of its AutoML node
+    predicts_classes: ClassVar[bool]  # labels with probabilities, or one number per row
+
+    def __str__(self) -> str:
+        return self.name.value
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to itself and to its name (``Task``, or the string a record stores)."""
+        if isinstance(other, TaskKind):
+            return other is self
+        return isinstance(other, str) and other == self.name.value
+
+    def __hash__(self) -> int:
+        return hash(self.name.value)
+
+    def __repr__(self) -> str:
+        return f"<task {self.name.value}>"
+
+    @abc.abstractmethod
+    def outputs(self, model: Any, x: Any) -> NDArray[np.float64]:
+        """A fitted estimator's outputs: class probabilities (rows x classes), or the predictions (rows x 1)."""
+
+    @abc.abstractmethod
+    def results(self, outputs: NDArray[np.float64], classes: Sequence[str], threshold: float | None
+                ) -> list[str] | list[float]:
+        """The answer per row, from the outputs."""
+
+    @abc.abstractmethod
+    def stratify(self, y: Any) -> Any:
+        """What a split is stratified on: the labels, or None."""
+
+    @abc.abstractmethod
+    def folds(self, n_splits: int, seed: int) -> Any:
+        """The cross-validation splitter of the training rows."""
+
+    @abc.abstractmethod
+    def fold_loss(self, y: NDArray[Any]) -> Callable[[NDArray[np.float64]], float]:
+        """``search_loss`` over out-of-fold outputs (``y``: the true values, or the class codes)."""
+
+    @abc.abstractmethod
+    def vote(self, members: list[tuple[str, Any]], weights: NDArray[np.float64]) -> Any:
+        """An unfitted weighted vote of ``members``."""
+
+    @abc.abstractmethod
+    def result_schema(self, classes: Sequence[str]) -> dict[str, Any]:
+        """The score answer's per-task properties (OpenAPI): ``result``, and ``probabilities`` where there are."""
+
+
+class Classification(TaskKind):
+    name = Task.CLASSIFICATION
+    default_metric = "accuracy"
+    search_loss = "log_loss"
+    learners = ("lgbm", "xgboost", "rf", "extra_tree", "lrl1")
+    onnx_output = "probabilities"
+    azure_node = "classification"
+    predicts_classes = True
+
+    def outputs(self, model: Any, x: Any) -> NDArray[np.float64]:
+        return np.asarray(model.predict_proba(x), dtype=np.float64)
+
+    def results(self, outputs: NDArray[np.float64], classes: Sequence[str], threshold: float | None
+                ) -> list[str]:
+        """The class: the threshold decides between two, the highest probability among more."""
+        if len(classes) == 2 and threshold is not None:
+            return [classes[1] if p >= threshold else classes[0] for p in outputs[:, 1]]
+        return [classes[i] for i in outputs.argmax(axis=1)]
+
+    def stratify(self, y: Any) -> Any:
+        return y
+
+    def folds(self, n_splits: int, seed: int) -> Any:
+        from sklearn.model_selection import StratifiedKFold
+
+        return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+
+    def fold_loss(self, y: NDArray[Any]) -> Callable[[NDArray[np.float64]], float]:
+        rows = np.arange(len(y))
+        return lambda outputs: float(-np.mean(np.log(np.clip(outputs[rows, y], 1e-15, 1.0))))
+
+    def vote(self, members: list[tuple[str, Any]], weights: NDArray[np.float64]) -> Any:
+        from sklearn.ensemble import VotingClassifier
+
+        return VotingClassifier(members, voting="soft", weights=weights, flatten_transform=False)
+
+    def result_schema(self, classes: Sequence[str]) -> dict[str, Any]:
+        label: dict[str, Any] = {"type": "string"}
+        if classes:
+            label["enum"] = list(classes)
+        return {"result": {"type": "array", "items": label, "description": "The predicted class per row"},
+                "probabilities": {"type": "array", "items": {
+                    "type": "object", "additionalProperties": {**NUMBER_SCHEMA, "minimum": 0, "maximum": 1}}}}
+
+
+class Regression(TaskKind):
+    name = Task.REGRESSION
+    default_metric = "normalized_root_mean_squared_error"
+    search_loss = "rmse"
+    learners = ("lgbm", "xgboost", "rf", "extra_tree", "enet")
+    onnx_output = "variable"
+    azure_node = "regression"
+    predicts_classes = False
+
+    def outputs(self, model: Any, x: Any) -> NDArray[np.float64]:
+        return np.asarray(model.predict(x), dtype=np.float64).reshape(-1, 1)
+
+    def results(self, outputs: NDArray[np.float64], classes: Sequence[str], threshold: float | None
+                ) -> list[float]:
+        return [round(float(v), 6) for v in outputs[:, 0]]
+
+    def stratify(self, y: Any) -> Any:
+        return None
+
+    def folds(self, n_splits: int, seed: int) -> Any:
+        from sklearn.model_selection import KFold
+
+        return KFold(n_splits=n_splits, shuffle=True, random_state=seed)
+
+    def fold_loss(self, y: NDArray[Any]) -> Callable[[NDArray[np.float64]], float]:
+        return lambda outputs: float(np.sqrt(np.mean((outputs[:, 0] - y) ** 2)))
+
+    def vote(self, members: list[tuple[str, Any]], weights: NDArray[np.float64]) -> Any:
+        from sklearn.ensemble import VotingRegressor
+
+        return VotingRegressor(members, weights=weights)
+
+    def result_schema(self, classes: Sequence[str]) -> dict[str, Any]:
+        return {"result": {"type": "array", "items": NUMBER_SCHEMA, "description": (
+            "The predicted number per row; null when the model's answer is not a finite number (inputs far beyond "
+            "its training data)")}}
+
+
+CLASSIFICATION = Classification()
+REGRESSION = Regression()
+KINDS: dict[Task, TaskKind] = {kind.name: kind for kind in (CLASSIFICATION, REGRESSION)}
+
+
+def kind_of(task: str | Task | TaskKind | None) -> TaskKind:
+    """The task object of a stored name (a record written before tasks were named is classification)."""
+    if isinstance(task, TaskKind):
+        return task
+    return KINDS[Task(str(task or Task.CLASSIFICATION))]

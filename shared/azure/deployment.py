@@ -135,7 +135,7 @@ class AzureDeployer(Deployer):
             predictions = None
         if predictions is None or len(predictions) != 1:
             raise SmokeTestFailed(f"deployment {slot} answered the example row with {str(answer)[:200]!r}")
-        if dataset.schema.task == "regression":
+        if not dataset.schema.task.predicts_classes:
             self._keep_prediction_reference(model, slot, dataset)
 
     def _keep_prediction_reference(self, model: ModelVersion, slot: str, dataset: DatasetVersion) -> None:
@@ -225,7 +225,7 @@ class AzureDeployer(Deployer):
         features = [c.name for c in dataset.schema.features if c.name not in excluded]
         if any(name not in records[0] for name in features):
             return None  # trained on columns these rows do not have
-        regression = dataset.schema.task == "regression"
+        regression = not dataset.schema.task.predicts_classes
         parts: list[Outputs] = []
         answered: tuple[str, ...] = ()
         endpoint = entities.endpoint_name(self.settings, model.name)

@@ -36,6 +36,7 @@ from shared.azure.config import AzureSettings
 from shared.errors import BadRequest
 from shared.ports import TrainingRequest
 from shared.run_events import APP_TAG as APP_TAG  # re-exported: the jobs and endpoints carry it
+from shared.tasks import TaskKind, kind_of
 
 AUTOML_NODE = "automl"  # the AutoML node's name in the pipeline: its run's display name
 MLFLOW_MODEL_OUTPUT = "outputs/mlflow-model"
@@ -103,10 +104,10 @@ AUTOML_PRIMARY_METRICS = {
 }
 
 
-def metric_refused(metric_name: str, task: str) -> str | None:
+def metric_refused(metric_name: str, task: TaskKind | str) -> str | None:
     """Why Azure AutoML cannot optimise ``metric_name`` for ``task``, with the choices; None when it can."""
     metric = metrics.resolve(metric_name)
-    accepted = AUTOML_PRIMARY_METRICS[task]
+    accepted = AUTOML_PRIMARY_METRICS[kind_of(task).name]
     if metric.name in accepted:
         return None
     return f"Azure AutoML {task} cannot optimise {metric.name}: choose one of {', '.join(accepted)}"
@@ -149,7 +150,7 @@ def training_job(settings: AzureSettings, request: TrainingRequest, name: str, t
     refused = metric_refused(metric.name, task)
     if refused:
         raise BadRequest(refused, [{"field": "metric", "error": refused}])
-    node_kind = automl.regression if task == "regression" else automl.classification
+    node_kind = getattr(automl, task.azure_node)  # automl.classification, automl.regression
     tags = run_tags(request, name)
     budget_minutes = max(15, -(-request.time_budget_s // 60))  # AutoML's minimum experiment timeout is 15 minutes
 

@@ -25,6 +25,7 @@ from shared.azure.run_metrics import RunMetrics, RunMetricsUnavailable
 from shared.azure.state import JsonBlobs
 from shared.ports import RunInfo, TrainingPipeline, TrainingRequest
 from shared.run_events import RunEvent
+from shared.tasks import TaskKind
 
 log = logging.getLogger(__name__)
 RUNS_OF = "runs-of/"  # runs-of/{model}/{run id}.json: each run record again, filed under its model
@@ -80,7 +81,7 @@ class AzureTrainingPipeline(TrainingPipeline):
                                                 request.excluded_columns),
                           Input(type=AssetTypes.MLTABLE, path=table))
 
-    def metric_refused(self, metric: str, task: str) -> str | None:
+    def metric_refused(self, metric: str, task: TaskKind) -> str | None:
         return entities.metric_refused(metric, task)
 
     def submit(self, request: TrainingRequest, idempotency_key: str | None = None) -> tuple[RunInfo, bool]:

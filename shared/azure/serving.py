@@ -99,7 +99,7 @@ class EndpointModelServer(ModelServer):
         reference = self._baseline(dataset)
         if reference is None:
             return None
-        if dataset.schema.task == "regression":
+        if not dataset.schema.task.predicts_classes:
             prediction = self.deployer.prediction_reference(version)
             reference = {**reference, **({"prediction": prediction} if prediction else {})}
         return self.drift.monitor(key, lambda: drift.DriftMonitor(

@@ -12,6 +12,7 @@ import numpy as np
 
 from shared.model_contract import Columns, ModelSignature, Outputs, Results
 from shared.schema import input_columns
+from shared.tasks import TaskKind
 
 
 @dataclass
@@ -51,10 +52,10 @@ def load_judged(artifact_dir: str | Path) -> LoadedModel:
         return load(folder)
     meta = json.loads((folder / "model_meta.json").read_text())
     signature = ModelSignature.from_meta(meta)
-    return LoadedModel(meta, signature, _native(holdout, signature.regression), None)
+    return LoadedModel(meta, signature, _native(holdout, signature.task), None)
 
 
-def _native(pickle: Path, regression: bool) -> Callable[[Columns], Outputs]:
+def _native(pickle: Path, task: TaskKind) -> Callable[[Columns], Outputs]:
     """Outputs of the scikit-learn pipeline pickled at ``pickle``."""
     import joblib
     import pandas as pd
@@ -62,10 +63,7 @@ def _native(pickle: Path, regression: bool) -> Callable[[Columns], Outputs]:
     pipeline = joblib.load(pickle)
 
     def native(columns: Columns) -> Outputs:
-        frame = pd.DataFrame({name: values.reshape(-1) for name, values in columns.items()})
-        if regression:
-            return np.asarray(pipeline.predict(frame), dtype=np.float64).reshape(-1, 1)
-        return np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
+        return task.outputs(pipeline, pd.DataFrame({name: values.reshape(-1) for name, values in columns.items()}))
 
     return native
 
@@ -84,12 +82,12 @@ def load(artifact_dir: str | Path) -> LoadedModel:
         options.inter_op_num_threads = 1
         session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
 
-        output = ["variable" if signature.regression else "probabilities"]  # as skl2onnx names them (rows x n)
+        output = [signature.task.onnx_output]
 
         def onnx_outputs(columns: Columns) -> Outputs:
             feeds = {names[name]: values for name, values in columns.items()}
             return np.asarray(session.run(output, feeds)[0], dtype=np.float64)
 
         return LoadedModel(meta, signature, onnx_outputs, folder)
-    return LoadedModel(meta, signature, _native(folder / "model.pkl", signature.regression), folder)
+    return LoadedModel(meta, signature, _native(folder / "model.pkl", signature.task), folder)
 

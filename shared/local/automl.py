@@ -26,15 +26,13 @@ from numpy.typing import NDArray
 from shared import metrics
 from shared.model_contract import date_inputs
 from shared.schema import DATETIME, NO_DATE, Schema, date_parts
+from shared.tasks import CLASSIFICATION, TaskKind
 
 if TYPE_CHECKING:
     from shared.local.sampling import StoredRows
 
 log = logging.getLogger(__name__)
 
-LEARNERS = {"classification": ["lgbm", "xgboost", "rf", "extra_tree", "lrl1"],
-            "regression": ["lgbm", "xgboost", "rf", "extra_tree", "enet"]}
-SEARCH_LOSS = {"classification": "log_loss", "regression": "rmse"}  # what the search minimises, in FLAML's terms
 # LightGBM's own defaults, in FLAML's search-space terms: tried first, so the
 # search starts from the strong default instead of FLAML's tiny low-cost model.
 STARTING_POINTS: dict[str, dict[str, Any]] = {
@@ -147,12 +145,13 @@ def is_vote(estimator: Any) -> bool:
     return isinstance(estimator, (VotingClassifier, VotingRegressor))
 
 
-def split(frame: pd.DataFrame, target: str, stratify: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A fixed hold-out, stratified by class for classification: the same file always gives the same split."""
+def split(frame: pd.DataFrame, target: str, task: TaskKind = CLASSIFICATION) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A fixed hold-out, stratified as the task says (by class for classification): the same file always gives
+    the same split."""
     from sklearn.model_selection import train_test_split
 
     train, valid = train_test_split(frame, test_size=VALIDATION_FRACTION, random_state=SEED,
-                                    stratify=frame[target] if stratify else None)
+                                    stratify=task.stratify(frame[target]))
     return train.reset_index(drop=True), valid.reset_index(drop=True)
 
 
@@ -194,12 +193,6 @@ def labels_of(series: pd.Series) -> NDArray[Any]:
     """Target labels as a plain object array of str (pandas 3 string arrays confuse sklearn)."""
     return np.asarray([str(v) for v in series], dtype=object)
 
-
-def outputs(model: Any, frame: pd.DataFrame, regression: bool) -> NDArray[np.float64]:
-    """The model's outputs as served: class probabilities, or one predicted number per row (rows x 1)."""
-    raw = model.predict(frame) if regression else model.predict_proba(frame)
-    values: NDArray[np.float64] = np.asarray(raw, dtype=np.float64)
-    return values.reshape(-1, 1) if regression else values
 
 
 def plateaued(trials: list[dict[str, Any]], elapsed_s: float, learners: int = PLATEAU_LEARNERS) -> bool:
@@ -297,7 +290,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     from shared.local import ensemble
 
     task = schema.task
-    regression = task == "regression"
+    regression = not task.predicts_classes  # the target is coded as numbers, not class codes
     metric = metrics.resolve(metric_name)
     step = on_step or (lambda name: None)
     timings: dict[str, float] = {}
@@ -306,7 +299,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     search_budget = time_budget_s * SAMPLED_SEARCH_SHARE if sampled else time_budget_s
     ensemble_until = time_budget_s * SAMPLED_ENSEMBLE_UNTIL if sampled else time_budget_s
     out_dir.mkdir(parents=True, exist_ok=True)
-    train_frame, valid_frame = split(frame, schema.target, stratify=not regression)
+    train_frame, valid_frame = split(frame, schema.target, task)
     valid_frame.to_csv(out_dir / "validation.csv", index=False)
     step("featurize")
     prep = preprocessor(schema)
@@ -328,7 +321,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     search_started = time.perf_counter()
     stopped: list[float] = []
     leave_for_fit: list[tuple[float, float]] = []  # when the search ended to leave time for the best's final fit
-    learners = LEARNERS[task]
+    learners = list(task.learners)
 
     def on_poll(trials: list[dict[str, Any]]) -> None:
         if on_trial:
@@ -348,7 +341,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
 
     watcher = _TrialWatcher(log_file, on_poll)
     try:
-        automl.fit(x_train, y_train, task=task, metric=SEARCH_LOSS[task], eval_method="cv", n_splits=3,
+        automl.fit(x_train, y_train, task=str(task), metric=task.search_loss, eval_method="cv", n_splits=3,
                    time_budget=search_budget, estimator_list=learners,
                    starting_points={k: v for k, v in STARTING_POINTS.items() if k in learners},
                    log_file_name=str(log_file), log_type="all", seed=SEED, n_jobs=-1, verbose=0, retrain_full=True)
@@ -358,7 +351,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     search = {"budget_s": round(search_budget, 1), "seconds": round(time.perf_counter() - search_started, 1),
               "best_found_s": round(float(automl.time_to_find_best_model or 0), 1), "stopped_early": bool(stopped),
               **({"left_for_final_fit_s": round(leave_for_fit[0][1], 1)} if leave_for_fit else {}),
-              "loss": SEARCH_LOSS[task]}
+              "loss": task.search_loss}
     step("ensemble")
     y_labels = labels_of(train_frame[schema.target])
     x_ens, y_ens, labels_ens = x_train, y_train, y_labels
@@ -375,7 +368,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
             from sklearn.model_selection import train_test_split
 
             part, _ = train_test_split(np.arange(len(x_train)), train_size=rows, random_state=SEED,
-                                       stratify=None if regression else y_train)
+                                       stratify=task.stratify(y_train))
             x_ens, y_ens, labels_ens = x_train[part], y_train[part], y_labels[part]
 
     def judge(oof: NDArray[np.float64]) -> float:
@@ -408,7 +401,7 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     x_valid = feature_frame(valid_frame, schema)
     y_valid = valid_frame[schema.target].to_numpy(dtype=np.float64) if regression \
         else labels_of(valid_frame[schema.target])
-    validation = metrics.all_metrics(y_valid, outputs(model, x_valid, regression), classes,
+    validation = metrics.all_metrics(y_valid, task.outputs(model, x_valid), classes,
                                      0.5 if threshold is None else threshold, task)
     timings["fit_s"] = time.perf_counter() - started
     holdout_dir = out_dir / HOLDOUT_DIR
@@ -459,10 +452,10 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     timings["refit_s"] = time.perf_counter() - started - timings["fit_s"]
 
     step("export")
-    model_format, notes = onnx_export.export(model, schema, x_valid, outputs(model, x_valid, regression), out_dir)
+    model_format, notes = onnx_export.export(model, schema, x_valid, task.outputs(model, x_valid), out_dir)
     if stopped:
         notes.append(f"The search stopped at {search['seconds']:.0f}s of its {time_budget_s:.0f}s budget: it had "
-                     f"plateaued (no gain of {PLATEAU_GAIN:.1%} in cross-validated {SEARCH_LOSS[task]} for half as "
+                     f"plateaued (no gain of {PLATEAU_GAIN:.1%} in cross-validated {task.search_loss} for half as "
                      "long as the last gain took).")
     if leave_for_fit:
         at, fit = leave_for_fit[0]

@@ -109,7 +109,7 @@ class LocalEvaluator(Evaluator):
         if missing or target not in frame.columns:
             return None
         metric = metrics.resolve(run.metric)
-        if metric.task != signature.task:
+        if metric.task != signature.task.name:
             return None  # a model of the other task (the target was read otherwise): it cannot be compared
         classes = list(signature.classes)
         if signature.regression:

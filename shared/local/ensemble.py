@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from shared import metrics
+from shared.tasks import TaskKind
 
 log = logging.getLogger(__name__)
 MAX_MEMBERS = 6
@@ -42,29 +43,15 @@ class Selection:
     note: str = ""
 
 
-def folds(regression: bool) -> Any:
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    return (KFold if regression else StratifiedKFold)(n_splits=3, shuffle=True, random_state=SEED)
-
-
-def out_of_fold(estimator: Any, x: NDArray[np.float32], y: NDArray[Any], regression: bool) -> NDArray[np.float64]:
-    """Each training row's output from the fold that did not see it: probabilities, or predictions (rows x 1)."""
+def out_of_fold(estimator: Any, x: NDArray[np.float32], y: NDArray[Any], task: TaskKind) -> NDArray[np.float64]:
+    """Each training row's output from the fold that did not see it, in the task's form (``TaskKind.outputs``)."""
     from sklearn.base import clone
     from sklearn.model_selection import cross_val_predict
 
-    method = "predict" if regression else "predict_proba"
-    outputs = np.asarray(cross_val_predict(clone(estimator), x, y, cv=folds(regression), method=method),
+    method = "predict_proba" if task.predicts_classes else "predict"
+    outputs = np.asarray(cross_val_predict(clone(estimator), x, y, cv=task.folds(3, SEED), method=method),
                          dtype=np.float64)
-    return outputs.reshape(-1, 1) if regression else outputs
-
-
-def search_loss(y: NDArray[Any], regression: bool) -> Callable[[NDArray[np.float64]], float]:
-    """The loss the search minimised, over out-of-fold outputs: RMSE, or log loss of the class codes."""
-    if regression:
-        return lambda outputs: float(np.sqrt(np.mean((outputs[:, 0] - y) ** 2)))
-    rows = np.arange(len(y))
-    return lambda outputs: float(-np.mean(np.log(np.clip(outputs[rows, y], 1e-15, 1.0))))
+    return outputs if task.predicts_classes else outputs.reshape(-1, 1)
 
 
 def greedy_weights(oofs: list[NDArray[np.float64]], loss: Callable[[NDArray[np.float64]], float],
@@ -81,7 +68,7 @@ def greedy_weights(oofs: list[NDArray[np.float64]], loss: Callable[[NDArray[np.f
     return shares
 
 
-def members(automl: Any, task: str, best: Any, seconds_left: float, trials: list[dict[str, Any]],
+def members(automl: Any, task: TaskKind, best: Any, seconds_left: float, trials: list[dict[str, Any]],
             most: int = MAX_MEMBERS) -> list[tuple[str, Any]]:
     """The library: the search's own best model first, then the best other distinct configurations tried on
     the whole training split, as unfitted estimators. One whose cross-validation (what its trial took) would
@@ -108,7 +95,7 @@ def members(automl: Any, task: str, best: Any, seconds_left: float, trials: list
         cost = float(trial["seconds"] or 0)
         if spent + cost > seconds_left:
             continue  # its cross-validation would not fit in what is left of the budget
-        wrapper = task_factory(task).estimator_class_from_str(name)(task=task, **config)
+        wrapper = task_factory(str(task)).estimator_class_from_str(name)(task=str(task), **config)
         estimator = wrapper.estimator_class(**wrapper.params)
         if "n_jobs" in estimator.get_params():
             estimator.set_params(n_jobs=-1)
@@ -119,36 +106,30 @@ def members(automl: Any, task: str, best: Any, seconds_left: float, trials: list
     return chosen
 
 
-def vote(chosen: list[tuple[str, Any]], weights: NDArray[np.float64], regression: bool) -> Any:
-    """An unfitted soft vote of the members with a weight (ONNX needs the weights as an array)."""
-    from sklearn.ensemble import VotingClassifier, VotingRegressor
-
+def vote(chosen: list[tuple[str, Any]], weights: NDArray[np.float64], task: TaskKind) -> Any:
+    """An unfitted vote of the members with a weight (ONNX needs the weights as an array)."""
     kept = [(name, estimator) for (name, estimator), weight in zip(chosen, weights, strict=True) if weight > 0]
-    kept_weights = np.asarray([w for w in weights if w > 0], dtype=np.float64)
-    if regression:
-        return VotingRegressor(kept, weights=kept_weights)
-    return VotingClassifier(kept, voting="soft", weights=kept_weights, flatten_transform=False)
+    return task.vote(kept, np.asarray([w for w in weights if w > 0], dtype=np.float64))
 
 
-def select(automl: Any, task: str, x: NDArray[np.float32], y: NDArray[Any], metric: metrics.Metric,
+def select(automl: Any, task: TaskKind, x: NDArray[np.float32], y: NDArray[Any], metric: metrics.Metric,
            judge: Callable[[NDArray[np.float64]], float], seconds_left: float,
            trials: list[dict[str, Any]], most: int = MAX_MEMBERS) -> Selection:
     """Build the vote from the search's results and keep it only if it beats the single best out of fold.
 
     ``y`` holds class codes (or numbers); ``judge`` scores out-of-fold outputs on the primary metric.
     """
-    regression = task == "regression"
     best = automl.model.estimator
     started = time.perf_counter()
     chosen = members(automl, task, best, seconds_left, trials, most)
     if len(chosen) < 2:  # a classifier still needs its out-of-fold outputs, for the decision threshold
-        oof = np.empty((0, 1)) if regression else out_of_fold(best, x, y, regression)
+        oof = out_of_fold(best, x, y, task) if task.predicts_classes else np.empty((0, 1))
         why = "ensembles are switched off (AUTOML_ENSEMBLE_MEMBERS=1)" if most < 2 else \
             "no other configuration came close enough to the best within the time budget"
         return Selection(None, {}, oof, {}, f"No ensemble: {why}.")
-    oofs = [out_of_fold(estimator, x, y, regression) for _, estimator in chosen]
+    oofs = [out_of_fold(estimator, x, y, task) for _, estimator in chosen]
     single = judge(oofs[0])
-    weights = greedy_weights(oofs, search_loss(y, regression))
+    weights = greedy_weights(oofs, task.fold_loss(y))
     blended = np.tensordot(weights, np.stack(oofs), axes=1)
     ensemble = judge(blended)
     scores = {"single": round(single, 6), "ensemble": round(ensemble, 6)}
@@ -156,7 +137,7 @@ def select(automl: Any, task: str, x: NDArray[np.float32], y: NDArray[Any], metr
     listed = ", ".join(f"{name} {share:.0%}" for name, share in shares.items())
     took = time.perf_counter() - started
     if len(shares) > 1 and ensemble != single and metrics.better(metric, ensemble, single):
-        return Selection(vote(chosen, weights, regression), shares, blended, scores,
+        return Selection(vote(chosen, weights, task), shares, blended, scores,
                          f"Ensemble kept: a soft vote of {listed} has out-of-fold {metric.name} {ensemble:.4f} "
                          f"against {single:.4f} for {chosen[0][0]} alone ({took:.0f}s to build).")
     return Selection(None, {}, oofs[0], scores,

@@ -21,7 +21,7 @@ from shared.schema import Schema
 
 log = logging.getLogger(__name__)
 MAX_GAP = 1e-4  # for probabilities; a regressor's predictions are allowed this much of their own magnitude
-OUTPUT = {"classification": "probabilities", "regression": "variable"}  # the ONNX output that scoring reads
+
 
 
 def input_names(schema: Schema) -> dict[str, str]:
@@ -126,7 +126,7 @@ def export(model: Any, schema: Schema, x_valid: pd.DataFrame, native: np.ndarray
     names = input_names(schema)
     session = ort.InferenceSession(converted.SerializeToString(), providers=["CPUExecutionProvider"])
     feeds = onnx_feeds(x_valid, schema, names)
-    exported = np.asarray(session.run([OUTPUT[schema.task]], feeds)[0], dtype=np.float64).reshape(native.shape)
+    exported = np.asarray(session.run([schema.task.onnx_output], feeds)[0], dtype=np.float64).reshape(native.shape)
     gap = float(np.max(np.abs(exported - native))) if len(native) else 0.0
     # ONNX sums trees in float32: a regressor's error grows with the size of what it predicts.
     allowed = MAX_GAP * max(1.0, float(np.max(np.abs(native)))) if len(native) else MAX_GAP
@@ -154,7 +154,7 @@ def _convert(model: Any, schema: Schema) -> Any:
     original = prep.transformers_
     prep.transformers_ = renamed_transformers
     try:
-        options = {id(model.steps[-1][1]): {"zipmap": False}} if schema.task == "classification" else None
+        options = {id(model.steps[-1][1]): {"zipmap": False}} if schema.task.predicts_classes else None
         return convert_sklearn(model, initial_types=initial_types, target_opset={"": 17, "ai.onnx.ml": 3},
                                options=options)
     finally:

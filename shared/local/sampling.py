@@ -46,7 +46,7 @@ class StoredRows:
 
     @property
     def regression(self) -> bool:
-        return self.schema.task == "regression"
+        return not self.schema.task.predicts_classes
 
     def _raw_chunks(self) -> Iterator[tuple[pd.DataFrame, bool]]:
         """Labelled rows as text (missing where missing), named by the schema's columns; and whether the file is

@@ -27,7 +27,7 @@ def train(state_dir: Path, run: RunInfo, request: StoredRequest,
     from shared.local.datasets import LocalDatasetRegistry
     from shared.model_contract import columns_from_frame
     from shared.settings import Settings
-    from shared.tasks import Task
+
 
     started = time.time()
     settings = Settings.from_env()
@@ -54,7 +54,7 @@ def train(state_dir: Path, run: RunInfo, request: StoredRequest,
     else:
         content = path.read_bytes()
         validated = dataset_validation.validate(content, request.target, max_bytes=len(content) + 1,
-                                                min_rows=1, task=Task(dataset.schema.task))
+                                                min_rows=1, task=dataset.schema.task.name)
         frame = validated.frame
         schema = validated.schema.without(set(request.excluded_columns))
     run_dir = state_dir / "runs" / run.run_id
@@ -63,7 +63,7 @@ def train(state_dir: Path, run: RunInfo, request: StoredRequest,
         scored = [t for t in trials if t["cv_loss"] is not None]
         best = min(scored, key=lambda t: t["cv_loss"]) if scored else None
         report(trials=len(trials), best_cv_loss=best["cv_loss"] if best else None,
-               best_learner=best["learner"] if best else None, loss=automl.SEARCH_LOSS[schema.task])
+               best_learner=best["learner"] if best else None, loss=schema.task.search_loss)
 
     # Excluded columns stay in the stored validation split: a champion that uses them can still be scored.
     outcome = automl.train(frame, schema, request.metric, budget, run_dir, on_trial=on_trial,
@@ -76,7 +76,7 @@ def train(state_dir: Path, run: RunInfo, request: StoredRequest,
             # Excluded at training time: still accepted (and ignored) when scoring, so clients keep one row shape.
             "ignored_columns": list(request.excluded_columns),
             "dataset": {"name": run.dataset_name, "version": run.dataset_version}}
-    if schema.task == Task.REGRESSION:  # the reference for the predictions: the deployed model's own on these rows
+    if not schema.task.predicts_classes:  # the reference for the predictions: the deployed model's own on these rows
         deployed = artifacts.load(run_dir)
         meta["drift_baseline"] = drift.baseline(frame, schema.features, predictions=deployed.predict(
             columns_from_frame(frame, deployed.signature)))

@@ -18,6 +18,7 @@ from cli import sample_data
 from shared.dataset_validation import ValidatedDataset, validate
 from shared.local import artifacts, automl, ensemble, onnx_export
 from shared.local.explain import Explainer
+from shared.tasks import CLASSIFICATION, REGRESSION
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,7 @@ def test_greedy_selection_weighs_members_that_err_on_different_rows_and_not_a_us
     right = y + np.where(np.arange(200) < 100, -30.0, 0.0)  # right on the second half only
     useless = y + 60.0 * (-1.0) ** np.arange(200)  # wrong everywhere
     oofs = [v.reshape(-1, 1) for v in (left, right, useless)]
-    loss = ensemble.search_loss(y, regression=True)
+    loss = REGRESSION.fold_loss(y)
     weights = ensemble.greedy_weights(oofs, loss)
     assert weights[2] <= 0.1 and weights[0] > 0.3 and weights[1] > 0.3 and weights.sum() == pytest.approx(1)
     blended = np.tensordot(weights, np.stack(oofs), axes=1)
@@ -37,7 +38,7 @@ def test_greedy_selection_weighs_members_that_err_on_different_rows_and_not_a_us
     codes = np.array([0, 1, 1, 0])
     sure = np.array([[0.9, 0.1], [0.1, 0.9], [0.2, 0.8], [0.8, 0.2]])
     unsure = np.full((4, 2), 0.5)
-    assert list(ensemble.greedy_weights([unsure, sure], ensemble.search_loss(codes, regression=False))) == [0, 1]
+    assert list(ensemble.greedy_weights([unsure, sure], CLASSIFICATION.fold_loss(codes))) == [0, 1]
 
 
 def _fitted(dataset: ValidatedDataset, vote: object, regression: bool) -> tuple[Pipeline, pd.DataFrame]:
@@ -65,7 +66,7 @@ def test_a_vote_of_mixed_learners_exports_to_one_onnx_file_and_its_explanations_
     members = [("lgbm", LGBMClassifier(n_estimators=40, verbose=-1)),
                ("rf", RandomForestClassifier(n_estimators=15, max_depth=6, random_state=0)),
                ("lrl1", LogisticRegression(max_iter=500))]
-    vote = ensemble.vote(members, np.array([0.5, 0.3, 0.2]), regression=False)
+    vote = ensemble.vote(members, np.array([0.5, 0.3, 0.2]), CLASSIFICATION)
     model, sample = _fitted(dataset, vote, regression=False)
     native = model.predict_proba(sample)
     assert onnx_export.export(model, dataset.schema, sample, native, tmp_path)[0] == "onnx"
@@ -85,7 +86,7 @@ def test_a_vote_of_regressors_exports_and_explains_the_predicted_value(tmp_path:
     members = [("lgbm", LGBMRegressor(n_estimators=60, verbose=-1)),
                ("rf", RandomForestRegressor(n_estimators=15, max_depth=8, random_state=0)),
                ("enet", ElasticNet(alpha=0.1))]
-    vote = ensemble.vote(members, np.array([0.6, 0.4, 0.0]), regression=True)
+    vote = ensemble.vote(members, np.array([0.6, 0.4, 0.0]), REGRESSION)
     assert [name for name, _ in vote.estimators] == ["lgbm", "rf"]  # a member with no weight is left out
     model, sample = _fitted(dataset, vote, regression=True)
     native = model.predict(sample).reshape(-1, 1)

@@ -14,6 +14,7 @@ from shared import scoring
 from shared.dataset_validation import validate
 from shared.local import artifacts, automl
 from shared.model_contract import columns_from_frame
+from shared.tasks import CLASSIFICATION, REGRESSION
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +31,7 @@ def dataset():
 @pytest.mark.parametrize("learner", ["lgbm", "xgboost", "rf", "extra_tree", "lrl1"])
 def test_each_learner_exports_onnx_that_agrees_with_the_native_model(learner, dataset, tmp_path: Path,
                                                                      monkeypatch):
-    monkeypatch.setitem(automl.LEARNERS, "classification", [learner])
+    monkeypatch.setattr(CLASSIFICATION, "learners", (learner,))
     outcome = automl.train(dataset.frame, dataset.schema, "accuracy", 2, tmp_path)
     assert outcome.best_learner == learner
     assert outcome.model_format == "onnx", outcome.notes
@@ -70,10 +71,10 @@ def homes():
     return validate(sample_data.to_csv(rows), "price", max_bytes=10**8, min_rows=50)
 
 
-@pytest.mark.parametrize("learner", automl.LEARNERS["regression"])
+@pytest.mark.parametrize("learner", REGRESSION.learners)
 def test_each_regression_learner_exports_onnx_that_predicts_what_the_native_model_does(learner, homes, tmp_path: Path,
                                                                                       monkeypatch):
-    monkeypatch.setitem(automl.LEARNERS, "regression", [learner])
+    monkeypatch.setattr(REGRESSION, "learners", (learner,))
     outcome = automl.train(homes.frame, homes.schema, "r2_score", 2, tmp_path)
     assert outcome.best_learner == learner and outcome.classes == [] and outcome.threshold is None
     assert outcome.model_format == "onnx", outcome.notes
@@ -128,7 +129,7 @@ def test_a_date_column_teaches_the_weekday_and_it_carries_to_dates_never_seen(tm
     """Orders of 2024, each at its own moment (no two alike): weekends say yes. As text, every moment would be a
     category of its own, unknown in validation; as calendar parts the weekday is learnt, and holds in 2025.
     One learner (LightGBM): the test is about the model's inputs, not about which learner a search picks."""
-    monkeypatch.setitem(automl.LEARNERS, "classification", ["lgbm"])
+    monkeypatch.setattr(CLASSIFICATION, "learners", ("lgbm",))
     rng = np.random.default_rng(3)
     moments = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.uniform(0, 365 * 86400, 1200), unit="s")
     weekend = np.asarray(moments.dayofweek >= 5)
@@ -169,7 +170,7 @@ def test_the_deployed_model_is_refit_on_every_row_and_the_judged_fit_is_kept(dat
                                                                             monkeypatch: pytest.MonkeyPatch):
     from shared import metrics
 
-    monkeypatch.setitem(automl.LEARNERS, "classification", ["lgbm"])
+    monkeypatch.setattr(CLASSIFICATION, "learners", ("lgbm",))
     outcome = automl.train(dataset.frame, dataset.schema, "accuracy", 2, tmp_path)
     train, valid = automl.split(dataset.frame, "y")
     assert outcome.fit_rows == {"holdout_fit": len(train), "validation": len(valid), "final_fit": len(dataset.frame)}
@@ -204,7 +205,7 @@ def test_a_big_dataset_is_searched_on_a_sample_and_the_deployed_model_refit_on_e
     from sklearn.base import clone
 
     stored, sample = big
-    monkeypatch.setitem(automl.LEARNERS, "classification", ["lgbm"])
+    monkeypatch.setattr(CLASSIFICATION, "learners", ("lgbm",))
     monkeypatch.setattr(automl, "REFIT_ALWAYS_S", 1e9)  # whatever this machine's speed leaves of the tiny budget
     outcome = automl.train(sample, stored.schema, "accuracy", 3, tmp_path, everything=stored)
     assert outcome.fit_rows == {"holdout_fit": 480, "validation": 120, "final_fit": 3000, "sampled_from": 3000}
@@ -230,7 +231,7 @@ def test_a_refit_on_every_row_that_would_not_fit_deploys_the_judged_fit(big, set
                                                                                why: str, tmp_path: Path,
                                                                                monkeypatch):
     stored, sample = big
-    monkeypatch.setitem(automl.LEARNERS, "classification", ["lgbm"])
+    monkeypatch.setattr(CLASSIFICATION, "learners", ("lgbm",))
     for name, value in settings.items():
         monkeypatch.setattr(automl, name, value)
     outcome = automl.train(sample, stored.schema, "accuracy", 2, tmp_path, everything=stored)
@@ -247,7 +248,7 @@ def test_a_refit_on_every_row_that_would_not_fit_deploys_the_judged_fit(big, set
 
 def test_a_sampled_run_with_no_budget_left_skips_the_out_of_fold_outputs(big, tmp_path: Path, monkeypatch):
     stored, sample = big
-    monkeypatch.setitem(automl.LEARNERS, "classification", ["lgbm"])
+    monkeypatch.setattr(CLASSIFICATION, "learners", ("lgbm",))
     monkeypatch.setattr(automl, "SAMPLED_ENSEMBLE_UNTIL", 0.0)  # spent before the ensemble could start
     outcome = automl.train(sample, stored.schema, "accuracy", 2, tmp_path, everything=stored)
     assert outcome.threshold == 0.5 and outcome.ensemble["members"] == {}

@@ -87,7 +87,7 @@ def test_regression_metrics_match_scikit_learn_and_scipy():
 
 
 SIGNATURE = ModelSignature((Column("size_m2", "number"), Column("district", "string", categories=("centre",))),
-                           "price", (), task="regression")
+                           "price", (), task=tasks.REGRESSION)
 
 
 def test_scoring_a_regression_model_returns_numbers_and_refuses_probabilities():
