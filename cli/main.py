@@ -9,6 +9,13 @@ from cli import demo, plan, runs, status, telemetry, uploads
 from cli.host_api import RunningHost, host_key
 
 
+def positive(text: str) -> int:
+    """A whole number of at least 1 (argparse names the option when this raises)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -35,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--pipeline", default="automl-training")
     run.add_argument("--dataset-version", type=int, help="default: the latest")
     run.add_argument("--metric", help="primary metric, e.g. AUC_weighted")
-    run.add_argument("--budget", type=int, help="AutoML time budget in seconds")
+    run.add_argument("--budget", type=positive, help="AutoML time budget in seconds")
     run.add_argument("--exclude", default="", help="comma-separated columns to leave out")
     run.add_argument("--no-follow", action="store_true", help="print the run id and return")
     follow = commands.add_parser("follow", help="follow a run until it ends")
@@ -47,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                                 description=telemetry.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     watch.add_argument("view", choices=["tail", "requests", "events", "exceptions", "trace"])
     watch.add_argument("operation_id", nargs="?")
-    watch.add_argument("--limit", type=int, default=30)
+    watch.add_argument("--limit", type=positive, default=30, help="the most recent entries to show (default 30)")
     watch.add_argument("--follow", action="store_true")
     watch.add_argument("--store", type=Path, default=status.default_state() / "telemetry.db")
     dry = commands.add_parser("plan", help="print what the Azure backend would create for an upload (no Azure)")

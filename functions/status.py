@@ -3,15 +3,20 @@ import azure.functions as func
 from functions.http_util import error_response, json_response
 from shared import status as status_view
 from shared.backend import get_backend
-from shared.errors import NotSupported
+from shared.errors import BadRequest, NotSupported
+from shared.printable import printable
 
 bp = func.Blueprint()
 
 
 @bp.route(route="status", methods=["GET"])
 def status(req: func.HttpRequest) -> func.HttpResponse:
-    limit = int(req.params.get("limit", "20")) if req.params.get("limit", "20").isdigit() else 20
-    return json_response(status_view.overview(get_backend(), limit=limit))
+    given = req.params.get("limit", str(status_view.DEFAULT_LIMIT)).strip()
+    most = status_view.MAX_LIMIT
+    if not given.isdigit() or not 1 <= int(given) <= most:
+        return error_response(BadRequest(f"limit must be a whole number from 1 to {most}", [
+            {"field": "limit", "error": f"{printable(given)[:40]!r} is not a whole number from 1 to {most}"}]))
+    return json_response(status_view.overview(get_backend(), limit=int(given)))
 
 
 @bp.route(route="models", methods=["GET"])

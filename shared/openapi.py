@@ -16,6 +16,7 @@ from shared.naming import MODEL_NAME_PATTERN
 from shared.pipelines import MAX_BUDGET_S, MAX_DATASET_VERSION, PUBLISHED
 from shared.schema import DATETIME, Column
 from shared.scoring import DATE_SHAPE, FLAG_WORDS, FLOAT32_MAX, ROW_FORMS, WORD_SPACE
+from shared.status import DEFAULT_LIMIT, MAX_LIMIT
 
 KEY: list[dict[str, list[str]]] = [{"functionKey": []}, {"functionCode": []}]
 JSON_OBJECT: dict[str, Any] = {"type": "object"}
@@ -278,9 +279,12 @@ def document(deployed: dict[str, ModelSignature], default_model: str | None, ser
     paths["/models"] = {"get": _simple("list_models", "Registered models, their versions and which one serves")}
     paths["/models/{name}/drift"] = {"get": _simple(
         "drift", "The last drift window of the model in production", _path("name"),
-        responses={"200": _json("PSI per feature, predicted-positive rate"), "404": _error("no drift window yet"),
-                   "501": _error("drift is watched by the local backend")})}
-    paths["/status"] = {"get": _simple("status", "Each upload's state, and the models")}
+        responses={"200": _json("PSI per feature, predicted-positive rate"), "404": _error("no drift window yet")})}
+    paths["/status"] = {"get": _simple(
+        "status", "Each upload's state, and the models",
+        {"name": "limit", "in": "query", "required": False, "description": "the most recent uploads to list",
+         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
+        responses={"200": _json("Each upload's state, and the models"), "400": _error("a bad limit")})}
     paths.update(_pipeline_paths())
     return {
         "openapi": "3.1.0",

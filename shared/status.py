@@ -10,8 +10,11 @@ from shared import batch_flow
 from shared.ports import Backend
 from shared.settings import get_settings
 
+DEFAULT_LIMIT = 20  # uploads listed by /status
+MAX_LIMIT = 1000  # at most: each is a record read
 
-def overview(backend: Backend, limit: int = 20) -> dict[str, Any]:
+
+def overview(backend: Backend, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
     uploads = backend.uploads.list(limit)
     runs = {r.run_id: r for r in backend.pipeline.list_runs(limit=limit * 2)}
     for upload in uploads:
