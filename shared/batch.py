@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
+import numpy as np
 import pandas as pd
 
 from shared import telemetry
@@ -38,7 +39,7 @@ def score_csv(content: bytes, served: ServedModel, chunk_rows: int, write: Calla
                          encoding="utf-8-sig", low_memory=False, na_values=["?"])
     counts: Counter[str] = Counter()
     low, high, total = float("inf"), float("-inf"), 0.0  # the predicted numbers of a regression model
-    rows = chunks = coerced = 0
+    rows = chunks = coerced = not_finite = 0
     classes = signature.classes
     for chunk in reader:
         if chunks == 0:
@@ -54,11 +55,17 @@ def score_csv(content: bytes, served: ServedModel, chunk_rows: int, write: Calla
         coerced += before - sum(int((~pd.isna(columns[n])).sum()) for n in numeric)
         outputs = served.predict(columns)
         results = served.results(outputs)
-        chunk["prediction"] = results
         if signature.regression:
-            low, high = min(low, float(outputs.min())), max(high, float(outputs.max()))
-            total += float(outputs.sum())
+            # A number beyond float range (inputs far beyond training's) is left empty, as the API answers null.
+            finite = np.isfinite(outputs[:, 0])
+            chunk["prediction"] = np.where(finite, np.asarray(results, dtype=float), np.nan)
+            if finite.any():
+                kept = outputs[finite, 0]
+                low, high = min(low, float(kept.min())), max(high, float(kept.max()))
+                total += float(kept.sum())
+            not_finite += int((~finite).sum())
         else:
+            chunk["prediction"] = results
             for index, name in enumerate(classes):
                 chunk[f"probability_{name}"] = outputs[:, index].round(6)
             counts.update(str(label) for label in results)
@@ -67,8 +74,10 @@ def score_csv(content: bytes, served: ServedModel, chunk_rows: int, write: Calla
         chunks += 1
     seconds = time.perf_counter() - started
     predictions: dict[str, int] | dict[str, float] = dict(counts)
-    if signature.regression and rows:
-        predictions = {"min": round(low, 6), "mean": round(total / rows, 6), "max": round(high, 6)}
+    if signature.regression and rows > not_finite:
+        predictions = {"min": round(low, 6), "mean": round(total / (rows - not_finite), 6), "max": round(high, 6)}
+        if not_finite:
+            predictions["not_finite"] = not_finite
     return {"rows": rows, "chunks": chunks, "predictions": predictions,
             "model": {"name": served.name, "version": served.version},
             "values_not_numeric": coerced, "seconds": round(seconds, 3),

@@ -17,7 +17,7 @@ from shared import drift, metrics, openapi, scoring, tasks
 from shared.batch import score_csv
 from shared.dataset_validation import validate
 from shared.errors import BadRequest, DatasetRejected
-from shared.model_contract import ModelSignature
+from shared.model_contract import Columns, ModelSignature, Outputs
 from shared.schema import Column
 from tests.unit.fakes import ConstantModel
 
@@ -116,6 +116,21 @@ def test_batch_scoring_a_regression_model_writes_numbers_and_summarises_them():
     lines = b"".join(pieces).decode().splitlines()
     assert lines[0] == "size_m2,district,prediction" and lines[1].endswith(",250.5")
     assert summary["predictions"] == {"min": 250.5, "mean": 250.5, "max": 250.5}
+
+
+def test_a_prediction_beyond_float_range_is_an_empty_cell_counted_in_the_summary_not_inf():
+    class Overflowing(ConstantModel):
+        def predict(self, columns: Columns) -> Outputs:
+            return np.array([[250.5], [np.inf], [-np.inf], [100.0]])
+
+    pieces: list[bytes] = []
+    content = b"size_m2,district\n80,centre\n1e300,harbour\n-1e300,harbour\n60,centre\n"
+    summary = score_csv(content, Overflowing(SIGNATURE, [0.0]), 100, pieces.append)
+    lines = b"".join(pieces).decode().splitlines()
+    assert [line.rsplit(",", 1)[-1] for line in lines[1:]] == ["250.5", "", "", "100.0"]
+    assert "inf" not in b"".join(pieces).decode()
+    assert summary["rows"] == 4
+    assert summary["predictions"] == {"min": 100.0, "mean": 175.25, "max": 250.5, "not_finite": 2}
 
 
 def test_the_openapi_result_of_a_regression_model_is_a_number_and_of_a_classifier_its_labels():

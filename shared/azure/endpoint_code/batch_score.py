@@ -71,7 +71,7 @@ def score_file(path: Path, output: Path, chunk_rows: int) -> dict[str, Any]:
     numeric = [n for n, kind in _types.items() if kind in NUMERIC_TYPES]
     counts: Counter[str] = Counter()
     low, high, total = float("inf"), float("-inf"), 0.0
-    rows = chunks = coerced = 0
+    rows = chunks = coerced = not_finite = 0
     regression = False
     reader = pd.read_csv(path, sep=sep, chunksize=chunk_rows, encoding="utf-8-sig", low_memory=False,
                          na_values=["?"], dtype={n: object for n in numeric})
@@ -100,8 +100,12 @@ def score_file(path: Path, output: Path, chunk_rows: int) -> dict[str, Any]:
         else:
             regression = True
             numbers = predictions.astype("float64")
-            low, high = min(low, float(numbers.min())), max(high, float(numbers.max()))
-            total += float(numbers.sum())
+            finite = np.isfinite(numbers)  # beyond float range: an empty cell, as the app's own batch scoring
+            chunk["prediction"] = np.where(finite, numbers, np.nan)
+            if finite.any():
+                low, high = min(low, float(numbers[finite].min())), max(high, float(numbers[finite].max()))
+                total += float(numbers[finite].sum())
+            not_finite += int((~finite).sum())
         with (output / SCORED_FILE).open("w" if chunks == 0 else "a", encoding="utf-8", newline="") as scored:
             scored.write(chunk.to_csv(index=False, header=chunks == 0))
         rows += len(chunk)
@@ -110,8 +114,9 @@ def score_file(path: Path, output: Path, chunk_rows: int) -> dict[str, Any]:
     summary: dict[str, Any] = {"rows": rows, "chunks": chunks, "predictions": dict(counts),
                                "values_not_numeric": coerced, "seconds": round(seconds, 3),
                                "rows_per_second": round(rows / seconds) if seconds else None}
-    if regression and rows:
-        summary["predictions"] = {"min": round(low, 6), "mean": round(total / rows, 6), "max": round(high, 6)}
+    if regression and rows > not_finite:
+        summary["predictions"] = {"min": round(low, 6), "mean": round(total / (rows - not_finite), 6),
+                                  "max": round(high, 6), **({"not_finite": not_finite} if not_finite else {})}
     return summary
 
 
