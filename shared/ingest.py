@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from shared import csv_stream, faults, guardrails, metrics, naming, pipelines, telemetry
+from shared import csv_stream, faults, guardrails, heap, metrics, naming, pipelines, telemetry
 from shared.errors import DatasetRejected
 from shared.ports import Backend, UploadLog
 from shared.printable import printable
@@ -99,6 +99,13 @@ class IngestOutcome:
 
 
 def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcome:
+    try:
+        return _ingest(upload, backend, settings)
+    finally:
+        heap.release()  # what reading the upload took goes back to the system, not kept until the next one
+
+
+def _ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcome:
     uploads = backend.uploads
     seen = uploads.get(upload.upload_id)
     if seen is not None and seen["state"] != UploadState.RECEIVED:
