@@ -109,7 +109,10 @@ class MlflowModelRegistry(ModelRegistry):
                         (model_name, model_name)):
                     if (name, version) in tags:
                         tags[(name, version)][key] = value
-        except sqlite3.OperationalError:  # tables not created yet, or of another schema: MLflow reads them
+        except sqlite3.OperationalError as error:
+            if "no such table" in str(error):  # the store is being created (by a training run): nothing registered
+                return []
+            # Of another schema (an MLflow that migrates it), or locked for longer than the wait: MLflow reads it.
             query = f"name = '{model_name}'" if model_name else ""
             return list(self.client.search_model_versions(query))
         return [SimpleNamespace(name=name, version=version, tags=tags[(name, version)]) for name, version in rows]

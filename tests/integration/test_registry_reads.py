@@ -47,3 +47,12 @@ def test_listing_versions_does_not_load_mlflow(tmp_path: Path) -> None:
                           cwd=Path(__file__).resolve().parents[2])
     assert done.stdout.split() == ["1", "False"]
     assert Path(tracking.tracking_uri(tmp_path).removeprefix("sqlite:///")).exists()
+
+
+def test_a_store_still_being_created_lists_nothing(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = Path(tracking.tracking_uri(tmp_path).removeprefix("sqlite:///"))
+    with sqlite3.connect(path) as db:  # the file exists, its tables not yet (a training run is creating them)
+        db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+    assert MlflowModelRegistry(tmp_path).list_versions() == []
