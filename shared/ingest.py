@@ -23,7 +23,7 @@ from shared.errors import DatasetRejected
 from shared.ports import Backend, UploadLog
 from shared.printable import printable
 from shared.run_order import RunState
-from shared.settings import Settings
+from shared.settings import Settings, upload_limit_source
 from shared.upload_states import UploadState, record
 
 log = logging.getLogger(__name__)
@@ -123,8 +123,8 @@ def _ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutco
         record(uploads, upload.upload_id, model_name=naming.model_name_for(upload.blob_path))
         spec = naming.spec_for(upload.blob_path, upload.metadata, settings.default_target)
         if size > settings.max_upload_bytes:  # by its size alone, before a byte of it is read
-            raise DatasetRejected(f"too large: {size:,} bytes, the limit is {settings.max_upload_bytes:,}",
-                                  "too_large")
+            raise DatasetRejected(f"too large: {size:,} bytes, the limit is {settings.max_upload_bytes:,} "
+                                  f"({upload_limit_source()})", "too_large")
         with upload.open() as source:
             validated = csv_stream.read(source, spec.target, max_bytes=settings.max_upload_bytes,
                                         min_rows=settings.min_rows, task=spec.task)
