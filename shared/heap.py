@@ -9,7 +9,9 @@ garbage, so once the app is loaded they move to the permanent generation
 
 from __future__ import annotations
 
+import ctypes
 import gc
+from typing import Any
 
 
 def settle() -> None:
@@ -27,3 +29,35 @@ def keep() -> None:
     """
     gc.freeze()
     gc.collect()
+
+
+def release() -> None:
+    """Give the memory a big piece of work freed back to the system (after an upload is read).
+
+    Freed memory otherwise stays with the allocators that held it, as the process's own: Arrow's pool keeps
+    what its columns freed, and the C allocator keeps freed pages inside its heaps, most of all in the heaps of
+    the worker threads that ran the work. The process would stay as big as its peak until the next one.
+    """
+    try:
+        import pyarrow
+
+        pyarrow.default_memory_pool().release_unused()
+    except ImportError:  # pragma: no cover - pyarrow comes with pandas here
+        pass
+    _trim()
+
+
+def _trim() -> None:
+    """glibc's ``malloc_trim``: free pages of every heap returned to the system (nothing elsewhere)."""
+    global _libc
+    if _libc is None:
+        try:
+            _libc = ctypes.CDLL("libc.so.6")
+            _libc.malloc_trim  # noqa: B018 - glibc only
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        _libc.malloc_trim(0)
+
+
+_libc: Any = None

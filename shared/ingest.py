@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from shared import csv_stream, drift, faults, guardrails, metrics, naming, pipelines, telemetry
+from shared import csv_stream, drift, faults, guardrails, heap, metrics, naming, pipelines, telemetry
 from shared.errors import DatasetRejected
 from shared.ports import Backend, UploadLog
 from shared.printable import printable
 from shared.run_order import RunState
-from shared.settings import Settings
+from shared.settings import Settings, upload_limit_source
 from shared.tasks import CLASSIFICATION, TaskKind
 from shared.upload_states import UploadState, record
 
@@ -100,6 +100,13 @@ class IngestOutcome:
 
 
 def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcome:
+    try:
+        return _ingest(upload, backend, settings)
+    finally:
+        heap.release()  # what reading the upload took goes back to the system, not kept until the next one
+
+
+def _ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcome:
     uploads = backend.uploads
     seen = uploads.get(upload.upload_id)
     if seen is not None and seen["state"] != UploadState.RECEIVED:
@@ -117,8 +124,8 @@ def ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutcom
         record(uploads, upload.upload_id, model_name=naming.model_name_for(upload.blob_path))
         spec = naming.spec_for(upload.blob_path, upload.metadata, settings.default_target)
         if size > settings.max_upload_bytes:  # by its size alone, before a byte of it is read
-            raise DatasetRejected(f"too large: {size:,} bytes, the limit is {settings.max_upload_bytes:,}",
-                                  "too_large")
+            raise DatasetRejected(f"too large: {size:,} bytes, the limit is {settings.max_upload_bytes:,} "
+                                  f"({upload_limit_source()})", "too_large")
         with upload.open() as source:
             validated = csv_stream.read(source, spec.target, max_bytes=settings.max_upload_bytes,
                                         min_rows=settings.min_rows, task=spec.task)

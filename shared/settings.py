@@ -58,6 +58,32 @@ def _metric_setting(name: str, default: str) -> str:
         raise ValueError(f"setting {name}={raw!r}: {error}") from None
 
 
+MIN_DEFAULT_UPLOAD_MB = 200
+
+
+def default_upload_mb(memory_bytes: int | None = None) -> int:
+    """The upload limit when ``MAX_UPLOAD_MB`` is not set: a quarter of the machine's memory, 200 MB at least.
+
+    Neither ingest nor training holds a file whole: ingest reads it in chunks and keeps a fixed sample of rows,
+    training searches on a fixed sample and refits on every row only when that matrix fits the memory a fit may
+    take. What grows with the file is its copies on disk and the time to read it; a quarter of the memory keeps
+    a file well within what the machine can also page through (24 GiB: uploads up to 6,144 MB).
+    """
+    if memory_bytes is None:
+        try:
+            memory_bytes = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):  # no sysconf (Windows): the fixed floor
+            memory_bytes = 0
+    return max(MIN_DEFAULT_UPLOAD_MB, memory_bytes // 4 // (1024 * 1024))
+
+
+def upload_limit_source() -> str:
+    """Where the upload limit comes from, for the reason of a rejection."""
+    if os.environ.get("MAX_UPLOAD_MB"):
+        return "MAX_UPLOAD_MB"
+    return "MAX_UPLOAD_MB is not set: a quarter of this machine's memory, 200 MB at least"
+
+
 @dataclass(frozen=True)
 class Settings:
     backend: str
@@ -65,7 +91,7 @@ class Settings:
     state_dir: Path
     """LOCAL_STATE_DIR: where the local backend keeps its registries and artefacts."""
     max_upload_bytes: int
-    """MAX_UPLOAD_MB: uploads larger than this are rejected."""
+    """MAX_UPLOAD_MB: uploads larger than this are rejected (by default what this machine can train)."""
     min_rows: int
     """MIN_ROWS: fewer labelled rows than this are rejected."""
     time_budget_s: int
@@ -114,7 +140,7 @@ class Settings:
         return cls(
             backend=env_choice("PIPELINE_BACKEND", "local", ("local", "azure")),
             state_dir=Path(os.environ.get("LOCAL_STATE_DIR", ".localstack")).resolve(),
-            max_upload_bytes=env_int("MAX_UPLOAD_MB", 200, 1) * 1024 * 1024,
+            max_upload_bytes=env_int("MAX_UPLOAD_MB", default_upload_mb(), 1) * 1024 * 1024,
             min_rows=env_int("MIN_ROWS", 50, 1),
             time_budget_s=env_int("AUTOML_TIME_BUDGET_S", 60, 1),
             ensemble_members=env_int("AUTOML_ENSEMBLE_MEMBERS", 6, 1),

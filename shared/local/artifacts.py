@@ -14,6 +14,9 @@ from shared.model_contract import Columns, ModelSignature, Outputs, Results
 from shared.schema import input_columns
 from shared.tasks import TaskKind
 
+# The judged fit's outputs on the validation rows (validation.csv's, in order), recorded by training beside it.
+JUDGED_OUTPUTS = "holdout/validation_outputs.npy"
+
 
 @dataclass
 class LoadedModel:

@@ -24,6 +24,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from shared import metrics
+from shared.local import artifacts
 from shared.model_contract import date_inputs
 from shared.schema import DATETIME, NO_DATE, Schema, date_parts
 from shared.tasks import CLASSIFICATION, TaskKind
@@ -401,14 +402,18 @@ def train(frame: pd.DataFrame, schema: Schema, metric_name: str, time_budget_s: 
     x_valid = feature_frame(valid_frame, schema)
     y_valid = valid_frame[schema.target].to_numpy(dtype=np.float64) if regression \
         else labels_of(valid_frame[schema.target])
-    validation = metrics.all_metrics(y_valid, task.outputs(model, x_valid), classes,
-                                     0.5 if threshold is None else threshold, task)
+    judged_outputs = task.outputs(model, x_valid)
+    validation = metrics.all_metrics(y_valid, judged_outputs, classes, 0.5 if threshold is None else threshold,
+                                     task)
     timings["fit_s"] = time.perf_counter() - started
     holdout_dir = out_dir / HOLDOUT_DIR
     holdout_dir.mkdir(exist_ok=True)
     import joblib
 
     joblib.dump(model, holdout_dir / "model.pkl")
+    # Its outputs on the validation rows (those of validation.csv, in order), for the run's report: the host
+    # draws it from them instead of loading this pipeline (and scikit-learn with it) into its own process.
+    np.save(out_dir / artifacts.JUDGED_OUTPUTS, judged_outputs)
 
     step("refit")
     final_rows = len(frame)

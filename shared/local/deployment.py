@@ -12,6 +12,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from shared import faults, metrics
@@ -101,8 +102,12 @@ class LocalEvaluator(Evaluator):
     def score(self, model: ModelVersion, run: RunInfo) -> float | None:
         validation = Path(run.result["artifact_dir"]) / "validation.csv"
         frame = pd.read_csv(validation, keep_default_na=True)
-        # Both models as they were judged: a refit has seen its own validation rows.
-        loaded = load_checked(model, judged=True)
+        # Both models as they were judged: a refit has seen its own validation rows. A run's own model on its own
+        # rows has its judged fit's outputs recorded by training: only the model that deploys is loaded (checked),
+        # not that fit with scikit-learn, which would stay in the host's memory.
+        recorded = Path(run.result["artifact_dir"]) / artifacts.JUDGED_OUTPUTS
+        own = Path(model.artifact_uri) == Path(run.result["artifact_dir"]) and recorded.exists()
+        loaded = load_checked(model, judged=not own)
         signature = loaded.signature
         missing = [name for name in signature.names if name not in frame.columns]
         target = signature.target
@@ -118,5 +123,5 @@ class LocalEvaluator(Evaluator):
             y = frame[target].astype(str).to_numpy(dtype=object)
             if set(y) - set(classes):
                 return None  # labels the model has never seen: it cannot be compared
-        outputs = loaded.predict(columns_from_frame(frame, signature))
+        outputs = np.load(recorded) if own else loaded.predict(columns_from_frame(frame, signature))
         return metric.compute(y, outputs, classes, signature.threshold if signature.threshold is not None else 0.5)

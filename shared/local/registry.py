@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from shared.local import tracking
 from shared.ports import ModelRegistry, ModelVersion, RunInfo
+
+DELETED = "Deleted_Internal"  # the stage MLflow's SQL store gives a deleted version
 
 
 def _to_version(mv: Any) -> ModelVersion:
@@ -85,6 +89,30 @@ class MlflowModelRegistry(ModelRegistry):
         self.client.set_registered_model_alias(model.name, alias, model.version)
 
     def list_versions(self, model_name: str | None = None) -> list[ModelVersion]:
-        query = f"name = '{model_name}'" if model_name else ""
-        versions = [_to_version(mv) for mv in self.client.search_model_versions(query)]
+        """Read from the store's tables, without loading MLflow: the status API lists versions every time it is
+        asked, and MLflow would cost the host process some 70 MB it keeps (the SQL layer, scipy) before any model
+        exists. The same versions ``search_model_versions`` finds: every one not deleted."""
+        versions = [_to_version(mv) for mv in self._stored_versions(model_name)]
         return sorted(versions, key=lambda v: (v.name, int(v.version)))
+
+    def _stored_versions(self, model_name: str | None) -> list[Any]:
+        path = tracking.tracking_uri(self.state_dir).removeprefix("sqlite:///")
+        if not Path(path).exists():
+            return []  # nothing was ever registered (the first write creates the store)
+        try:
+            with contextlib.closing(sqlite3.connect(f"{Path(path).as_uri()}?mode=ro", uri=True)) as db:
+                rows = db.execute("SELECT name, version FROM model_versions WHERE current_stage != ? "
+                                  "AND (? IS NULL OR name = ?)", (DELETED, model_name, model_name)).fetchall()
+                tags: dict[tuple[str, int], dict[str, str]] = {(name, version): {} for name, version in rows}
+                for key, value, name, version in db.execute(
+                        "SELECT key, value, name, version FROM model_version_tags WHERE ? IS NULL OR name = ?",
+                        (model_name, model_name)):
+                    if (name, version) in tags:
+                        tags[(name, version)][key] = value
+        except sqlite3.OperationalError as error:
+            if "no such table" in str(error):  # the store is being created (by a training run): nothing registered
+                return []
+            # Of another schema (an MLflow that migrates it), or locked for longer than the wait: MLflow reads it.
+            query = f"name = '{model_name}'" if model_name else ""
+            return list(self.client.search_model_versions(query))
+        return [SimpleNamespace(name=name, version=version, tags=tags[(name, version)]) for name, version in rows]

@@ -19,7 +19,7 @@ import pandas as pd
 
 from shared import report_html as page
 from shared.local import artifacts
-from shared.model_contract import columns_from_frame
+from shared.model_contract import ModelSignature, columns_from_frame
 from shared.ports import DatasetRegistry, ModelRegistry, RunInfo, RunReports
 
 REPORT_FILE = "report.html"
@@ -49,28 +49,33 @@ class LocalRunReports(RunReports):
 def render(run: RunInfo, folder: Path, decision: dict[str, Any], guardrails: list[dict[str, Any]],
            version: str) -> str:
     meta = json.loads((folder / "model_meta.json").read_text())
-    model = artifacts.load_judged(folder)  # the deployed refit has seen these rows
     frame = pd.read_csv(folder / "validation.csv", keep_default_na=True)
-    outputs = model.predict(columns_from_frame(frame, model.signature))
+    signature = ModelSignature.from_meta(meta)
+    judged = folder / artifacts.JUDGED_OUTPUTS  # what training recorded of the judged fit on these rows
+    if judged.exists():
+        outputs = np.load(judged)
+    else:  # a run from before they were recorded: the judged fit predicts them again
+        model = artifacts.load_judged(folder)  # the deployed refit has seen these rows
+        outputs = model.predict(columns_from_frame(frame, model.signature))
     trials = json.loads((folder / "trials.json").read_text()) if (folder / "trials.json").exists() else []
-    loss = meta.get("search", {}).get("loss") or ("rmse" if model.signature.regression else "log loss")
+    loss = meta.get("search", {}).get("loss") or ("rmse" if signature.regression else "log loss")
     common = (page.figure("Feature importance", page.bars(meta.get("feature_importance", {}), 12),
                           "share of the model's use"),
               page.figure("Leaderboard", page.leaderboard(trials),
                           f"{len(trials)} trials; best cross-validated {loss}"))
-    classes = [] if model.signature.regression else list(model.signature.classes)
+    classes = [] if signature.regression else list(signature.classes)
     target = frame[meta["target"]]
-    y = pd.to_numeric(target, errors="coerce").to_numpy(dtype=float) if model.signature.regression else \
+    y = pd.to_numeric(target, errors="coerce").to_numpy(dtype=float) if signature.regression else \
         target.astype(str).to_numpy()
-    labels = None if model.signature.regression else np.asarray(model.results(outputs), dtype=str)
-    charts = page.evaluation(y, outputs, classes, labels, model.signature.threshold or 0.5, "validation rows",
+    labels = None if signature.regression else np.asarray(signature.results(outputs), dtype=str)
+    charts = page.evaluation(y, outputs, classes, labels, signature.threshold or 0.5, "validation rows",
                              meta["validation_metrics"])
-    if model.signature.regression:
+    if signature.regression:
         rows = [page.row(*charts, *common)]
         described = f"target {meta['target']!r}, regression"
     else:
         rows = [page.row(*charts[:3]), page.row(charts[3], *common)]
-        described = f"positive class {model.signature.positive_class!r}"
+        described = f"positive class {signature.positive_class!r}"
     sections = [_header(run, meta, version, len(frame), described), page.decision(decision), *rows,
                 page.guardrails(guardrails)]
     return page.document(f"Run {run.run_id}: {run.model_name}", sections)

@@ -11,6 +11,8 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import requests
 
@@ -292,3 +294,28 @@ def test_cli_upload_drops_a_file_follows_it_and_says_how_it_ended(stack: Stack, 
     assert record is not None and record["details"]["metric"] == "AUC_weighted"  # the metadata went with it
     refused = upload(broken)
     assert refused.returncode == 1 and "Upload rejected: too few rows" in refused.stdout, refused.stdout
+
+
+def test_the_report_draws_the_judged_fit_from_the_outputs_training_recorded(stack: Stack):
+    """The host renders the report from the judged fit's outputs on the validation rows, recorded by training,
+    without loading that fit: the outputs it would predict again, and the same page."""
+    from shared.local import artifacts, report
+    from shared.local.pipeline import LocalTrainingPipeline
+    from shared.model_contract import columns_from_frame
+
+    listed = next(r for r in stack.get("runs", model="bank")["runs"] if r["state"] == "completed")
+    run = LocalTrainingPipeline(state_folder(stack)).get_run(listed["run_id"])
+    assert run is not None
+    folder = Path(run.result["artifact_dir"])
+    recorded = np.load(folder / artifacts.JUDGED_OUTPUTS)
+    judged = artifacts.load_judged(folder)
+    frame = pd.read_csv(folder / "validation.csv", keep_default_na=True)
+    assert recorded.shape == (len(frame), 2)
+    assert np.allclose(recorded, judged.predict(columns_from_frame(frame, judged.signature)))
+    decision = {"decision": "deployed", "reason": "as measured"}
+    from_record = report.render(run, folder, decision, [], "1")
+    (folder / artifacts.JUDGED_OUTPUTS).rename(folder / "recorded.npy")  # as a run from before they were kept
+    try:
+        assert report.render(run, folder, decision, [], "1") == from_record
+    finally:
+        (folder / "recorded.npy").rename(folder / artifacts.JUDGED_OUTPUTS)

@@ -112,6 +112,7 @@ def test_a_file_over_the_limit_is_rejected_by_its_size_before_a_byte_is_read(sta
     huge = Generated(2 * 1024 * MiB, b"1,no\n", head=b"a,y\n")
     record = _refused(stack, settings, huge, '"huge"')
     assert "too large" in str(record["reason"]) and huge.bytes_read == 0
+    assert "(MAX_UPLOAD_MB)" in str(record["reason"])  # the reason says where the limit comes from
 
 
 def test_a_stream_that_outgrows_the_limit_is_stopped_there():

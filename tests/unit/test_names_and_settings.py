@@ -37,3 +37,17 @@ def test_a_scoring_body_may_start_with_a_byte_order_mark_as_json_allows():
     body = '\ufeff{"data": [{"age": 41}]}'.encode()
     request = parse_request(body, max_rows=10, max_bytes=10_000, content_type="application/json")
     assert request.rows == [{"age": 41}]
+
+
+def test_the_upload_limit_by_default_is_what_the_machine_can_train(monkeypatch: pytest.MonkeyPatch):
+    from shared import settings
+
+    gib = 1024**3
+    assert settings.default_upload_mb(24 * gib) == 6144  # 5,000,000 bank rows (about 600 MB) pass
+    assert settings.default_upload_mb(512 * 1024**2) == 200  # a small machine keeps the floor
+    monkeypatch.delenv("MAX_UPLOAD_MB", raising=False)
+    assert settings.Settings.from_env().max_upload_bytes == settings.default_upload_mb() * 1024**2
+    assert "a quarter of this machine's memory" in settings.upload_limit_source()
+    monkeypatch.setenv("MAX_UPLOAD_MB", "300")
+    assert settings.Settings.from_env().max_upload_bytes == 300 * 1024**2
+    assert settings.upload_limit_source() == "MAX_UPLOAD_MB"
