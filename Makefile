@@ -85,6 +85,7 @@ bench-request-cost: setup
 
 bench-scale: setup
 	$(PY) -m benchmarks.ingest_scale
+	ROWS=5000000 MODES=floor,arrow,ingest-file,azure-ingest $(PY) -m benchmarks.ingest_scale
 	$(PY) -m benchmarks.scale_stack
 
 clean:

@@ -1,7 +1,7 @@
 """A big upload through the whole local stack: peak memory of each process, time of each stage, drop to serving.
 
-Generates bank-like CSVs (``benchmarks.ingest_scale.bank_like_csv``) of 1,054,400 rows, and of 5,000,000 too
-when ``SCALE_5M=1`` (``SCALE_ROWS=...`` to choose the sizes), starts Azurite and the host on free ports with
+Generates bank-like CSVs (``benchmarks.ingest_scale.bank_like_csv``) of 1,054,400 and 5,000,000 rows
+(``SCALE_ROWS=...`` to choose the sizes), starts Azurite and the host on free ports with
 their own storage and state folders, drops each file as ``cli upload`` does (``datasets/bank/<file>``) and
 follows it until a score by the model it trained succeeds. Meanwhile every process of the stack (the host and
 its children: the training worker, its fork server, each training run; Azurite) has its resident memory read
@@ -28,8 +28,7 @@ from azure.storage.blob import BlobServiceClient
 from benchmarks.ingest_scale import bank_like_csv
 from devhost.process import HostProcess, start_azurite
 
-SIZES = [int(n) for n in os.environ.get("SCALE_ROWS", "").split(",") if n.strip()] or \
-    [1_054_400, *([5_000_000] if os.environ.get("SCALE_5M") == "1" else [])]
+SIZES = [int(n) for n in os.environ.get("SCALE_ROWS", "").split(",") if n.strip()] or [1_054_400, 5_000_000]
 SAMPLE_EVERY_S = 0.5
 TIMEOUT_S = float(os.environ.get("SCALE_TIMEOUT_S", "1800"))
 EXAMPLE = {"age": 41, "job": "admin.", "marital": "married", "education": "university.degree", "default": "no",
