@@ -62,7 +62,7 @@ def monthly() -> Benchmark:
     y = 200 + 1.2 * t + (20 + 0.1 * t) * np.sin(2 * np.pi * t / 12) + 8 * np.cos(4 * np.pi * t / 12) \
         + rng.normal(0, 6, len(t))
     frame = pd.DataFrame({"unique_id": "m1", "ds": pd.date_range("2013-01-01", periods=len(t), freq="MS"), "y": y})
-    return Benchmark("(a) monthly, 1 series", "MS", 12, 12, (), frame, 4)
+    return Benchmark("(a) monthly, 1 series", "MS", 12, 12, (), frame, 6)
 
 
 def weekly() -> Benchmark:
@@ -75,7 +75,7 @@ def weekly() -> Benchmark:
     y = 500 + 0.3 * np.arange(len(ds)) + 60 * np.sin(2 * np.pi * day / 365.25) \
         + 25 * np.cos(4 * np.pi * day / 365.25) + noise
     return Benchmark("(b) weekly, 1 series", "W-MON", 52, 13, (), pd.DataFrame({"unique_id": "w1", "ds": ds, "y": y}),
-                     3)
+                     6)
 
 
 def daily_with_features(count: int = 20) -> Benchmark:
