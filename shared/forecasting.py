@@ -16,10 +16,15 @@ a cut-off and forecasts the ``horizon`` periods after it), and the best is refit
   price acts on sales in proportion);
 - ``lightgbm-recursive``: the same features one step ahead, each forecast fed back as the latest value (errors
   compound, but the latest values are always recent: it wins on some series, so the backtest decides);
-- ``ets``: additive Holt-Winters with a damped trend, per series, smoothing weights chosen on a grid by
-  one-step squared error (exponential smoothing's ETS(A,Ad,A));
+- ``ets``: Holt-Winters with a damped trend, per series, its season added or (positive series) multiplied,
+  smoothing weights chosen on a grid by one-step squared error (exponential smoothing's ETS(A,Ad,A) and
+  ETS(A,Ad,M));
 - ``seasonal-naive``: the latest value of the same season (the baseline every forecast is held against);
-- ``lightgbm+ets``: the mean of the two, which often beats both when their errors differ.
+- ``a+b``: the mean of two of the above (seasonal naive aside), which often beats both when their errors differ.
+
+Direct or recursive: on the benchmark (``benchmarks/forecast.py``) neither wins everywhere (recursive on the
+weekly series, direct on the monthly and the many daily ones), so both stay candidates. A series the model never
+saw is refused at forecast time: every candidate forecasts from the series' own latest values.
 
 Knows nothing of Azure Functions; pure pandas, numpy and LightGBM.
 """
@@ -746,6 +751,15 @@ class Forecaster:
         """One forecast per row (its time, series ids and known features). A series the model never saw is
         refused: every candidate forecasts from the series' own recent values, and it has none."""
         spec = self.spec
+        absent = [c for c in (spec.time, *spec.series, *spec.known) if c not in rows.columns]
+        if absent:
+            raise ForecastError(f"column(s) {', '.join(absent)} missing: the model forecasts from them")
+        unknown = rows[list(spec.known)].isna().any(axis=1).to_numpy() if spec.known else np.zeros(len(rows), bool)
+        if unknown.any():
+            row = int(np.flatnonzero(unknown)[0])
+            raise ForecastError(f"row {row} lacks known feature(s) "
+                                f"{', '.join(c for c in spec.known if pd.isna(rows[c].iloc[row]))}: known features "
+                                "are known in advance and the model uses them for every period it forecasts")
         by_key = {s.key: i for i, s in enumerate(self.series)}
         keys = [tuple(str(v) for v in row) for row in rows[list(spec.series)].itertuples(index=False)] \
             if spec.series else [()] * len(rows)
@@ -828,6 +842,8 @@ def fit(frame: pd.DataFrame, spec: ForecastSpec, candidates: Sequence[str] = CAN
     encoding.fit(frame, spec.known)
     series = _build_series(frame, spec, checked.frequency, checked.origin, encoding)
     design = _Design(checked.frequency, checked.origin, len(spec.known))
+    if not _positive(series):  # no logarithm of zero or less
+        candidates = [c for c in candidates if "lightgbm-log" not in c] or ["lightgbm"]
     scores = backtest(design, series, spec.horizon, candidates, folds) if len(candidates) > 1 else \
         {candidates[0]: math.nan}
     chosen = min(candidates, key=lambda name: (scores[name], candidates.index(name)))

@@ -180,7 +180,8 @@ def test_many_series_use_their_known_future_features():
     spec = ForecastSpec("day", "sales", 7, ("shop",), ("promotion", "price"))
     cutoff = frame["day"].max() - pd.Timedelta(days=7)
     history, future = frame[frame["day"] <= cutoff], frame[frame["day"] > cutoff]
-    model = forecasting.fit(history, spec, ("lightgbm", "seasonal-naive"))
+    ahead = future.assign(sales=np.nan)  # the future's rows come with the data: their known features are known
+    model = forecasting.fit(pd.concat([history, ahead], ignore_index=True), spec, ("lightgbm", "seasonal-naive"))
     assert model.chosen == "lightgbm"
     forecast = model.predict(future)
     naive = forecasting.fit(history, spec, ("seasonal-naive",)).predict(future)
@@ -188,8 +189,10 @@ def test_many_series_use_their_known_future_features():
     promoted = future["promotion"].to_numpy() == 1
     no_promotion = model.predict(future.assign(promotion=0.0))
     assert (forecast[promoted] > no_promotion[promoted]).all()  # the flag is used, not ignored
-    upcoming = model.forecast()
+    upcoming = model.forecast().merge(future, on=["day", "shop"], suffixes=("", "_given"))
     assert len(upcoming) == 4 * 7 and set(upcoming["shop"]) == {f"shop{i}" for i in range(4)}
+    assert np.allclose(upcoming["price"], upcoming["price_given"])
+    assert np.allclose(np.sort(upcoming["forecast"]), np.sort(forecast))
 
 
 def test_an_unseen_series_is_refused_with_the_reason():
@@ -200,3 +203,22 @@ def test_an_unseen_series_is_refused_with_the_reason():
                          "price": [10.0]})
     with pytest.raises(ForecastError, match="series 'shop9' has no history in training"):
         model.predict(rows)
+
+
+def test_a_row_without_its_known_features_is_refused():
+    frame = shop_frame(2, 60)
+    model = forecasting.fit(frame, ForecastSpec("day", "sales", 7, ("shop",), ("promotion", "price")),
+                            ("seasonal-naive",))
+    rows = pd.DataFrame({"day": [pd.Timestamp("2024-03-01")], "shop": ["shop1"], "promotion": [np.nan],
+                         "price": [10.0]})
+    with pytest.raises(ForecastError, match=r"row 0 lacks known feature\(s\) promotion"):
+        model.predict(rows)
+    with pytest.raises(ForecastError, match="price missing"):
+        model.predict(rows.drop(columns="price"))
+
+
+def test_a_series_crossing_zero_is_forecast_without_its_logarithm():
+    frame = monthly_frame(48).assign(sales=lambda f: f["sales"] - 120)
+    model = forecasting.fit(frame, SPEC)
+    assert not any("log" in name for name in model.scores)
+    assert np.isfinite(model.forecast()["forecast"]).all()
