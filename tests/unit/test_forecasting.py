@@ -222,3 +222,14 @@ def test_a_series_crossing_zero_is_forecast_without_its_logarithm():
     model = forecasting.fit(frame, SPEC)
     assert not any("log" in name for name in model.scores)
     assert np.isfinite(model.forecast()["forecast"]).all()
+
+
+def test_harmonic_regression_follows_a_fractional_cycle():
+    """Weeks do not fit a year: the waves follow 52.18 weeks where a lag of 52 drifts."""
+    t = np.arange(300)
+    cycle = 365.25 / 7
+    y = 50 + 0.1 * t + 10 * np.sin(2 * np.pi * t / cycle)
+    forecast = forecasting.harmonic(y[:287], cycle, 13)
+    assert np.max(np.abs(forecast - y[287:])) < 0.01
+    naive = forecasting.seasonal_naive(y[:287], 52, 13)
+    assert np.mean(np.abs(naive - y[287:])) > 1.0
