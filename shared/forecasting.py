@@ -847,7 +847,7 @@ class Forecaster:
         """Known features must be given for every period forecast: the model was trained with them."""
         for s in series:
             future = s.known_at(np.arange(s.end + 1, s.end + self.spec.horizon + 1, dtype=np.int64))
-            if self.chosen in ("lightgbm-recursive",) and not np.isfinite(future).all():
+            if "lightgbm-recursive" in self.chosen.split("+") and not np.isfinite(future).all():
                 raise ForecastError(f"{_series_name(s.key, self.spec)}: the recursive model needs the known "
                                     f"features ({', '.join(self.spec.known)}) of every period up to the last "
                                     "one asked")
