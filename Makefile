@@ -3,10 +3,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 INFRA_VENV := .venv-infra
+BENCH_VENV := .venv-bench
 PY := $(VENV)/bin/python
 DATA ?=
 
-.PHONY: setup up demo test unit lint infra-check plan bench bench-host bench-quality bench-drop bench-scoring bench-batch bench-soak bench-explain bench-profile bench-request-cost bench-scale clean
+.PHONY: setup up demo test unit lint infra-check plan bench bench-host bench-quality bench-drop bench-scoring bench-batch bench-soak bench-explain bench-profile bench-request-cost bench-scale bench-forecast clean
 
 # Set-up is stamped, so every target stays quick once it has run.
 $(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt
@@ -21,6 +22,12 @@ node_modules/.installed: package.json package-lock.json
 $(INFRA_VENV)/.installed: requirements-infra.txt
 	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
 	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
+	touch $@
+
+# The forecasting benchmark's statistical peers: statsforecast needs pandas < 3, so they have a venv of their own.
+$(BENCH_VENV)/.installed: requirements-bench.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	touch $@
 
 setup: $(VENV)/.installed node_modules/.installed
@@ -54,7 +61,7 @@ plan: setup
 unit: setup
 	$(PY) -m pytest tests/unit
 
-bench: bench-host bench-quality bench-drop bench-scoring bench-request-cost bench-batch bench-soak bench-explain bench-scale
+bench: bench-host bench-quality bench-drop bench-scoring bench-request-cost bench-batch bench-soak bench-explain bench-scale bench-forecast
 
 bench-host: setup
 	$(PY) -m benchmarks.host_latency
@@ -82,6 +89,9 @@ bench-profile: setup
 
 bench-request-cost: setup
 	$(PY) -m benchmarks.request_cost
+
+bench-forecast: setup $(BENCH_VENV)/.installed
+	$(PY) -m benchmarks.forecast
 
 bench-scale: setup
 	$(PY) -m benchmarks.ingest_scale
