@@ -10,6 +10,7 @@ import pytest
 from shared import forecasting
 from shared.errors import DatasetRejected
 from shared.forecasting import ForecastError, ForecastSpec
+from shared.forecasting import model as forecast_model
 
 
 @pytest.mark.parametrize(("times", "name"), [
@@ -134,7 +135,7 @@ def test_the_backtest_never_sees_values_after_its_cutoff():
     assert np.array_equal(forecasts[0], forecasts[1])
     base = forecasting.check_series(frame, spec)
     assert base.origin is not None
-    series = forecasting._build_series(frame, spec, base.frequency, base.origin, forecasting._Encoding())
+    series = forecast_model._build_series(frame, spec, base.frequency, base.origin, forecast_model._Encoding())
     trimmed = series[0].cut(59, 65)
     assert trimmed is not None and len(trimmed.y) == 60 and trimmed.y[-1] == frame["sales"].iloc[59]
 

@@ -36,36 +36,35 @@ Knows nothing of Azure Functions; pure pandas, numpy and LightGBM.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
 
 from shared.errors import DatasetRejected
+from shared.forecasting.baselines import damped_ets, harmonic, seasonal_naive
+from shared.forecasting.series import (
+    CYCLES,
+    Finding,
+    FloatArray,
+    ForecastError,
+    ForecastSpec,
+    Frequency,
+    IntArray,
+    SeriesKey,
+    check_series,
+    min_history,
+    reject_if_needed,
+    seasons_back,
+    series_groups,
+    series_name,
+    take_at,
+)
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-SeriesKey = tuple[str, ...]
-
-# name: (fixed step or None, calendar months or 0, periods in one season, the seasonal cycle said in words)
-FREQUENCIES: dict[str, tuple[pd.Timedelta | None, int, int, str]] = {
-    "hourly": (pd.Timedelta(hours=1), 0, 24, "a day"),
-    "daily": (pd.Timedelta(days=1), 0, 7, "a week"),
-    "weekly": (pd.Timedelta(days=7), 0, 52, "a year"),
-    "monthly": (None, 1, 12, "a year"),
-    "quarterly": (None, 3, 4, "a year"),
-    "yearly": (None, 12, 1, "none"),
-}
-# The seasonal cycle in periods, fractional where the calendar is (a year is 52.18 weeks): harmonic terms use it.
-CYCLES = {"hourly": 24.0, "daily": 7.0, "weekly": 365.25 / 7, "monthly": 12.0, "quarterly": 4.0, "yearly": 1.0}
-IRREGULAR = "irregular"
-MAX_GAP_SHARE = 0.25  # more of a series' periods missing than this is too little to interpolate from
 DEFAULT_FOLDS = 5
 METHODS = ("lightgbm", "lightgbm-log", "lightgbm-recursive", "ets", "harmonic", "seasonal-naive")
-MAX_HARMONICS = 10
 # Every method alone, and the mean of any two but seasonal naive: combining forecasts whose errors differ often
 # beats both, and the backtest pays nothing more for it (the means are of forecasts it has already made).
 CANDIDATES = (*METHODS, *(f"{a}+{b}" for i, a in enumerate(METHODS[:-1]) for b in METHODS[i + 1: -1]))
@@ -76,248 +75,6 @@ LIGHTGBM_PARAMS: dict[str, Any] = {
     "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "reg_lambda": 1.0,
     "n_jobs": 1, "random_state": 42, "verbose": -1,
 }
-
-
-class ForecastError(ValueError):
-    """A forecast request the model cannot answer; the message says which row and why."""
-
-
-# --- Frequency -------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Frequency:
-    name: str  # one of FREQUENCIES, or IRREGULAR
-    reason: str  # how it was decided, in words
-    anchor: str = ""  # calendar frequencies: "end" (month ends) or the day of the month, e.g. "1"
-
-    @property
-    def regular(self) -> bool:
-        return self.name in FREQUENCIES
-
-    @property
-    def season(self) -> int:
-        return FREQUENCIES[self.name][2]
-
-    def positions(self, times: pd.DatetimeIndex, origin: pd.Timestamp) -> FloatArray:
-        """Periods from ``origin`` to each time; fractional when a time is off the grid."""
-        step, months, _, _ = FREQUENCIES[self.name]
-        if step is not None:
-            return np.asarray((times - origin) / step, dtype=np.float64)
-        whole = (_month_number(times) - _month_number(pd.DatetimeIndex([origin]))[0]) / months
-        expected = self.times(origin, np.floor(whole).astype(np.int64))
-        on_grid = np.asarray(expected == times)
-        return np.asarray(np.where(on_grid, whole, whole + 0.5), dtype=np.float64)  # off the anchor: not whole
-
-    def times(self, origin: pd.Timestamp, positions: IntArray) -> pd.DatetimeIndex:
-        """The times of grid positions counted from ``origin``."""
-        step, months, _, _ = FREQUENCIES[self.name]
-        if step is not None:
-            return pd.DatetimeIndex(origin + step * positions)
-        if self.anchor == "end":
-            return pd.DatetimeIndex([origin + pd.offsets.MonthEnd(int(p) * months) for p in positions])
-        return pd.DatetimeIndex([origin + pd.DateOffset(months=int(p) * months) for p in positions])
-
-
-def _month_number(times: pd.DatetimeIndex) -> IntArray:
-    return np.asarray(times.year * 12 + times.month - 1, dtype=np.int64)
-
-
-def infer_frequency(times: Iterable[Any]) -> Frequency:
-    """The frequency of one series' timestamps, with the reason; gaps (whole missing periods) are allowed."""
-    index = pd.DatetimeIndex(pd.to_datetime(pd.Series(list(times)))).dropna().unique().sort_values()
-    if len(index) < 3:
-        return Frequency(IRREGULAR, f"only {len(index)} distinct times: too few to tell a frequency")
-    steps = pd.Series(index[1:] - index[:-1])
-    modal = steps.mode().iloc[0]
-    share = float((steps == modal).mean())
-    for name, (step, _, _, _) in FREQUENCIES.items():
-        if step is not None and modal == step:
-            off = int((steps % step != pd.Timedelta(0)).sum())
-            if off:
-                return Frequency(IRREGULAR, f"most steps are one {_unit(name)}, but {off} of {len(steps)} are not "
-                                            f"whole {_unit(name)}s")
-            return Frequency(name, _share_reason(share, len(steps), _unit(name)))
-    days = modal / pd.Timedelta(days=1)
-    for name, low, high in (("monthly", 28, 31), ("quarterly", 89, 92), ("yearly", 365, 366)):
-        if low <= days <= high:
-            return _calendar(name, index, share)
-    return Frequency(IRREGULAR, f"the most common step is {modal} ({share:.0%} of {len(steps)} steps): not an "
-                                "hour, a day, a week, a month, a quarter or a year")
-
-
-def _unit(name: str) -> str:
-    return {"hourly": "hour", "daily": "day", "weekly": "week", "monthly": "month", "quarterly": "quarter",
-            "yearly": "year"}[name]
-
-
-def _share_reason(share: float, steps: int, unit: str) -> str:
-    if share == 1.0:
-        return f"all {steps} steps are one {unit}"
-    return f"{share:.0%} of {steps} steps are one {unit}; the others are whole {unit}s (gaps)"
-
-
-def _calendar(name: str, index: pd.DatetimeIndex, share: float) -> Frequency:
-    """Months, quarters and years vary in length: they are read on the calendar, at one day of the month."""
-    months = FREQUENCIES[name][1]
-    unit = _unit(name)
-    if bool(index.is_month_end.all()) and len(set(index.day)) > 1:
-        anchor = "end"
-    elif len(set(index.day)) == 1:
-        anchor = str(index[0].day)
-    else:
-        days = ", ".join(str(d) for d in sorted(set(index.day))[:5])
-        return Frequency(IRREGULAR, f"steps of about a {unit} fall on different days of the month ({days})")
-    if len(set(index.time)) > 1:
-        return Frequency(IRREGULAR, f"steps of about a {unit} at different times of day")
-    numbers = np.diff(_month_number(index))
-    if (numbers % months).any():
-        return Frequency(IRREGULAR, f"steps of about a {unit}, but some are not whole {unit}s on the calendar")
-    where = "month ends" if anchor == "end" else f"day {anchor} of the month"
-    whole = float((numbers == months).mean())
-    return Frequency(name, _share_reason(whole, len(numbers), unit) + f", on {where}", anchor)
-
-
-# --- Checks ----------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ForecastSpec:
-    time: str
-    target: str
-    horizon: int  # periods ahead the model forecasts
-    series: tuple[str, ...] = ()  # id columns; none: one series
-    known: tuple[str, ...] = ()  # features known in advance, future included
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    message: str
-    rejects: bool  # the data cannot be trained on as it is
-    series: str = ""
-
-
-def min_history(season: int, horizon: int) -> int:
-    """Observed periods a series needs: a horizon held out to check the forecast, and before it two seasons
-    (to see the seasonal pattern repeat) or a season and a horizon (to learn that far ahead), whichever is more."""
-    return max(2 * season, season + horizon) + horizon
-
-
-def _series_name(key: SeriesKey, spec: ForecastSpec) -> str:
-    return "/".join(key) if spec.series else "the series"
-
-
-def _groups(frame: pd.DataFrame, spec: ForecastSpec) -> list[tuple[SeriesKey, pd.DataFrame]]:
-    if not spec.series:
-        return [((), frame)]
-    ids = frame[list(spec.series)].astype(str)
-    keyed = frame.assign(_key=ids.agg("/".join, axis=1) if len(spec.series) > 1 else ids.iloc[:, 0])
-    return [(tuple(str(v) for v in part.iloc[0][list(spec.series)]), part.drop(columns="_key"))
-            for _, part in keyed.groupby("_key", sort=True)]
-
-
-@dataclass
-class Checked:
-    frequency: Frequency
-    findings: list[Finding]
-    origin: pd.Timestamp | None = None  # grid position 0, the earliest time of all series
-
-    @property
-    def rejections(self) -> list[Finding]:
-        return [f for f in self.findings if f.rejects]
-
-
-def check_series(frame: pd.DataFrame, spec: ForecastSpec) -> Checked:
-    """Everything that stops or qualifies forecasting this data, per series, in plain words."""
-    missing = [c for c in (spec.time, spec.target, *spec.series, *spec.known) if c not in frame.columns]
-    if missing:
-        return Checked(Frequency(IRREGULAR, "not read"),
-                       [Finding("missing_column", f"column(s) {', '.join(missing)} not in the data", True)])
-    if spec.horizon < 1:
-        return Checked(Frequency(IRREGULAR, "not read"),
-                       [Finding("bad_horizon", f"the horizon must be at least 1 period, not {spec.horizon}", True)])
-    times = pd.to_datetime(frame[spec.time], errors="coerce")
-    findings: list[Finding] = []
-    if times.isna().any():
-        bad = frame[spec.time][times.isna()].iloc[0]
-        return Checked(Frequency(IRREGULAR, "not read"), [Finding(
-            "bad_time", f"{int(times.isna().sum())} row(s) have no readable time in {spec.time!r} (e.g. {bad!r})",
-            True)])
-    frame = frame.assign(**{spec.time: times})
-    frequencies: dict[str, list[str]] = {}
-    chosen: Frequency | None = None
-    for key, part in _groups(frame, spec):
-        name = _series_name(key, spec)
-        counts = part[spec.time].value_counts()
-        repeated = counts[counts > 1]
-        if len(repeated):
-            findings.append(Finding("duplicate_time", f"{name} has {int(repeated.sum())} rows at "
-                                    f"{len(repeated)} repeated time(s) (first: {repeated.index.min()}); "
-                                    "each time must appear once per series", True, name))
-            continue
-        frequency = infer_frequency(part[spec.time])
-        if not frequency.regular:
-            findings.append(Finding("irregular", f"{name}: irregular timestamps ({frequency.reason})", True, name))
-            continue
-        frequencies.setdefault(frequency.name, []).append(name)
-        chosen = chosen or frequency
-    if len(frequencies) > 1:
-        said = "; ".join(f"{f}: {', '.join(names[:3])}" for f, names in frequencies.items())
-        findings.append(Finding("mixed_frequency", f"series have different frequencies ({said})", True))
-    if chosen is None or any(f.rejects for f in findings):
-        return Checked(chosen or Frequency(IRREGULAR, "no regular series"), findings)
-    origin = pd.Timestamp(frame[spec.time].min())
-    for key, part in _groups(frame, spec):
-        findings.extend(_check_one(part, spec, chosen, origin, _series_name(key, spec)))
-    return Checked(chosen, findings, origin)
-
-
-def _check_one(part: pd.DataFrame, spec: ForecastSpec, frequency: Frequency, origin: pd.Timestamp,
-               name: str) -> list[Finding]:
-    found: list[Finding] = []
-    part = part.sort_values(spec.time)
-    observed = part[part[spec.target].notna()]
-    if observed.empty:
-        return [Finding("too_short", f"{name} has no observed target", True, name)]
-    positions = frequency.positions(pd.DatetimeIndex(observed[spec.time]), origin)
-    span = int(positions[-1] - positions[0]) + 1
-    after = part[part[spec.time] > observed[spec.time].iloc[-1]]
-    if len(after):
-        found.append(Finding("future_rows", f"{name}: {len(after)} row(s) after its last observed target "
-                             f"({observed[spec.time].iloc[-1]}) are read as its future: their known features "
-                             "are used to forecast, they are not trained on", False, name))
-    needed = min_history(frequency.season, spec.horizon)
-    if span < needed:
-        found.append(Finding("too_short", f"{name} has {span} {frequency.name} periods of history; forecasting "
-                             f"{spec.horizon} ahead needs at least {needed} (two seasons of {frequency.season} "
-                             f"or a season plus the horizon, before a horizon held out to check the forecast)",
-                             True, name))
-    missing = span - len(observed)
-    if missing:
-        first = _first_missing(positions)
-        gap_time = frequency.times(origin, np.array([first], dtype=np.int64))[0]
-        too_many = missing > MAX_GAP_SHARE * span
-        found.append(Finding("gap", f"{name} misses {missing} of its {span} {frequency.name} periods (first: "
-                             f"{gap_time}); " + (f"more than {MAX_GAP_SHARE:.0%} missing is too many to fill"
-                                                  if too_many else "they are filled by linear interpolation"),
-                             too_many, name))
-    return found
-
-
-def _first_missing(positions: FloatArray) -> int:
-    whole = positions.astype(np.int64)
-    jumps = np.flatnonzero(np.diff(whole) > 1)
-    return int(whole[jumps[0]] + 1)
-
-
-def reject_if_needed(checked: Checked) -> None:
-    """DatasetRejected with every rejection's message, the first one's code."""
-    if checked.rejections:
-        raise DatasetRejected("; ".join(f.message for f in checked.rejections), checked.rejections[0].code)
-
-
-# --- Series on the grid ----------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -381,7 +138,7 @@ class _Encoding:
 def _build_series(frame: pd.DataFrame, spec: ForecastSpec, frequency: Frequency, origin: pd.Timestamp,
                   encoding: _Encoding) -> list[_Series]:
     built = []
-    for key, part in _groups(frame.assign(**{spec.time: pd.to_datetime(frame[spec.time])}), spec):
+    for key, part in series_groups(frame.assign(**{spec.time: pd.to_datetime(frame[spec.time])}), spec):
         part = part.sort_values(spec.time)
         positions = np.rint(frequency.positions(pd.DatetimeIndex(part[spec.time]), origin)).astype(np.int64)
         target = pd.to_numeric(part[spec.target], errors="coerce").to_numpy(dtype=np.float64)
@@ -400,19 +157,6 @@ def _build_series(frame: pd.DataFrame, spec: ForecastSpec, frequency: Frequency,
 # --- Features --------------------------------------------------------------------------------------------------
 
 
-def _take(y: FloatArray, index: IntArray) -> FloatArray:
-    """y at local indices; NaN outside the history."""
-    inside = (index >= 0) & (index < len(y))
-    out = np.full(len(index), np.nan)
-    out[inside] = y[index[inside]]
-    return out
-
-
-def _seasons_back(steps: IntArray, season: int) -> IntArray:
-    """Whole seasons back from the target to the latest same-season value known at the origin."""
-    return np.asarray(-(-steps // season), dtype=np.int64)
-
-
 @dataclass(frozen=True)
 class _Design:
     """How rows of (series, origin, step ahead) become features; the target is the change from ``base``."""
@@ -428,8 +172,8 @@ class _Design:
     def base(self, s: _Series, origins: IntArray, steps: IntArray) -> FloatArray:
         """The latest same-season value known at the origin (the last value when there is no season)."""
         if self.season == 1:
-            return _take(s.y, origins)
-        return _take(s.y, origins + steps - _seasons_back(steps, self.season) * self.season)
+            return take_at(s.y, origins)
+        return take_at(s.y, origins + steps - seasons_back(steps, self.season) * self.season)
 
     def features(self, s: _Series, origins: IntArray, steps: IntArray) -> FloatArray:
         m = self.season
@@ -441,13 +185,13 @@ class _Design:
             return (values - base) / s.scale
 
         lags = min(MAX_LAGS, max(m, 4))
-        columns += [relative(_take(s.y, origins - j)) for j in range(lags)]
+        columns += [relative(take_at(s.y, origins - j)) for j in range(lags)]
         if m > 1:
-            back = _seasons_back(steps, m)
+            back = seasons_back(steps, m)
             for extra in range(3):  # the same season one, two and three years back from the target
-                columns.append(relative(_take(s.y, target - (back + extra) * m)))
+                columns.append(relative(take_at(s.y, target - (back + extra) * m)))
             seasonal = target - back * m
-            columns += [relative(_take(s.y, seasonal - 1)), relative(_take(s.y, seasonal + 1))]
+            columns += [relative(take_at(s.y, seasonal - 1)), relative(take_at(s.y, seasonal + 1))]
         cumulative = np.concatenate([[0.0], np.cumsum(s.y)])
         for window in sorted({3, m, 2 * m} - {1}):
             first = origins + 1 - window
@@ -455,12 +199,12 @@ class _Design:
                                          - cumulative[np.clip(first, 0, len(s.y))]) / window, np.nan)
             columns.append(relative(mean))
         if m > 1:  # the change over the last season: the trend per season
-            columns.append((_take(s.y, origins) - _take(s.y, origins - m)) / s.scale)
+            columns.append((take_at(s.y, origins) - take_at(s.y, origins - m)) / s.scale)
         positions = (s.start + target).astype(np.int64)
         columns += self.calendar(positions)
         if self.known:
             at_target = s.known_at(positions)
-            at_base = s.known_at((s.start + origins + steps - _seasons_back(steps, m) * m).astype(np.int64)
+            at_base = s.known_at((s.start + origins + steps - seasons_back(steps, m) * m).astype(np.int64)
                                  if m > 1 else (s.start + origins).astype(np.int64))
             at_origin = s.known_at((s.start + origins).astype(np.int64))  # what the latest value was under
             columns += list(at_target.T) + list((at_target - at_base).T) + list(at_origin.T)
@@ -506,118 +250,6 @@ class _Design:
 
 
 # --- Methods ---------------------------------------------------------------------------------------------------
-
-
-def seasonal_naive(y: FloatArray, season: int, horizon: int) -> FloatArray:
-    """The latest value of the same season, for each of the next ``horizon`` periods."""
-    steps = np.arange(1, horizon + 1, dtype=np.int64)
-    return _take(y, len(y) - 1 + steps - _seasons_back(steps, season) * season)
-
-
-# Smoothing weights tried by the damped Holt-Winters fit: level, trend, season, damping.
-_ALPHAS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
-_BETAS = (0.0, 0.01, 0.03, 0.1, 0.2)
-_GAMMAS = (0.0, 0.05, 0.1, 0.2, 0.4)
-_PHIS = (0.8, 0.9, 0.95, 0.98, 1.0)
-
-
-def _ets_grid() -> FloatArray:
-    grid = [(a, b, g, p) for a in _ALPHAS for b in _BETAS for g in _GAMMAS for p in _PHIS if b <= a and g <= 1 - a]
-    return np.asarray(grid, dtype=np.float64)
-
-
-_GRID = _ets_grid()
-
-
-def damped_ets(y: FloatArray, season: int, horizon: int) -> FloatArray:
-    """Holt-Winters with a damped trend, its season added or, for positive series, multiplied (a season that grows
-    with the level), whichever fits the history better one step ahead. Without two full seasons, no season."""
-    m = season if season > 1 and len(y) >= 2 * season else 1
-    if len(y) < 3:
-        return np.full(horizon, y[-1])
-    forecast, error = _holt_winters(y, m, horizon, multiplicative=False)
-    if m > 1 and bool((y > 0).all()):
-        scaled, scaled_error = _holt_winters(y, m, horizon, multiplicative=True)
-        if scaled_error < error:
-            return scaled
-    return forecast
-
-
-def _initial_state(y: FloatArray, m: int, multiplicative: bool) -> tuple[float, float, FloatArray]:
-    """Level, trend and season before the first value: a straight line through the first seasons (up to three),
-    and each season position's mean departure from it."""
-    seasons = min(len(y) // m, 3) if m > 1 else 0
-    first = y[: max(seasons * m, min(len(y), 6))]
-    slope, intercept = np.polyfit(np.arange(len(first)), first, 1)
-    if m == 1:
-        return float(intercept - slope), float(slope), np.zeros(1)
-    line = intercept + slope * np.arange(len(first))
-    shape = (first / line if multiplicative else first - line).reshape(seasons, m).mean(axis=0)
-    return float(intercept - slope), float(slope), np.asarray(shape, dtype=np.float64)
-
-
-def _holt_winters(y: FloatArray, m: int, horizon: int, multiplicative: bool) -> tuple[FloatArray, float]:
-    """Every weight set of the grid run at once (error-correction form); the forecast of the one with the lowest
-    one-step squared error, and that error."""
-    alpha, beta, gamma, phi = (_GRID[:, i] for i in range(4))
-    if m == 1:
-        gamma = np.zeros_like(gamma)
-    level0, trend0, shape = _initial_state(y, m, multiplicative)
-    level = np.full(len(_GRID), level0)
-    trend = np.full(len(_GRID), trend0)
-    seasonal = np.tile(shape, (len(_GRID), 1))
-    squared = np.zeros(len(_GRID))
-    for t, value in enumerate(y):
-        k = t % m
-        expected = level + phi * trend
-        if multiplicative:
-            factor = np.maximum(seasonal[:, k], 1e-3)
-            error = value - expected * factor
-            level, trend = expected + alpha * error / factor, phi * trend + beta * error / factor
-            seasonal[:, k] = factor + gamma * error / np.maximum(np.abs(expected), 1e-9)
-        else:
-            error = value - (expected + seasonal[:, k])
-            level, trend = expected + alpha * error, phi * trend + beta * error
-            seasonal[:, k] += gamma * error
-        squared += error * error
-    squared[~np.isfinite(squared)] = np.inf
-    best = int(np.argmin(squared))
-    steps = np.arange(1, horizon + 1)
-    path = level[best] + np.cumsum(phi[best] ** steps) * trend[best]
-    season = seasonal[best, (len(y) - 1 + steps) % m]
-    out = path * season if multiplicative else path + season
-    return np.asarray(out, dtype=np.float64), float(squared[best])
-
-
-
-def harmonic(y: FloatArray, cycle: float, horizon: int) -> FloatArray:
-    """A straight trend and sine waves of the seasonal cycle, by least squares, as many waves as the Akaike
-    criterion prefers; the residuals' lag-one autocorrelation carries the latest residual into the first periods
-    ahead, fading (regression with AR(1) errors: a run of good or bad periods lasts a while, then the pattern
-    returns). The cycle may be fractional, so a weekly series follows the calendar year."""
-    n = len(y)
-    t = np.arange(n + horizon, dtype=np.float64)
-    most = min(MAX_HARMONICS, int(cycle // 2), max(0, (n - 4) // 4)) if cycle > 1 else 0
-    best: tuple[float, FloatArray] | None = None
-    for waves in range(most + 1):
-        columns = [np.ones_like(t), t / n]
-        for k in range(1, waves + 1):
-            angle = 2 * np.pi * k * t / cycle
-            columns += [np.sin(angle), np.cos(angle)]
-        x = np.column_stack(columns)
-        coefficients = np.linalg.lstsq(x[:n], y, rcond=None)[0]
-        fitted = x @ coefficients
-        squared = float(np.sum((y - fitted[:n]) ** 2))
-        criterion = n * math.log(max(squared, 1e-12) / n) + 2 * x.shape[1]
-        if best is None or criterion < best[0]:
-            best = (criterion, fitted)
-    assert best is not None
-    fitted = best[1]
-    residual = y - fitted[:n]
-    carry = 0.0
-    if n > 8 and np.std(residual[1:]) > 0 and np.std(residual[:-1]) > 0:
-        carry = min(0.99, max(0.0, float(np.corrcoef(residual[1:], residual[:-1])[0, 1])))
-    return np.asarray(fitted[n:] + carry ** np.arange(1, horizon + 1) * residual[-1], dtype=np.float64)
 
 
 def _lightgbm(rows: tuple[FloatArray, FloatArray]) -> Any:
@@ -759,7 +391,7 @@ def backtest(design: _Design, series: Sequence[_Series], horizon: int, candidate
             continue
         paths = _paths(design, _train(design, past, horizon, candidates), past, candidates)
         for i, (whole, cut) in enumerate(kept):
-            truth = _take(whole.y, np.arange(len(cut.y), len(cut.y) + horizon, dtype=np.int64))
+            truth = take_at(whole.y, np.arange(len(cut.y), len(cut.y) + horizon, dtype=np.int64))
             scored = np.isfinite(truth)
             for name in candidates:
                 errors[name] += list(np.abs(paths[name][i][scored] - truth[scored]) / whole.scale)
@@ -822,7 +454,7 @@ class Forecaster:
         return np.asarray([path[row_of[by_key[k]], steps[r] - 1] for r, k in enumerate(keys)], dtype=np.float64)
 
     def _step(self, key: SeriesKey, by_key: dict[SeriesKey, int], time: pd.Timestamp, position: float) -> int:
-        name = _series_name(key, self.spec)
+        name = series_name(key, self.spec)
         if key not in by_key:
             raise ForecastError(f"series {name!r} has no history in training: it cannot be forecast (each "
                                 f"forecast starts from the series' own values; it needs at least "
@@ -848,7 +480,7 @@ class Forecaster:
         for s in series:
             future = s.known_at(np.arange(s.end + 1, s.end + self.spec.horizon + 1, dtype=np.int64))
             if "lightgbm-recursive" in self.chosen.split("+") and not np.isfinite(future).all():
-                raise ForecastError(f"{_series_name(s.key, self.spec)}: the recursive model needs the known "
+                raise ForecastError(f"{series_name(s.key, self.spec)}: the recursive model needs the known "
                                     f"features ({', '.join(self.spec.known)}) of every period up to the last "
                                     "one asked")
 
