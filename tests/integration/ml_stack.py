@@ -27,6 +27,9 @@ class Stack:
 
     def get(self, path: str, **params: str) -> Any:
         response = requests.get(f"{self.host.url}/api/{path}", headers=self.headers, params=params, timeout=60)
+        if response.status_code >= 500:  # the host's own account of it, for whoever reads the failure
+            raise AssertionError(f"GET /api/{path} answered {response.status_code}: {response.text[:300]}\n"
+                                 f"host log, last lines:\n{self.host.log_text()[-4000:]}")
         response.raise_for_status()
         return response.json()
 

@@ -43,18 +43,24 @@ def test_twenty_uploads_to_three_models_in_a_second(node: Node):
         content = sample_data.to_csv(sample_data.rows(200, seed=100 + index))
         uploads[model].append(stack.upload(f"{model}/part-{index:02d}.csv", content))
     running_at_once: list[int] = []
+    failed: list[BaseException] = []
     done = threading.Event()
 
     def watch() -> None:  # how many runs train at the same moment, sampled all along
-        while not done.is_set():
-            running_at_once.append(sum(r["state"] == "running" for r in stack.get("runs")["runs"]))
-            done.wait(0.2)  # a sampling interval, not a wait for a condition
+        try:
+            while not done.is_set():
+                running_at_once.append(sum(r["state"] == "running" for r in stack.get("runs")["runs"]))
+                done.wait(0.2)  # a sampling interval, not a wait for a condition
+        except BaseException as error:  # the main thread reports it
+            failed.append(error)
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     records = {u: stack.wait_final(u) for ups in uploads.values() for u in ups}
     done.set()
     watcher.join()
+    if failed:
+        raise failed[0]
     assert max(running_at_once) == 1  # trainings are serialised (one worker, one run at a time)
     assert set(r["state"] for r in records.values()) <= TERMINAL
     for model, ids in uploads.items():
