@@ -91,7 +91,7 @@ def describe(outcome: TrainingOutcome, schema: Schema) -> dict[str, Any]:
     from shared.local.onnx_export import input_names
 
     return {
-        "target": schema.target, "task": schema.task, "input_names": input_names(schema),
+        "target": schema.target, "task": str(schema.task), "input_names": input_names(schema),
         "model_format": outcome.model_format, "classes": outcome.classes, "threshold": outcome.threshold,
         "best_learner": outcome.best_learner, "validation_metrics": outcome.validation_metrics,
         "feature_importance": outcome.importance, "fit_rows": outcome.fit_rows, "ensemble": outcome.ensemble,

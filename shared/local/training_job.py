@@ -95,7 +95,7 @@ def train(state_dir: Path, run: RunInfo, request: StoredRequest,
                            "value": outcome.validation_metrics[_metric_key(request.metric)]},
         "model_format": outcome.model_format, "notes": outcome.notes, "timings": outcome.timings,
         "trials": len(outcome.trials), "artifact_dir": str(run_dir), "mlflow_run_id": mlflow_run_id,
-        "leaderboard": _leaderboard(outcome.trials), "feature_importance": outcome.importance, "task": schema.task,
+        "leaderboard": _leaderboard(outcome.trials), "feature_importance": outcome.importance, "task": str(schema.task),
         "fit_rows": outcome.fit_rows, "search": outcome.search, "ensemble": outcome.ensemble,
     }
 
