@@ -21,20 +21,19 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
-from shared import telemetry
+from shared import queued_steps, telemetry
 from shared.batch import OUTPUT_CONTAINER, BatchOutputs, report_failure, score_drop
 from shared.errors import DatasetRejected, DeploymentFailed
 from shared.model_contract import ModelSignature
 from shared.ports import Backend, ModelVersion
+from shared.queued_steps import StepMessage, now
 
 log = logging.getLogger(__name__)
 
@@ -103,25 +102,10 @@ class BatchRecord:
                 "rows": self.summary.get("rows"), "created_at": self.created_at, "updated_at": self.updated_at}
 
 
-@dataclass(frozen=True)
-class BatchMessage:
-    key: str
-    seq: int
-    traceparent: str = ""
+class BatchMessage(StepMessage):
+    """"Advance the batch job of drop ``key``"."""
 
-    def encode(self) -> str:
-        return json.dumps({"batch": self.key, "seq": self.seq, "traceparent": self.traceparent})
-
-    @classmethod
-    def decode(cls, text: str) -> BatchMessage:
-        data = json.loads(text)
-        if not isinstance(data, dict) or not isinstance(data.get("batch"), str):
-            raise ValueError(f"not a batch job message: {text[:200]!r}")
-        return cls(data["batch"], int(data.get("seq", 0)), str(data.get("traceparent") or ""))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    KEY_FIELD = "batch"
 
 
 def drop_key(blob_path: str, etag: str) -> str:
@@ -177,7 +161,7 @@ def accept(backend: Backend, drop: Drop, outputs: BatchOutputs) -> dict[str, obj
         return report_failure(outputs, base, reason)
     key = drop_key(drop.blob_path, drop.etag)
     record = BatchRecord(key, f"score-{key}", drop.blob_path, drop.etag.strip('"'), model,
-                         traceparent=telemetry.current_traceparent(), created_at=_now(), updated_at=_now())
+                         traceparent=telemetry.current_traceparent(), created_at=now(), updated_at=now())
     if not backend.deploy_records.create(_record_path(key), record.to_json()):
         return {"duplicate": record.job}  # this blob version has its job already: a replayed event
     backend.batch_queue.send(BatchMessage(key, 0, record.traceparent).encode(), 0)
@@ -208,13 +192,9 @@ def advance(backend: Backend, message: BatchMessage, outputs: BatchOutputs) -> s
     record, etag = BatchRecord.from_json(found[0]), found[1]
     if record.step in FINAL:
         return "finished"
-    if message.seq < record.seq:
-        if record.sent or message.seq != record.seq - 1:
-            return "stale"
-        backend.batch_queue.send(BatchMessage(record.key, record.seq, record.traceparent).encode(), 0)
-        record.sent = True
-        _save(backend, path, record, etag)
-        return "resent"
+    behind = queued_steps.catch_up(backend.deploy_records, backend.batch_queue, path, record, etag, message)
+    if behind is not None:
+        return behind
     with telemetry.span("batch job", traceparent=record.traceparent,
                         attributes={"model": record.model.name, "job": record.job}):
         return _advance(backend, path, record, etag, outputs)
@@ -234,7 +214,7 @@ def _advance(backend: Backend, path: str, record: BatchRecord, etag: str, output
     if next_step == Step.FAILED:
         _fail(record, outputs)
     record.polls = 0
-    record.history.append(f"{_now()} {step} -> {next_step}")
+    record.history.append(f"{now()} {step} -> {next_step}")
     record.step = next_step
     if next_step in FINAL:
         return str(next_step) if _save(backend, path, record, etag) is not None else "conflict"
@@ -310,25 +290,16 @@ def fail_poisoned(backend: Backend, message: BatchMessage, tries: int, outputs: 
         return
     record.reason = f"gave up at step {record.step} after {tries} tries"
     _fail(record, outputs)
-    record.history.append(f"{_now()} {record.step} -> {Step.FAILED} (poison)")
+    record.history.append(f"{now()} {record.step} -> {Step.FAILED} (poison)")
     record.step = Step.FAILED
     _save(backend, path, record, etag)
 
 
 def _send_next(backend: Backend, path: str, record: BatchRecord, etag: str, delay_s: float) -> bool:
-    """Record the step with a new sequence number, queue its message, then mark it queued."""
     assert backend.batch_queue is not None
-    record.seq += 1
-    record.sent = False
-    new_etag = _save(backend, path, record, etag)
-    if new_etag is None:
-        return False
-    backend.batch_queue.send(BatchMessage(record.key, record.seq, record.traceparent).encode(), delay_s)
-    record.sent = True
-    _save(backend, path, record, new_etag)
-    return True
+    return queued_steps.send_next(backend.deploy_records, backend.batch_queue, path, record, etag, BatchMessage,
+                                  record.key, delay_s)
 
 
 def _save(backend: Backend, path: str, record: BatchRecord, etag: str) -> str | None:
-    record.updated_at = _now()
-    return backend.deploy_records.replace(path, record.to_json(), etag)
+    return queued_steps.save(backend.deploy_records, path, record, etag)

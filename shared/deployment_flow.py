@@ -18,17 +18,16 @@ model and two live ones never share it.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from shared import faults, metrics, telemetry, upload_states
+from shared import faults, metrics, queued_steps, telemetry, upload_states
 from shared.errors import ArtifactUnusable, DeploymentFailed
 from shared.ports import Backend, ModelVersion, RunInfo
+from shared.queued_steps import StepMessage, now
 from shared.upload_states import UploadState
 
 log = logging.getLogger(__name__)
@@ -86,25 +85,14 @@ class DeploymentRecord:
         return cls(**fields)
 
 
-@dataclass(frozen=True)
-class DeployMessage:
-    run_id: str
-    seq: int
-    traceparent: str = ""  # the upload's operation: queue messages carry no trace context of their own
+class DeployMessage(StepMessage):
+    """"Advance the deployment of run ``key``"."""
 
-    def encode(self) -> str:
-        return json.dumps({"run_id": self.run_id, "seq": self.seq, "traceparent": self.traceparent})
+    KEY_FIELD = "run_id"
 
-    @classmethod
-    def decode(cls, text: str) -> DeployMessage:
-        data = json.loads(text)
-        if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
-            raise ValueError(f"not a deployment message: {text[:200]!r}")
-        return cls(data["run_id"], int(data.get("seq", 0)), str(data.get("traceparent") or ""))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    @property
+    def run_id(self) -> str:
+        return self.key
 
 
 def _record_path(run_id: str) -> str:
@@ -118,7 +106,7 @@ def _lease_path(model_name: str) -> str:
 def start(backend: Backend, run: RunInfo, model: ModelVersion, detail: dict[str, Any]) -> None:
     """Record the deployment and queue its first message; a repeat (same run) queues nothing new."""
     record = DeploymentRecord(run.run_id, model, run.created_at, run.upload_id, detail,
-                              traceparent=telemetry.current_traceparent(), created_at=_now(), updated_at=_now())
+                              traceparent=telemetry.current_traceparent(), created_at=now(), updated_at=now())
     created = backend.deploy_records.create(_record_path(run.run_id), record.to_json())
     if created:
         backend.deploy_queue.send(DeployMessage(run.run_id, 0, record.traceparent).encode(), 0)
@@ -147,14 +135,9 @@ def advance(backend: Backend, message: DeployMessage) -> str:
     record, etag = DeploymentRecord.from_json(found[0]), found[1]
     if record.step in FINAL:
         return "finished"
-    if message.seq < record.seq:
-        if record.sent or message.seq != record.seq - 1:
-            return "stale"  # a copy of a message whose step is done; its successor carries on
-        # The step was recorded but its successor never queued (a crash in between): queue it now.
-        backend.deploy_queue.send(DeployMessage(record.run_id, record.seq, record.traceparent).encode(), 0)
-        record.sent = True
-        _save(backend, path, record, etag)
-        return "resent"
+    behind = queued_steps.catch_up(backend.deploy_records, backend.deploy_queue, path, record, etag, message)
+    if behind is not None:
+        return behind
     if not _take_lease(backend, record):
         backend.deploy_queue.send(message.encode(), LEASE_WAIT_S)
         return "waiting for another deployment of the model"
@@ -178,7 +161,7 @@ def _advance(backend: Backend, path: str, record: DeploymentRecord, etag: str) -
     if next_step in FINAL:
         _finish(backend, record, next_step)  # idempotent: a crash before the save repeats it harmlessly
     record.polls = 0
-    record.history.append(f"{_now()} {step} -> {next_step}")
+    record.history.append(f"{now()} {step} -> {next_step}")
     record.step = next_step
     if next_step in FINAL:
         if _save(backend, path, record, etag) is None:
@@ -193,20 +176,8 @@ def _advance(backend: Backend, path: str, record: DeploymentRecord, etag: str) -
 
 
 def _send_next(backend: Backend, path: str, record: DeploymentRecord, etag: str, delay_s: float) -> bool:
-    """Record the step with a new sequence number, then queue its message, then mark it queued.
-
-    A crash after the first write leaves ``sent`` false: the old message, when
-    it comes back, queues the successor instead (see ``advance``).
-    """
-    record.seq += 1
-    record.sent = False
-    new_etag = _save(backend, path, record, etag)
-    if new_etag is None:
-        return False
-    backend.deploy_queue.send(DeployMessage(record.run_id, record.seq, record.traceparent).encode(), delay_s)
-    record.sent = True
-    _save(backend, path, record, new_etag)  # if this write is lost, the successor is simply queued twice
-    return True
+    return queued_steps.send_next(backend.deploy_records, backend.deploy_queue, path, record, etag, DeployMessage,
+                                  record.run_id, delay_s)
 
 
 def _run_step(backend: Backend, record: DeploymentRecord) -> tuple[Step, bool]:
@@ -329,15 +300,14 @@ def fail_poisoned(backend: Backend, message: DeployMessage, tries: int) -> None:
         return
     record.reason = f"gave up at step {record.step} after {tries} tries"
     _finish(backend, record, Step.FAILED)
-    record.history.append(f"{_now()} {record.step} -> {Step.FAILED} (poison)")
+    record.history.append(f"{now()} {record.step} -> {Step.FAILED} (poison)")
     record.step = Step.FAILED
     _save(backend, path, record, etag)
     _release_lease(backend, record)
 
 
 def _save(backend: Backend, path: str, record: DeploymentRecord, etag: str) -> str | None:
-    record.updated_at = _now()
-    return backend.deploy_records.replace(path, record.to_json(), etag)
+    return queued_steps.save(backend.deploy_records, path, record, etag)
 
 
 def _take_lease(backend: Backend, record: DeploymentRecord) -> bool:
