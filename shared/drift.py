@@ -307,11 +307,11 @@ class DriftTracker:
             self.publish(monitor, summary)
 
     def close_windows(self) -> None:
-        for monitor in list(self.monitors.values()):
+        for key, monitor in list(self.monitors.items()):
             try:
                 self.close(monitor)
-            except Exception:  # a summary must never take scoring down
-                log.exception("Drift summary failed for %s v%s", monitor.model, monitor.version)
+            except Exception:  # a summary must never take scoring down, nor the thread that closes the next
+                log.exception("Drift summary failed for %s", key)
 
 
 def publish(monitor: DriftMonitor, summary: WindowSummary) -> None:
