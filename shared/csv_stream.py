@@ -472,7 +472,7 @@ def read(source: BinaryIO, target: str, *, max_bytes: int, min_rows: int, task: 
     booleans_target = y.words_all and not y.missing and not y.numeric
     choice = decide(target, task, numeric=goal.numeric and not booleans_target, whole=goal.whole,
                     distinct=len(goal.values), example=goal.example, more=goal.more)
-    regression = choice.task is Task.REGRESSION
+    regression = not kind_of(choice.task).predicts_classes
     classes: dict[str, int] | None = None
     if regression:
         if not y.high > y.low:
@@ -537,7 +537,7 @@ def _typed(raw: pd.DataFrame, header: list[str], kept_at: list[int], kinds: dict
         kind = kinds[i]
         if i == target_at:
             text = values.astype(str).str.strip()
-            if task is Task.REGRESSION:
+            if not kind_of(task).predicts_classes:
                 out[header[i]] = pd.to_numeric(text.str.replace(",", ".", regex=False)).astype(float)
             else:
                 out[header[i]] = label_names(text)

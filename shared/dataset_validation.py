@@ -277,7 +277,7 @@ def validate(content: bytes, target: str, *, max_bytes: int, min_rows: int,
         raise DatasetRejected(
             f"too few rows: {len(labelled)} with a {target!r} value, at least {min_rows} are needed", "too_few_rows")
     choice = choose(labelled[target], task)
-    if choice.task is Task.REGRESSION:
+    if not kind_of(choice.task).predicts_classes:
         labelled[target] = numbers(labelled[target])
         if labelled[target].nunique() < 2:
             raise DatasetRejected(f"target {target!r} has one value only: nothing to learn", "one_class")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from shared.errors import DatasetRejected
 from shared.ports import Backend, UploadLog
 from shared.printable import printable
 from shared.run_order import RunState
+from shared.schema import TimeSeries
 from shared.settings import Settings, upload_limit_source
 from shared.tasks import CLASSIFICATION, TaskKind
 from shared.upload_states import UploadState, record
@@ -78,9 +80,13 @@ class Upload:
         return f"{stamp}#{self.blob_path}"
 
 
-def dataset_key(content_hash: str, target: str, task: TaskKind = CLASSIFICATION) -> str:
-    """What makes a dataset version: the bytes, and the target and task they are read with."""
+def dataset_key(content_hash: str, target: str, task: TaskKind = CLASSIFICATION,
+                time_series: TimeSeries | None = None) -> str:
+    """What makes a dataset version: the bytes, and the target, task (and forecasting settings) they are read
+    with."""
     read_as = target if task is CLASSIFICATION else f"{target}\n{task}"  # keys of older versions stay the same
+    if time_series is not None:
+        read_as += "\n" + json.dumps(time_series.to_dict(), sort_keys=True)
     return hashlib.sha256(f"{content_hash}\n{read_as}".encode()).hexdigest()
 
 

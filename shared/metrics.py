@@ -163,13 +163,13 @@ def for_task(name: str | None, task: TaskKind | str, configured: str) -> Metric:
     kind = kind_of(task)
     if name:
         metric = resolve(name)
-        if metric.task != kind.name:
+        if metric.task != kind.metric_family:
             choices = ", ".join(m.name for m in of_task(kind))
             raise ValueError(f"primary metric {metric.name} is for {metric.task}, and this is {kind}; "
                              f"choose one of {choices}")
         return metric
     fallback = resolve(configured)
-    return fallback if fallback.task == kind.name else resolve(kind.default_metric)
+    return fallback if fallback.task == kind.metric_family else resolve(kind.default_metric)
 
 
 def all_metrics(y: NDArray[Any], outputs: NDArray[np.float64], classes: list[Any], threshold: float,
@@ -179,8 +179,8 @@ def all_metrics(y: NDArray[Any], outputs: NDArray[np.float64], classes: list[Any
 
 def of_task(task: TaskKind | str) -> tuple[Metric, ...]:
     """The metrics that judge ``task``'s models."""
-    name = kind_of(task).name
-    return tuple(m for m in METRICS.values() if m.task == name)
+    family = kind_of(task).metric_family
+    return tuple(m for m in METRICS.values() if m.task == family)
 
 
 def better(metric: Metric, challenger: float, champion: float) -> bool:

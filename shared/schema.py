@@ -67,10 +67,37 @@ class Column:
 
 
 @dataclass(frozen=True)
+class TimeSeries:
+    """How a forecasting dataset is read (Azure AutoML's forecasting settings, in its own words in brackets)."""
+
+    time_column: str  # [time_column_name]
+    horizon: int  # periods forecast ahead [forecast_horizon]
+    series: tuple[str, ...] = ()  # the columns naming each series; none: one series [time_series_id_column_names]
+    frequency: str = ""  # inferred from the timestamps at ingest (shared.forecasting.series.FREQUENCIES)
+    anchor: str = ""  # months, quarters, years: "end" (month ends) or the day of the month
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"time_column": self.time_column, "horizon": self.horizon, "series": list(self.series),
+                "frequency": self.frequency, "anchor": self.anchor}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> TimeSeries | None:
+        if not data:
+            return None
+        return cls(str(data["time_column"]), int(data["horizon"]), tuple(str(c) for c in data.get("series", ())),
+                   str(data.get("frequency", "")), str(data.get("anchor", "")))
+
+    def known(self, features: tuple[Column, ...]) -> tuple[str, ...]:
+        """The features known in advance: every one that is neither the time nor a series id."""
+        return tuple(c.name for c in features if c.name != self.time_column and c.name not in self.series)
+
+
+@dataclass(frozen=True)
 class Schema:
     columns: tuple[Column, ...]
     target: str
     task: TaskKind = CLASSIFICATION  # decided at validation (``shared.tasks``)
+    time_series: TimeSeries | None = None  # forecasting only
 
     @property
     def features(self) -> tuple[Column, ...]:
@@ -92,7 +119,10 @@ class Schema:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "task": str(self.task), "columns": [asdict(c) for c in self.columns]}
+        out = {"target": self.target, "task": str(self.task), "columns": [asdict(c) for c in self.columns]}
+        if self.time_series is not None:
+            out["time_series"] = self.time_series.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Schema:
@@ -100,7 +130,8 @@ class Schema:
             Column(c["name"], c["kind"], int(c.get("missing", 0)), tuple(c.get("categories", ())))
             for c in data["columns"]
         )
-        return cls(columns, data["target"], kind_of(data.get("task")))
+        return cls(columns, data["target"], kind_of(data.get("task")), TimeSeries.from_dict(data.get("time_series")))
 
     def without(self, names: set[str]) -> Schema:
-        return Schema(tuple(c for c in self.columns if c.name not in names), self.target, self.task)
+        return Schema(tuple(c for c in self.columns if c.name not in names), self.target, self.task,
+                      self.time_series)

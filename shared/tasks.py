@@ -1,6 +1,7 @@
 """Which kind of model a target asks for, and everything that differs from one kind to another.
 
-``Task`` names the kinds: classification (labels) or regression (numbers). The
+``Task`` names the kinds: classification (labels), regression (numbers) or forecasting (numbers ahead in
+time, per series; only when the upload asks for it). The
 upload's ``task`` metadata decides when given; otherwise the target's values
 do, and the reason is kept so that the status says why.
 
@@ -36,6 +37,7 @@ MAX_CODED_CLASSES = 20
 class Task(StrEnum):
     CLASSIFICATION = "classification"
     REGRESSION = "regression"
+    FORECASTING = "forecasting"
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,8 @@ def parse(requested: str | None) -> Task | None:
     try:
         return Task(requested.strip().lower())
     except ValueError:
-        raise DatasetRejected(f"metadata 'task' is {requested!r}; use 'classification' or 'regression'",
-                              "bad_task") from None
+        raise DatasetRejected(f"metadata 'task' is {requested!r}; use 'classification', 'regression' or "
+                              "'forecasting'", "bad_task") from None
 
 
 def numbers(target: pd.Series) -> pd.Series | None:
@@ -70,7 +72,7 @@ def choose(target: pd.Series, requested: Task | None) -> TaskChoice:
     values = numbers(target)
     if values is None:
         example = next((v for v in target if pd.isna(pd.to_numeric(str(v).strip(), errors="coerce"))), None) \
-            if requested is Task.REGRESSION else None
+            if requested in (Task.REGRESSION, Task.FORECASTING) else None
         return decide(str(target.name), requested, numeric=False, example=example)
     return decide(str(target.name), requested, numeric=True, whole=bool((values == np.round(values)).all()),
                   distinct=int(values.nunique()))
@@ -81,11 +83,11 @@ def decide(name: str, requested: Task | None, *, numeric: bool, whole: bool = Fa
     """The task from what is known of the target: whether every value is a finite number, whether all are whole,
     how many distinct ones (``more``: at least that many, when counting stopped), and a value that is no number
     (for the reason a regression is refused). Both readers of an upload, whole or in chunks, decide here."""
-    if requested is Task.REGRESSION:
+    if requested in (Task.REGRESSION, Task.FORECASTING):
         if not numeric:
-            raise DatasetRejected(f"metadata 'task' asks for regression, but target {name!r} is not numeric "
+            raise DatasetRejected(f"metadata 'task' asks for {requested}, but target {name!r} is not numeric "
                                   f"(it holds {example!r})", "target_not_numeric")
-        return TaskChoice(Task.REGRESSION, "set by the upload's metadata 'task'")
+        return TaskChoice(requested, "set by the upload's metadata 'task'")
     if requested is Task.CLASSIFICATION:
         return TaskChoice(Task.CLASSIFICATION, "set by the upload's metadata 'task'")
     if not numeric:
@@ -112,6 +114,8 @@ class TaskKind(abc.ABC):
     onnx_output: ClassVar[str]  # the exported graph's output that scoring reads (as skl2onnx names it)
     azure_node: ClassVar[str]  # the azure.ai.ml.automl factory of its AutoML node
     predicts_classes: ClassVar[bool]  # labels with probabilities, or one number per row
+    metric_family: ClassVar[Task]  # whose metrics judge its models (``shared.metrics`` tags each with one)
+    tabular: ClassVar[bool] = True  # rows without an order, trained by the tabular search (else shared.forecasting)
 
     def __str__(self) -> str:
         return self.name.value
@@ -166,6 +170,7 @@ class Classification(TaskKind):
     onnx_output = "probabilities"
     azure_node = "classification"
     predicts_classes = True
+    metric_family = Task.CLASSIFICATION
 
     def outputs(self, model: Any, x: Any) -> NDArray[np.float64]:
         return np.asarray(model.predict_proba(x), dtype=np.float64)
@@ -211,6 +216,7 @@ class Regression(TaskKind):
     onnx_output = "variable"
     azure_node = "regression"
     predicts_classes = False
+    metric_family = Task.REGRESSION
 
     def outputs(self, model: Any, x: Any) -> NDArray[np.float64]:
         return np.asarray(model.predict(x), dtype=np.float64).reshape(-1, 1)
@@ -241,9 +247,28 @@ class Regression(TaskKind):
             "its training data)")}}
 
 
+class Forecasting(Regression):
+    """Numbers ahead in time, per series: judged as regression is (Azure AutoML's forecasting metrics are its
+    regression ones), trained by ``shared.forecasting`` on time-ordered windows, not by the tabular search."""
+
+    name = Task.FORECASTING
+    search_loss = "mae"  # the backtest's: mean absolute error, each series scaled by its typical size
+    learners = ("lightgbm", "lightgbm-log", "lightgbm-recursive", "ets", "harmonic", "seasonal-naive")
+    onnx_output = ""  # served natively: a forecast reads the series' own history, which no ONNX graph holds
+    azure_node = "forecasting"
+    tabular = False
+
+    def stratify(self, y: Any) -> Any:
+        raise TypeError("forecasting splits by time (shared.forecasting), never by shuffled rows")
+
+    def folds(self, n_splits: int, seed: int) -> Any:
+        raise TypeError("forecasting folds on rolling origins in time order (shared.forecasting)")
+
+
 CLASSIFICATION = Classification()
 REGRESSION = Regression()
-KINDS: dict[Task, TaskKind] = {kind.name: kind for kind in (CLASSIFICATION, REGRESSION)}
+FORECASTING = Forecasting()
+KINDS: dict[Task, TaskKind] = {kind.name: kind for kind in (CLASSIFICATION, REGRESSION, FORECASTING)}
 
 
 def kind_of(task: str | Task | TaskKind | None) -> TaskKind:

@@ -45,8 +45,8 @@ def test_metadata_chooses_target_metric_and_exclusions():
     assert (plain.metric, plain.task) == (None, None)  # both follow from the file once it is read
     with pytest.raises(DatasetRejected, match="unknown primary metric"):
         spec_for("bank/x.csv", {"metric": "speed"}, "y")
-    with pytest.raises(DatasetRejected, match="'classification' or 'regression'"):
-        spec_for("bank/x.csv", {"task": "forecasting"}, "y")
+    with pytest.raises(DatasetRejected, match="'classification', 'regression' or 'forecasting'"):
+        spec_for("bank/x.csv", {"task": "timeseries"}, "y")
 
 
 @pytest.mark.parametrize("column", ["Résultat", "東京の売上", "a,b", "50% off", "plain_name", "with space"])
