@@ -119,7 +119,8 @@ class Schema:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"target": self.target, "task": str(self.task), "columns": [asdict(c) for c in self.columns]}
+        out: dict[str, Any] = {"target": self.target, "task": str(self.task),
+                               "columns": [asdict(c) for c in self.columns]}
         if self.time_series is not None:
             out["time_series"] = self.time_series.to_dict()
         return out

@@ -212,7 +212,7 @@ class Regression(TaskKind):
     name = Task.REGRESSION
     default_metric = "normalized_root_mean_squared_error"
     search_loss = "rmse"
-    learners = ("lgbm", "xgboost", "rf", "extra_tree", "enet")
+    learners: ClassVar[tuple[str, ...]] = ("lgbm", "xgboost", "rf", "extra_tree", "enet")
     onnx_output = "variable"
     azure_node = "regression"
     predicts_classes = False
