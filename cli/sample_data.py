@@ -1,4 +1,5 @@
-"""Synthetic CSVs for offline demos and tests: one with the Bank Marketing schema, one of home prices.
+"""Synthetic CSVs for offline demos and tests: one with the Bank Marketing schema, one of home prices, and time
+series (monthly sales; weekly sales of several stores with promotions planned ahead).
 
 The bank target depends on a few columns (call duration, previous outcome, the
 euribor rate) so that a model has something real to learn; the price is a
@@ -69,6 +70,37 @@ def home_rows(count: int, seed: int = 11) -> list[dict[str, object]]:
                  + rng.gauss(0, 25))
         out.append({"size_m2": size, "rooms": max(1, int(size / 28) + rng.randint(-1, 1)), "district": district,
                     "built": built, "garden": "TRUE" if garden else "FALSE", "price": round(max(price, 20.0), 2)})
+    return out
+
+
+def _month(start_year: int, index: int) -> str:
+    return f"{start_year + index // 12:04d}-{index % 12 + 1:02d}-01"
+
+
+def monthly_sales(months: int, seed: int = 5, start_year: int = 2015) -> list[dict[str, object]]:
+    """One series: ``units`` sold per month (on the first of the month), a trend and a yearly season."""
+    rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
+    return [{"month": _month(start_year, i),
+             "units": round(200 + 1.5 * i + 40 * math.sin(2 * math.pi * i / 12) + 15 * math.cos(4 * math.pi * i / 12)
+                            + rng.gauss(0, 6), 1)} for i in range(months)]
+
+
+def store_weeks(stores: int, weeks: int, seed: int = 9) -> list[dict[str, object]]:
+    """Several series: ``sales`` per ``store`` per week (Mondays from 2022-01-03), each store at its own level,
+    with a yearly season and ``promo`` weeks (planned ahead: a feature known for future weeks too)."""
+    import datetime
+
+    rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
+    first = datetime.date(2022, 1, 3)
+    out: list[dict[str, object]] = []
+    for store in range(1, stores + 1):
+        level, lift = rng.uniform(80, 300), rng.uniform(0.2, 0.5)
+        for week in range(weeks):
+            promo = int(rng.random() < 0.15)
+            season = 1 + 0.25 * math.sin(2 * math.pi * week / 52.18)
+            sales = level * season * (1 + 0.002 * week) * (1 + lift * promo) * rng.lognormvariate(0, 0.05)
+            out.append({"week": (first + datetime.timedelta(weeks=week)).isoformat(), "store": f"S{store:02d}",
+                        "promo": promo, "sales": round(sales, 1)})
     return out
 
 

@@ -14,13 +14,14 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from shared import csv_stream, drift, faults, guardrails, heap, metrics, naming, pipelines, telemetry
 from shared.errors import DatasetRejected
+from shared.forecasting import upload as forecast_upload
 from shared.ports import Backend, UploadLog
 from shared.printable import printable
 from shared.run_order import RunState
@@ -133,8 +134,9 @@ def _ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutco
             raise DatasetRejected(f"too large: {size:,} bytes, the limit is {settings.max_upload_bytes:,} "
                                   f"({upload_limit_source()})", "too_large")
         with upload.open() as source:
+            # A forecast's history is judged per series, against its horizon (shared.forecasting), not by rows.
             validated = csv_stream.read(source, spec.target, max_bytes=settings.max_upload_bytes,
-                                        min_rows=settings.min_rows, task=spec.task)
+                                        min_rows=1 if spec.time_series else settings.min_rows, task=spec.task)
         task = validated.schema.task
         try:
             metric = metrics.for_task(spec.metric, task, settings.default_metric).name
@@ -151,22 +153,32 @@ def _ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutco
         return _reject(uploads, upload.upload_id, DatasetRejected(
             f"metadata 'exclude' names column(s) the file does not have as features: {', '.join(unknown)}",
             "bad_exclude"))
+    schema, series_findings = validated.schema, list[dict[str, Any]]()
+    if spec.time_series is not None:
+        try:
+            with telemetry.span("forecasting checks", attributes={"rows": validated.rows}), upload.open() as source:
+                time_series, series_findings = forecast_upload.check(
+                    source, schema, spec.time_series, spec.excluded_columns, settings.max_upload_bytes)
+        except DatasetRejected as rejected:
+            return _reject(uploads, upload.upload_id, rejected)
+        schema = replace(schema, time_series=time_series)
     with telemetry.span("guardrails", attributes={"rows": validated.rows}):
-        findings = [*validated.findings, *guardrails.evaluate(validated.sample, spec.target, spec.excluded_columns,
-                                                              task, validated.counts)]
+        findings = [*validated.findings, *series_findings,
+                    *guardrails.evaluate(validated.sample, spec.target, spec.excluded_columns, task, validated.counts)]
     nothing_left = guardrails.nothing_to_learn_from(validated.sample, spec.target, spec.excluded_columns, findings)
     if nothing_left:  # AutoML would fail on an empty table: say so now, with what left each column out
         return _reject(uploads, upload.upload_id, DatasetRejected(nothing_left, "no_features"))
     # A dataset version is the content read with one target as one task: read otherwise, it is another one.
-    version_key = dataset_key(validated.content_hash, spec.target, task)
+    version_key = dataset_key(validated.content_hash, spec.target, task, schema.time_series)
     with upload.open() as source:
-        dataset, created = backend.datasets.register(spec.model_name, source, version_key, validated.schema,
+        dataset, created = backend.datasets.register(spec.model_name, source, version_key, schema,
                                                      validated.rows, upload.uri, findings,
-                                                     drift.dataset_baseline(validated.sample, validated.schema)
+                                                     drift.dataset_baseline(validated.sample, schema)
                                                      if backend.datasets.keeps_drift_baseline else None)
     faults.crash_point("ingest.registered")
-    details = {"rows": validated.rows, "columns": len(validated.schema.columns), "target": spec.target,
+    details = {"rows": validated.rows, "columns": len(schema.columns), "target": spec.target,
                "task": str(task), "task_reason": validated.task.reason, "metric": metric,
+               **({"time_series": schema.time_series.to_dict()} if schema.time_series else {}),
                "dropped_rows": validated.dropped_rows, "content_hash": validated.content_hash,
                "guardrails": list(dataset.guardrails)}
     for finding in dataset.guardrails if created else ():

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,7 @@ from shared.forecasting.series import (
     reject_if_needed,
     seasons_back,
     series_groups,
+    series_keys,
     series_name,
     take_at,
 )
@@ -433,8 +434,7 @@ class Forecaster:
                                 f"{', '.join(c for c in spec.known if pd.isna(rows[c].iloc[row]))}: known features "
                                 "are known in advance and the model uses them for every period it forecasts")
         by_key = {s.key: i for i, s in enumerate(self.series)}
-        keys = [tuple(str(v) for v in row) for row in rows[list(spec.series)].itertuples(index=False)] \
-            if spec.series else [()] * len(rows)
+        keys = series_keys(rows, spec)
         times = pd.DatetimeIndex(pd.to_datetime(rows[spec.time], errors="coerce"))
         positions = self.frequency.positions(times, self.origin)
         known = self.encoding.apply(rows, spec.known)
@@ -448,7 +448,10 @@ class Forecaster:
         series = [_future_known(s, spec.horizon, given.get(i)) for i, s in enumerate(self.series)]
         needed = sorted({by_key[k] for k in keys})
         if spec.known:
-            self._check_known([series[i] for i in needed])
+            furthest: dict[int, int] = {}
+            for r, key in enumerate(keys):
+                furthest[by_key[key]] = max(furthest.get(by_key[key], 0), int(steps[r]))
+            self._check_known([(series[i], furthest[i]) for i in needed])
         path = _paths(self._design(), self.trained, [series[i] for i in needed], [self.chosen])[self.chosen]
         row_of = {index: j for j, index in enumerate(needed)}
         return np.asarray([path[row_of[by_key[k]], steps[r] - 1] for r, k in enumerate(keys)], dtype=np.float64)
@@ -475,14 +478,26 @@ class Forecaster:
                                 f"of {name} ({end}); the horizon is {self.spec.horizon} periods")
         return step
 
-    def _check_known(self, series: Sequence[_Series]) -> None:
-        """Known features must be given for every period forecast: the model was trained with them."""
-        for s in series:
-            future = s.known_at(np.arange(s.end + 1, s.end + self.spec.horizon + 1, dtype=np.int64))
-            if "lightgbm-recursive" in self.chosen.split("+") and not np.isfinite(future).all():
-                raise ForecastError(f"{series_name(s.key, self.spec)}: the recursive model needs the known "
-                                    f"features ({', '.join(self.spec.known)}) of every period up to the last "
-                                    "one asked")
+    def _check_known(self, asked: Sequence[tuple[_Series, int]]) -> None:
+        """A recursive forecast steps through every period up to the furthest one asked: the known features of
+        each of those periods must be given (the model was trained with them)."""
+        if "lightgbm-recursive" not in self.chosen.split("+"):
+            return
+        for s, furthest in asked:
+            future = s.known_at(np.arange(s.end + 1, s.end + furthest + 1, dtype=np.int64))
+            if not np.isfinite(future).all():
+                gap = int(np.flatnonzero(~np.isfinite(future).all(axis=1))[0])
+                when = self.frequency.times(self.origin, np.array([s.end + 1 + gap], dtype=np.int64))[0]
+                raise ForecastError(f"{series_name(s.key, self.spec)}: the forecast steps through every period up "
+                                    f"to the last one asked, and needs the known features "
+                                    f"({', '.join(self.spec.known)}) of each; send a row for {when} too")
+
+    def refit_as(self, method: str) -> Forecaster:
+        """The same history forecast by another candidate (to compare methods on the same windows)."""
+        if method == self.chosen:
+            return self
+        return replace(self, chosen=method, scores={}, trained=_train(self._design(), self.series, self.spec.horizon,
+                                                                      [method]))
 
     def forecast(self) -> pd.DataFrame:
         """The next ``horizon`` periods of every series (known features from the data's future rows)."""
@@ -505,9 +520,10 @@ class Forecaster:
 
 
 def fit(frame: pd.DataFrame, spec: ForecastSpec, candidates: Sequence[str] = CANDIDATES,
-        folds: int = DEFAULT_FOLDS) -> Forecaster:
-    """Check the data (DatasetRejected with every reason), backtest the candidates, refit the best on it all."""
-    checked = check_series(frame, spec)
+        folds: int = DEFAULT_FOLDS, held_out: int = 0) -> Forecaster:
+    """Check the data (DatasetRejected with every reason), backtest the candidates, refit the best on it all.
+    ``held_out``: periods cut off the end of every series beforehand (``check_series``)."""
+    checked = check_series(frame, spec, held_out)
     reject_if_needed(checked)
     assert checked.origin is not None
     encoding = _Encoding()

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from shared.errors import DatasetRejected
+from shared.errors import BadRequest, DatasetRejected
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -32,8 +32,8 @@ IRREGULAR = "irregular"
 MAX_GAP_SHARE = 0.25  # more of a series' periods missing than this is too little to interpolate from
 
 
-class ForecastError(ValueError):
-    """A forecast request the model cannot answer; the message says which row and why."""
+class ForecastError(BadRequest):
+    """A forecast request the model cannot answer (a 400): the message says which row and why."""
 
 
 # --- Frequency -------------------------------------------------------------------------------------------------
@@ -162,13 +162,30 @@ def series_name(key: SeriesKey, spec: ForecastSpec) -> str:
     return "/".join(key) if spec.series else "the series"
 
 
+def id_text(value: object) -> str:
+    """A series id as text, the same whether it was read as a whole number (7), a float (7.0) or text ("7")."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    return str(value)
+
+
+def series_keys(frame: pd.DataFrame, spec: ForecastSpec) -> list[SeriesKey]:
+    """Each row's series."""
+    if not spec.series:
+        return [()] * len(frame)
+    return [tuple(id_text(v) for v in row) for row in frame[list(spec.series)].itertuples(index=False)]
+
+
 def series_groups(frame: pd.DataFrame, spec: ForecastSpec) -> list[tuple[SeriesKey, pd.DataFrame]]:
     if not spec.series:
         return [((), frame)]
-    ids = frame[list(spec.series)].astype(str)
-    keyed = frame.assign(_key=ids.agg("/".join, axis=1) if len(spec.series) > 1 else ids.iloc[:, 0])
-    return [(tuple(str(v) for v in part.iloc[0][list(spec.series)]), part.drop(columns="_key"))
-            for _, part in keyed.groupby("_key", sort=True)]
+    keys = series_keys(frame, spec)
+    by_key: dict[SeriesKey, list[int]] = {}
+    for row, key in enumerate(keys):
+        by_key.setdefault(key, []).append(row)
+    return [(key, frame.iloc[by_key[key]]) for key in sorted(by_key)]
 
 
 @dataclass
@@ -182,8 +199,9 @@ class Checked:
         return [f for f in self.findings if f.rejects]
 
 
-def check_series(frame: pd.DataFrame, spec: ForecastSpec) -> Checked:
-    """Everything that stops or qualifies forecasting this data, per series, in plain words."""
+def check_series(frame: pd.DataFrame, spec: ForecastSpec, held_out: int = 0) -> Checked:
+    """Everything that stops or qualifies forecasting this data, per series, in plain words. ``held_out``: periods
+    already cut off the end of each series (to judge the fit), which the history needed counts as its own."""
     missing = [c for c in (spec.time, spec.target, *spec.series, *spec.known) if c not in frame.columns]
     if missing:
         return Checked(Frequency(IRREGULAR, "not read"),
@@ -223,12 +241,12 @@ def check_series(frame: pd.DataFrame, spec: ForecastSpec) -> Checked:
         return Checked(chosen or Frequency(IRREGULAR, "no regular series"), findings)
     origin = pd.Timestamp(frame[spec.time].min())
     for key, part in series_groups(frame, spec):
-        findings.extend(_check_one(part, spec, chosen, origin, series_name(key, spec)))
+        findings.extend(_check_one(part, spec, chosen, origin, series_name(key, spec), held_out))
     return Checked(chosen, findings, origin)
 
 
 def _check_one(part: pd.DataFrame, spec: ForecastSpec, frequency: Frequency, origin: pd.Timestamp,
-               name: str) -> list[Finding]:
+               name: str, held_out: int = 0) -> list[Finding]:
     found: list[Finding] = []
     part = part.sort_values(spec.time)
     observed = part[part[spec.target].notna()]
@@ -241,7 +259,7 @@ def _check_one(part: pd.DataFrame, spec: ForecastSpec, frequency: Frequency, ori
         found.append(Finding("future_rows", f"{name}: {len(after)} row(s) after its last observed target "
                              f"({observed[spec.time].iloc[-1]}) are read as its future: their known features "
                              "are used to forecast, they are not trained on", False, name))
-    needed = min_history(frequency.season, spec.horizon)
+    needed = min_history(frequency.season, spec.horizon) - held_out
     if span < needed:
         found.append(Finding("too_short", f"{name} has {span} {frequency.name} periods of history; forecasting "
                              f"{spec.horizon} ahead needs at least {needed} (two seasons of {frequency.season} "
@@ -285,3 +303,18 @@ def take_at(y: FloatArray, index: IntArray) -> FloatArray:
 def seasons_back(steps: IntArray, season: int) -> IntArray:
     """Whole seasons back from the target to the latest same-season value known at the origin."""
     return np.asarray(-(-steps // season), dtype=np.int64)
+
+
+def split_last(frame: pd.DataFrame, spec: ForecastSpec, frequency: Frequency) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(history, window): each series' last ``horizon`` periods held out, in time order, to judge a forecast
+    made from the history before them; the same rows whichever model is judged."""
+    times = pd.DatetimeIndex(pd.to_datetime(frame[spec.time]))
+    origin = pd.Timestamp(times.min())
+    positions = np.floor(frequency.positions(times, origin)).astype(np.int64)
+    last: dict[SeriesKey, int] = {}
+    keys = series_keys(frame, spec)
+    for key, position in zip(keys, positions, strict=True):
+        last[key] = max(last.get(key, position), position)
+    held = np.array([position > last[key] - spec.horizon for key, position in zip(keys, positions, strict=True)],
+                    dtype=bool)
+    return frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True)

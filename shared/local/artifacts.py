@@ -16,6 +16,9 @@ from shared.tasks import TaskKind
 
 # The judged fit's outputs on the validation rows (validation.csv's, in order), recorded by training beside it.
 JUDGED_OUTPUTS = "holdout/validation_outputs.npy"
+FORECASTER = "forecaster"  # the model format of a pickled shared.forecasting.Forecaster
+FORECASTS_UNEXPLAINED = ("a forecast has no per-row explanation: it follows the series' own history (the run's "
+                         "report shows its forecasts against what happened); leave out 'explain'")
 
 
 @dataclass
@@ -24,6 +27,7 @@ class LoadedModel:
     signature: ModelSignature
     outputs: Callable[[Columns], Outputs]
     folder: Path | None = None
+    unavailable_explanations: str | None = None  # why it cannot explain its answers; None when it can
     _explainer: Any = None
 
     def predict(self, columns: Columns) -> Outputs:
@@ -55,7 +59,23 @@ def load_judged(artifact_dir: str | Path) -> LoadedModel:
         return load(folder)
     meta = json.loads((folder / "model_meta.json").read_text())
     signature = ModelSignature.from_meta(meta)
+    if meta["model_format"] == FORECASTER:
+        return LoadedModel(meta, signature, _forecaster(holdout, signature), None)
     return LoadedModel(meta, signature, _native(holdout, signature.task), None)
+
+
+def _forecaster(pickle: Path, signature: ModelSignature) -> Callable[[Columns], Outputs]:
+    """Forecasts of the ``shared.forecasting.Forecaster`` pickled at ``pickle``: one number per row."""
+    import joblib
+
+    from shared.forecasting.requests import rows_of
+
+    forecaster = joblib.load(pickle)
+
+    def forecast(columns: Columns) -> Outputs:
+        return np.asarray(forecaster.predict(rows_of(columns, signature)), dtype=np.float64).reshape(-1, 1)
+
+    return forecast
 
 
 def _native(pickle: Path, task: TaskKind) -> Callable[[Columns], Outputs]:
@@ -92,5 +112,8 @@ def load(artifact_dir: str | Path) -> LoadedModel:
             return np.asarray(session.run(output, feeds)[0], dtype=np.float64)
 
         return LoadedModel(meta, signature, onnx_outputs, folder)
+    if meta["model_format"] == FORECASTER:
+        return LoadedModel(meta, signature, _forecaster(folder / "model.pkl", signature), folder,
+                           unavailable_explanations=FORECASTS_UNEXPLAINED)
     return LoadedModel(meta, signature, _native(folder / "model.pkl", signature.task), folder)
 

@@ -114,8 +114,9 @@ class LocalEvaluator(Evaluator):
         if missing or target not in frame.columns:
             return None
         metric = metrics.resolve(run.metric)
-        if metric.task != signature.task.name:
-            return None  # a model of the other task (the target was read otherwise): it cannot be compared
+        if signature.task != str(run.result.get("task") or signature.task) or metric not in metrics.of_task(
+                signature.task):
+            return None  # a model of another task (the target was read otherwise): it cannot be compared
         classes = list(signature.classes)
         if signature.regression:
             y = pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=float)
@@ -123,5 +124,30 @@ class LocalEvaluator(Evaluator):
             y = frame[target].astype(str).to_numpy(dtype=object)
             if set(y) - set(classes):
                 return None  # labels the model has never seen: it cannot be compared
-        outputs = np.load(recorded) if own else loaded.predict(columns_from_frame(frame, signature))
+        if own:
+            outputs = np.load(recorded)
+        elif not signature.task.tabular:
+            outputs = _same_windows(model, run, frame)
+            if outputs is None:
+                return None
+        else:
+            outputs = loaded.predict(columns_from_frame(frame, signature))
         return metric.compute(y, outputs, classes, signature.threshold if signature.threshold is not None else 0.5)
+
+
+def _same_windows(champion: ModelVersion, run: RunInfo, window: pd.DataFrame) -> np.ndarray | None:
+    """A forecasting champion's forecasts of the challenger's validation windows: its method refit on the
+    history the challenger's judged fit had (the same series up to the same cut-off), so both forecast the same
+    periods from the same data. None when the two forecast differently (another horizon, series or features)."""
+    import joblib
+
+    from shared.local.automl import HOLDOUT_DIR
+
+    try:
+        theirs = joblib.load(Path(champion.artifact_uri) / HOLDOUT_DIR / "model.pkl")
+        ours = joblib.load(Path(run.result["artifact_dir"]) / HOLDOUT_DIR / "model.pkl")
+    except Exception as error:
+        raise ArtifactUnusable(f"v{champion.version}'s judged forecaster cannot be loaded: {error}") from error
+    if theirs.spec != ours.spec or theirs.frequency.name != ours.frequency.name:
+        return None
+    return np.asarray(ours.refit_as(theirs.chosen).predict(window), dtype=np.float64).reshape(-1, 1)

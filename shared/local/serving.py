@@ -39,6 +39,10 @@ class Served(ServedModel):
     def signature(self) -> ModelSignature:
         return self.model.signature
 
+    @property
+    def unavailable_explanations(self) -> str | None:  # type: ignore[override]
+        return self.model.unavailable_explanations
+
     def predict(self, columns: Columns) -> Outputs:
         return self.model.predict(columns)
 

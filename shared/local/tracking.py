@@ -88,7 +88,9 @@ def log_run(state_dir: Path, run_id: str, model_name: str, run_dir: Path, outcom
                 mlflow.log_metric("best_cv_loss", best, step=step)
         for name in ("trials.json", "model_meta.json"):
             mlflow.log_artifact(str(run_dir / name))
-        if outcome.model_format == "onnx":
+        if outcome.model_format == "forecaster":  # no MLflow flavour holds it: the pickle, as the run's artefact
+            mlflow.log_artifact(str(run_dir / "model.pkl"), artifact_path="model")
+        elif outcome.model_format == "onnx":
             mlflow.onnx.log_model(onnx.load(str(run_dir / "model.onnx")), name="model",
                                   input_example=signature_example)
         else:
