@@ -14,7 +14,7 @@ import pandas as pd
 
 from shared import telemetry
 from shared.dataset_validation import decimal_commas
-from shared.errors import DatasetRejected, NotSupported
+from shared.errors import BadRequest, DatasetRejected, NotSupported
 from shared.model_contract import ServedModel, columns_from_frame
 from shared.ports import BatchSummary, ModelServer
 
@@ -113,6 +113,9 @@ def score_drop(server: ModelServer, blob_path: str, content: bytes, chunk_rows: 
     except DatasetRejected as rejected:
         telemetry.event("BatchRejected", blob=str(path), reason=rejected.reason)
         return report_failure(outputs, base, rejected.reason)
+    except BadRequest as refused:  # rows the model cannot answer (a forecast beyond its horizon): say which
+        telemetry.event("BatchRejected", blob=str(path), reason=str(refused))
+        return report_failure(outputs, base, str(refused))
     if summary is None:
         return report_failure(outputs, base, f"no model is deployed for {model or 'any model'}")
     commit()

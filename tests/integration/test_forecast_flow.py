@@ -4,12 +4,17 @@ ahead are one model; a second upload is gated on the same windows."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import Iterator
 
 import pytest
 import requests
+from azure.storage.blob import BlobServiceClient
 
 from cli import sample_data
+from devhost.process import wait_for
 from tests.integration.ml_stack import Stack, running_stack
 
 pytestmark = pytest.mark.integration
@@ -114,3 +119,35 @@ def test_a_second_upload_is_gated_against_production_on_the_same_windows(stack: 
     assert decision["metric"] == "normalized_root_mean_squared_error"
     # Production's method refit on the challenger's history, both forecasting the challenger's last 12 months.
     assert 0 < decision["challenger"] < 1 and 0 < decision["champion"] < 1, decision
+
+
+def dropped(stack: Stack, name: str, rows: list[dict[str, object]]) -> tuple[dict, list[dict[str, str]]]:
+    """A file dropped for batch scoring: its summary (or error) and its scored rows."""
+    blobs = BlobServiceClient.from_connection_string(stack.host.storage)
+    blobs.get_container_client("scoring-input").get_blob_client(f"{name}.csv").upload_blob(
+        sample_data.to_csv(rows), overwrite=True)
+    output = blobs.get_container_client("scoring-output")
+
+    def outcome() -> dict | None:
+        for suffix in ("summary", "error"):
+            blob = output.get_blob_client(f"{name}.{suffix}.json")
+            if output.exists() and blob.exists():
+                return dict(json.loads(blob.download_blob().readall()))
+        return None
+
+    result = wait_for(outcome, timeout=120, interval=0.2, what=f"batch outcome of {name}")
+    scored = output.get_blob_client(f"{name}.scored.csv")
+    rows_out = list(csv.DictReader(io.StringIO(scored.download_blob().readall().decode()))) if scored.exists() \
+        else []
+    return result, rows_out
+
+
+def test_a_dropped_file_of_future_rows_is_forecast_as_the_api_forecasts_them(stack: Stack):
+    ahead = [{k: v for k, v in r.items() if k != "sales"} for r in STORES if str(r["week"]) >= CUT]
+    summary, scored = dropped(stack, "stores/next-weeks", ahead)
+    assert summary["rows"] == 32 and set(summary["predictions"]) == {"min", "mean", "max"}, summary
+    online = forecast(stack, "stores", ahead).json()["result"]
+    assert [float(r["prediction"]) for r in scored] == pytest.approx(online, abs=1e-4)
+
+    beyond, nothing = dropped(stack, "stores/too-far", [{"week": "2031-01-06", "store": "S01", "promo": 0}])
+    assert "the horizon is 8 periods" in beyond["error"] and nothing == []
