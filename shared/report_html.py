@@ -114,9 +114,10 @@ def scatter(xs: NDArray[Any], ys: NDArray[Any], x_label: str, y_label: str, *, d
     return chart
 
 
-def axes(x_label: str, y_label: str) -> str:
+def axes(x_label: str, y_label: str, ticks_shown: bool = True) -> str:
+    """The plot's frame and labels; the ticks mark its unit square (the labels say what it spans)."""
     ticks = []
-    for v in (0, 0.5, 1):
+    for v in (0, 0.5, 1) if ticks_shown else ():
         x = PAD + v * (W - PAD - 8)
         y = H - PAD - v * (H - PAD - 8)
         ticks.append(f"<text x='{x:.0f}' y='{H - PAD + 14}' text-anchor='middle'>{v:g}</text>")
@@ -162,8 +163,9 @@ def bars(values: dict[str, float], limit: int) -> str:
     return f"<svg width='{W}' height='{12 + len(items) * 18}' role='img'>{''.join(rows)}</svg>"
 
 
-def leaderboard(trials: list[dict[str, Any]], greater_is_better: bool = False) -> str:
-    """Each learner's best trial: by ``cv_loss`` (lower is better), or by ``score`` when ``greater_is_better``."""
+def leaderboard(trials: list[dict[str, Any]], greater_is_better: bool = False, limit: int = 30) -> str:
+    """Each learner's best trial: by ``cv_loss`` (lower is better), or by ``score`` when ``greater_is_better``;
+    the ``limit`` best."""
     sign = -1.0 if greater_is_better else 1.0
     best: dict[str, float] = {}
     for trial in trials:
@@ -174,17 +176,18 @@ def leaderboard(trials: list[dict[str, Any]], greater_is_better: bool = False) -
             best[trial["learner"]] = float(value)
     if not best:
         return "<p class='muted'>no trials recorded</p>"
-    ranked = sorted(best.items(), key=lambda kv: sign * kv[1])
+    ranked = sorted(best.items(), key=lambda kv: sign * kv[1])[:limit]
     worst = max(v for _, v in ranked) if not greater_is_better else min(v for _, v in ranked)
+    left = max(88, 8 + 6 * max(len(learner) for learner, _ in ranked))  # room for the longest name
     rows = []
     for i, (learner, loss) in enumerate(ranked):
         y = 6 + i * 18
         width = 150 * (1 - abs(loss - ranked[0][1]) / (abs(worst - ranked[0][1]) + 1e-9) * 0.8)
         colour = "#16a34a" if i == 0 else "#94a3b8"
-        rows.append(f"<text x='88' y='{y + 11}' text-anchor='end'>{html.escape(learner)}</text>"
-                    f"<rect x='92' y='{y}' width='{width:.1f}' height='13' fill='{colour}'/>"
-                    f"<text x='{96 + width:.0f}' y='{y + 11}'>{loss:.4f}</text>")
-    return f"<svg width='{W}' height='{12 + len(ranked) * 18}' role='img'>{''.join(rows)}</svg>"
+        rows.append(f"<text x='{left}' y='{y + 11}' text-anchor='end'>{html.escape(learner)}</text>"
+                    f"<rect x='{left + 4}' y='{y}' width='{width:.1f}' height='13' fill='{colour}'/>"
+                    f"<text x='{left + 8 + width:.0f}' y='{y + 11}'>{loss:.4f}</text>")
+    return f"<svg width='{left + 232}' height='{12 + len(ranked) * 18}' role='img'>{''.join(rows)}</svg>"
 
 
 def guardrails(findings: list[dict[str, Any]]) -> str:
@@ -220,6 +223,38 @@ def evaluation(y: NDArray[Any], outputs: NDArray[Any], classes: list[str], label
                confusion(np.asarray(y, dtype=str), np.asarray(chosen, dtype=str), classes),
                f"{rows}: truth down, prediction across"),
     ]
+
+
+def forecast_chart(window: dict[str, Any]) -> str:
+    """One series around its held-out window: the values before it (grey), what happened in it (dark) and what
+    the judged fit forecast for it (blue), period by period; a dashed line where the forecast starts."""
+    before = np.asarray(window["history"], dtype=float)
+    actual = np.asarray(window["actual"], dtype=float)
+    forecast = np.asarray(window["forecast"], dtype=float)
+    values = np.concatenate([before, actual, forecast])
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return "<p class='muted'>no values</p>"
+    low, high = float(values.min()), float(values.max())
+    span = high - low if high > low else 1.0
+    count = len(before) + max(len(actual), len(forecast))
+
+    def sx(i: float) -> float:
+        return PAD + i / max(count - 1, 1) * (W - PAD - 8)
+
+    def sy(v: float) -> float:
+        return H - PAD - (v - low) / span * (H - PAD - 8)
+
+    def polyline(start: int, ys: NDArray[Any], colour: str) -> str:
+        points = " ".join(f"{sx(start + i):.1f},{sy(v):.1f}" for i, v in enumerate(ys) if np.isfinite(v))
+        return f"<polyline fill='none' stroke='{colour}' stroke-width='2' points='{points}'/>"
+
+    cut = sx(len(before) - 0.5)
+    parts = [axes(f"{window['first']} to {window['last']}", f"{low:.3g} to {high:.3g}", ticks_shown=False),
+             f"<line x1='{cut:.1f}' y1='8' x2='{cut:.1f}' y2='{H - PAD}' stroke='#b8c0c8' stroke-dasharray='4 3'/>",
+             polyline(0, np.concatenate([before, actual[:1]]), "#94a3b8"), polyline(len(before), actual, "#1d2329"),
+             polyline(len(before), forecast, "#2563eb")]
+    return f"<svg width='{W}' height='{H}' role='img'>{''.join(parts)}</svg>"
 
 
 def document(title: str, sections: list[str]) -> str:

@@ -29,3 +29,15 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def read_page(url: str) -> tuple[dict[str, str], dict[str, list[str]], str]:
+    """What a person sees at ``url`` in headless Chromium once the page rendered: the response headers, the
+    headings by level and the visible text."""
+    with chromium() as browser:
+        page = browser.new_page()
+        response = page.goto(url)
+        assert response is not None and response.status == 200, url
+        page.wait_for_load_state("load")
+        headings = {level: [h.strip() for h in page.locator(level).all_inner_texts()] for level in ("h1", "h2", "h3")}
+        return response.all_headers(), headings, page.inner_text("body")

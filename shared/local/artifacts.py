@@ -17,6 +17,7 @@ from shared.tasks import TaskKind
 # The judged fit's outputs on the validation rows (validation.csv's, in order), recorded by training beside it.
 JUDGED_OUTPUTS = "holdout/validation_outputs.npy"
 FORECASTER = "forecaster"  # the model format of a pickled shared.forecasting.Forecaster
+FORECAST_WINDOWS = "forecast_windows.json"  # a forecaster's judged forecasts of its held-out windows, for the report
 FORECASTS_UNEXPLAINED = ("a forecast has no per-row explanation: it follows the series' own history (the run's "
                          "report shows its forecasts against what happened); leave out 'explain'")
 

@@ -26,6 +26,7 @@ from shared.local.automl import HOLDOUT_DIR, TrainingOutcome
 from shared.schema import DATETIME, Column, Schema
 
 MODEL_FORMAT = artifacts.FORECASTER
+SHOWN_SERIES = 12  # the report shows this many series at most: the largest, then the smallest
 
 
 def frequency_of(schema: Schema) -> Frequency:
@@ -66,6 +67,7 @@ def train(frame: pd.DataFrame, schema: Schema, spec: ForecastSpec, metric_name: 
     holdout.mkdir(exist_ok=True)
     joblib.dump(judged, holdout / "model.pkl")
     np.save(out_dir / artifacts.JUDGED_OUTPUTS, outputs)
+    (out_dir / artifacts.FORECAST_WINDOWS).write_text(json.dumps(windows(judged, window, outputs[:, 0])))
     timings["fit_s"] = time.perf_counter() - started
     on_step("refit")
     final = fit(frame, spec, candidates=[judged.chosen])
@@ -93,6 +95,34 @@ def train(frame: pd.DataFrame, schema: Schema, spec: ForecastSpec, metric_name: 
         search={"loss": schema.task.search_loss, "candidates": len(judged.scores),
                 "seconds": round(timings["search_s"], 1)})
     return outcome, final
+
+
+def windows(judged: Forecaster, window: pd.DataFrame, forecasts: np.ndarray) -> list[dict[str, Any]]:
+    """Per shown series: its last values before the held-out window, the window's actual values and the judged
+    fit's forecasts of them, period by period (a missing period is null)."""
+    from shared.forecasting.series import series_keys, series_name
+
+    spec, horizon = judged.spec, judged.spec.horizon
+    keys = series_keys(window, spec)
+    times = pd.DatetimeIndex(pd.to_datetime(window[spec.time]))
+    by_size = sorted(judged.series, key=lambda s: -s.scale)
+    shown = by_size if len(by_size) <= SHOWN_SERIES else \
+        by_size[: SHOWN_SERIES - SHOWN_SERIES // 3] + by_size[-(SHOWN_SERIES // 3):]
+    out = []
+    for s in shown:
+        before = s.y[-max(2 * judged.frequency.season, 2 * horizon, 8):]
+        actual: list[float | None] = [None] * horizon
+        forecast: list[float | None] = [None] * horizon
+        for row in np.flatnonzero([key == s.key for key in keys]):
+            step = int(np.rint(judged.frequency.positions(times[[row]], judged.origin)[0])) - s.end
+            if 1 <= step <= horizon:
+                actual[step - 1] = float(window[spec.target].iloc[row])
+                forecast[step - 1] = float(forecasts[row])
+        first = judged.frequency.times(judged.origin, np.array([s.end - len(before) + 1]))[0]
+        last = judged.frequency.times(judged.origin, np.array([s.end + horizon]))[0]
+        out.append({"series": series_name(s.key, spec), "history": [float(v) for v in before], "actual": actual,
+                    "forecast": forecast, "first": _iso(first), "last": _iso(last)})
+    return out
 
 
 def example(final: Forecaster, columns: tuple[Column, ...]) -> dict[str, Any]:

@@ -63,6 +63,8 @@ def render(run: RunInfo, folder: Path, decision: dict[str, Any], guardrails: lis
                           "share of the model's use"),
               page.figure("Leaderboard", page.leaderboard(trials),
                           f"{len(trials)} trials; best cross-validated {loss}"))
+    if meta.get("time_series"):
+        return _forecast_page(run, folder, meta, decision, guardrails, version, frame, outputs, trials)
     classes = [] if signature.regression else list(signature.classes)
     target = frame[meta["target"]]
     y = pd.to_numeric(target, errors="coerce").to_numpy(dtype=float) if signature.regression else \
@@ -77,6 +79,32 @@ def render(run: RunInfo, folder: Path, decision: dict[str, Any], guardrails: lis
         rows = [page.row(*charts[:3]), page.row(charts[3], *common)]
         described = f"positive class {signature.positive_class!r}"
     sections = [_header(run, meta, version, len(frame), described), page.decision(decision), *rows,
+                page.guardrails(guardrails)]
+    return page.document(f"Run {run.run_id}: {run.model_name}", sections)
+
+
+def _forecast_page(run: RunInfo, folder: Path, meta: dict[str, Any], decision: dict[str, Any],
+                   guardrails: list[dict[str, Any]], version: str, frame: pd.DataFrame, outputs: np.ndarray,
+                   trials: list[dict[str, Any]]) -> str:
+    """A forecaster's run: each shown series' actual values against the forecast of its held-out window, the
+    candidates ranked by their backtest, and the forecasts against the actual values of every window."""
+    settings = meta["time_series"]
+    path = folder / artifacts.FORECAST_WINDOWS
+    windows = json.loads(path.read_text()) if path.exists() else []
+    horizon = settings["horizon"]
+    cards = [page.figure(f"{w['series']}: actual and forecast", page.forecast_chart(w),
+                         f"grey: before; dark: what happened; blue: forecast of the last {horizon} period(s)")
+             for w in windows]
+    y = pd.to_numeric(frame[meta["target"]], errors="coerce").to_numpy(dtype=float)
+    overall = page.evaluation(y, outputs, [], None, 0.5, "validation windows", meta["validation_metrics"])[0]
+    naive = next((t["cv_loss"] for t in trials if t["learner"] == "seasonal-naive" and t["cv_loss"] is not None), None)
+    board = page.figure("Backtest", page.leaderboard(trials, limit=10),
+                        f"the 10 best of {len(trials)} candidates: mean absolute error over rolling origins, scaled "
+                        "per series" + (f"; seasonal naive {naive:.4f}" if naive is not None else ""))
+    described = (f"target {meta['target']!r}, forecasting {horizon} {settings['frequency']} period(s)"
+                 + (f" of each series by {', '.join(settings['series'])}" if settings["series"] else ""))
+    sections = [_header(run, meta, version, len(frame), described), page.decision(decision),
+                page.row(board, overall), *(page.row(*cards[i: i + 3]) for i in range(0, len(cards), 3)),
                 page.guardrails(guardrails)]
     return page.document(f"Run {run.run_id}: {run.model_name}", sections)
 

@@ -15,6 +15,7 @@ from azure.storage.blob import BlobServiceClient
 
 from cli import sample_data
 from devhost.process import wait_for
+from tests.browser import read_page
 from tests.integration.ml_stack import Stack, running_stack
 
 pytestmark = pytest.mark.integration
@@ -151,3 +152,16 @@ def test_a_dropped_file_of_future_rows_is_forecast_as_the_api_forecasts_them(sta
 
     beyond, nothing = dropped(stack, "stores/too-far", [{"week": "2031-01-06", "store": "S01", "promo": 0}])
     assert "the horizon is 8 periods" in beyond["error"] and nothing == []
+
+
+def test_the_run_report_shows_each_store_forecast_against_what_happened(stack: Stack):
+    run = next(r for r in stack.get("runs", model="stores")["runs"] if r["state"] == "completed")
+    _, headings, text = read_page(f"{stack.host.url}/api/runs/{run['run_id']}/report?code={stack.host.function_key}")
+    assert headings["h2"][:2] == ["Backtest", "Predicted against actual"]
+    charts = sorted(h for h in headings["h2"] if h.endswith(": actual and forecast"))
+    assert charts == [f"S0{i}: actual and forecast" for i in (1, 2, 3, 4)], headings["h2"]
+    assert "forecasting 8 weekly period(s) of each series by store" in text
+    assert "blue: forecast of the last 8 period(s)" in text and "2022-12-05 to 2025-01-20" in text
+    naive = float(text.split("; seasonal naive ")[1].split()[0])
+    best = float(text.split("Backtest\n")[1].split("\n")[1])
+    assert best < naive  # the chosen forecast beat the baseline in the backtest, as the page shows

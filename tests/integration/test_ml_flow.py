@@ -19,7 +19,7 @@ import requests
 from cli import sample_data
 from devhost.process import wait_for
 from shared.run_events import APP_TAG, APP_TAG_KEY
-from tests.browser import chromium
+from tests.browser import read_page
 from tests.integration.ml_stack import Stack, features, running_stack
 
 pytestmark = pytest.mark.integration
@@ -210,18 +210,6 @@ def test_one_operation_links_upload_training_and_promotion_in_the_telemetry(stac
     body = json.loads(request["body"])
     assert body["data"]["baseData"]["responseCode"] == "200"
     assert "code=" not in json.dumps(body)  # keys never reach telemetry
-
-
-def read_page(url: str) -> tuple[dict[str, str], dict[str, list[str]], str]:
-    """What a person sees at ``url`` in headless Chromium once the page rendered: the response headers, the
-    headings by level and the visible text."""
-    with chromium() as browser:
-        page = browser.new_page()
-        response = page.goto(url)
-        assert response is not None and response.status == 200, url
-        page.wait_for_load_state("load")
-        headings = {level: [h.strip() for h in page.locator(level).all_inner_texts()] for level in ("h1", "h2", "h3")}
-        return response.all_headers(), headings, page.inner_text("body")
 
 
 def test_the_telemetry_page_shows_runs_latency_and_errors(stack: Stack):
