@@ -8,6 +8,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -29,7 +30,8 @@ WEEKLY = {"target": "sales", "time_column": "week", "horizon": "8", "series": "s
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(tmp_path_factory.mktemp("forecast")) as running:
+    # Drift windows of a second, closed once 30 rows were scored: the drift test sees one within the test.
+    with running_stack(tmp_path_factory.mktemp("forecast"), DRIFT_WINDOW_S="1", DRIFT_MIN_ROWS="30") as running:
         yield running
 
 
@@ -165,3 +167,19 @@ def test_the_run_report_shows_each_store_forecast_against_what_happened(stack: S
     naive = float(text.split("; seasonal naive ")[1].split()[0])
     best = float(text.split("Backtest\n")[1].split("\n")[1])
     assert best < naive  # the chosen forecast beat the baseline in the backtest, as the page shows
+
+
+def test_drift_watches_the_forecasts_and_the_known_features_not_the_dates(stack: Stack):
+    ahead = [{k: v for k, v in r.items() if k != "sales"} for r in STORES if str(r["week"]) >= CUT]
+    promoted = [{**row, "promo": 1} for row in ahead]  # every week a promotion: forecasts lifted, promo shifted
+    started = (datetime.now(UTC) + timedelta(seconds=1)).isoformat(timespec="seconds")  # after earlier traffic
+
+    def shifted_window() -> dict | None:
+        assert forecast(stack, "stores", promoted).status_code == 200
+        window = stack.get("models/stores/drift").get("last_window")
+        return window if window and window["start"] >= started and window["prediction_psi"] is not None else None
+
+    window = wait_for(shifted_window, timeout=60, interval=0.3, what="a closed drift window")
+    assert "week" not in window["psi"] and set(window["psi"]) == {"store", "promo"}
+    assert window["psi"]["promo"] > 0.2 and "promo" in window["drifted"]  # 15% of weeks in training, all now
+    assert window["prediction_psi"] > 0
