@@ -7,6 +7,7 @@ is a no-op; the sequence number the API shows (v1, v2, ...) is kept in a tag.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -23,6 +24,7 @@ from shared.schema import Schema
 
 DRIFT_BASELINE_FILE = "drift_baseline.json"  # beside the version's data: what its models' traffic is held against
 MAX_COPY_BYTES = 1 << 40  # the upload was checked against its limit already; this only bounds the reader
+COPY_CHUNK_ROWS = csv_stream.CHUNK_ROWS  # rows of the upload read at a time while it is copied
 
 
 def to_version(data: Any) -> DatasetVersion:
@@ -56,6 +58,10 @@ def _split_csv(chunk: pd.DataFrame, held_out: NDArray[np.bool_], header: bool) -
     return head + body, joined(lines[~held_out]), joined(lines[held_out])
 
 
+def _frames(content: BinaryIO, schema: Schema) -> Iterator[pd.DataFrame]:
+    return csv_stream.portable_frames(content, schema, max_bytes=MAX_COPY_BYTES, chunk_rows=COPY_CHUNK_ROWS)
+
+
 def _beside(uri: str, name: str) -> str:
     return f"{uri.rsplit('/', 1)[0]}/{name}"
 
@@ -86,14 +92,20 @@ class AzureDatasetRegistry(DatasetRegistry):
         # The copy first: a Data asset never points at bytes that are not there yet. It is the upload as the
         # run's MLTable reads it (',' and UTF-8), whatever delimiter, BOM or decimal mark the upload had, written a
         # chunk of rows at a time; training reads train.csv, and the gate compares champion and challenger on
-        # holdout.csv (``shared.azure.holdout``).
+        # holdout.csv (``shared.azure.holdout``). Series are split by time windows, known once every row was
+        # read: then the upload is read twice, from its first byte again (every caller hands a seekable stream).
         folder = entities.dataset_folder(name, content_hash)
+        split = holdout.split_for(schema)
+        if split.first_pass:
+            for chunk in _frames(content, schema):
+                split.learn(chunk)
+            content.seek(0)
         held_count = 0
         with self.store.writer(f"{folder}/{entities.DATA_FILE}") as whole, \
                 self.store.writer(f"{folder}/{holdout.TRAIN_FILE}") as train, \
                 self.store.writer(f"{folder}/{holdout.HOLDOUT_FILE}") as held:
-            for number, chunk in enumerate(csv_stream.portable_frames(content, schema, max_bytes=MAX_COPY_BYTES)):
-                held_out = holdout.held_out_rows(chunk)
+            for number, chunk in enumerate(_frames(content, schema)):
+                held_out = split.held_out(chunk)
                 held_count += int(held_out.sum())
                 for sink, text in zip((whole, train, held), _split_csv(chunk, held_out, number == 0), strict=True):
                     sink.write(text.encode("utf-8"))

@@ -309,8 +309,10 @@ class Answers:
 def _metric_of(metric: metrics.Metric, answers: Answers, records: list[dict[str, str | None]], target: str,
                classes: tuple[str, ...] = ()) -> float | None:
     """The metric of the answers against the rows' targets (a champion's probabilities read in the challenger's
-    classes); None when it cannot be computed (a label in the rows the model never saw, say)."""
+    classes); None when it cannot be computed (a label in the rows the model never saw, a row without an answer)."""
     truth = [row.get(target) for row in records]
+    if not np.isfinite(answers.outputs).all():
+        return None  # a row the model has no number for (a forecast beyond its horizon): not comparable
     try:
         if not answers.classes:
             y = np.asarray([float(v) if v is not None else np.nan for v in truth], dtype=np.float64)

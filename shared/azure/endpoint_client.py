@@ -40,15 +40,17 @@ def endpoint_outputs(answer: object, rows: int, regression: bool) -> tuple[Outpu
 
     The app's scoring script answers ``predictions`` and, for a classifier, ``classes`` and ``probabilities``
     (shared/azure/endpoint_code/score.py). A deployment that gives labels only (Azure ML's MLflow server) is read
-    as certain of its label.
+    as certain of its label. A number may be null where the model has none (one that is not finite, a row a
+    forecasting model cannot forecast): read as not a number, as a local model's would be.
     """
     predictions = predictions_in(answer)
     if predictions is None or len(predictions) != rows:
         raise BadGateway(f"the model endpoint answered {rows} row(s) with {str(answer)[:100]!r}")
     if regression:
-        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in predictions):
+        if any(isinstance(v, bool) or not (v is None or isinstance(v, (int, float))) for v in predictions):
             raise BadGateway(f"the regression endpoint answered with a non-number: {str(answer)[:100]!r}")
-        return np.asarray(predictions, dtype=np.float64).reshape(-1, 1), (), False
+        numbers = [np.nan if v is None else v for v in predictions]
+        return np.asarray(numbers, dtype=np.float64).reshape(-1, 1), (), False
     named = answer.get("classes") if isinstance(answer, dict) else None
     table = answer.get("probabilities") if isinstance(answer, dict) else None
     if isinstance(named, list) and isinstance(table, list):

@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from azure.ai.ml import Input, Output, automl, dsl
-from azure.ai.ml.automl import ClassificationPrimaryMetrics, RegressionPrimaryMetrics
+from azure.ai.ml.automl import (
+    ClassificationPrimaryMetrics,
+    ForecastingJob,
+    ForecastingPrimaryMetrics,
+    RegressionPrimaryMetrics,
+)
 from azure.ai.ml.constants import AssetTypes, BatchDeploymentOutputAction
 from azure.ai.ml.entities import (
     BatchEndpoint,
@@ -36,7 +41,8 @@ from shared.azure.config import AzureSettings
 from shared.errors import BadRequest
 from shared.ports import TrainingRequest
 from shared.run_events import APP_TAG as APP_TAG  # re-exported: the jobs and endpoints carry it
-from shared.tasks import TaskKind, kind_of
+from shared.schema import TimeSeries
+from shared.tasks import CLASSIFICATION, FORECASTING, REGRESSION, TaskKind, kind_of
 
 AUTOML_NODE = "automl"  # the AutoML node's name in the pipeline: its run's display name
 MLFLOW_MODEL_OUTPUT = "outputs/mlflow-model"
@@ -89,18 +95,20 @@ def run_table_folder(job: str) -> str:
     return f"runs/{job}"
 
 
-def _accepted(service_names: list[str], task: str) -> tuple[str, ...]:
-    """Our names (``AUC_weighted``) of the metrics the SDK's enum spells as the service does (``AUCWeighted``)."""
+def _accepted(service_names: list[str], task: TaskKind) -> tuple[str, ...]:
+    """Our names (``AUC_weighted``) of the metrics the SDK's enum spells as the service does (``AUCWeighted``), among
+    those that judge ``task``'s models (a forecast is judged by the regression metrics)."""
     spelled = {name.replace("_", "").lower() for name in service_names}
     return tuple(m.name for m in metrics.METRICS.values()
-                 if m.task == task and m.name.replace("_", "").lower() in spelled)
+                 if m.task == task.metric_family and m.name.replace("_", "").lower() in spelled)
 
 
 # The primary metrics Azure AutoML accepts per task, as the installed SDK lists them; the others (f1, log_loss)
 # are computed but cannot drive the search.
 AUTOML_PRIMARY_METRICS = {
-    "classification": _accepted([m.value for m in ClassificationPrimaryMetrics], "classification"),
-    "regression": _accepted([m.value for m in RegressionPrimaryMetrics], "regression"),
+    kind.name: _accepted([m.value for m in enum], kind) for kind, enum in (
+        (CLASSIFICATION, ClassificationPrimaryMetrics), (REGRESSION, RegressionPrimaryMetrics),
+        (FORECASTING, ForecastingPrimaryMetrics))
 }
 
 
@@ -111,6 +119,64 @@ def metric_refused(metric_name: str, task: TaskKind | str) -> str | None:
     if metric.name in accepted:
         return None
     return f"Azure AutoML {task} cannot optimise {metric.name}: choose one of {', '.join(accepted)}"
+
+
+# The pandas offset alias of each frequency AutoML is told, where the schema's frequency and anchor fix the grid
+# alone. Spelled as pandas 1.5 reads them (AutoML's curated environments carry it; later pandas still reads these,
+# "ME"/"h" are unknown to it). Months, quarters and years step from each series' own first time: "3MS" is every
+# third month start whichever months those are, where "QS" would be quarters from January only. A week's weekday,
+# and a month's day other than the first or the last, are not kept: for those AutoML infers the frequency from the
+# timestamps themselves (ingest found them on a regular grid).
+FREQUENCY_ALIASES = {
+    ("hourly", ""): "H", ("daily", ""): "D",
+    ("monthly", "1"): "MS", ("monthly", "end"): "M",
+    ("quarterly", "1"): "3MS", ("quarterly", "end"): "3M",
+    ("yearly", "1"): "12MS", ("yearly", "end"): "12M",
+}
+
+
+def frequency_alias(time_series: TimeSeries) -> str | None:
+    """The frequency as the pandas offset alias AutoML takes, or None to let AutoML infer it."""
+    return FREQUENCY_ALIASES.get((time_series.frequency, time_series.anchor))
+
+
+def forecast_settings(time_series: TimeSeries) -> dict[str, Any]:
+    """``set_forecast_settings`` of a forecasting node: the time column, the horizon in periods, the columns naming
+    each series (none: one series) and the frequency when it is known for certain."""
+    settings: dict[str, Any] = {"time_column_name": time_series.time_column,
+                                "forecast_horizon": time_series.horizon}
+    if time_series.series:
+        settings["time_series_id_column_names"] = list(time_series.series)
+    frequency = frequency_alias(time_series)
+    if frequency:
+        settings["frequency"] = frequency
+    return settings
+
+
+class _ForecastingNode(ForecastingJob):
+    """A forecasting node whose series id columns reach the pipeline's body as a list.
+
+    Inside a pipeline the SDK writes a node through its YAML schema, whose ``time_series_id_column_names`` tries a
+    string before a list: ``["store", "item"]`` would go out as the one name ``"['store', 'item']"``. The service
+    reads the list that an AutoML job's YAML gives (azureml-examples,
+    ``cli/jobs/automl-standalone-jobs/cli-automl-forecasting-orange-juice-sales``)."""
+
+    def _to_dict(self, inside_pipeline: bool = False) -> dict[str, Any]:
+        written: dict[str, Any] = super()._to_dict(inside_pipeline=inside_pipeline)
+        ids = self.forecasting_settings.time_series_id_column_names if self.forecasting_settings else None
+        if ids:
+            written.setdefault("forecasting", {})["time_series_id_column_names"] = \
+                [ids] if isinstance(ids, str) else list(ids)
+        return written
+
+
+def validation(task: TaskKind, settings: AzureSettings) -> dict[str, Any]:
+    """How AutoML judges its trials without validation data: a share of the rows at random for rows without an
+    order; for series, rolling-origin cross-validation (each fold forecasts the periods after its origin), with as
+    many folds as AutoML decides: AutoML takes no random validation share for forecasting."""
+    if task.tabular:
+        return {"validation_data_size": settings.validation_size}
+    return {"n_cross_validations": "auto"}
 
 
 def data_asset(settings: AzureSettings, name: str, sequence: int, content_hash: str, rows: int, columns: int,
@@ -143,14 +209,18 @@ def run_tags(request: TrainingRequest, name: str) -> dict[str, str]:
 
 
 def training_job(settings: AzureSettings, request: TrainingRequest, name: str, table_uri: str) -> PipelineJob:
-    """The published pipeline as an Azure ML pipeline job whose one node is an AutoML classification or
-    regression, as the dataset version was read."""
+    """The published pipeline as an Azure ML pipeline job whose one node is an AutoML classification, regression
+    or forecasting, as the dataset version was read."""
     metric = metrics.resolve(request.metric)
-    task = request.dataset.schema.task
+    schema = request.dataset.schema
+    task = schema.task
     refused = metric_refused(metric.name, task)
     if refused:
         raise BadRequest(refused, [{"field": "metric", "error": refused}])
-    node_kind = getattr(automl, task.azure_node)  # automl.classification, automl.regression
+    if not task.tabular and schema.time_series is None:  # a series is read by its time column and horizon
+        raise ValueError(f"dataset {request.dataset.name} v{request.dataset.version} is a {task} without its "
+                         "time column and horizon")
+    node_kind = getattr(automl, task.azure_node)  # automl.classification, automl.regression, automl.forecasting
     tags = run_tags(request, name)
     budget_minutes = max(15, -(-request.time_budget_s // 60))  # AutoML's minimum experiment timeout is 15 minutes
 
@@ -159,11 +229,16 @@ def training_job(settings: AzureSettings, request: TrainingRequest, name: str, t
     def automl_pipeline(training_data):  # type: ignore[no-untyped-def]  # dsl reads real annotations only
         search = node_kind(
             training_data=training_data, target_column_name=request.target, primary_metric=metric.name,
-            validation_data_size=settings.validation_size, enable_model_explainability=False,
-            outputs={"best_model": Output(type=AssetTypes.MLFLOW_MODEL)})
+            enable_model_explainability=False, outputs={"best_model": Output(type=AssetTypes.MLFLOW_MODEL)},
+            **validation(task, settings))
+        if schema.time_series is not None:
+            search.__class__ = _ForecastingNode  # the same node, written with its series ids as a list
+            search.set_forecast_settings(**forecast_settings(schema.time_series))
         search.set_limits(timeout_minutes=budget_minutes, max_trials=settings.max_trials,
-                        enable_early_termination=True)
-        search.set_training(enable_onnx_compatible_models=settings.onnx_compatible)
+                          enable_early_termination=True)
+        # Only models with an ONNX graph are served from one (no forecaster converts: they read the series' own
+        # history, which no graph holds); asking for them would leave AutoML no forecaster to try.
+        search.set_training(enable_onnx_compatible_models=settings.onnx_compatible and bool(task.onnx_output))
         search.name = AUTOML_NODE
         # Our own marks on the node, so its run is found among the pipeline's children by what we set.
         search.tags = {**tags, "node": AUTOML_NODE}

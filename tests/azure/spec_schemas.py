@@ -43,6 +43,35 @@ _DATAPLANE_JOB_OUTPUT = {  # JobOutputV2 (discriminator jobOutputType): UriFile 
     "properties": {"jobOutputType": {"enum": ["UriFile"]}, "uri": {"type": "string"}},
 }
 
+_FORECAST_HORIZON = {  # ForecastHorizon (discriminator mode) -> AutoForecastHorizon / CustomForecastHorizon (value)
+    "type": "object", "required": ["mode"],
+    "properties": {"mode": {"enum": ["Auto", "Custom"]}, "value": {"type": "integer"}},
+    "if": {"properties": {"mode": {"const": "Custom"}}}, "then": {"required": ["mode", "value"]},
+}
+_N_CROSS_VALIDATIONS = {  # NCrossValidations (discriminator mode) -> AutoNCrossValidations / CustomNCrossValidations
+    "type": ["object", "null"], "required": ["mode"],
+    "properties": {"mode": {"enum": ["Auto", "Custom"]}, "value": {"type": "integer"}},
+    "if": {"properties": {"mode": {"const": "Custom"}}}, "then": {"required": ["mode", "value"]},
+}
+_FORECASTING_SETTINGS = {  # ForecastingSettings
+    "type": ["object", "null"], "additionalProperties": False,
+    "properties": {"countryOrRegionForHolidays": {"type": ["string", "null"]},
+                   "cvStepSize": {"type": ["integer", "null"]}, "featureLags": {"type": "string"},
+                   "forecastHorizon": _FORECAST_HORIZON, "frequency": {"type": ["string", "null"]},
+                   "seasonality": {"type": "object", "required": ["mode"]},
+                   "shortSeriesHandlingConfig": {"type": "string"}, "targetAggregateFunction": {"type": "string"},
+                   "targetLags": {"type": ["object", "null"], "required": ["mode"]},
+                   "targetRollingWindowSize": {"type": ["object", "null"], "required": ["mode"]},
+                   "timeColumnName": {"type": ["string", "null"]},
+                   "timeSeriesIdColumnNames": {"type": ["array", "null"], "items": {"type": "string"}},
+                   "useStl": {"type": "string"}},
+}
+_MLTABLE_INPUT = {  # MLTableJobInput (AssetJobInput requires uri)
+    "type": "object", "required": ["uri", "jobInputType"],
+    "properties": {"jobInputType": {"const": "mltable"}, "uri": {"type": "string", "minLength": 1,
+                                                                  "pattern": "[a-zA-Z0-9_]"}},
+}
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     # DataVersionBaseResource -> DataVersionBase (discriminator dataType)
     "DataVersionBaseResource": {
@@ -76,6 +105,42 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                    "triton_model"]}}}},
                            "jobs": {"type": "object", "additionalProperties": {"type": "object"}},
                            "settings": {"type": "object"}}}},
+    },
+    # JobBaseResource -> JobBase (discriminator jobType) -> AutoMLJob, whose taskDetails (AutoMLVertical,
+    # discriminator taskType) is Forecasting: TableVertical's and AutoMLVertical's properties and its own. A
+    # pipeline's AutoML node is written in the SDK's YAML form; this is the AutoML job that node reads as.
+    "JobBaseResource/AutoMLJob/Forecasting": {
+        "type": "object", "required": ["properties"],
+        "properties": {"properties": {
+            "type": "object", "required": ["jobType", "taskDetails"],
+            "properties": {**_RESOURCE_BASE, "jobType": {"const": "AutoML"},
+                           "computeId": {"type": ["string", "null"]}, "isArchived": {"type": "boolean"},
+                           "taskDetails": {
+                               "type": "object", "required": ["taskType", "trainingData"],
+                               "additionalProperties": False,
+                               "properties": {
+                                   "taskType": {"const": "Forecasting"},
+                                   "logVerbosity": {"type": "string"},
+                                   "targetColumnName": {"type": ["string", "null"]},
+                                   "trainingData": _MLTABLE_INPUT,
+                                   "cvSplitColumnNames": {"type": ["array", "null"], "items": {"type": "string"}},
+                                   "featurizationSettings": {"type": ["object", "null"]},
+                                   "limitSettings": {  # TableVerticalLimitSettings
+                                       "type": ["object", "null"],
+                                       "properties": {"enableEarlyTermination": {"type": "boolean"},
+                                                      "maxTrials": {"type": "integer"},
+                                                      "timeout": {"type": "string", "pattern": "^P"},
+                                                      "trialTimeout": {"type": "string", "pattern": "^P"}}},
+                                   "nCrossValidations": _N_CROSS_VALIDATIONS,
+                                   "testData": {"type": ["object", "null"]},
+                                   "testDataSize": {"type": ["number", "null"]},
+                                   "validationData": {"type": ["object", "null"]},
+                                   "validationDataSize": {"type": ["number", "null"]},
+                                   "weightColumnName": {"type": ["string", "null"]},
+                                   "forecastingSettings": _FORECASTING_SETTINGS,
+                                   "primaryMetric": {"enum": ["SpearmanCorrelation", "NormalizedRootMeanSquaredError",
+                                                              "R2Score", "NormalizedMeanAbsoluteError"]},
+                                   "trainingSettings": {"type": ["object", "null"]}}}}}},
     },
     # ModelVersionResource -> ModelVersion
     "ModelVersionResource": {

@@ -191,6 +191,16 @@ def test_a_regression_model_answers_numbers_and_refuses_probabilities(stack: Azu
         server.score("homes", ScoreRequest([row], True))
 
 
+def test_a_number_the_model_has_none_for_is_null_in_the_answer(stack: AzureStack, endpoint: FakeEndpoint):
+    """The scoring script answers null where a model has no number (a forecast beyond its horizon, say)."""
+    homes = sample_data.home_rows(200)
+    server, _ = deployed_stack(stack, endpoint, {"target": "price"}, sample_data.to_csv(homes), "homes/jan.csv")
+    row = {k: v for k, v in homes[0].items() if k != "price"}
+    endpoint.replies[:] = [Reply(200, '{"predictions": [412.5, null]}')]
+    answer = server.score("homes", ScoreRequest([row, row], False))
+    assert answer == {"result": [412.5, None], "model": {"name": "homes", "version": "1"}}
+
+
 def test_a_regression_models_served_predictions_are_held_against_its_answers_on_held_out_rows(
         stack: AzureStack, endpoint: FakeEndpoint):
     homes = sample_data.home_rows(600)

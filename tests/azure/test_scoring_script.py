@@ -59,14 +59,14 @@ def pipeline(regression: bool = False) -> Pipeline:
     return model.fit(rows[["age", "job", "loan"]], target)
 
 
-def saved(folder: Path, model: Any) -> Path:
+def saved(folder: Path, model: Any, signature: list[dict[str, str]] = SIGNATURE) -> Path:
     """An MLflow model folder, as the registered model's files reach the deployment under AZUREML_MODEL_DIR."""
     mlflow_model = folder / "mlflow-model"
     mlflow_model.mkdir(parents=True)
     (mlflow_model / "model.pkl").write_bytes(pickle.dumps(model))
     (mlflow_model / "MLmodel").write_text(
         "flavors:\n  sklearn:\n    pickled_model: model.pkl\n    serialization_format: pickle\n"
-        f"signature:\n  inputs: '{json.dumps(SIGNATURE)}'\n", encoding="utf-8")
+        f"signature:\n  inputs: '{json.dumps(signature)}'\n", encoding="utf-8")
     return folder
 
 
@@ -186,3 +186,102 @@ def test_the_batch_script_reports_missing_columns_instead_of_scoring(batch_scrip
                                                                      monkeypatch: pytest.MonkeyPatch):
     _, summary = scored(batch_script, tmp_path, monkeypatch, pipeline(), "age,job\n70,technician\n")
     assert summary == {"error": "the file lacks the model's column(s): loan"}
+
+
+# ---- forecasting models ---------------------------------------------------------------------------------------
+
+FORECAST_SIGNATURE = [{"type": "datetime", "name": "date"}, {"type": "string", "name": "store"},
+                      {"type": "double", "name": "price"}]
+
+
+class ForecastingPipelineStandIn:
+    """A stand-in for AutoML's forecasting pipeline, since no machine here reaches Azure or installs AutoML's
+    runtime. Shaped as azureml-examples use the real one: it names its ``time_column_name``, forecasts through
+    ``forecast(X, ignore_data_errors=...)``, which answers the forecasts in the rows' order and the rows it read
+    (indexed by time and series, so not in that order), fails on a time column that is not datetimes, and gives
+    NaN for a row it cannot forecast when told to ignore data errors. Its forecast: the series' last value plus one
+    per month ahead, up to its horizon."""
+
+    time_column_name = "date"
+
+    def __init__(self, last: dict[str, tuple[str, float]], horizon: int) -> None:
+        self.last = {store: (pd.Timestamp(when), value) for store, (when, value) in last.items()}
+        self.horizon = horizon
+
+    def forecast(self, X: pd.DataFrame, y: Any = None, ignore_data_errors: bool = False) -> tuple[Any, pd.DataFrame]:
+        times = X[self.time_column_name]
+        if not pd.api.types.is_datetime64_any_dtype(times):
+            raise TypeError(f"time column {self.time_column_name!r} must hold datetimes, not {times.dtype}")
+        values: list[float] = []
+        for store, when in zip(X["store"], times, strict=True):
+            known = self.last.get(store)
+            ahead = (when.year - known[0].year) * 12 + when.month - known[0].month if known is not None else 0
+            if known is None or not 1 <= ahead <= self.horizon:
+                if not ignore_data_errors:
+                    raise ValueError(f"cannot forecast {store} at {when}")
+                values.append(float("nan"))
+            else:
+                values.append(known[1] + ahead)
+        read = X.assign(_automl_target_col=values).set_index([self.time_column_name, "store"]).sort_index()
+        return np.asarray(values), read
+
+    def predict(self, X: pd.DataFrame) -> Any:
+        raise NotImplementedError("forecasting models answer through forecast(), not predict()")
+
+
+def forecaster() -> ForecastingPipelineStandIn:
+    return ForecastingPipelineStandIn({"north": ("2024-01-31", 100.0), "south": ("2023-12-31", 40.0)}, horizon=3)
+
+
+def forecast_request(rows: list[list[Any]]) -> str:
+    return json.dumps({"input_data": {"columns": ["date", "store", "price"], "index": list(range(len(rows))),
+                                      "data": rows}})
+
+
+def test_a_forecasting_model_answers_one_number_per_future_row_in_the_rows_order(script: ModuleType, tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(saved(tmp_path, forecaster(), FORECAST_SIGNATURE)))
+    script.init()
+    rows = [["2024-03-31", "north", 2.5], ["2024-01-31", "south", 1.0], ["2024-02-29T00:00:00+01:00", "north", 2.5],
+            ["2024-02-29", "east", 3.0],  # a series the model never saw
+            ["2024-09-30", "north", 2.5]]  # beyond its horizon
+    answer = script.run(forecast_request(rows))
+    assert answer == {"predictions": [102.0, 41.0, 101.0, None, None]}
+    assert json.loads(json.dumps(answer, allow_nan=False)) == answer  # valid JSON: no NaN
+
+
+def test_a_forecast_reads_its_time_column_as_datetimes_whatever_the_signature_says(script: ModuleType,
+                                                                                   tmp_path: Path,
+                                                                                   monkeypatch: pytest.MonkeyPatch):
+    as_text = [{**c, "type": "string"} if c["name"] == "date" else c for c in FORECAST_SIGNATURE]
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(saved(tmp_path, forecaster(), as_text)))
+    script.init()
+    assert script.run(forecast_request([["2024-02-29 00:00", "north", None]])) == {"predictions": [101.0]}
+
+
+def test_the_batch_script_scores_a_forecasting_model(batch_script: ModuleType, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(saved(tmp_path / "model", forecaster(), FORECAST_SIGNATURE)))
+    (tmp_path / "out").mkdir()
+    monkeypatch.setenv("AZUREML_BI_OUTPUT_PATH", str(tmp_path / "out"))
+    monkeypatch.setenv("BATCH_CHUNK_ROWS", "2")
+    (tmp_path / "drop.csv").write_text("date,store,price\n2024-02-29,north,2\n2024-03-31,north,2\n"
+                                       "2024-01-31,south,1\n2024-01-31,east,1\n", encoding="utf-8")
+    batch_script.init()
+    batch_script.run([str(tmp_path / "drop.csv")])
+    table = pd.read_csv(tmp_path / "out" / "scored.csv")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert table["prediction"].tolist()[:3] == [101.0, 102.0, 41.0] and pd.isna(table["prediction"][3])
+    assert summary["rows"] == 4 and summary["predictions"] == {
+        "min": 41.0, "mean": pytest.approx(81.333333), "max": 102.0, "not_finite": 1}
+
+
+def test_the_gate_compares_no_model_that_left_a_held_out_row_without_a_number():
+    from shared import metrics
+    from shared.azure.deployment import Answers, _metric_of
+
+    records: list[dict[str, str | None]] = [{"sales": "10"}, {"sales": "12"}, {"sales": "11"}]
+    metric = metrics.resolve("normalized_mean_absolute_error")
+    answered = Answers(np.array([[10.0], [12.5], [11.0]]), ())
+    assert _metric_of(metric, answered, records, "sales") is not None
+    assert _metric_of(metric, Answers(np.array([[10.0], [np.nan], [11.0]]), ()), records, "sales") is None

@@ -1,4 +1,5 @@
-"""The scoring script of the app's online deployments: labels and class probabilities from an AutoML model.
+"""The scoring script of the app's online deployments: labels and class probabilities, or numbers, from an AutoML
+model.
 
 It runs inside the managed online deployment, in the curated AutoML environment
 the model was trained in, and imports nothing of the app. Azure ML's inference
@@ -15,6 +16,15 @@ probability of each class:
 Columns are cast to the types of the model's MLflow signature first, as
 MLflow's own server does, so JSON numbers, text and dates reach the model as
 it saw them in training.
+
+A forecasting model answers one number per row: each row names a future time
+(its time column), its series (the id columns) and the features known ahead.
+AutoML's forecasting pipeline forecasts through ``forecast()``, not
+``predict()`` (azureml-examples, ``automl-forecasting-task-energy-demand/
+mlflow-model-local-inference-test.ipynb``), and reads its time column as
+datetimes, whatever the signature says of it. A row it cannot forecast (a time
+beyond its horizon, a series it never saw) answers null, as a number that is
+not finite does.
 """
 
 from __future__ import annotations
@@ -82,7 +92,7 @@ def frame(body: dict[str, Any], types: dict[str, str]) -> pd.DataFrame:
         elif kind == "boolean":
             table[name] = table[name].map(_boolean)
         elif kind == "datetime":
-            table[name] = pd.to_datetime(table[name], errors="coerce")
+            table[name] = _wall_clock(table[name])
         elif kind == "string":
             table[name] = [None if v is None else str(v) for v in table[name]]
     return table
@@ -94,8 +104,34 @@ def _boolean(value: Any) -> Any:
     return None if value is None else bool(value)
 
 
+def forecast(model: Any, table: pd.DataFrame) -> dict[str, Any]:
+    """A forecasting model's number per row, in the rows' order; null where it has none."""
+    time_column = getattr(model, "time_column_name", None)
+    if isinstance(time_column, str) and time_column in table.columns:
+        table = table.assign(**{time_column: _wall_clock(table[time_column])})
+    # ignore_data_errors: a row that cannot be forecast is NaN rather than the whole request failing
+    values, _ = model.forecast(table, ignore_data_errors=True)
+    numbers = np.asarray(values, dtype="float64").reshape(-1)
+    if len(numbers) != len(table):
+        raise ValueError(f"the model forecast {len(numbers)} values for {len(table)} rows")
+    return {"predictions": [float(v) if np.isfinite(v) else None for v in numbers]}
+
+
+def _wall_clock(values: pd.Series) -> pd.Series:
+    """Times as datetimes, read as written: an offset (Z, +02:00) is dropped, not applied, as training read them."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.tz_localize(None) if getattr(values.dt, "tz", None) is not None else values
+    text = values.astype("string").str.strip()
+    timed = text.str.contains(r"\d[T ]\d{2}:\d{2}", regex=True).fillna(False).astype(bool)
+    text = text.where(~timed, text.str.replace(r"(?:Z|[+-]\d{2}:?\d{2})$", "", regex=True))
+    return pd.Series(pd.to_datetime(text, errors="coerce", format="ISO8601"), index=values.index)
+
+
 def predict(model: Any, table: pd.DataFrame) -> dict[str, Any]:
-    """Labels, and for a model that gives them, the class probabilities with the classes in column order."""
+    """Labels, and for a model that gives them, the class probabilities with the classes in column order; for a
+    forecasting model, its forecasts."""
+    if callable(getattr(model, "forecast", None)):
+        return forecast(model, table)
     labels = np.asarray(model.predict(table))
     answer: dict[str, Any] = {"predictions": labels.tolist()}
     if hasattr(model, "predict_proba"):
