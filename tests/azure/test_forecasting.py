@@ -145,7 +145,7 @@ def test_the_frequency_is_the_pandas_alias_of_the_grid_or_left_to_automl(frequen
 
 
 def test_a_metric_azure_cannot_optimise_for_a_forecast_is_refused_naming_the_choices(sdk_stack: SdkStack):
-    accepted = entities.AUTOML_PRIMARY_METRICS["forecasting"]
+    accepted = entities.AUTOML_PRIMARY_METRICS[FORECASTING.name]
     assert set(accepted) == {"normalized_root_mean_squared_error", "r2_score", "normalized_mean_absolute_error",
                              "spearman_correlation"}  # the SDK's ForecastingPrimaryMetrics, in our names
     assert all(entities.metric_refused(name, FORECASTING) is None for name in accepted)
