@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from shared.schema import DATETIME, NO_DATE, Column, Schema, date_parts
+from shared.schema import DATETIME, NO_DATE, Column, Schema, TimeSeries, date_parts
 from shared.tasks import CLASSIFICATION, TaskKind, kind_of
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ class ModelSignature:
     ignored: frozenset[str] = frozenset()  # excluded from training: accepted when sent, then dropped
     example: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     task: TaskKind = CLASSIFICATION
+    time_series: TimeSeries | None = None  # a forecaster's: its time column, horizon, series ids and frequency
 
     # Built once per loaded model, not per request (a frozen dataclass keeps them in its __dict__).
     @cached_property
@@ -92,14 +93,19 @@ class ModelSignature:
                    float(threshold) if isinstance(threshold, (int, float)) else None,
                    frozenset(str(n) for n in _sequence(meta.get("ignored_columns"))),
                    MappingProxyType(dict(example)) if isinstance(example, Mapping) else MappingProxyType({}),
-                   kind_of(str(meta.get("task") or "")))
+                   kind_of(str(meta.get("task") or "")),
+                   _time_series(meta.get("time_series")))
 
     @classmethod
     def from_schema(cls, schema: Schema, classes: Sequence[str] = (),
                     ignored: frozenset[str] = frozenset()) -> ModelSignature:
         """From a dataset's schema alone (a model whose own description is not at hand)."""
         return cls(tuple(c for c in schema.features if c.name not in ignored), schema.target, tuple(classes),
-                   ignored=ignored, task=schema.task)
+                   ignored=ignored, task=schema.task, time_series=schema.time_series)
+
+
+def _time_series(value: object) -> TimeSeries | None:
+    return TimeSeries.from_dict(value) if isinstance(value, dict) else None
 
 
 def _sequence(value: object) -> Sequence[object]:

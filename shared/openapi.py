@@ -153,7 +153,12 @@ def _score_operation(operation_id: str, summary: str, rows: _Rows, *, extras: bo
                      ) -> dict[str, Any]:
     flags = _Flags(rows.signature, extras)
     example_row = dict(rows.signature.example) if rows.signature else {}
-    return {
+    series = rows.signature.time_series if rows.signature else None
+    answered = "one label (or, for a regression model, one number) per row"
+    if series is not None and rows.signature is not None:  # a forecaster: what it can answer is bounded in time
+        summary = f"{summary}: a forecast per row of a future time"
+        answered = f"one number per row: the forecast of {rows.signature.target} at its time"
+    operation: dict[str, Any] = {
         "operationId": operation_id, "summary": summary, "security": KEY,
         "parameters": [{"name": "probabilities", "in": "query", "schema": flags.query(),
                         "description": "also return the probability of each class (true, false, 1 or 0; a "
@@ -161,7 +166,7 @@ def _score_operation(operation_id: str, summary: str, rows: _Rows, *, extras: bo
         "requestBody": _json_body(_score_body(rows, flags, max_rows),
                                   {"data": [example_row]} if example_row else None),
         "responses": {
-            "200": _json("one label (or, for a regression model, one number) per row", rows.result),
+            "200": _json(answered, rows.result),
             "400": _error("bad rows: every bad row and field is named in details"),
             "401": UNAUTHORISED,
             "413": _error("too many rows or bytes"),
@@ -171,6 +176,14 @@ def _score_operation(operation_id: str, summary: str, rows: _Rows, *, extras: bo
             "504": _error("the model endpoint took too long (Azure)"),
         },
     }
+    if series is not None:
+        ids = f" of each series ({', '.join(series.series)})" if series.series else ""
+        operation["description"] = (
+            f"Each row names a time in '{series.time_column}'{ids} and the values of the known features then. A "
+            f"time must be one of the {series.horizon} {series.frequency} period(s) after the end of its series' "
+            "history: an earlier or later one, one off the grid, or a series without history is a 400 that "
+            "says why.")
+    return operation
 
 
 def _simple(operation_id: str, summary: str, *params: dict[str, Any],

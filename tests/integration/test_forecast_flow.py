@@ -78,6 +78,17 @@ def test_a_time_the_model_cannot_forecast_is_a_400_that_says_why(stack: Stack, m
     assert says in answer.json()["error"]
 
 
+def test_the_api_document_says_what_a_forecast_request_is(stack: Stack):
+    stack.wait_final(stack.upload("sales/history.csv", sample_data.to_csv(SALES[:96]), MONTHLY))
+    document = stack.get("swagger.json")
+    operation = document["paths"]["/models/sales/score"]["post"]
+    assert "a forecast per row of a future time" in operation["summary"]
+    assert "one of the 12 monthly period(s) after the end of its series' history" in operation["description"]
+    assert operation["requestBody"]["content"]["application/json"]["example"] == {"data": [{"month": "2023-01-01"}]}
+    row = document["components"]["schemas"]["Row_sales"]
+    assert row["required"] == ["month"] and "pattern" in row["properties"]["month"]
+
+
 def test_what_a_forecast_cannot_give_is_refused_plainly(stack: Stack):
     stack.wait_final(stack.upload("sales/history.csv", sample_data.to_csv(SALES[:96]), MONTHLY))
     assert forecast(stack, "sales", [{"month": "2023-01-01"}], probabilities=True).status_code == 400
