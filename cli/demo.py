@@ -52,7 +52,8 @@ def _storage_connection() -> str:
     return azurite.connection_string("127.0.0.1", *azurite.pick_ports())
 
 
-def run(data: Path | None, model: str, target: str = "y", task: str | None = None) -> int:
+def run(data: Path | None, model: str, target: str = "y", task: str | None = None,
+        forecast: dict[str, str] | None = None) -> int:
     root = ROOT / ".devhost"
     data = _dataset(data, root / "demo")
     port = 7071 if not azurite.port_open("127.0.0.1", 7071) else None
@@ -65,14 +66,13 @@ def run(data: Path | None, model: str, target: str = "y", task: str | None = Non
         tty = sys.stdout.isatty()
         key = host.function_key if tty else "$KEY"
         echo(f"    Host: {host.url}   function key: {host.function_key if tty else f'in {keys_file}'}")
-        metadata = {"target": target, **({"task": task} if task else {})}
+        metadata = {"target": target, **({"task": task} if task else {}), **(forecast or {})}
         say(f"Uploading {data} to datasets/{model}/{data.name} (metadata {metadata})")
         upload_id = uploads.drop(host.storage, data, model, metadata)
         say("Following the upload (validation, dataset registration, AutoML, registration, gate, deployment)")
         upload = uploads.follow(host, upload_id, timeout_s=900)
         uploads.report(host, upload)
-        regression = (upload.get("details") or {}).get("task") == "regression"
-        scored = uploads.score_first_rows(host, data, model, target, regression) if uploads.serving(host) else True
+        scored = uploads.try_the_model(host, upload, data, model, target) if uploads.serving(host) else True
         say("Where to look next:")
         if not tty:
             read = f"import json; print(json.load(open('{keys_file}'))['functionKeys']['default'])"

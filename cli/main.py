@@ -16,6 +16,24 @@ def positive(text: str) -> int:
     return int(text)
 
 
+TASKS = ["classification", "regression", "forecasting"]
+
+
+def forecasting_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--time-column", help="forecast: the column of dates (blob metadata 'time_column')")
+    parser.add_argument("--horizon", type=positive, help="forecast: periods ahead (metadata 'horizon'; default 1)")
+    parser.add_argument("--series", default="", help="forecast: comma-separated columns naming each series "
+                                                      "(metadata 'series'; default: one series)")
+
+
+def forecast_metadata(args: argparse.Namespace) -> dict[str, str]:
+    """The forecasting settings as blob metadata (names percent-encoded as the target's are)."""
+    series = ",".join(uploads.ascii_safe(c.strip()) for c in args.series.split(",") if c.strip())
+    given = {"time_column": uploads.ascii_safe(args.time_column) if args.time_column else "",
+             "horizon": str(args.horizon) if args.horizon else "", "series": series}
+    return {key: value for key, value in given.items() if value}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -23,13 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     run_demo.add_argument("--data", type=Path, help="CSV to upload (default: a generated sample)")
     run_demo.add_argument("--model", default="bank", help="model name, i.e. the folder under datasets/")
     run_demo.add_argument("--target", default="y", help="the column to predict (blob metadata 'target')")
-    run_demo.add_argument("--task", choices=["classification", "regression"],
+    run_demo.add_argument("--task", choices=TASKS,
                           help="blob metadata 'task' (default: decided by the target's values)")
+    forecasting_options(run_demo)
     drop = commands.add_parser("upload", help="drop a CSV into the running stack's storage and follow it")
     drop.add_argument("data", type=Path, help="the CSV file")
     drop.add_argument("--model", required=True, help="model name, i.e. the folder under datasets/")
     drop.add_argument("--target", default="y", help="the column to predict (blob metadata 'target')")
-    drop.add_argument("--task", choices=["classification", "regression"], help="default: decided by the target")
+    drop.add_argument("--task", choices=TASKS, help="default: decided by the target (a --time-column: forecasting)")
+    forecasting_options(drop)
     drop.add_argument("--metric", help="primary metric, e.g. AUC_weighted")
     drop.add_argument("--exclude", default="", help="comma-separated columns to leave out")
     drop.add_argument("--no-follow", action="store_true", help="print the upload id and return")
@@ -68,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "telemetry":
         return telemetry.run(args.store, args.view, args.operation_id, args.limit, args.follow)
     if args.command == "demo":
-        return demo.run(args.data, args.model, args.target, args.task)
+        return demo.run(args.data, args.model, args.target, args.task, forecast_metadata(args))
     host = RunningHost(args.url.rstrip("/"), *host_key(args.key, status.default_state()))
     if args.command == "follow":
         return runs.follow(host, args.run_id)
@@ -79,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args.no_follow else runs.follow(host, run_id)
     if args.command == "upload":
         metadata = {"target": uploads.ascii_safe(args.target), "task": args.task, "metric": args.metric,
-                    "exclude": ",".join(uploads.ascii_safe(c.strip()) for c in args.exclude.split(",") if c.strip())}
+                    "exclude": ",".join(uploads.ascii_safe(c.strip()) for c in args.exclude.split(",") if c.strip()),
+                    **forecast_metadata(args)}
         return uploads.run(args.data, args.model, {k: v for k, v in metadata.items() if v}, host,
                            uploads.local_storage(status.default_state()), not args.no_follow)
     if args.command == "status":

@@ -20,6 +20,9 @@ from shared.upload_states import UploadState, is_final
 TERMINAL = tuple(str(state) for state in UploadState if is_final(state))
 
 
+SHOWN_PLACES = 10  # of the leaderboard, in the terminal
+
+
 def say(message: str) -> None:
     echo(f"==> {message}")
 
@@ -89,8 +92,11 @@ def report(host: Host, upload: dict[str, Any]) -> None:
     search, rows = result.get("search", {}), result.get("fit_rows", {})
     say(f"Leaderboard of run {upload['run_id']} ({result.get('task', 'classification')}, {result.get('trials')} "
          f"trials; best cross-validated {search.get('loss', 'log_loss')} per learner):")
-    for place, row in enumerate(result.get("leaderboard", []), 1):
+    board = result.get("leaderboard", [])
+    for place, row in enumerate(board[:SHOWN_PLACES], 1):
         echo(f"    {place}. {row['learner']:<12} {row['cv_loss']:.4f}")
+    if len(board) > SHOWN_PLACES:
+        echo(f"    ... and {len(board) - SHOWN_PLACES} more (GET /api/runs/{upload['run_id']})")
     metrics = result.get("validation_metrics", {})
     shown = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
     threshold = f"threshold {result['threshold']}, " if result.get("threshold") is not None else ""
@@ -156,6 +162,42 @@ def score_first_rows(host: Host, data: Path, model: str, target: str, regression
     return response.ok
 
 
+def forecast_next(host: Host, model: str, settings: dict[str, Any]) -> bool:
+    """Forecast the horizon after the first series' history: the times from the model's own example row (its
+    first future period) stepped by the data's frequency, the known features held at their last values."""
+    import pandas as pd
+
+    document = get_json(host, "/api/swagger.json")
+    body = document["paths"][f"/models/{model}/score"]["post"]["requestBody"]["content"]["application/json"]
+    first = dict(body["example"]["data"][0])
+    time_column, horizon = settings["time_column"], int(settings["horizon"])
+    step = {"hourly": pd.DateOffset(hours=1), "daily": pd.DateOffset(days=1), "weekly": pd.DateOffset(weeks=1),
+            "monthly": pd.DateOffset(months=1), "quarterly": pd.DateOffset(months=3),
+            "yearly": pd.DateOffset(years=1)}[settings["frequency"]]
+    start = pd.Timestamp(first[time_column])
+    month_ends = settings.get("anchor") == "end"
+    times = [start + step * i for i in range(horizon)]
+    if month_ends:  # months of different lengths: each on its own last day
+        times = [t + pd.offsets.MonthEnd(0) for t in times]
+    rows = [{**first, time_column: t.isoformat() if t != t.normalize() else t.date().isoformat()} for t in times]
+    response = call(host, "POST", f"/api/models/{model}/score", expect=(200, 400, 404, 503), json={"data": rows})
+    say(f"POST /api/models/{model}/score with the next {horizon} period(s) -> {response.status_code}")
+    if response.ok:
+        for row, value in zip(rows, response.json()["result"], strict=True):
+            echo(f"    {row[time_column]}  {value}")
+    else:
+        echo(f"    {response.text}")
+    return response.ok
+
+
+def try_the_model(host: Host, upload: dict[str, Any], data: Path, model: str, target: str) -> bool:
+    """Ask the model serving ``model`` what a client would: the file's first rows, or a forecaster its horizon."""
+    details = upload.get("details") or {}
+    if details.get("time_series"):
+        return forecast_next(host, model, details["time_series"])
+    return score_first_rows(host, data, model, target, details.get("task") == "regression")
+
+
 def local_storage(state_dir: Path) -> str:
     """The storage the running stack reads: ``AzureWebJobsStorage`` (the environment, then local.settings.json),
     else the emulator the host started (its ``storage.json``), else Azurite on its usual ports."""
@@ -201,4 +243,6 @@ def run(data: Path, model: str, metadata: dict[str, str], host: Host, storage: s
             say(f"Following the run that trains it: {original['run_id']}")
             return runs.follow(host, original["run_id"])
     report(host, outcome)
+    if outcome["state"] == "promoted" and (outcome.get("details") or {}).get("time_series"):
+        forecast_next(host, model, outcome["details"]["time_series"])  # what the new forecaster says next
     return 1 if outcome["state"] in ("rejected", "failed") else 0

@@ -148,3 +148,27 @@ def test_a_duplicate_upload_follows_the_run_that_trains_its_data(stack: Stack, t
     assert "==> Upload duplicate: same content as dataset dup v1" in followed.stdout
     assert f"==> Following the upload that trains it: {original}" in followed.stdout
     assert "==> Decision: promoted (model dup v1)" in followed.stdout  # reported as for the upload it follows
+
+
+def test_a_time_series_uploaded_from_the_cli_is_followed_to_its_forecast_of_the_next_periods(stack: Stack,
+                                                                                           tmp_path: Path):
+    data = tmp_path / "sales.csv"
+    data.write_bytes(sample_data.to_csv(sample_data.monthly_sales(72)))
+    result = cli(stack, "upload", str(data), "--model", "sales", "--target", "units", "--time-column", "month",
+                 "--horizon", "6", "--key", HOST_KEY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "'time_column': 'month', 'horizon': '6'" in out  # the metadata it sent
+    assert "Task: forecasting" in out and "Frequency: monthly" in out
+    assert "==> Decision: promoted (model sales v1)" in out
+    assert "with the next 6 period(s) -> 200" in out
+    forecast = out.split("-> 200\n")[1].splitlines()[:6]
+    assert [line.split()[0] for line in forecast] == [f"2021-{m:02d}-01" for m in range(1, 7)]
+    assert all(100 < float(line.split()[1]) < 500 for line in forecast)  # units around 200 plus the trend
+
+
+def test_a_horizon_that_is_not_a_whole_number_is_refused_before_anything_is_sent(stack: Stack, tmp_path: Path):
+    data = tmp_path / "sales.csv"
+    data.write_bytes(sample_data.to_csv(sample_data.monthly_sales(72)))
+    result = cli(stack, "upload", str(data), "--model", "sales", "--time-column", "month", "--horizon", "0")
+    assert result.returncode == 2 and "not a whole number of at least 1" in result.stderr
