@@ -36,6 +36,7 @@ Knows nothing of Azure Functions; pure pandas, numpy and LightGBM.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -379,13 +380,19 @@ def rolling_origin_folds(end: int, horizon: int, folds: int, min_train: int, sta
 
 
 def backtest(design: _Design, series: Sequence[_Series], horizon: int, candidates: Sequence[str],
-             folds: int = DEFAULT_FOLDS) -> dict[str, float]:
-    """Each candidate's mean absolute error over the folds, each series' errors divided by its scale."""
+             folds: int = DEFAULT_FOLDS, deadline: float | None = None) -> tuple[dict[str, float], int]:
+    """Each candidate's mean absolute error over the folds, each series' errors divided by its scale; and the
+    folds scored. The latest fold first: past ``deadline`` (a ``time.perf_counter()`` time) no further fold starts
+    once one is done, so a tight budget judges on the most recent origins."""
     end = max(s.end for s in series)
     start = min(s.start for s in series)
     chosen = rolling_origin_folds(end, horizon, folds, max(2 * design.season, design.season + horizon), start)
     errors: dict[str, list[float]] = {name: [] for name in candidates}
-    for fold in chosen:
+    scored = 0
+    for fold in reversed(chosen):
+        if scored and deadline is not None and time.perf_counter() >= deadline:
+            break
+        scored += 1
         kept = [(s, cut) for s in series if (cut := s.cut(fold.cutoff, fold.last)) is not None]
         past = [cut for _, cut in kept]
         if not past:
@@ -393,11 +400,11 @@ def backtest(design: _Design, series: Sequence[_Series], horizon: int, candidate
         paths = _paths(design, _train(design, past, horizon, candidates), past, candidates)
         for i, (whole, cut) in enumerate(kept):
             truth = take_at(whole.y, np.arange(len(cut.y), len(cut.y) + horizon, dtype=np.int64))
-            scored = np.isfinite(truth)
+            known = np.isfinite(truth)
             for name in candidates:
-                errors[name] += list(np.abs(paths[name][i][scored] - truth[scored]) / whole.scale)
+                errors[name] += list(np.abs(paths[name][i][known] - truth[known]) / whole.scale)
     means = {name: float(np.mean(values)) if values else math.inf for name, values in errors.items()}
-    return {name: value if math.isfinite(value) else math.inf for name, value in means.items()}
+    return {name: value if math.isfinite(value) else math.inf for name, value in means.items()}, scored
 
 
 # --- The forecaster --------------------------------------------------------------------------------------------
@@ -416,6 +423,7 @@ class Forecaster:
     series: list[_Series]
     encoding: _Encoding
     trained: _Trained  # the chosen candidate refit on the whole history
+    folds: int = 0  # the backtest's folds (fewer than asked when its deadline came first)
 
     def _design(self) -> _Design:
         return _Design(self.frequency, self.origin, len(self.spec.known))
@@ -520,9 +528,10 @@ class Forecaster:
 
 
 def fit(frame: pd.DataFrame, spec: ForecastSpec, candidates: Sequence[str] = CANDIDATES,
-        folds: int = DEFAULT_FOLDS, held_out: int = 0) -> Forecaster:
+        folds: int = DEFAULT_FOLDS, held_out: int = 0, deadline: float | None = None) -> Forecaster:
     """Check the data (DatasetRejected with every reason), backtest the candidates, refit the best on it all.
-    ``held_out``: periods cut off the end of every series beforehand (``check_series``)."""
+    ``held_out``: periods cut off the end of every series beforehand (``check_series``); ``deadline``: when the
+    backtest starts no further fold (``backtest``)."""
     checked = check_series(frame, spec, held_out)
     reject_if_needed(checked)
     assert checked.origin is not None
@@ -532,9 +541,9 @@ def fit(frame: pd.DataFrame, spec: ForecastSpec, candidates: Sequence[str] = CAN
     design = _Design(checked.frequency, checked.origin, len(spec.known))
     if not _positive(series):  # no logarithm of zero or less
         candidates = [c for c in candidates if "lightgbm-log" not in c] or ["lightgbm"]
-    scores = backtest(design, series, spec.horizon, candidates, folds) if len(candidates) > 1 else \
-        {candidates[0]: math.nan}
+    scores, scored = backtest(design, series, spec.horizon, candidates, folds, deadline) if len(candidates) > 1 \
+        else ({candidates[0]: math.nan}, 0)
     chosen = min(candidates, key=lambda name: (scores[name], candidates.index(name)))
     trained = _train(design, series, spec.horizon, [chosen])
     return Forecaster(spec, checked.frequency, checked.origin, chosen, scores, checked.findings, series,
-                      encoding, trained)
+                      encoding, trained, scored)

@@ -19,13 +19,14 @@ import numpy as np
 import pandas as pd
 
 from shared import metrics
-from shared.forecasting.model import Forecaster, fit
+from shared.forecasting.model import DEFAULT_FOLDS, Forecaster, fit, rolling_origin_folds
 from shared.forecasting.series import ForecastSpec, Frequency, split_last
 from shared.local import artifacts
 from shared.local.automl import HOLDOUT_DIR, TrainingOutcome
 from shared.schema import DATETIME, Column, Schema
 
 MODEL_FORMAT = artifacts.FORECASTER
+BACKTEST_SHARE = 0.6  # of the time budget, after which the backtest starts no further fold
 SHOWN_SERIES = 12  # the report shows this many series at most: the largest, then the smallest
 
 
@@ -44,10 +45,11 @@ def features(schema: Schema, spec: ForecastSpec) -> tuple[Column, ...]:
 
 
 def train(frame: pd.DataFrame, schema: Schema, spec: ForecastSpec, metric_name: str, out_dir: Path,
-          on_step: Callable[[str], None]) -> tuple[TrainingOutcome, Forecaster]:
+          on_step: Callable[[str], None], budget_s: float = 60.0) -> tuple[TrainingOutcome, Forecaster]:
     """Backtest the candidates on the history before each series' last ``horizon`` periods, judge the best on
     those periods, then refit it on everything. Writes validation.csv, trials.json, model.pkl and the judged fit
-    in ``holdout/`` (with its forecasts of the validation rows)."""
+    in ``holdout/`` (with its forecasts of the validation rows). The backtest starts no fold after
+    ``BACKTEST_SHARE`` of ``budget_s``: the two fits of the chosen method that follow take a fold's time at most."""
     import joblib
 
     timings: dict[str, float] = {}
@@ -56,7 +58,7 @@ def train(frame: pd.DataFrame, schema: Schema, spec: ForecastSpec, metric_name: 
     history, window = split_last(frame, spec, frequency_of(schema))
     window.assign(**{spec.time: window[spec.time].map(_iso)}).to_csv(out_dir / "validation.csv", index=False)
     on_step("backtest")
-    judged = fit(history, spec, held_out=spec.horizon)
+    judged = fit(history, spec, held_out=spec.horizon, deadline=started + BACKTEST_SHARE * budget_s)
     timings["search_s"] = time.perf_counter() - started
     on_step("evaluate")
     outputs = judged.predict(window).reshape(-1, 1)
@@ -81,7 +83,10 @@ def train(frame: pd.DataFrame, schema: Schema, spec: ForecastSpec, metric_name: 
     series = len(final.series)
     notes = [
         f"Frequency {final.frequency.name}; {series} series; horizon {spec.horizon} period(s).",
-        f"Chosen by rolling-origin backtest in time order: {judged.chosen} (mean absolute error scaled per series "
+        f"Chosen by a rolling-origin backtest in time order over {judged.folds} fold(s)"
+        + (f" (the budget of {budget_s:.0f}s left no time for more of the {DEFAULT_FOLDS})"
+           if judged.folds < DEFAULT_FOLDS and judged.folds < _possible(judged) else "")
+        + f": {judged.chosen} (mean absolute error scaled per series "
         f"{judged.scores[judged.chosen]:.4f}; seasonal naive {judged.scores.get('seasonal-naive', float('nan')):.4f}).",
         f"Validation metrics: the choice fit on the history before each series' last {spec.horizon} period(s) and "
         f"scored on those {len(window):,} rows. Deployed: refit on all {len(frame):,} rows.",
@@ -92,9 +97,16 @@ def train(frame: pd.DataFrame, schema: Schema, spec: ForecastSpec, metric_name: 
         best_learner=judged.chosen, best_config={"method": judged.chosen}, threshold=None, classes=[],
         validation_metrics=validation, trials=trials, timings=timings, model_format=MODEL_FORMAT, notes=notes,
         fit_rows={"holdout_fit": len(history), "validation": len(window), "final_fit": len(frame)},
-        search={"loss": schema.task.search_loss, "candidates": len(judged.scores),
-                "seconds": round(timings["search_s"], 1)})
+        search={"loss": schema.task.search_loss, "candidates": len(judged.scores), "folds": judged.folds,
+                "budget_s": round(budget_s, 1), "seconds": round(timings["search_s"], 1)})
     return outcome, final
+
+
+def _possible(judged: Forecaster) -> int:
+    """The folds a history this long allows, budget aside."""
+    season, horizon = judged.frequency.season, judged.spec.horizon
+    end, start = max(s.end for s in judged.series), min(s.start for s in judged.series)
+    return len(rolling_origin_folds(end, horizon, DEFAULT_FOLDS, max(2 * season, season + horizon), start))
 
 
 def windows(judged: Forecaster, window: pd.DataFrame, forecasts: np.ndarray) -> list[dict[str, Any]]:

@@ -42,7 +42,7 @@ def train(state_dir: Path, run: RunInfo, request: StoredRequest,
     path = Path(dataset.uri.removeprefix("file://"))
     run_dir = state_dir / "runs" / run.run_id
     if not dataset.schema.task.tabular:
-        meta, frame, outcome, schema = _forecaster(path, dataset.schema, request, run_dir, report)
+        meta, frame, outcome, schema = _forecaster(path, dataset.schema, request, run_dir, budget, report)
     else:
         meta, frame, outcome, schema = _tabular(path, dataset, request, run_dir, settings, budget, started, report)
     meta.update({"model_name": run.model_name, "run_id": run.run_id, "metric": request.metric,
@@ -115,7 +115,7 @@ def _tabular(path: Path, dataset: Any, request: StoredRequest, run_dir: Path, se
     return meta, frame, outcome, schema
 
 
-def _forecaster(path: Path, stored: Any, request: StoredRequest, run_dir: Path, report: Report
+def _forecaster(path: Path, stored: Any, request: StoredRequest, run_dir: Path, budget: float, report: Report
                 ) -> tuple[dict[str, Any], Any, Any, Any]:
     """A forecaster (``shared.local.forecast_training``), with the same returns as ``_tabular``."""
     import numpy as np
@@ -129,7 +129,7 @@ def _forecaster(path: Path, stored: Any, request: StoredRequest, run_dir: Path, 
     with path.open("rb") as source:
         frame = upload.read_series(source, stored, spec, max_bytes=path.stat().st_size + 1)
     outcome, final = forecast_training.train(frame, schema, spec, request.metric, run_dir,
-                                             lambda step: report(step=step))
+                                             lambda step: report(step=step), budget)
     report(step="register", trials=len(outcome.trials))
     features = forecast_training.features(stored, spec)
     meta = {**automl.describe(outcome, schema), "features": [

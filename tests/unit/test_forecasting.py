@@ -140,6 +140,21 @@ def test_the_backtest_never_sees_values_after_its_cutoff():
     assert trimmed is not None and len(trimmed.y) == 60 and trimmed.y[-1] == frame["sales"].iloc[59]
 
 
+def test_a_spent_budget_judges_on_the_latest_fold_alone():
+    frame = monthly_frame(96, seed=3)
+    spec = ForecastSpec("month", "sales", 12)
+    unhurried = forecasting.fit(frame, spec, ("ets", "seasonal-naive"))
+    hurried = forecasting.fit(frame, spec, ("ets", "seasonal-naive"), deadline=0.0)  # already past
+    assert (unhurried.folds, hurried.folds) == (5, 1)
+    base = forecasting.check_series(frame, spec)
+    assert base.origin is not None
+    series = forecast_model._build_series(frame, spec, base.frequency, base.origin, forecast_model._Encoding())
+    design = forecast_model._Design(base.frequency, base.origin, 0)
+    latest, scored = forecast_model.backtest(design, series, 12, ("ets",), folds=1)
+    assert scored == 1  # the one fold kept is the most recent one
+    assert latest["ets"] == pytest.approx(hurried.scores["ets"])
+
+
 def test_the_forecaster_beats_seasonal_naive_on_a_clean_seasonal_series():
     frame = monthly_frame(96, seed=3)
     history, future = frame.iloc[:84], frame.iloc[84:]
