@@ -71,6 +71,7 @@ METHODS = ("lightgbm", "lightgbm-log", "lightgbm-recursive", "ets", "harmonic", 
 # beats both, and the backtest pays nothing more for it (the means are of forecasts it has already made).
 CANDIDATES = (*METHODS, *(f"{a}+{b}" for i, a in enumerate(METHODS[:-1]) for b in METHODS[i + 1: -1]))
 MAX_LAGS = 14  # the most recent values the model sees, beyond the seasonal ones
+MAX_TRAINING_ROWS = 1_000_000  # (origin, step) rows LightGBM learns from: about 250 MB of features at most
 MANY_ROWS = 20_000  # training rows from which the trees get 31 leaves (of 20 rows at least) instead of 15 (of 10)
 LIGHTGBM_PARAMS: dict[str, Any] = {
     "n_estimators": 300, "learning_rate": 0.05,
@@ -231,12 +232,16 @@ class _Design:
         return [np.asarray(p, dtype=np.float64)[inverse] for p in parts]
 
     def training_rows(self, series: Sequence[_Series], horizon: int) -> tuple[FloatArray, FloatArray]:
-        """Every (origin, step) inside the history whose base is known: features and scaled change."""
+        """Every (origin, step) inside the history whose base is known: features and scaled change. Beyond
+        ``MAX_TRAINING_ROWS`` (long histories times a long horizon) the origins are thinned evenly, the latest
+        kept: the rows grow with the data, the memory does not."""
         blocks, targets = [], []
+        stride = max(1, math.ceil(sum(len(s.y) for s in series) * horizon / MAX_TRAINING_ROWS))
         for s in series:
             n = len(s.y)
-            origins = np.tile(np.arange(n, dtype=np.int64), horizon)
-            steps = np.repeat(np.arange(1, horizon + 1, dtype=np.int64), n)
+            kept = np.arange(n - 1, -1, -stride, dtype=np.int64)[::-1]
+            origins = np.tile(kept, horizon)
+            steps = np.repeat(np.arange(1, horizon + 1, dtype=np.int64), len(kept))
             inside = origins + steps < n
             origins, steps = origins[inside], steps[inside]
             base = self.base(s, origins, steps)
