@@ -1,0 +1,156 @@
+"""A forecasting upload end to end on the Azure backend: through the real ingest (the upload read from Azurite a range
+at a time, its dataset version written there), the real MLClient against the REST stand-in (``rest_workspace``),
+then the run's completion, the gate on the same held-out windows, the smoke test, drift, the run report and a
+dropped file of future rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.storage.blob import BlobServiceClient, ContainerClient
+
+from cli import sample_data
+from shared.azure import entities, holdout
+from shared.azure.blobstore import ContainerStore
+from shared.azure.config import AzureSettings
+from shared.azure.dry_run import InMemoryQueue, InMemoryRecords
+from shared.azure.wiring import assemble
+from shared.blob_stream import blob_stream
+from shared.ingest import IngestOutcome, Upload, ingest
+from shared.ports import Backend, DatasetVersion
+from shared.settings import Settings
+from tests.azure.conftest import IDENTITY_ID
+
+SALES = sample_data.monthly_sales(60)  # five years of one series, months on day 1
+MONTHLY = {"target": "units", "time_column": "month", "horizon": "6"}
+STORES = sample_data.store_weeks(3, 120)  # three stores, a promotion plan known ahead
+WEEKLY = {"target": "sales", "time_column": "week", "horizon": "8", "series": "store"}
+
+
+@dataclass
+class Flow:
+    """The Azure backend over the real MLClient (answered by the REST stand-in), its storage on Azurite."""
+
+    backend: Backend
+    service: Any  # tests.azure.rest_workspace.RestWorkspace
+    settings: Settings
+    uploads: ContainerClient
+    versions: ContainerClient
+    queue: InMemoryQueue
+
+    def upload(self, path: str, content: bytes, metadata: dict[str, str]) -> IngestOutcome:
+        """Drop the file in the uploads container and ingest it as the blob trigger does: read in ranges."""
+        self.uploads.upload_blob(path, content, overwrite=True)
+        client = self.uploads.get_blob_client(path)
+        properties = client.get_blob_properties()
+        stream = blob_stream(client, properties.size, properties.etag, range_bytes=4096)
+        return ingest(Upload(path, client.url, stream, metadata, properties.etag.strip('"'),
+                             properties.last_modified.isoformat()), self.backend, self.settings)
+
+    def record(self, path: str) -> dict[str, Any]:
+        """The upload record of the blob's current version."""
+        etag = self.uploads.get_blob_client(path).get_blob_properties().etag.strip('"')
+        found = self.backend.uploads.get(f"{path}@{etag}")
+        assert found is not None
+        return found
+
+    def version(self, name: str) -> DatasetVersion:
+        found = self.backend.datasets.get(name)
+        assert found is not None
+        return found
+
+    def table(self, version: DatasetVersion, file: str) -> list[dict[str, str]]:
+        path = f"{entities.dataset_folder(version.name, version.content_hash)}/{file}"
+        return list(csv.DictReader(io.StringIO(self.versions.download_blob(path).readall().decode("utf-8"))))
+
+
+@pytest.fixture()
+def flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blob_service: BlobServiceClient) -> Flow:
+    from shared.azure.run_metrics import MlflowRunMetrics
+    from tests.azure.rest_workspace import FakeCredential, RestTransport, RestWorkspace, ml_client
+
+    monkeypatch.setenv("LOCAL_STATE_DIR", str(tmp_path / "unused"))
+    settings = Settings.from_env()
+    azure = replace(AzureSettings.example(), endpoint_suffix="x7k2", endpoint_identity_id=IDENTITY_ID)
+    service = RestWorkspace()
+    ml = ml_client(service)
+    versions = blob_service.create_container("dataset-versions")
+    queue = InMemoryQueue()
+    run_metrics = MlflowRunMetrics(ml, FakeCredential(), transport=RestTransport(service))
+    backend = assemble(settings, azure, ml, ContainerStore(versions), InMemoryRecords(), credential=None,
+                       queue=queue, run_metrics=run_metrics)
+    return Flow(backend, service, settings, blob_service.create_container("datasets"), versions, queue)
+
+
+def automl_node(flow: Flow, run_id: str) -> dict[str, Any]:
+    body = flow.service.jobs[run_id]
+    [node] = body["properties"]["jobs"].values()
+    return dict(node)
+
+
+# ---- ingest and the training job ------------------------------------------------------------------------------
+
+
+def test_a_monthly_upload_is_read_as_a_series_held_out_by_its_last_horizon_and_trained_as_a_forecast(flow: Flow):
+    outcome = flow.upload("sales/history.csv", sample_data.to_csv(SALES), MONTHLY)
+    assert outcome.state == "training", outcome
+    version = flow.version("sales")
+    settings = version.schema.time_series
+    assert version.schema.task == "forecasting" and version.schema.target == "units"
+    assert settings is not None and settings.to_dict() == {
+        "time_column": "month", "horizon": 6, "series": [], "frequency": "monthly", "anchor": "1"}
+    assert any(g["check"] == "frequency" for g in version.guardrails)
+    # The gate's windows: the last 6 months; training gets every month before them, each row once.
+    held, train = flow.table(version, holdout.HOLDOUT_FILE), flow.table(version, holdout.TRAIN_FILE)
+    assert [r["month"] for r in held] == [str(r["month"]) for r in SALES[-6:]]
+    assert [r["month"] for r in train] == [str(r["month"]) for r in SALES[:-6]]
+    assert version.holdout_rows == 6
+    node = automl_node(flow, str(outcome.run_id))
+    assert (node["task"], node["target_column_name"]) == ("forecasting", "units")
+    assert node["forecasting"] == {"time_column_name": "month", "forecast_horizon": 6, "frequency": "MS"}
+    assert node["primary_metric"] == "normalized_root_mean_squared_error"
+    table = flow.versions.download_blob(f"runs/{outcome.run_id}/MLTable").readall().decode()
+    assert "/train.csv" in table
+    record = flow.record("sales/history.csv")
+    assert record["state"] == "training" and record["details"]["time_series"] == settings.to_dict()
+
+
+def test_several_stores_hold_out_each_ones_last_weeks_and_send_their_ids_and_known_promotions(flow: Flow):
+    outcome = flow.upload("stores/weeks.csv", sample_data.to_csv(STORES), WEEKLY)
+    assert outcome.state == "training", outcome
+    version = flow.version("stores")
+    assert version.schema.time_series is not None and version.schema.time_series.to_dict() == {
+        "time_column": "week", "horizon": 8, "series": ["store"], "frequency": "weekly", "anchor": ""}
+    held = flow.table(version, holdout.HOLDOUT_FILE)
+    weeks = sorted({str(r["week"]) for r in STORES})
+    assert sorted((r["store"], r["week"]) for r in held) == sorted(
+        (store, week) for store in ("S01", "S02", "S03") for week in weeks[-8:])
+    assert list(held[0]) == ["week", "store", "promo", "sales"]  # the known promotion plan goes with the rows
+    assert len(flow.table(version, holdout.TRAIN_FILE)) == len(STORES) - 24
+    node = automl_node(flow, str(outcome.run_id))
+    # weekly: AutoML infers the weekday from the timestamps; the promotion is a feature known ahead (no setting)
+    assert node["forecasting"] == {"time_column_name": "week", "forecast_horizon": 8,
+                                   "time_series_id_column_names": ["store"]}
+    baseline = json.loads(flow.versions.download_blob(
+        f"{entities.dataset_folder('stores', version.content_hash)}/drift_baseline.json").readall())
+    assert set(baseline["features"]) == {"store", "promo"}  # never the dates
+
+
+def test_a_time_column_of_year_and_month_is_left_out_of_the_drift_baseline(flow: Flow):
+    # 2015-01: text to the schema, a month to a series; a price list known ahead beside it
+    rows = [{"month": str(r["month"])[:7], "price": 2 + i % 3, "units": r["units"]} for i, r in enumerate(SALES)]
+    outcome = flow.upload("plain/months.csv", sample_data.to_csv(rows), MONTHLY)
+    assert outcome.state == "training", outcome
+    version = flow.version("plain")
+    assert next(c for c in version.schema.columns if c.name == "month").kind == "string"
+    assert version.schema.time_series is not None and version.schema.time_series.frequency == "monthly"
+    assert [r["month"] for r in flow.table(version, holdout.HOLDOUT_FILE)] == [r["month"] for r in rows[-6:]]
+    baseline = flow.backend.datasets.drift_baseline(version)
+    assert baseline is not None and set(baseline["features"]) == {"price"}  # never the time
+
