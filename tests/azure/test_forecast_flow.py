@@ -19,13 +19,15 @@ from cli import sample_data
 from shared.azure import entities, holdout
 from shared.azure.blobstore import ContainerStore
 from shared.azure.config import AzureSettings
+from shared.azure.deployment import AzureDeployer
 from shared.azure.dry_run import InMemoryQueue, InMemoryRecords
 from shared.azure.wiring import assemble
 from shared.blob_stream import blob_stream
 from shared.ingest import IngestOutcome, Upload, ingest
 from shared.ports import Backend, DatasetVersion
+from shared.promotion import RUN_COMPLETED, handle_run_completed
 from shared.settings import Settings
-from tests.azure.conftest import IDENTITY_ID
+from tests.azure.conftest import IDENTITY_ID, AzureStack
 
 SALES = sample_data.monthly_sales(60)  # five years of one series, months on day 1
 MONTHLY = {"target": "units", "time_column": "month", "horizon": "6"}
@@ -154,3 +156,96 @@ def test_a_time_column_of_year_and_month_is_left_out_of_the_drift_baseline(flow:
     baseline = flow.backend.datasets.drift_baseline(version)
     assert baseline is not None and set(baseline["features"]) == {"price"}  # never the time
 
+# ---- the run's completion: registration, the gate, the smoke test, drift ---------------------------------------
+
+
+def trained(stack: AzureStack, rows: list[dict[str, object]], etag: str, score: float) -> tuple[str, dict[str, Any]]:
+    run_id = stack.upload(sample_data.to_csv(rows), path="sales/history.csv", etag=etag, metadata=MONTHLY)
+    return run_id, stack.workspace.complete_run(run_id, score=score)
+
+
+def decided(stack: AzureStack, event: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The final decision once the deployment queue ran, and the upload's record."""
+    outcome = handle_run_completed(RUN_COMPLETED, event, stack.backend)
+    if outcome.decision == "deploying":
+        stack.queue.drain(stack.backend)
+    final = stack.backend.promotions.decision(event["runId"])
+    assert final is not None
+    run = stack.backend.pipeline.get_run(event["runId"])
+    assert run is not None and run.upload_id
+    record = stack.backend.uploads.get(run.upload_id)
+    assert record is not None
+    return str(final["decision"]), record
+
+
+def scored_rows(stack: AzureStack) -> list[list[list[Any]]]:
+    return [c.args["request"]["input_data"]["data"] for c in stack.workspace.calls
+            if c.operation == "online_endpoints.invoke"]
+
+
+def test_a_forecaster_is_registered_smoke_tested_on_its_first_window_and_watched_for_drift(stack: AzureStack):
+    run_id, event = trained(stack, SALES[:48], '"a"', 0.9)
+    decision, record = decided(stack, event)
+    assert decision == "deployed" and record["state"] == "promoted", record
+    model = stack.backend.deployer.production("sales")
+    assert model is not None and model.run_id == run_id and model.version == "1"
+    # The smoke test asked for the first month after the training history, which a forecaster must answer.
+    smoke = next(c.args for c in stack.workspace.calls if c.operation == "online_endpoints.invoke")
+    assert smoke["request"]["input_data"]["columns"] == ["month"]
+    assert smoke["request"]["input_data"]["data"] == [[SALES[42]["month"]]]
+    # Drift: the forecasts are held against its forecasts of its held-out window; the dates are never watched.
+    deployer = stack.backend.deployer
+    assert isinstance(deployer, AzureDeployer)
+    reference = deployer.prediction_reference(model)
+    assert reference is not None and reference["kind"] == "number" and len(reference["edges"]) > 1
+    dataset = stack.backend.datasets.get("sales")
+    assert dataset is not None
+    baseline = stack.backend.datasets.drift_baseline(dataset)
+    assert baseline is not None and "month" not in baseline["features"]
+
+
+def test_a_forecaster_without_an_answer_for_the_first_window_is_refused(stack: AzureStack):
+    _, event = trained(stack, SALES[:48], '"a"', 0.9)
+    stack.workspace.store = None  # the endpoint answers with the script's fixed answer, not a forecast
+    stack.workspace.invoke_answer = '{"predictions": [null]}'
+    decision, record = decided(stack, event)
+    assert decision == "refused" and record["state"] == "not_promoted"
+    assert "no forecast for the first period after its training history" in record["reason"]
+
+
+def test_a_champion_whose_history_ends_before_the_new_windows_is_stale_and_replaced(stack: AzureStack):
+    decided(stack, trained(stack, SALES[:48], '"a"', 0.9)[1])
+    # Six more months: the new model is judged on them; production (trained up to month 42) reaches month 48.
+    run_id, event = trained(stack, SALES[:54], '"b"', 0.2)
+    decision, record = decided(stack, event)
+    assert decision == "deployed" and record["state"] == "promoted", record
+    reason = record["reason"]
+    assert reason.startswith("production (v1) cannot score the windows held out of dataset sales v2 (each series' "
+                             "last 6 period(s), 6 rows; neither model trained on them): it has no forecast for 6 "
+                             "of them"), reason
+    assert "is stale, so the new model takes over" in reason
+    chosen = record["details"]["decision"]
+    assert chosen["champion"] is None and chosen["challenger"] is not None and chosen["compared_rows"] == 6
+    production = stack.backend.deployer.production("sales")
+    assert production is not None and production.run_id == run_id
+    # Both colours were asked for the same six months: the new model's window.
+    window = [[str(r["month"])] for r in SALES[48:54]]
+    assert scored_rows(stack)[-3:-1] == [window, window]
+
+
+def test_forecasters_of_the_same_history_are_compared_on_the_same_windows(stack: AzureStack):
+    decided(stack, trained(stack, SALES[:48], '"a"', 0.0)[1])  # its forecasts a quarter off
+    revised = [{**SALES[0], "units": 190.0}, *SALES[1:48]]  # a correction of the first month: the same windows
+    _, event = trained(stack, revised, '"b"', 1.0)  # its forecasts right
+    decision, record = decided(stack, event)
+    assert decision == "deployed", record
+    chosen = record["details"]["decision"]
+    assert chosen["challenger"] == 0.0 and chosen["champion"] > 0.1
+    assert record["reason"].startswith("normalized_root_mean_squared_error 0.0000 vs production v1 ")
+    assert record["reason"].endswith("on the same 6 rows of dataset sales v2 held out of training (each series' "
+                                     "last 6 period(s); neither model trained on them)")
+    # ...and a third of the same history, worse than the one serving, is not promoted.
+    _, event = trained(stack, [{**SALES[0], "units": 191.0}, *SALES[1:48]], '"c"', 0.0)
+    decision, record = decided(stack, event)
+    assert decision == "rejected" and record["state"] == "not_promoted"
+    assert "does not beat production v2" in record["reason"]
