@@ -249,3 +249,66 @@ def test_forecasters_of_the_same_history_are_compared_on_the_same_windows(stack:
     decision, record = decided(stack, event)
     assert decision == "rejected" and record["state"] == "not_promoted"
     assert "does not beat production v2" in record["reason"]
+
+
+# ---- the run report -----------------------------------------------------------------------------------------------
+
+
+def test_the_run_report_shows_each_series_forecast_against_what_happened_and_the_backtest(
+        stack: AzureStack, monkeypatch: pytest.MonkeyPatch):
+    from types import SimpleNamespace
+
+    from shared.azure import reports
+    from tests.browser import chromium
+
+    monkeypatch.setattr(reports, "SERIES_SHOWN", 2)  # a sample of the series: the first by name
+    run_id = stack.upload(sample_data.to_csv(STORES), path="stores/weeks.csv", etag='"a"', metadata=WEEKLY)
+    event = stack.workspace.complete_run(run_id, score=0.9, algorithm="TCNForecaster")
+    node = f"{run_id}_automl"
+    for trial, (learner, value) in enumerate({"SeasonalNaive": 0.21, "ExponentialSmoothing": 0.12}.items()):
+        name = f"{node}_{trial}"
+        stack.workspace.job_views[name] = SimpleNamespace(
+            name=name, type="base", display_name=f"trial {trial}", status="Completed", tags={},
+            properties={"run_algorithm": learner, "runTemplate": "automl_child"}, studio_url="",
+            creation_context=None, parent=node)
+        stack.workspace.logged[name] = {"normalized_root_mean_squared_error": value}
+    stack.workspace.logged[f"{node}_3"] = {"normalized_root_mean_squared_error": 0.9}
+    decision, _ = decided(stack, event)
+    assert decision == "deployed"
+    page = stack.backend.reports.html(run_id)
+    assert page is not None
+    with chromium() as browser:  # as a person sees it
+        tab = browser.new_page()
+        tab.set_content(page)
+        text = tab.inner_text("body")
+        headings = [h.strip() for h in tab.locator("h2").all_inner_texts()]
+        charts = tab.locator("svg").count()
+    assert headings[:2] == ["Backtest", "Predicted against actual"]
+    assert [h for h in headings if h.endswith(": actual and forecast")] == ["S01: actual and forecast",
+                                                                            "S02: actual and forecast"]
+    assert charts == 4  # the backtest, predicted against actual, two series
+    weeks = sorted({str(r["week"]) for r in STORES})
+    assert f"{weeks[-8]} to {weeks[-1]}" in text  # each chart spans its series' held-out weeks
+    assert "Forecasts of 2 of 3 series by store" in text
+    assert "dark: what happened; blue: forecast of these 8 held-out period(s)" in text
+    assert "3 trials; normalized_root_mean_squared_error as AutoML logged it over its rolling-origin backtest; " \
+           "seasonal naive 0.2100" in text
+    board = text.split("Backtest\n")[1].split("\n")
+    assert board[:2] == ["ExponentialSmoothing", "0.1200"]  # the lowest error first
+    assert "24 of 24 rows of each series' last 8 weekly period(s), held out of training" in text
+
+
+def test_the_series_windows_keep_time_order_and_a_missing_forecast_as_not_a_number():
+    import math
+
+    from shared.azure.reports import forecast_windows
+    from shared.schema import TimeSeries
+
+    records: list[dict[str, str | None]] = [
+        {"week": "2024-01-15", "store": "b", "sales": "3"}, {"week": "2024-01-08", "store": "b", "sales": "2"},
+        {"week": "2024-01-08", "store": "a", "sales": "5"}]
+    windows = forecast_windows(records, [3.5, None, 4.0], TimeSeries("week", 2, ("store",), "weekly"), "sales")
+    assert [w["series"] for w in windows] == ["a", "b"]
+    b = windows[1]
+    assert (b["first"], b["last"], b["actual"], b["history"]) == ("2024-01-08", "2024-01-15", [2.0, 3.0], [])
+    assert math.isnan(b["forecast"][0]) and b["forecast"][1] == 3.5
