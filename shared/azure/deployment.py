@@ -3,6 +3,14 @@
 A new model goes to the idle colour at 0% traffic, answers a smoke test with
 the dataset's example row, and only then takes all traffic. The previous
 deployment stays at 0% for rollback until the next deployment replaces it.
+
+A forecaster's smoke test asks for the first row it held out (a time just after
+its training history, which it must forecast as a number): any other time may
+lie beyond its horizon. The gate compares two forecasters on the challenger's
+held-out windows. A champion without a forecast for some of them (times beyond
+its horizon from where its history ends, or series it never saw) is stale: its
+history ends before the newer data's, so the challenger takes over, and the
+decision's reason says how many rows production could not forecast.
 """
 
 from __future__ import annotations
@@ -121,8 +129,12 @@ class AzureDeployer(Deployer):
         if dataset is None:
             raise SmokeTestFailed(f"no dataset {model.dataset_name} v{model.dataset_version} for the example row")
         endpoint = entities.endpoint_name(self.settings, model.name)
+        request = example_request(dataset.schema)
+        forecaster = dataset.schema.time_series is not None
+        if forecaster:
+            request = self._first_held_out_row(model, dataset)
         try:
-            answer = self._invoke(endpoint, slot, example_request(dataset.schema))
+            answer = self._invoke(endpoint, slot, request)
         except HttpResponseError as error:
             if error.status_code in BUSY_STATUSES:
                 raise  # throttled or still warming up: the queue tries again after its visibility timeout
@@ -135,8 +147,23 @@ class AzureDeployer(Deployer):
             predictions = None
         if predictions is None or len(predictions) != 1:
             raise SmokeTestFailed(f"deployment {slot} answered the example row with {str(answer)[:200]!r}")
+        if forecaster and not _finite_number(predictions[0]):
+            raise SmokeTestFailed(f"deployment {slot} has no forecast for the first period after its training "
+                                  f"history: it answered {str(answer)[:200]!r}")
         if not dataset.schema.task.predicts_classes:
             self._keep_prediction_reference(model, slot, dataset)
+
+    def _first_held_out_row(self, model: ModelVersion, dataset: DatasetVersion) -> dict[str, Any]:
+        """The first held-out row of a forecaster's dataset version in the ``input_data`` form, without its
+        target: a time its model must forecast."""
+        found = self.held_out_rows(model)
+        if found is None:
+            raise SmokeTestFailed(f"dataset {dataset.name} v{dataset.version} holds no rows out of training: no "
+                                  "time is known that the forecaster must answer")
+        excluded = set(filter(None, model.tags.get("excluded_columns", "").split(",")))
+        features = [c.name for c in dataset.schema.features if c.name not in excluded]
+        row = found[1][0]
+        return {"input_data": {"columns": features, "index": [0], "data": [[row.get(n) for n in features]]}}
 
     def _keep_prediction_reference(self, model: ModelVersion, slot: str, dataset: DatasetVersion) -> None:
         """A regression model's answers on its held-out rows, kept beside the model version: what its drift
@@ -193,6 +220,10 @@ class AzureDeployer(Deployer):
         target = dataset.schema.target
         basis = (f"on the same {len(records)} rows of {name} held out of training (holdout.csv; neither model "
                  "trained on them)")
+        windows = dataset.schema.time_series
+        if windows is not None:
+            basis = (f"on the same {len(records)} rows of {name} held out of training (each series' last "
+                     f"{windows.horizon} period(s); neither model trained on them)")
         challenger = self.answers_on(model, slot, records, dataset)
         mine = _metric_of(metric, challenger, records, target) if challenger else None
         if challenger is None or mine is None:
@@ -200,6 +231,16 @@ class AzureDeployer(Deployer):
         endpoint = self._endpoint(entities.endpoint_name(self.settings, model.name))
         live = live_color(endpoint.traffic if endpoint is not None else None)
         served = self.answers_on(champion, live, records) if live else None
+        unanswered = int((~np.isfinite(served.outputs)).any(axis=1).sum()) if served is not None else 0
+        if windows is not None and unanswered:
+            # Production's history ends before the challenger's windows: it is stale, not comparable (the reason
+            # reads "production (vN) cannot score <basis>").
+            basis = (f"the windows held out of {name} (each series' last {windows.horizon} period(s), "
+                     f"{len(records)} rows; neither model trained on them): it has no forecast for "
+                     f"{unanswered} of them, times beyond its horizon from where its history ends (or series it "
+                     "never saw); a forecaster whose history ends before the newer data is stale, so the new model "
+                     "takes over")
+            return Comparison(metric.name, mine, None, len(records), basis)
         theirs = _metric_of(metric, served, records, target, challenger.classes) if served else None
         return Comparison(metric.name, mine, theirs, len(records), basis)
 
@@ -304,6 +345,10 @@ class AzureDeployer(Deployer):
 class Answers:
     outputs: Outputs  # class probabilities in ``classes`` order, or for regression the predictions (rows x 1)
     classes: tuple[str, ...]  # empty for regression
+
+
+def _finite_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
 
 
 def _metric_of(metric: metrics.Metric, answers: Answers, records: list[dict[str, str | None]], target: str,

@@ -221,10 +221,12 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def graded_answer(request: dict[str, Any], quality: float, blobs: dict[str, bytes]) -> str | None:
+def graded_answer(request: dict[str, Any], quality: float, blobs: dict[str, bytes],
+                  numbers: bool | None = None) -> str | None:
     """A deployed model of known quality answering rows the app held out (the ``holdout.csv`` files in
     ``blobs``), in its scoring script's form: right, with 0.9 on the true class, for the share ``quality`` of the
-    rows (those whose hash falls below it), wrong otherwise. None when a row is not a held-out one."""
+    rows (those whose hash falls below it), wrong otherwise. None when a row is not a held-out one. ``numbers``:
+    whether the model answers numbers (when known; else a target of many distinct numbers says so)."""
     split = request.get("input_data") or {}
     columns, data = list(split.get("columns") or []), list(split.get("data") or [])
     truth: dict[str, str] = {}
@@ -241,7 +243,9 @@ def graded_answer(request: dict[str, Any], quality: float, blobs: dict[str, byte
     def share(key: str) -> float:
         return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big") / 2 ** 64
 
-    if len(set(truth.values())) > REGRESSION_DISTINCT and all(_is_number(v) for v in truth.values()):
+    if numbers is None:
+        numbers = len(set(truth.values())) > REGRESSION_DISTINCT and all(_is_number(v) for v in truth.values())
+    if numbers:
         # a regression model: the true number, or one a quarter off
         return json.dumps({"predictions": [float(truth[k]) * (1.0 if share(k) < quality else 1.25) for k in keys]})
     classes = sorted(set(truth.values()))
@@ -251,6 +255,54 @@ def graded_answer(request: dict[str, Any], quality: float, blobs: dict[str, byte
         answer["predictions"].append(said)
         answer["probabilities"].append([0.9 if c == said else 0.1 / (len(classes) - 1) for c in classes])
     return json.dumps(answer)
+
+
+def forecast_reach(request: dict[str, Any], data: Any, blobs: dict[str, bytes]) -> list[bool] | None:
+    """For a model trained on Data asset ``data`` as a forecast: whether it can forecast each requested row, as
+    AutoML's ``forecast()`` can (the scoring script answers null otherwise): a series it trained on, at a time
+    after the end of that series' training history (``train.csv``) and at most its horizon beyond it. None for a
+    model of another task, or when its training rows are not in ``blobs``."""
+    import pandas as pd
+
+    from shared.azure import entities, holdout
+    from shared.schema import Schema
+
+    schema = Schema.from_dict(json.loads((getattr(data, "properties", None) or {}).get("schema", "{}") or "{}")) \
+        if (getattr(data, "properties", None) or {}).get("schema") else None
+    settings = schema.time_series if schema is not None else None
+    tags = dict(getattr(data, "tags", None) or {})
+    trained = blobs.get(f"{entities.dataset_folder(tags.get('model', ''), tags.get('content_hash', ''))}/"
+                        f"{holdout.TRAIN_FILE}")
+    if settings is None or trained is None:
+        return None
+    history = pd.read_csv(io.BytesIO(trained), dtype=str, keep_default_na=False)
+    split = request.get("input_data") or {}
+    rows = pd.DataFrame(list(split.get("data") or []), columns=list(split.get("columns") or []), dtype=object)
+    if settings.time_column not in rows.columns or any(c not in rows.columns for c in settings.series):
+        return [False] * len(rows)
+
+    def keys(frame: pd.DataFrame) -> pd.Series:
+        return frame[list(settings.series)].astype(str).agg("\x1f".join, axis=1) if settings.series else \
+            pd.Series("", index=frame.index)
+
+    last = pd.Series(holdout.wall_clock(history[settings.time_column]).to_numpy()).groupby(
+        keys(history).to_numpy()).max()
+    times = holdout.wall_clock(rows[settings.time_column].astype("string"))
+    reach = []
+    for key, time in zip(keys(rows), times, strict=True):
+        end = last.get(key)
+        limit = holdout.periods_back(end, settings, -settings.horizon) if end is not None else None
+        reach.append(end is not None and pd.notna(time) and time > end and (limit is None or time <= limit))
+    return reach
+
+
+def within_reach(answer: str, reach: list[bool] | None) -> str:
+    """A graded answer with null for each row its forecaster cannot forecast (``forecast_reach``)."""
+    if reach is None:
+        return answer
+    body = json.loads(answer)
+    body["predictions"] = [p if ok else None for p, ok in zip(body["predictions"], reach, strict=True)]
+    return json.dumps(body)
 
 
 # What the app's scoring script answers for one row (shared/azure/endpoint_code/score.py).
@@ -330,9 +382,14 @@ class InMemoryWorkspace:
         name, version = str(view.model).split(":")[-2:]
         model = self.model_versions.get((name, version))
         logged = self.logged.get(str((model.tags or {}).get("best_child_run_id", ""))) if model else None
-        if not logged:
+        if not logged or model is None:
             return None
-        return graded_answer(request, max(logged.values()), self.store.blobs)
+        tags = dict(model.tags or {})
+        data = next((d for d in self.assets.values() if (d.tags or {}).get("model") == tags.get("dataset_name")
+                     and (d.tags or {}).get("sequence") == tags.get("dataset_version")), None)
+        reach = forecast_reach(request, data, self.store.blobs) if data is not None else None
+        answer = graded_answer(request, max(logged.values()), self.store.blobs, True if reach is not None else None)
+        return within_reach(answer, reach) if answer else answer
 
     def last(self, operation: str) -> dict[str, Any]:
         return next(c.args for c in reversed(self.calls) if c.operation == operation)

@@ -136,9 +136,10 @@ def batch_script() -> ModuleType:
 
 
 def scored(batch_script: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: Any, text: str,
-           chunk_rows: int = 2) -> tuple[pd.DataFrame | None, dict[str, Any]]:
+           chunk_rows: int = 2, signature: list[dict[str, str]] = SIGNATURE
+           ) -> tuple[pd.DataFrame | None, dict[str, Any]]:
     """The batch deployment's script over one file, as Azure ML runs it: ``init()``, then ``run([path])``."""
-    monkeypatch.setenv("AZUREML_MODEL_DIR", str(saved(tmp_path / "model", model)))
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(saved(tmp_path / "model", model, signature)))
     (tmp_path / "out").mkdir()
     monkeypatch.setenv("AZUREML_BI_OUTPUT_PATH", str(tmp_path / "out"))
     monkeypatch.setenv("BATCH_CHUNK_ROWS", str(chunk_rows))
@@ -274,6 +275,25 @@ def test_the_batch_script_scores_a_forecasting_model(batch_script: ModuleType, t
     assert table["prediction"].tolist()[:3] == [101.0, 102.0, 41.0] and pd.isna(table["prediction"][3])
     assert summary["rows"] == 4 and summary["predictions"] == {
         "min": 41.0, "mean": pytest.approx(81.333333), "max": 102.0, "not_finite": 1}
+    # Read whole, not in chunks of 2: a series' future rows are forecast together. The row it could not forecast
+    # is named, with its time.
+    assert summary["chunks"] == 1
+    assert summary["not_forecast"]["rows"] == 1 and summary["not_forecast"]["first"] == [
+        {"row": 4, "date": "2024-01-31"}]
+    assert "a series it was not trained on" in summary["not_forecast"]["reason"]
+
+
+def test_the_batch_script_names_each_future_row_beyond_the_horizon(batch_script: ModuleType, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch):
+    months = pd.date_range("2024-02-29", periods=14, freq="ME").strftime("%Y-%m-%d")
+    text = "date,store,price\n" + "".join(f"{m},north,2\n" for m in months)
+    table, summary = scored(batch_script, tmp_path, monkeypatch, forecaster(), text, 5, FORECAST_SIGNATURE)
+    assert table is not None and table["prediction"].tolist()[:3] == [101.0, 102.0, 103.0]
+    assert table["prediction"][3:].isna().all()  # the horizon is 3 months
+    assert summary["rows"] == 14 and summary["predictions"]["not_finite"] == 11
+    assert summary["not_forecast"]["rows"] == 11
+    assert [r["row"] for r in summary["not_forecast"]["first"]] == list(range(4, 14))  # the first ten
+    assert summary["not_forecast"]["first"][0]["date"] == months[3]
 
 
 def test_the_gate_compares_no_model_that_left_a_held_out_row_without_a_number():

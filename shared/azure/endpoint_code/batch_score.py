@@ -16,6 +16,12 @@ else there but its own summary):
 - ``summary.json``: rows, chunks, the label counts (or the predictions' min,
   mean and max), the numeric cells that were not numbers, the seconds spent;
   or ``{"error": ...}`` when the file lacks the model's columns.
+
+A forecasting model reads the file whole, in one chunk: a series' future rows
+are forecast together, from the end of its history. A row it cannot forecast
+(a time beyond its horizon, a series it never saw) keeps an empty prediction,
+and the summary's ``not_forecast`` says how many there were and which (their
+row number in the file, counting from 1 after the header, and their time).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import score  # the sibling script: the same folder is uploaded for both kinds o
 SCORED_FILE = "scored.csv"
 SUMMARY_FILE = "summary.json"
 NUMERIC_TYPES = ("double", "float", "long", "integer")
+NOT_FORECAST_SHOWN = 10  # rows a forecaster could not answer, named in the summary
 _model: Any = None
 _types: dict[str, str] = {}
 _output = Path(".")
@@ -73,8 +80,13 @@ def score_file(path: Path, output: Path, chunk_rows: int) -> dict[str, Any]:
     low, high, total = float("inf"), float("-inf"), 0.0
     rows = chunks = coerced = not_finite = 0
     regression = False
-    reader = pd.read_csv(path, sep=sep, chunksize=chunk_rows, encoding="utf-8-sig", low_memory=False,
-                         na_values=["?"], dtype={n: object for n in numeric})
+    forecaster = callable(getattr(_model, "forecast", None))
+    time_column = str(getattr(_model, "time_column_name", "") or "")
+    unanswered: list[dict[str, Any]] = []
+    reader = pd.read_csv(path, sep=sep, chunksize=None if forecaster else chunk_rows, encoding="utf-8-sig",
+                         low_memory=False, na_values=["?"], dtype={n: object for n in numeric})
+    if forecaster:
+        reader = iter([reader])
     for chunk in reader:
         if chunks == 0:
             missing = [name for name in features if name not in chunk.columns]
@@ -106,6 +118,12 @@ def score_file(path: Path, output: Path, chunk_rows: int) -> dict[str, Any]:
                 low, high = min(low, float(numbers[finite].min())), max(high, float(numbers[finite].max()))
                 total += float(numbers[finite].sum())
             not_finite += int((~finite).sum())
+            if forecaster:
+                for index in np.flatnonzero(~finite)[:NOT_FORECAST_SHOWN - len(unanswered)]:
+                    row: dict[str, Any] = {"row": rows + int(index) + 1}
+                    if time_column in chunk.columns:
+                        row[time_column] = str(chunk[time_column].iloc[index])
+                    unanswered.append(row)
         with (output / SCORED_FILE).open("w" if chunks == 0 else "a", encoding="utf-8", newline="") as scored:
             scored.write(chunk.to_csv(index=False, header=chunks == 0))
         rows += len(chunk)
@@ -117,6 +135,11 @@ def score_file(path: Path, output: Path, chunk_rows: int) -> dict[str, Any]:
     if regression and rows > not_finite:
         summary["predictions"] = {"min": round(low, 6), "mean": round(total / (rows - not_finite), 6),
                                   "max": round(high, 6), **({"not_finite": not_finite} if not_finite else {})}
+    if forecaster and not_finite:
+        summary["not_forecast"] = {
+            "rows": not_finite, "first": unanswered,
+            "reason": "the model has no forecast for these rows: a time beyond its horizon from the end of its "
+                      "series' history, or a series it was not trained on; their prediction is empty"}
     return summary
 
 
