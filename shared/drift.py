@@ -74,13 +74,16 @@ def dataset_baseline(frame: pd.DataFrame, schema: Schema) -> dict[str, Any]:
     """A dataset version's baseline, for a backend whose models come without one (Azure): the features', and
     for classification the share of the class a model treats as positive (the last of the sorted labels, as
     scikit-learn orders them). Regression's predictions have no reference before there is a model."""
+    features = schema.features
+    if schema.time_series is not None:  # forecasts ask for times after the history: their dates always differ
+        features = tuple(c for c in features if c.name != schema.time_series.time_column)
     if not schema.task.predicts_classes:
-        return baseline(frame, schema.features)
+        return baseline(frame, features)
     labels = frame[schema.target].dropna()
     if labels.empty:
-        return baseline(frame, schema.features)
+        return baseline(frame, features)
     positive = sorted(labels.unique())[-1]
-    out = baseline(frame, schema.features, float((labels == positive).mean()))
+    out = baseline(frame, features, float((labels == positive).mean()))
     out["positive_class"] = str(positive)
     return out
 

@@ -162,10 +162,14 @@ def _ingest(upload: Upload, backend: Backend, settings: Settings) -> IngestOutco
         except DatasetRejected as rejected:
             return _reject(uploads, upload.upload_id, rejected)
         schema = replace(schema, time_series=time_series)
+    # A forecast's time and series ids are no features to judge (a unique time is its point, not an ID column).
+    roles = (schema.time_series.time_column, *schema.time_series.series) if schema.time_series else ()
     with telemetry.span("guardrails", attributes={"rows": validated.rows}):
         findings = [*validated.findings, *series_findings,
-                    *guardrails.evaluate(validated.sample, spec.target, spec.excluded_columns, task, validated.counts)]
-    nothing_left = guardrails.nothing_to_learn_from(validated.sample, spec.target, spec.excluded_columns, findings)
+                    *guardrails.evaluate(validated.sample.drop(columns=list(roles)), spec.target,
+                                         spec.excluded_columns, task, validated.counts)]
+    nothing_left = None if roles else \
+        guardrails.nothing_to_learn_from(validated.sample, spec.target, spec.excluded_columns, findings)
     if nothing_left:  # AutoML would fail on an empty table: say so now, with what left each column out
         return _reject(uploads, upload.upload_id, DatasetRejected(nothing_left, "no_features"))
     # A dataset version is the content read with one target as one task: read otherwise, it is another one.

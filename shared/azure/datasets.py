@@ -58,16 +58,6 @@ def _split_csv(chunk: pd.DataFrame, held_out: NDArray[np.bool_], header: bool) -
     return head + body, joined(lines[~held_out]), joined(lines[held_out])
 
 
-def _without_time(baseline: dict[str, Any], schema: Schema) -> dict[str, Any]:
-    """The baseline without a forecast's time column: traffic asks for times after its history, so their
-    distribution always differs from training's. Only a column the schema reads as dates is left out by the
-    baseline itself; a time written otherwise (``2024-05``, text to the schema) is left out here."""
-    time_column = schema.time_series.time_column if schema.time_series is not None else None
-    if time_column is None or time_column not in baseline.get("features", {}):
-        return baseline
-    return {**baseline, "features": {k: v for k, v in baseline["features"].items() if k != time_column}}
-
-
 def _frames(content: BinaryIO, schema: Schema) -> Iterator[pd.DataFrame]:
     return csv_stream.portable_frames(content, schema, max_bytes=MAX_COPY_BYTES, chunk_rows=COPY_CHUNK_ROWS)
 
@@ -120,7 +110,6 @@ class AzureDatasetRegistry(DatasetRegistry):
                 for sink, text in zip((whole, train, held), _split_csv(chunk, held_out, number == 0), strict=True):
                     sink.write(text.encode("utf-8"))
         if baseline is not None:
-            baseline = _without_time(baseline, schema)
             self.store.put_once(f"{folder}/{DRIFT_BASELINE_FILE}", json.dumps(baseline).encode("utf-8"))
         sequence = 1 + max((v.version for v in self.list(name)), default=0)
         data = entities.data_asset(self.settings, name, sequence, content_hash, rows, len(schema.columns),
@@ -131,7 +120,7 @@ class AzureDatasetRegistry(DatasetRegistry):
 
     def drift_baseline(self, version: DatasetVersion) -> dict[str, Any] | None:
         found = self.store.read(f"{entities.dataset_folder(version.name, version.content_hash)}/{DRIFT_BASELINE_FILE}")
-        return _without_time(json.loads(found), version.schema) if found else None
+        return dict(json.loads(found)) if found else None
 
     def get(self, name: str, version: int | None = None) -> DatasetVersion | None:
         versions = self.list(name)

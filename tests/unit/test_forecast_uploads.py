@@ -101,3 +101,14 @@ def test_a_time_series_upload_needs_a_numeric_target(stack, settings):
     record = send(stack, settings, rows)
     assert record["details"]["code"] == "target_not_numeric"
     assert "asks for forecasting" in record["reason"]
+
+
+def test_a_time_written_as_text_beside_the_target_alone_is_a_forecast_not_an_id_column(stack, settings):
+    rows = [{"month": str(row["month"])[:7], "units": row["units"]} for row in sample_data.monthly_sales(60)]
+    record = send(stack, settings, rows)
+    assert record["state"] == "training", record  # "2015-01": text to the schema, still the series' time
+    checks = {g["check"] for g in record["details"]["guardrails"]}
+    assert "id_like_columns" not in checks and "frequency" in checks, checks
+    dataset = stack.backend.datasets.get("sales")
+    assert dataset is not None and dataset.schema.time_series is not None
+    assert dataset.schema.time_series.frequency == "monthly"
