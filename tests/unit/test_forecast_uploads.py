@@ -13,14 +13,14 @@ from tests.unit.fakes import MemoryStack, memory_stack
 MONTHLY = {"target": "units", "time_column": "month", "horizon": "12"}
 
 
-@pytest.fixture()
-def stack() -> MemoryStack:
-    return memory_stack()
+stack = pytest.fixture(name="stack")(memory_stack)
 
 
 @pytest.fixture()
 def settings(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Settings:
+    """The defaults (MIN_ROWS among them: a forecast's history is judged per series, against its horizon)."""
     monkeypatch.setenv("LOCAL_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("MIN_ROWS", raising=False)
     return Settings.from_env()
 
 
