@@ -231,6 +231,17 @@ def _errors(tests: list[pd.DataFrame], forecasts: list[np.ndarray]) -> dict[str,
     return {str(k): float(v) for k, v in errors.groupby("unique_id")["error"].mean().items()}
 
 
+def print_per_series(per_series: dict[str, dict[str, float]]) -> None:
+    """MAE per series, each contender a column; * marks the series' best."""
+    names = list(per_series)
+    print(f"{'':<40}   MAE per series: " + " | ".join(names))
+    for series in sorted(per_series[NAIVE]):
+        values = [per_series[name].get(series, float("nan")) for name in names]
+        best = min(v for v in values if v == v)
+        cells = " | ".join(f"{v:.3f}{'*' if v == best else ''}" for v in values)
+        print(f"{'':<40}   {series:<10} {cells}")
+
+
 def report(benchmarks: list[Benchmark], splits: dict[tuple[int, int], tuple[pd.DataFrame, pd.DataFrame]],
            results: dict[str, dict[str, Any]], contenders: tuple[str, ...]) -> int:
     print(f"{'benchmark':<40} {'contender':<26} {'MAE':>9} {'/ naive':>8} {'worse':>6} {'wall s':>7} "
@@ -243,10 +254,12 @@ def report(benchmarks: list[Benchmark], splits: dict[tuple[int, int], tuple[pd.D
         tests = [test for _, test in windows]
         naive = _errors(tests, [seasonal_naive(train, test, bench.season) for train, test in windows])
         maes: dict[str, float] = {NAIVE: statistics.fmean(naive.values())}
+        per_series: dict[str, dict[str, float]] = {NAIVE: naive}
         print(f"{bench.name:<40} {NAIVE:<26} {maes[NAIVE]:>9.3f} {1.0:>8.3f} {'':>6} {'':>7} {'':>12}")
         for name in contenders:
             got = results[name]
             per = _errors(tests, [np.asarray(got[f"b{i}w{w}"]["forecast"]) for w in range(bench.windows)])
+            per_series[name] = per
             ratios = [per[k] / naive[k] for k in per]
             worse = sum(r > 1 for r in ratios)
             maes[name] = statistics.fmean(per.values())
@@ -258,6 +271,7 @@ def report(benchmarks: list[Benchmark], splits: dict[tuple[int, int], tuple[pd.D
                 worse_total += worse
                 for w in range(bench.windows):
                     print(f"{'':<40}   window {w}: {got[f'b{i}w{w}']['note']}")
+        print_per_series(per_series)
         if PROJECT in maes and all(p in maes for p in PEERS):
             gap = maes[PROJECT] / min(maes[p] for p in PEERS) - 1
             peer_gaps.append(gap)
