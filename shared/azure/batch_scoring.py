@@ -13,18 +13,19 @@ from __future__ import annotations
 import abc
 import json
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
-from shared.azure import entities
+from shared.azure import entities, forecast_context
+from shared.azure.blobstore import BlobStore
 from shared.azure.config import AzureSettings
 from shared.azure.deployment import _provisioned
 from shared.blob_stream import RANGE_BYTES, blob_stream
 from shared.errors import DatasetRejected, DeploymentFailed
-from shared.ports import BatchScorer, ModelVersion
+from shared.ports import BatchScorer, DatasetRegistry, ModelVersion
 
 SCORED_FILE = "scored.csv"  # what the batch script writes (endpoint_code/batch_score.py)
 SUMMARY_FILE = "summary.json"
@@ -84,11 +85,17 @@ class InMemoryJobOutputs(JobOutputs):
 
 
 class AzureBatchScorer(BatchScorer):
-    def __init__(self, ml: Any, settings: AzureSettings, outputs: JobOutputs, chunk_rows: int) -> None:
+    """``datasets`` and ``store``: where a forecaster's context comes from (its version's held-out rows, shipped in
+    its deployment's code folder, ``shared.azure.forecast_context``); without them, the scripts alone."""
+
+    def __init__(self, ml: Any, settings: AzureSettings, outputs: JobOutputs, chunk_rows: int,
+                 datasets: DatasetRegistry | None = None, store: BlobStore | None = None) -> None:
         self.ml = ml
         self.settings = settings
         self.outputs = outputs
         self.chunk_rows = chunk_rows
+        self.datasets = datasets
+        self.store = store
         self.poll_interval_s = float(settings.batch_poll_s)
         self.max_polls = max(1, settings.batch_timeout_s // max(1, settings.batch_poll_s))
 
@@ -104,8 +111,11 @@ class AzureBatchScorer(BatchScorer):
         deployment = _found(lambda: self.ml.batch_deployments.get(name=deployment_name, endpoint_name=name))
         if deployment is None:  # the production version changed since the last drop: its own deployment
             environment = model.tags.get("inference_environment") or entities.DEFAULT_ENVIRONMENT
-            self.ml.batch_deployments.begin_create_or_update(entities.batch_deployment(
-                self.settings, model.name, model.version, self.chunk_rows, environment))
+            folder = forecast_context.code_folder(model, self.datasets, self.store) \
+                if self.datasets is not None and self.store is not None else nullcontext(entities.SCORING_CODE)
+            with folder as code:  # uploaded by the SDK before the call returns
+                self.ml.batch_deployments.begin_create_or_update(entities.batch_deployment(
+                    self.settings, model.name, model.version, self.chunk_rows, environment, code))
             return None
         return deployment_name if _provisioned(deployment, f"batch deployment {name}/{deployment_name}") else None
 

@@ -4,13 +4,21 @@ A new model goes to the idle colour at 0% traffic, answers a smoke test with
 the dataset's example row, and only then takes all traffic. The previous
 deployment stays at 0% for rollback until the next deployment replaces it.
 
-A forecaster's smoke test asks for the first row it held out (a time just after
-its training history, which it must forecast as a number): any other time may
-lie beyond its horizon. The gate compares two forecasters on the challenger's
-held-out windows. A champion without a forecast for some of them (times beyond
-its horizon from where its history ends, or series it never saw) is stale: its
-history ends before the newer data's, so the challenger takes over, and the
-decision's reason says how many rows production could not forecast.
+A forecaster is deployed with its context: its dataset version's held-out rows
+(each series' last ``horizon`` periods, with their actual values), shipped in
+the deployment's code folder (``shared.azure.forecast_context``), so that it
+forecasts from the end of the uploaded data, as a local model refitted on every
+row does. Its smoke test asks for the first period after the uploaded data,
+which only that context lets it reach. The gate compares two forecasters on the
+challenger's held-out windows; asked for those periods, the scoring script
+gives a model none of its context from them on, so both forecast them from
+where their training ended, without their actual values (a champion of older
+data gets its own context, all earlier than the windows: it forecasts them
+from the end of the data it was deployed with). A champion without a forecast
+for some of them (times beyond its horizon from where its data ends, or series
+it never saw) is stale: its data ends too long before the newer data's, so the
+challenger takes over, and the decision's reason says how many rows production
+could not forecast.
 """
 
 from __future__ import annotations
@@ -23,10 +31,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from shared import drift, metrics
-from shared.azure import entities, holdout
+from shared.azure import entities, forecast_context, holdout
 from shared.azure.blobstore import BlobStore
 from shared.azure.config import AzureSettings
 from shared.azure.datasets import holdout_path
@@ -113,8 +122,11 @@ class AzureDeployer(Deployer):
         existing = self._deployment(name, color)
         if existing is None or entities.deployed_version(existing) != model.version:
             environment = model.tags.get("inference_environment") or entities.DEFAULT_ENVIRONMENT
-            self.ml.online_deployments.begin_create_or_update(entities.online_deployment(
-                self.settings, model.name, color, model.version, environment))
+            # A forecaster's folder carries its context (its version's held-out rows): the SDK uploads the folder
+            # before this call returns, so the temporary copy may go afterwards.
+            with forecast_context.code_folder(model, self.datasets, self.store) as code:
+                self.ml.online_deployments.begin_create_or_update(entities.online_deployment(
+                    self.settings, model.name, color, model.version, environment, code))
         return color
 
     def ready(self, model: ModelVersion, slot: str) -> bool:
@@ -132,7 +144,7 @@ class AzureDeployer(Deployer):
         request = example_request(dataset.schema)
         forecaster = dataset.schema.time_series is not None
         if forecaster:
-            request = self._first_held_out_row(model, dataset)
+            request, asked = self._first_period_after(model, dataset)
         try:
             answer = self._invoke(endpoint, slot, request)
         except HttpResponseError as error:
@@ -148,22 +160,38 @@ class AzureDeployer(Deployer):
         if predictions is None or len(predictions) != 1:
             raise SmokeTestFailed(f"deployment {slot} answered the example row with {str(answer)[:200]!r}")
         if forecaster and not _finite_number(predictions[0]):
-            raise SmokeTestFailed(f"deployment {slot} has no forecast for the first period after its training "
-                                  f"history: it answered {str(answer)[:200]!r}")
+            raise SmokeTestFailed(f"deployment {slot} has no forecast for {asked}: it answered {str(answer)[:200]!r}")
         if not dataset.schema.task.predicts_classes:
             self._keep_prediction_reference(model, slot, dataset)
 
-    def _first_held_out_row(self, model: ModelVersion, dataset: DatasetVersion) -> dict[str, Any]:
-        """The first held-out row of a forecaster's dataset version in the ``input_data`` form, without its
-        target: a time its model must forecast."""
+    def _first_period_after(self, model: ModelVersion, dataset: DatasetVersion) -> tuple[dict[str, Any], str]:
+        """A forecaster's smoke-test request in the ``input_data`` form, and what it asks for in words: the period
+        after the last one uploaded of the first held-out row's series (what a user asks for), its other cells as
+        in that series' last row. It can only be answered from the deployment's context (the held-out rows): a
+        forecast from where training ended does not reach it. When the series' frequency is not known, the first
+        held-out row itself (a time just after training)."""
         found = self.held_out_rows(model)
-        if found is None:
+        windows = dataset.schema.time_series
+        if found is None or windows is None:
             raise SmokeTestFailed(f"dataset {dataset.name} v{dataset.version} holds no rows out of training: no "
                                   "time is known that the forecaster must answer")
         excluded = set(filter(None, model.tags.get("excluded_columns", "").split(",")))
         features = [c.name for c in dataset.schema.features if c.name not in excluded]
-        row = found[1][0]
-        return {"input_data": {"columns": features, "index": [0], "data": [[row.get(n) for n in features]]}}
+        records = found[1]
+        first = records[0]
+        series = [r for r in records if all(r.get(n) == first.get(n) for n in windows.series)]
+        times = holdout.wall_clock(pd.Series([r.get(windows.time_column) for r in series], dtype="object"))
+        latest = int(times.fillna(pd.Timestamp.min).to_numpy().argmax())
+        following = holdout.periods_back(times.iloc[latest], windows, -1) if pd.notna(times.iloc[latest]) else None
+        named = ", ".join(f"{n} {first.get(n)}" for n in windows.series)
+        if following is None:
+            row, asked = first, "the first period after its training history"
+        else:
+            text = str(series[latest].get(windows.time_column) or "")
+            row = {**series[latest], windows.time_column: _time_text(following, text)}
+            asked = (f"the first period after the uploaded data ({row[windows.time_column]}"
+                     f"{f' of {named}' if named else ''})")
+        return {"input_data": {"columns": features, "index": [0], "data": [[row.get(n) for n in features]]}}, asked
 
     def _keep_prediction_reference(self, model: ModelVersion, slot: str, dataset: DatasetVersion) -> None:
         """A regression model's answers on its held-out rows, kept beside the model version: what its drift
@@ -345,6 +373,12 @@ class AzureDeployer(Deployer):
 class Answers:
     outputs: Outputs  # class probabilities in ``classes`` order, or for regression the predictions (rows x 1)
     classes: tuple[str, ...]  # empty for regression
+
+
+def _time_text(time: pd.Timestamp, like: str) -> str:
+    """``time`` written as ``like`` writes its times: a date alone, or a date and time of day."""
+    timed = len(like.strip()) > 10
+    return str(time.isoformat(sep="T" if "T" in like else " ") if timed else time.strftime("%Y-%m-%d"))
 
 
 def _finite_number(value: object) -> bool:

@@ -48,6 +48,17 @@ def _missing(what: str) -> ResourceNotFoundError:
     return ResourceNotFoundError(f"{what} not found")
 
 
+def _uploaded(deployment: Any) -> dict[str, bytes]:
+    """The files of a deployment's code folder, read when it is created, as the SDK uploads them then."""
+    from pathlib import Path
+
+    code = str(getattr(getattr(deployment, "code_configuration", None), "code", "") or "")
+    folder = Path(code)
+    if not code or not folder.is_dir():
+        return {}
+    return {f.name: f.read_bytes() for f in sorted(folder.iterdir()) if f.is_file()}
+
+
 class _Operations:
     def __init__(self, workspace: InMemoryWorkspace, group: str) -> None:
         self.workspace = workspace
@@ -129,7 +140,8 @@ class _BatchDeployments(_Operations):
     def begin_create_or_update(self, deployment: Any, **_: Any) -> _Done:
         self._record("begin_create_or_update", deployment=deployment)
         view = SimpleNamespace(name=deployment.name, endpoint_name=deployment.endpoint_name,
-                               provisioning_state="Succeeded", model=deployment.model)
+                               provisioning_state="Succeeded", model=deployment.model,
+                               code_files=_uploaded(deployment))
         self.workspace.batch_deployment_views[(deployment.endpoint_name, deployment.name)] = view
         return _Done(view)
 
@@ -191,7 +203,8 @@ class _OnlineDeployments(_Operations):
         self._record("begin_create_or_update", deployment=deployment)
         view = SimpleNamespace(name=deployment.name, endpoint_name=deployment.endpoint_name,
                                provisioning_state="Succeeded",
-                               model=deployment.model, tags=dict(deployment.tags or {}))
+                               model=deployment.model, tags=dict(deployment.tags or {}),
+                               code_files=_uploaded(deployment))
         self.workspace.deployment_views[(deployment.endpoint_name, deployment.name)] = view
         return _Done(view)
 
@@ -257,14 +270,18 @@ def graded_answer(request: dict[str, Any], quality: float, blobs: dict[str, byte
     return json.dumps(answer)
 
 
-def forecast_reach(request: dict[str, Any], data: Any, blobs: dict[str, bytes]) -> list[bool] | None:
-    """For a model trained on Data asset ``data`` as a forecast: whether it can forecast each requested row, as
-    AutoML's ``forecast()`` can (the scoring script answers null otherwise): a series it trained on, at a time
-    after the end of that series' training history (``train.csv``) and at most its horizon beyond it. None for a
-    model of another task, or when its training rows are not in ``blobs``."""
+def forecast_reach(request: dict[str, Any], data: Any, blobs: dict[str, bytes],
+                   code: dict[str, bytes] | None = None) -> tuple[list[bool], list[float | None]] | None:
+    """For a model trained on Data asset ``data`` as a forecast and deployed with the files ``code``: whether it
+    can forecast each requested row, as AutoML's ``forecast()`` can (the scoring script answers null otherwise),
+    and the last actual value it knows of the row's series (a naive forecast). Its forecast origin is the end of
+    the series' training history (``train.csv``), or, where the deployment's context (``context.csv``, as the
+    scoring script uses it) has rows of the series earlier than the earliest time asked of it, the last of those;
+    it reaches a series it trained on, at most its horizon beyond that origin. None for a model of another task,
+    or when its training rows are not in ``blobs``."""
     import pandas as pd
 
-    from shared.azure import entities, holdout
+    from shared.azure import entities, forecast_context, holdout
     from shared.schema import Schema
 
     schema = Schema.from_dict(json.loads((getattr(data, "properties", None) or {}).get("schema", "{}") or "{}")) \
@@ -273,36 +290,53 @@ def forecast_reach(request: dict[str, Any], data: Any, blobs: dict[str, bytes]) 
     tags = dict(getattr(data, "tags", None) or {})
     trained = blobs.get(f"{entities.dataset_folder(tags.get('model', ''), tags.get('content_hash', ''))}/"
                         f"{holdout.TRAIN_FILE}")
-    if settings is None or trained is None:
+    if settings is None or schema is None or trained is None:
         return None
     history = pd.read_csv(io.BytesIO(trained), dtype=str, keep_default_na=False)
     split = request.get("input_data") or {}
     rows = pd.DataFrame(list(split.get("data") or []), columns=list(split.get("columns") or []), dtype=object)
     if settings.time_column not in rows.columns or any(c not in rows.columns for c in settings.series):
-        return [False] * len(rows)
+        return [False] * len(rows), [None] * len(rows)
 
     def keys(frame: pd.DataFrame) -> pd.Series:
         return frame[list(settings.series)].astype(str).agg("\x1f".join, axis=1) if settings.series else \
             pd.Series("", index=frame.index)
 
-    last = pd.Series(holdout.wall_clock(history[settings.time_column]).to_numpy()).groupby(
-        keys(history).to_numpy()).max()
     times = holdout.wall_clock(rows[settings.time_column].astype("string"))
-    reach = []
-    for key, time in zip(keys(rows), times, strict=True):
-        end = last.get(key)
+    asked = keys(rows)
+    earliest = pd.Series(times.to_numpy()).groupby(asked.to_numpy()).min()
+    known = pd.DataFrame({"key": keys(history).to_numpy(),
+                          "time": holdout.wall_clock(history[settings.time_column]).to_numpy(),
+                          "value": pd.to_numeric(history[schema.target], errors="coerce").to_numpy()})
+    trained_series = set(known["key"])
+    context = (code or {}).get(forecast_context.CONTEXT_FILE)
+    if context is not None:
+        shipped = pd.read_csv(io.BytesIO(context), dtype=str, keep_default_na=False)
+        given = pd.DataFrame({"key": keys(shipped).to_numpy(),
+                              "time": holdout.wall_clock(shipped[settings.time_column]).to_numpy(),
+                              "value": pd.to_numeric(shipped[schema.target], errors="coerce").to_numpy()})
+        given = given[given["time"] < given["key"].map(earliest)]  # never the periods asked, nor later ones
+        known = pd.concat([known, given], ignore_index=True)
+    latest = known.dropna(subset=["time"]).sort_values("time").groupby("key").last()
+    reach: list[bool] = []
+    naive: list[float | None] = []
+    for key, time in zip(asked, times, strict=True):
+        end = latest["time"].get(key) if key in trained_series else None
         limit = holdout.periods_back(end, settings, -settings.horizon) if end is not None else None
         reach.append(end is not None and pd.notna(time) and time > end and (limit is None or time <= limit))
-    return reach
+        value = latest["value"].get(key) if end is not None else None
+        naive.append(float(value) if value is not None and pd.notna(value) else None)
+    return reach, naive
 
 
-def within_reach(answer: str, reach: list[bool] | None) -> str:
-    """A graded answer with null for each row its forecaster cannot forecast (``forecast_reach``)."""
-    if reach is None:
+def within_reach(answer: str | None, found: tuple[list[bool], list[float | None]] | None) -> str | None:
+    """A graded answer with null for each row its forecaster cannot forecast (``forecast_reach``); for rows that
+    were not held out (no actual value to grade against), the series' last known value where within reach."""
+    if found is None:
         return answer
-    body = json.loads(answer)
-    body["predictions"] = [p if ok else None for p, ok in zip(body["predictions"], reach, strict=True)]
-    return json.dumps(body)
+    reach, naive = found
+    predictions = json.loads(answer)["predictions"] if answer else naive
+    return json.dumps({"predictions": [p if ok else None for p, ok in zip(predictions, reach, strict=True)]})
 
 
 # What the app's scoring script answers for one row (shared/azure/endpoint_code/score.py).
@@ -387,9 +421,10 @@ class InMemoryWorkspace:
         tags = dict(model.tags or {})
         data = next((d for d in self.assets.values() if (d.tags or {}).get("model") == tags.get("dataset_name")
                      and (d.tags or {}).get("sequence") == tags.get("dataset_version")), None)
-        reach = forecast_reach(request, data, self.store.blobs) if data is not None else None
+        code = getattr(view, "code_files", None)
+        reach = forecast_reach(request, data, self.store.blobs, code) if data is not None else None
         answer = graded_answer(request, max(logged.values()), self.store.blobs, True if reach is not None else None)
-        return within_reach(answer, reach) if answer else answer
+        return within_reach(answer, reach)
 
     def last(self, operation: str) -> dict[str, Any]:
         return next(c.args for c in reversed(self.calls) if c.operation == operation)

@@ -298,14 +298,15 @@ def online_endpoint(settings: AzureSettings, model_name: str, traffic: dict[str,
 
 
 def online_deployment(settings: AzureSettings, model_name: str, color: str, model_version: str,
-                      environment: str = DEFAULT_ENVIRONMENT) -> ManagedOnlineDeployment:
+                      environment: str = DEFAULT_ENVIRONMENT, code: Path = SCORING_CODE) -> ManagedOnlineDeployment:
     """The MLflow model with the app's scoring script, in the environment it was trained in: without a script,
-    Azure ML's MLflow server answers labels only."""
+    Azure ML's MLflow server answers labels only. ``code``: the folder uploaded with it (a forecaster's holds its
+    context too, ``shared.azure.forecast_context``)."""
     return ManagedOnlineDeployment(
         name=color, endpoint_name=endpoint_name(settings, model_name),
         model=f"azureml:{asset_name(model_name)}:{model_version}", instance_type=settings.instance_type,
         environment=environment,
-        code_configuration=CodeConfiguration(code=str(SCORING_CODE), scoring_script=SCORING_SCRIPT),
+        code_configuration=CodeConfiguration(code=str(code), scoring_script=SCORING_SCRIPT),
         # Off: the deployment's own Application Insights logging authenticates with an instrumentation key,
         # and the app's Application Insights accepts Entra ID only. The app records every scoring call itself.
         instance_count=settings.instance_count, app_insights_enabled=False,
@@ -379,13 +380,13 @@ def batch_endpoint(settings: AzureSettings, model_name: str) -> BatchEndpoint:
 
 
 def batch_deployment(settings: AzureSettings, model_name: str, model_version: str, chunk_rows: int,
-                     environment: str = DEFAULT_ENVIRONMENT) -> ModelBatchDeployment:
+                     environment: str = DEFAULT_ENVIRONMENT, code: Path = SCORING_CODE) -> ModelBatchDeployment:
     """The registered MLflow model with the app's batch script, which writes the scored CSV and its summary in
     the local backend's form (so the deployment's own output is the summary only), one file per mini-batch."""
     return ModelBatchDeployment(
         name=batch_deployment_name(model_version), endpoint_name=batch_endpoint_name(settings, model_name),
         model=f"azureml:{asset_name(model_name)}:{model_version}", environment=environment,
-        code_configuration=CodeConfiguration(code=str(SCORING_CODE), scoring_script=BATCH_SCORING_SCRIPT),
+        code_configuration=CodeConfiguration(code=str(code), scoring_script=BATCH_SCORING_SCRIPT),
         compute=settings.compute,
         settings=ModelBatchDeploymentSettings(
             mini_batch_size=1, instance_count=settings.batch_instance_count, max_concurrency_per_instance=1,

@@ -50,7 +50,8 @@ def assemble(settings: Settings, azure: AzureSettings, ml: Any, store: BlobStore
     return Backend(datasets, BlobUploadLog(state), pipeline, registry, AzureEvaluator(), deployer,
                    BlobPromotionLedger(state), server, state, queue or StorageDeploymentQueue(DEPLOYMENTS_QUEUE),
                    AzureRunReports(ml, store, datasets, registry, deployer, run_metrics, azure),
-                   AzureBatchScorer(ml, azure, batch_outputs or InMemoryJobOutputs(), settings.batch_chunk_rows),
+                   AzureBatchScorer(ml, azure, batch_outputs or InMemoryJobOutputs(), settings.batch_chunk_rows,
+                                    datasets, store),
                    batch_queue or StorageDeploymentQueue(BATCH_QUEUE))
 
 

@@ -125,12 +125,18 @@ class RestWorkspace:
     # content hash then finds it. Otherwise the SDK asks for a place to upload to, and gets ``upload_sas``.
     code_stored: bool = True
     upload_sas: str = ""
+    # Where each upload goes, by the Code asset's name, as the service hands each pending upload a place of its
+    # own (a container SAS URL); without it, ``upload_sas`` for every upload.
+    upload_location: Callable[[str], str] | None = None
     store: Any = None  # the app's storage (a RecordingStore): deployments find the held-out rows' labels there
     sent: list[Sent] = field(default_factory=list)
     batch_jobs: list[str] = field(default_factory=list)  # the jobs batch endpoints were asked for, in order
     scoring_answer: str = '["no"]'
     scoring_status: int = 200  # what the endpoint's scoring route answers (424: the model's scoring failed)
     new_resource_state: str = "Creating"  # the provisioningState a fresh PUT of an endpoint/deployment reports
+    # What a deployment answers, when a test plays it (e.g. its uploaded scoring script over a stand-in model):
+    # called with the deployment resource and the request body, it returns the answer's JSON text.
+    scorer: Callable[[dict[str, Any], Any], str] | None = None
 
     def writes(self) -> list[str]:
         return [s.operation for s in self.sent if s.method in ("PUT", "POST", "DELETE", "PATCH")]
@@ -356,12 +362,13 @@ class RestWorkspace:
         return 201, self._code(name, version, copy.deepcopy(body["properties"])), {}
 
     def _pending_upload(self, body: Any, name: str, version: str) -> tuple[int, Any, dict[str, str]]:
-        if not self.upload_sas:
+        sas = self.upload_location(name) if self.upload_location is not None else self.upload_sas
+        if not sas:
             return 500, _error("InternalError", "no upload location in this test"), {}
-        blob_uri = self.upload_sas.split("?", 1)[0]
+        blob_uri = sas.split("?", 1)[0]
         return 200, {"blobReferenceForConsumption": {
             "blobUri": blob_uri, "storageAccountArmId": None,
-            "credential": {"credentialType": "SAS", "sasUri": self.upload_sas}},
+            "credential": {"credentialType": "SAS", "sasUri": sas}},
             "pendingUploadId": None, "pendingUploadType": "TemporaryBlobReference"}, {}
 
     # online endpoints and deployments: PUTs are long-running; the resource shows its provisioningState
@@ -489,7 +496,10 @@ class RestWorkspace:
                              "data": {"metrics": metrics, "params": [], "tags": []}}}, {}
 
     def _score(self, body: Any, endpoint: str) -> tuple[int, Any, dict[str, str]]:
-        graded = self._graded(endpoint, self.sent[-1].headers.get("azureml-model-deployment", ""), body)
+        deployment = self.sent[-1].headers.get("azureml-model-deployment", "")
+        if self.scorer is not None and (endpoint, deployment) in self.deployments:
+            return 200, json.loads(self.scorer(self.deployments[(endpoint, deployment)], body)), {}
+        graded = self._graded(endpoint, deployment, body)
         return self.scoring_status, json.loads(graded or self.scoring_answer), {}
 
     def _graded(self, endpoint: str, deployment: str, body: Any) -> str | None:

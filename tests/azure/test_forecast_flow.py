@@ -183,16 +183,26 @@ def scored_rows(stack: AzureStack) -> list[list[list[Any]]]:
             if c.operation == "online_endpoints.invoke"]
 
 
-def test_a_forecaster_is_registered_smoke_tested_on_its_first_window_and_watched_for_drift(stack: AzureStack):
+def test_a_forecaster_is_deployed_with_its_held_out_months_and_smoke_tested_after_the_upload(stack: AzureStack):
     run_id, event = trained(stack, SALES[:48], '"a"', 0.9)
     decision, record = decided(stack, event)
     assert decision == "deployed" and record["state"] == "promoted", record
     model = stack.backend.deployer.production("sales")
     assert model is not None and model.run_id == run_id and model.version == "1"
-    # The smoke test asked for the first month after the training history, which a forecaster must answer.
+    # Its code folder carries the six months training did not see, with what happened in them: its context.
+    [created] = [c.args["deployment"] for c in stack.workspace.calls
+                 if c.operation == "online_deployments.begin_create_or_update"]
+    shipped = stack.workspace.deployment_views[(created.endpoint_name, created.name)].code_files
+    assert set(shipped) == {"score.py", "batch_score.py", "context.csv", "context.json"}
+    context = list(csv.DictReader(io.StringIO(shipped["context.csv"].decode())))
+    assert [(r["month"], float(r["units"])) for r in context] == [(str(r["month"]), r["units"]) for r in SALES[42:48]]
+    assert json.loads(shipped["context.json"]) == {
+        "target": "units", "time_column": "month", "series": [], "horizon": 6, "rows": 6,
+        "source": "dataset sales v1: each series' last 6 period(s), held out of training"}
+    # The smoke test asked for the first month after the uploaded data, which only that context lets it reach.
     smoke = next(c.args for c in stack.workspace.calls if c.operation == "online_endpoints.invoke")
     assert smoke["request"]["input_data"]["columns"] == ["month"]
-    assert smoke["request"]["input_data"]["data"] == [[SALES[42]["month"]]]
+    assert smoke["request"]["input_data"]["data"] == [[SALES[48]["month"]]]
     # Drift: the forecasts are held against its forecasts of its held-out window; the dates are never watched.
     deployer = stack.backend.deployer
     assert isinstance(deployer, AzureDeployer)
@@ -210,13 +220,30 @@ def test_a_forecaster_without_an_answer_for_the_first_window_is_refused(stack: A
     stack.workspace.invoke_answer = '{"predictions": [null]}'
     decision, record = decided(stack, event)
     assert decision == "refused" and record["state"] == "not_promoted"
-    assert "no forecast for the first period after its training history" in record["reason"]
+    assert f"has no forecast for the first period after the uploaded data ({SALES[48]['month']})" in record["reason"]
 
 
-def test_a_champion_whose_history_ends_before_the_new_windows_is_stale_and_replaced(stack: AzureStack):
+def test_a_champion_of_older_data_forecasts_the_new_windows_from_the_end_of_its_own_data(stack: AzureStack):
     decided(stack, trained(stack, SALES[:48], '"a"', 0.9)[1])
-    # Six more months: the new model is judged on them; production (trained up to month 42) reaches month 48.
-    run_id, event = trained(stack, SALES[:54], '"b"', 0.2)
+    # Six more months: the new model is judged on them. Production trained up to month 42, but was deployed with
+    # months 42-47 as its context: it forecasts 48-53 from there, so both are compared on the same six months.
+    _, event = trained(stack, SALES[:54], '"b"', 0.2)
+    decision, record = decided(stack, event)
+    assert decision == "rejected" and record["state"] == "not_promoted", record
+    chosen = record["details"]["decision"]
+    assert chosen["champion"] is not None and chosen["challenger"] is not None and chosen["compared_rows"] == 6
+    assert "does not beat production v1" in record["reason"]
+    assert "on the same 6 rows of dataset sales v2 held out of training (each series' last 6 period(s); neither " \
+           "model trained on them)" in record["reason"]
+    window = [[str(r["month"])] for r in SALES[48:54]]
+    assert scored_rows(stack)[-2:] == [window, window]
+
+
+def test_a_champion_whose_data_ends_beyond_a_horizon_before_the_new_windows_is_stale_and_replaced(
+        stack: AzureStack):
+    decided(stack, trained(stack, SALES[:48], '"a"', 0.9)[1])
+    # A year more: the new windows (months 54-59) lie beyond production's horizon from the end of its data (47).
+    run_id, event = trained(stack, SALES[:60], '"b"', 0.2)
     decision, record = decided(stack, event)
     assert decision == "deployed" and record["state"] == "promoted", record
     reason = record["reason"]
@@ -229,7 +256,7 @@ def test_a_champion_whose_history_ends_before_the_new_windows_is_stale_and_repla
     production = stack.backend.deployer.production("sales")
     assert production is not None and production.run_id == run_id
     # Both colours were asked for the same six months: the new model's window.
-    window = [[str(r["month"])] for r in SALES[48:54]]
+    window = [[str(r["month"])] for r in SALES[54:60]]
     assert scored_rows(stack)[-3:-1] == [window, window]
 
 

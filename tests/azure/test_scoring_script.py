@@ -198,31 +198,62 @@ FORECAST_SIGNATURE = [{"type": "datetime", "name": "date"}, {"type": "string", "
 class ForecastingPipelineStandIn:
     """A stand-in for AutoML's forecasting pipeline, since no machine here reaches Azure or installs AutoML's
     runtime. Shaped as azureml-examples use the real one: it names its ``time_column_name``, forecasts through
-    ``forecast(X, ignore_data_errors=...)``, which answers the forecasts in the rows' order and the rows it read
-    (indexed by time and series, so not in that order), fails on a time column that is not datetimes, and gives
-    NaN for a row it cannot forecast when told to ignore data errors. Its forecast: the series' last value plus one
-    per month ahead, up to its horizon."""
+    ``forecast(X, y, ignore_data_errors=...)``, which answers a number for every row of X in the rows' order and the
+    rows it read (indexed by time and series, so not in that order), fails on a time column that is not datetimes,
+    and gives NaN for a row it cannot forecast when told to ignore data errors (else raises).
+
+    As AutoML's (``auto-ml-forecasting-function-gap-local-inference.ipynb``), it takes context: rows of X whose y
+    is a number are actual values, and the last of them is its series' forecast origin; rows whose y is NaN are
+    forecast. Without context, the origin is the end of its training. Context counts only when it covers the gap
+    from the end of training, month after month: otherwise the series' rows are not forecast. Its forecast: the
+    value at the origin plus one per month ahead, up to its horizon. Each call's X and y are kept in ``calls``."""
 
     time_column_name = "date"
 
     def __init__(self, last: dict[str, tuple[str, float]], horizon: int) -> None:
         self.last = {store: (pd.Timestamp(when), value) for store, (when, value) in last.items()}
         self.horizon = horizon
+        self.calls: list[tuple[pd.DataFrame, Any]] = []
+
+    @staticmethod
+    def months(start: pd.Timestamp, end: pd.Timestamp) -> int:
+        return int((end.year - start.year) * 12 + end.month - start.month)
+
+    def origins(self, X: pd.DataFrame, y: Any) -> dict[str, tuple[pd.Timestamp, float] | None]:
+        """Per series, where its forecast starts: its last actual value, if its context covers the gap."""
+        known = np.isfinite(np.asarray(y, dtype="float64")) if y is not None else np.zeros(len(X), dtype=bool)
+        found: dict[str, tuple[pd.Timestamp, float] | None] = dict(self.last)
+        for store, rows in X.assign(_y=np.asarray(y if y is not None else np.full(len(X), np.nan),
+                                                  dtype="float64"))[known].groupby("store"):
+            trained = self.last.get(str(store))
+            times = sorted(rows[self.time_column_name])
+            steps = [self.months(a, b) for a, b in zip([trained[0], *times] if trained else times, times,
+                                                       strict=False)]
+            covered = trained is not None and all(step == 1 for step in steps)
+            latest = rows.sort_values(self.time_column_name).iloc[-1]
+            found[str(store)] = (latest[self.time_column_name], float(latest["_y"])) if covered else None
+        return found
 
     def forecast(self, X: pd.DataFrame, y: Any = None, ignore_data_errors: bool = False) -> tuple[Any, pd.DataFrame]:
+        self.calls.append((X.copy(), None if y is None else np.asarray(y, dtype="float64").copy()))
         times = X[self.time_column_name]
         if not pd.api.types.is_datetime64_any_dtype(times):
             raise TypeError(f"time column {self.time_column_name!r} must hold datetimes, not {times.dtype}")
+        given = np.asarray(y, dtype="float64") if y is not None else np.full(len(X), np.nan)
+        origins = self.origins(X, y)
         values: list[float] = []
-        for store, when in zip(X["store"], times, strict=True):
-            known = self.last.get(store)
-            ahead = (when.year - known[0].year) * 12 + when.month - known[0].month if known is not None else 0
-            if known is None or not 1 <= ahead <= self.horizon:
+        for store, when, actual in zip(X["store"], times, given, strict=True):
+            if np.isfinite(actual):  # a context row: its actual value
+                values.append(float(actual))
+                continue
+            origin = origins.get(store)
+            ahead = self.months(origin[0], when) if origin is not None else 0
+            if origin is None or not 1 <= ahead <= self.horizon:
                 if not ignore_data_errors:
                     raise ValueError(f"cannot forecast {store} at {when}")
                 values.append(float("nan"))
             else:
-                values.append(known[1] + ahead)
+                values.append(origin[1] + ahead)
         read = X.assign(_automl_target_col=values).set_index([self.time_column_name, "store"]).sort_index()
         return np.asarray(values), read
 
@@ -305,3 +336,103 @@ def test_the_gate_compares_no_model_that_left_a_held_out_row_without_a_number():
     answered = Answers(np.array([[10.0], [12.5], [11.0]]), ())
     assert _metric_of(metric, answered, records, "sales") is not None
     assert _metric_of(metric, Answers(np.array([[10.0], [np.nan], [11.0]]), ()), records, "sales") is None
+
+
+# ---- a forecaster's context: the rows training did not see, shipped with its deployment -------------------------
+
+# north trained up to January, south up to December; the deployment ships what came after (the held-out periods)
+CONTEXT = "date,store,price,sales\n2024-02-29,north,2,105\n2024-03-31,north,2,107\n2024-04-30,north,2,110\n" \
+          "2024-01-31,south,1,44\n2024-02-29,south,1,43\n2024-03-31,south,1,45\n"
+
+
+def deployed_code(folder: Path, context: str = CONTEXT) -> Path:
+    """The deployment's code folder as ``shared.azure.forecast_context`` builds it: the scripts, the context."""
+    folder.mkdir(parents=True)
+    for name in (entities.SCORING_SCRIPT, entities.BATCH_SCORING_SCRIPT):
+        (folder / name).write_bytes((entities.SCORING_CODE / name).read_bytes())
+    (folder / "context.csv").write_text(context, encoding="utf-8")
+    (folder / "context.json").write_text(json.dumps({"target": "sales", "time_column": "date", "series": ["store"],
+                                                     "horizon": 3, "rows": context.count("\n") - 1}))
+    return folder
+
+
+def script_in(folder: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), folder / name)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture()
+def with_context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """score.py as a forecaster's deployment runs it: beside its context, over the stand-in model."""
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(saved(tmp_path / "model", forecaster(), FORECAST_SIGNATURE)))
+    module = script_in(deployed_code(tmp_path / "code"), entities.SCORING_SCRIPT)
+    module.init()
+    return module
+
+
+def test_a_forecaster_answers_the_periods_after_the_uploaded_data_from_its_context(with_context: ModuleType,
+                                                                                   script: ModuleType,
+                                                                                   tmp_path: Path,
+                                                                                   monkeypatch: pytest.MonkeyPatch):
+    # The next three months after each series' last uploaded one, in no particular order.
+    rows = [["2024-05-31", "north", 2], ["2024-04-30", "south", 1], ["2024-07-31", "north", 2],
+            ["2024-06-30", "north", 2], ["2024-06-30", "south", 1], ["2024-05-31", "south", 1]]
+    answer = with_context.run(forecast_request(rows))
+    assert answer == {"predictions": [111.0, 46.0, 113.0, 112.0, 48.0, 47.0]}  # from April's 110, March's 45
+    # The model got each series' context rows first, their actual values in y, and NaN for every requested row.
+    [(X, y)] = with_context._model.calls
+    assert len(X) == 6 + 6 and np.isnan(y[6:]).all()
+    assert sorted(zip(X["store"][:6], X["date"][:6].dt.strftime("%Y-%m-%d"), y[:6], strict=True)) == [
+        ("north", "2024-02-29", 105.0), ("north", "2024-03-31", 107.0), ("north", "2024-04-30", 110.0),
+        ("south", "2024-01-31", 44.0), ("south", "2024-02-29", 43.0), ("south", "2024-03-31", 45.0)]
+    # Without its context (the script alone), the same model reaches only its horizon past the end of training.
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(saved(tmp_path / "alone", forecaster(), FORECAST_SIGNATURE)))
+    script.init()
+    assert script.run(forecast_request(rows)) == {"predictions": [None] * 6}
+
+
+def test_asked_for_the_held_out_periods_a_forecaster_gets_none_of_their_actual_values(with_context: ModuleType):
+    # What the gate asks: the held-out periods themselves (north's Feb-Apr, south's Jan-Mar).
+    held_out = [["2024-02-29", "north", 2], ["2024-01-31", "south", 1], ["2024-03-31", "north", 2],
+                ["2024-04-30", "north", 2], ["2024-02-29", "south", 1], ["2024-03-31", "south", 1]]
+    answer = with_context.run(forecast_request(held_out))
+    # Forecast from where training ended (north's January 100, south's December 40), not the actual 105, 44, ...
+    assert answer == {"predictions": [101.0, 41.0, 102.0, 103.0, 42.0, 43.0]}
+    [(X, y)] = with_context._model.calls
+    assert len(X) == 6 and np.isnan(y).all()  # no context row: every one of them is a time asked for
+    # Asked from a held-out period on, a series gets only its context before it: north's April is not given.
+    answer = with_context.run(forecast_request([["2024-04-30", "north", 2], ["2024-05-31", "north", 2]]))
+    assert answer == {"predictions": [108.0, 109.0]}  # from March's actual 107
+    X, y = with_context._model.calls[-1]
+    assert X["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-02-29", "2024-03-31", "2024-04-30", "2024-05-31"]
+    assert y[:2].tolist() == [105.0, 107.0] and np.isnan(y[2:]).all()
+
+
+def test_a_context_that_does_not_cover_the_gap_from_training_gives_no_forecast(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(saved(tmp_path / "model", forecaster(), FORECAST_SIGNATURE)))
+    gap = "date,store,price,sales\n2024-03-31,north,2,107\n2024-04-30,north,2,110\n"  # February is missing
+    module = script_in(deployed_code(tmp_path / "code", gap), entities.SCORING_SCRIPT)
+    module.init()
+    assert module.run(forecast_request([["2024-05-31", "north", 2]])) == {"predictions": [None]}
+
+
+def test_the_batch_script_forecasts_a_drop_of_future_rows_from_its_context(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(saved(tmp_path / "model", forecaster(), FORECAST_SIGNATURE)))
+    (tmp_path / "out").mkdir()
+    monkeypatch.setenv("AZUREML_BI_OUTPUT_PATH", str(tmp_path / "out"))
+    monkeypatch.setenv("BATCH_CHUNK_ROWS", "2")
+    batch = script_in(deployed_code(tmp_path / "code"), entities.BATCH_SCORING_SCRIPT)
+    (tmp_path / "drop.csv").write_text("date,store,price\n2024-05-31,north,2\n2024-06-30,north,2\n"
+                                       "2024-04-30,south,1\n2024-08-31,north,2\n", encoding="utf-8")
+    batch.init()
+    batch.run([str(tmp_path / "drop.csv")])
+    table = pd.read_csv(tmp_path / "out" / "scored.csv")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert list(table.columns) == ["date", "store", "price", "prediction"]
+    assert table["prediction"].tolist()[:3] == [111.0, 112.0, 46.0] and pd.isna(table["prediction"][3])
+    assert summary["rows"] == 4 and summary["not_forecast"]["first"] == [{"row": 4, "date": "2024-08-31"}]

@@ -18,7 +18,9 @@ else there but its own summary):
   or ``{"error": ...}`` when the file lacks the model's columns.
 
 A forecasting model reads the file whole, in one chunk: a series' future rows
-are forecast together, from the end of its history. A row it cannot forecast
+are forecast together, from the end of its history: the end of the uploaded
+data, as the deployment's context (``context.csv``, the rows training did not
+see) comes before them, as in ``score.py``. A row it cannot forecast
 (a time beyond its horizon, a series it never saw) keeps an empty prediction,
 and the summary's ``not_forecast`` says how many there were and which (their
 row number in the file, counting from 1 after the header, and their time).
@@ -46,12 +48,14 @@ NUMERIC_TYPES = ("double", "float", "long", "integer")
 NOT_FORECAST_SHOWN = 10  # rows a forecaster could not answer, named in the summary
 _model: Any = None
 _types: dict[str, str] = {}
+_context: score.Context | None = None
 _output = Path(".")
 
 
 def init() -> None:
-    global _model, _types, _output
+    global _model, _types, _context, _output
     _model, _types = score.load(Path(os.environ.get("AZUREML_MODEL_DIR", ".")))
+    _context = score.load_context(Path(__file__).resolve().parent, _types)
     _output = Path(os.environ.get("AZUREML_BI_OUTPUT_PATH", "."))
 
 
@@ -101,7 +105,7 @@ def score_file(path: Path, output: Path, chunk_rows: int) -> dict[str, Any]:
         coerced += before - (int(rows_in[numeric].notna().sum().sum()) if numeric else 0)
         table = score.frame({"input_data": {"columns": features, "data": rows_in.astype(object).where(
             rows_in.notna(), None).to_numpy().tolist()}}, _types)
-        answer = score.predict(_model, table)
+        answer = score.predict(_model, table, _context)
         predictions = np.asarray(answer["predictions"])
         chunk["prediction"] = predictions
         if "probabilities" in answer:

@@ -25,6 +25,18 @@ mlflow-model-local-inference-test.ipynb``), and reads its time column as
 datetimes, whatever the signature says of it. A row it cannot forecast (a time
 beyond its horizon, a series it never saw) answers null, as a number that is
 not finite does.
+
+A forecaster trains on all but each series' last ``horizon`` periods, which are
+held out to judge it; its deployment ships those rows, with their actual
+values, beside this script (``context.csv``, described by ``context.json``).
+Before a series' requested rows, the script puts its context rows earlier than
+the earliest time asked of that series, with their actual values in ``y`` and
+NaN for the requested rows, and calls ``forecast(X, y)`` (azureml-examples,
+``automl-forecasting-forecast-function/auto-ml-forecasting-function-gap-local-
+inference.ipynb``: the forecast origin is the last time with a known ``y``). So
+the periods right after the uploaded data are forecast from its end, and a
+request for held-out periods gets none of their actual values. Only the
+requested rows are answered, in their order.
 """
 
 from __future__ import annotations
@@ -40,8 +52,59 @@ import pandas as pd
 import yaml
 
 MODEL_FILE = "MLmodel"
+CONTEXT_FILE = "context.csv"  # beside this script in a forecaster's deployment
+CONTEXT_SPEC = "context.json"
 _model: Any = None
 _types: dict[str, str] = {}
+_context: Context | None = None
+
+
+class Context:
+    """A forecaster's context rows: the features cast as requests are, the actual target values, and how rows
+    are told apart (the time column, the series id columns)."""
+
+    def __init__(self, table: pd.DataFrame, y: np.ndarray, time_column: str, series: list[str]) -> None:
+        self.table = table
+        self.y = y
+        self.time_column = time_column
+        self.series = series
+
+    def keys(self, table: pd.DataFrame) -> pd.Series:
+        """Each row's series as one string (its id cells, cast as the signature says); "" for one series."""
+        if not self.series:
+            return pd.Series("", index=table.index, dtype=object)
+        cells = pd.DataFrame({n: table[n] if n in table.columns else None for n in self.series}, index=table.index)
+        return cells.astype(object).where(cells.notna(), "").astype(str).agg("\x1f".join, axis=1)
+
+    def before(self, table: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """The context rows of each series ``table`` asks for that are earlier than the earliest time it asks of
+        that series (the requested periods and later ones are never given), in ``table``'s columns."""
+        times = table[self.time_column] if self.time_column in table.columns else None
+        if times is None or self.time_column not in self.table.columns:
+            return self.table.iloc[:0], self.y[:0]
+        earliest = pd.Series(times.to_numpy()).groupby(self.keys(table).to_numpy()).min()
+        limits = pd.Series(self.keys(self.table).map(earliest), index=self.table.index)
+        limits = pd.to_datetime(limits, errors="coerce")
+        chosen = (self.table[self.time_column] < limits).to_numpy(dtype=bool)  # NaT: a series not asked for
+        rows = self.table.loc[chosen].reindex(columns=table.columns)
+        return rows, self.y[chosen]
+
+
+def load_context(folder: Path, types: dict[str, str]) -> Context | None:
+    """The context shipped beside the script (``context.csv`` and ``context.json``); None without it."""
+    spec_path = folder / CONTEXT_SPEC
+    if not spec_path.is_file() or not (folder / CONTEXT_FILE).is_file():
+        return None
+    spec = json.loads(spec_path.read_text(encoding="utf-8"))
+    raw = pd.read_csv(folder / CONTEXT_FILE, dtype=str, keep_default_na=False, encoding="utf-8")
+    target, time_column = str(spec["target"]), str(spec["time_column"])
+    columns = [c for c in raw.columns if c != target]
+    cells = raw[columns].astype(object).where(raw[columns] != "", None)
+    table = frame({"input_data": {"columns": columns, "data": cells.to_numpy().tolist()}}, types)
+    if time_column in table.columns:
+        table[time_column] = _wall_clock(table[time_column])
+    y = pd.to_numeric(raw[target], errors="coerce").to_numpy(dtype="float64")
+    return Context(table, y, time_column, [str(n) for n in spec.get("series", [])])
 
 
 def _model_folder(root: Path) -> Path:
@@ -72,8 +135,9 @@ def load(root: Path) -> tuple[Any, dict[str, str]]:
 
 
 def init() -> None:
-    global _model, _types
+    global _model, _types, _context
     _model, _types = load(Path(os.environ.get("AZUREML_MODEL_DIR", ".")))
+    _context = load_context(Path(__file__).resolve().parent, _types)
 
 
 def frame(body: dict[str, Any], types: dict[str, str]) -> pd.DataFrame:
@@ -104,17 +168,27 @@ def _boolean(value: Any) -> Any:
     return None if value is None else bool(value)
 
 
-def forecast(model: Any, table: pd.DataFrame) -> dict[str, Any]:
-    """A forecasting model's number per row, in the rows' order; null where it has none."""
-    time_column = getattr(model, "time_column_name", None)
+def forecast(model: Any, table: pd.DataFrame, context: Context | None = None) -> dict[str, Any]:
+    """A forecasting model's number per row, in the rows' order; null where it has none. ``context``: rows with
+    actual values that come before the requested ones (``Context.before``)."""
+    time_column = getattr(model, "time_column_name", None) or (context.time_column if context else None)
     if isinstance(time_column, str) and time_column in table.columns:
         table = table.assign(**{time_column: _wall_clock(table[time_column])})
-    # ignore_data_errors: a row that cannot be forecast is NaN rather than the whole request failing
-    values, _ = model.forecast(table, ignore_data_errors=True)
+    X, y = table, np.full(len(table), np.nan)
+    given = 0
+    if context is not None:
+        rows, actual = context.before(table)
+        given = len(rows)
+        if given:
+            X = pd.concat([rows, table], ignore_index=True)
+            y = np.concatenate([actual, y])
+    # y: the actual values of the context rows, NaN for the rows to forecast. ignore_data_errors: a row that
+    # cannot be forecast is NaN rather than the whole request failing.
+    values, _ = model.forecast(X, y, ignore_data_errors=True)
     numbers = np.asarray(values, dtype="float64").reshape(-1)
-    if len(numbers) != len(table):
-        raise ValueError(f"the model forecast {len(numbers)} values for {len(table)} rows")
-    return {"predictions": [float(v) if np.isfinite(v) else None for v in numbers]}
+    if len(numbers) != len(X):
+        raise ValueError(f"the model forecast {len(numbers)} values for {len(X)} rows")
+    return {"predictions": [float(v) if np.isfinite(v) else None for v in numbers[given:]]}
 
 
 def _wall_clock(values: pd.Series) -> pd.Series:
@@ -127,11 +201,11 @@ def _wall_clock(values: pd.Series) -> pd.Series:
     return pd.Series(pd.to_datetime(text, errors="coerce", format="ISO8601"), index=values.index)
 
 
-def predict(model: Any, table: pd.DataFrame) -> dict[str, Any]:
+def predict(model: Any, table: pd.DataFrame, context: Context | None = None) -> dict[str, Any]:
     """Labels, and for a model that gives them, the class probabilities with the classes in column order; for a
-    forecasting model, its forecasts."""
+    forecasting model, its forecasts (from ``context`` where it comes before the rows)."""
     if callable(getattr(model, "forecast", None)):
-        return forecast(model, table)
+        return forecast(model, table, context)
     labels = np.asarray(model.predict(table))
     answer: dict[str, Any] = {"predictions": labels.tolist()}
     if hasattr(model, "predict_proba"):
@@ -149,4 +223,4 @@ def run(raw: str | bytes | dict[str, Any]) -> dict[str, Any]:
     body = raw if isinstance(raw, dict) else json.loads(raw)
     if not isinstance(body, dict):
         raise ValueError("expected a JSON object")
-    return predict(_model, frame(body, _types))
+    return predict(_model, frame(body, _types), _context)
