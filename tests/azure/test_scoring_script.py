@@ -291,18 +291,24 @@ def test_a_forecast_reads_its_time_column_as_datetimes_whatever_the_signature_sa
     assert script.run(forecast_request([["2024-02-29 00:00", "north", None]])) == {"predictions": [101.0]}
 
 
-def test_the_batch_script_scores_a_forecasting_model(batch_script: ModuleType, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch):
+def forecast_drop(script: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+                  ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The batch script run over a dropped CSV of future rows, with the stand-in forecaster (in chunks of 2 rows,
+    which it must not forecast apart): its scored table and summary."""
     monkeypatch.setenv("AZUREML_MODEL_DIR", str(saved(tmp_path / "model", forecaster(), FORECAST_SIGNATURE)))
     (tmp_path / "out").mkdir()
     monkeypatch.setenv("AZUREML_BI_OUTPUT_PATH", str(tmp_path / "out"))
     monkeypatch.setenv("BATCH_CHUNK_ROWS", "2")
-    (tmp_path / "drop.csv").write_text("date,store,price\n2024-02-29,north,2\n2024-03-31,north,2\n"
-                                       "2024-01-31,south,1\n2024-01-31,east,1\n", encoding="utf-8")
-    batch_script.init()
-    batch_script.run([str(tmp_path / "drop.csv")])
-    table = pd.read_csv(tmp_path / "out" / "scored.csv")
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    (tmp_path / "drop.csv").write_text(text, encoding="utf-8")
+    script.init()
+    script.run([str(tmp_path / "drop.csv")])
+    return pd.read_csv(tmp_path / "out" / "scored.csv"), json.loads((tmp_path / "out" / "summary.json").read_text())
+
+
+def test_the_batch_script_scores_a_forecasting_model(batch_script: ModuleType, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch):
+    table, summary = forecast_drop(batch_script, tmp_path, monkeypatch, "date,store,price\n2024-02-29,north,2\n"
+                                   "2024-03-31,north,2\n2024-01-31,south,1\n2024-01-31,east,1\n")
     assert table["prediction"].tolist()[:3] == [101.0, 102.0, 41.0] and pd.isna(table["prediction"][3])
     assert summary["rows"] == 4 and summary["predictions"] == {
         "min": 41.0, "mean": pytest.approx(81.333333), "max": 102.0, "not_finite": 1}
@@ -422,17 +428,9 @@ def test_a_context_that_does_not_cover_the_gap_from_training_gives_no_forecast(t
 
 def test_the_batch_script_forecasts_a_drop_of_future_rows_from_its_context(tmp_path: Path,
                                                                             monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("AZUREML_MODEL_DIR", str(saved(tmp_path / "model", forecaster(), FORECAST_SIGNATURE)))
-    (tmp_path / "out").mkdir()
-    monkeypatch.setenv("AZUREML_BI_OUTPUT_PATH", str(tmp_path / "out"))
-    monkeypatch.setenv("BATCH_CHUNK_ROWS", "2")
     batch = script_in(deployed_code(tmp_path / "code"), entities.BATCH_SCORING_SCRIPT)
-    (tmp_path / "drop.csv").write_text("date,store,price\n2024-05-31,north,2\n2024-06-30,north,2\n"
-                                       "2024-04-30,south,1\n2024-08-31,north,2\n", encoding="utf-8")
-    batch.init()
-    batch.run([str(tmp_path / "drop.csv")])
-    table = pd.read_csv(tmp_path / "out" / "scored.csv")
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    table, summary = forecast_drop(batch, tmp_path, monkeypatch, "date,store,price\n2024-05-31,north,2\n"
+                                   "2024-06-30,north,2\n2024-04-30,south,1\n2024-08-31,north,2\n")
     assert list(table.columns) == ["date", "store", "price", "prediction"]
     assert table["prediction"].tolist()[:3] == [111.0, 112.0, 46.0] and pd.isna(table["prediction"][3])
     assert summary["rows"] == 4 and summary["not_forecast"]["first"] == [{"row": 4, "date": "2024-08-31"}]
