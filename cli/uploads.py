@@ -93,14 +93,17 @@ def report(host: Host, upload: dict[str, Any]) -> None:
     say(f"Leaderboard of run {upload['run_id']} ({result.get('task', 'classification')}, {result.get('trials')} "
          f"trials; best cross-validated {search.get('loss', 'log_loss')} per learner):")
     board = result.get("leaderboard", [])
+    width = max((len(row["learner"]) for row in board[:SHOWN_PLACES]), default=0)
     for place, row in enumerate(board[:SHOWN_PLACES], 1):
-        echo(f"    {place}. {row['learner']:<12} {row['cv_loss']:.4f}")
+        echo(f"    {place:>2}. {row['learner']:<{width}}  {row['cv_loss']:.4f}")
     if len(board) > SHOWN_PLACES:
         echo(f"    ... and {len(board) - SHOWN_PLACES} more (GET /api/runs/{upload['run_id']})")
     metrics = result.get("validation_metrics", {})
     shown = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
     threshold = f"threshold {result['threshold']}, " if result.get("threshold") is not None else ""
-    echo(f"    on the held-out validation split: {shown} ({threshold}{result.get('model_format')} export)")
+    kept = {"onnx": "exported to ONNX", "native": "kept as a scikit-learn pipeline",
+            "forecaster": "kept as a forecaster"}.get(str(result.get("model_format")), str(result.get("model_format")))
+    echo(f"    on the held-out validation split: {shown} ({threshold}{kept})")
     if search.get("stopped_early"):
         echo(f"    the search stopped at {search['seconds']:.0f}s of its {search['budget_s']:.0f}s budget: "
               "it had plateaued")

@@ -87,7 +87,8 @@ def decide(name: str, requested: Task | None, *, numeric: bool, whole: bool = Fa
         if not numeric:
             raise DatasetRejected(f"metadata 'task' asks for {requested}, but target {name!r} is not numeric "
                                   f"(it holds {example!r})", "target_not_numeric")
-        return TaskChoice(requested, "set by the upload's metadata 'task'")
+        return TaskChoice(requested, "set by the upload's metadata 'time_column'" if requested is Task.FORECASTING
+                          else "set by the upload's metadata 'task'")
     if requested is Task.CLASSIFICATION:
         return TaskChoice(Task.CLASSIFICATION, "set by the upload's metadata 'task'")
     if not numeric:

@@ -159,7 +159,8 @@ def test_a_time_series_uploaded_from_the_cli_is_followed_to_its_forecast_of_the_
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "'time_column': 'month', 'horizon': '6'" in out  # the metadata it sent
-    assert "Task: forecasting" in out and "Frequency: monthly" in out
+    assert "Task: forecasting (set by the upload's metadata 'time_column')" in out and "Frequency: monthly" in out
+    assert "(kept as a forecaster)" in out
     assert "==> Decision: promoted (model sales v1)" in out
     assert "with the next 6 period(s) -> 200" in out
     forecast = out.split("-> 200\n")[1].splitlines()[:6]
