@@ -449,6 +449,9 @@ class Forecaster:
         by_key = {s.key: i for i, s in enumerate(self.series)}
         keys = series_keys(rows, spec)
         times = pd.DatetimeIndex(pd.to_datetime(rows[spec.time], errors="coerce"))
+        if times.isna().any():
+            row = int(np.flatnonzero(times.isna())[0])
+            raise ForecastError(f"row {row} has no time in {spec.time!r}: each row names the period it forecasts")
         positions = self.frequency.positions(times, self.origin)
         known = self.encoding.apply(rows, spec.known)
         given: dict[int, FloatArray] = {}

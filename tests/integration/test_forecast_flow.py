@@ -96,6 +96,10 @@ def test_what_a_forecast_cannot_give_is_refused_plainly(stack: Stack):
     assert explained.status_code == 501 and "report shows its forecasts" in explained.json()["error"]
     not_a_date = forecast(stack, "sales", [{"month": "January"}])
     assert not_a_date.status_code == 400 and "ISO 8601" in not_a_date.text
+    no_time = forecast(stack, "sales", [{"month": "2023-01-01"}, {"month": None}])
+    assert no_time.status_code == 400 and "row 1 has no time in 'month'" in no_time.json()["error"]
+    far = forecast(stack, "sales", [{"month": "9999-12-01"}])
+    assert far.status_code == 400 and "the horizon is 12 periods" in far.json()["error"]
 
 
 def test_several_stores_are_one_model_that_forecasts_each_from_its_own_history(stack: Stack):
