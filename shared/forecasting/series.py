@@ -283,10 +283,17 @@ def _first_missing(positions: FloatArray) -> int:
     return int(whole[jumps[0]] + 1)
 
 
+SHOWN_FINDINGS = 10  # of one kind, named one by one; the rest are counted
+
+
 def reject_if_needed(checked: Checked) -> None:
-    """DatasetRejected with every rejection's message, the first one's code."""
-    if checked.rejections:
-        raise DatasetRejected("; ".join(f.message for f in checked.rejections), checked.rejections[0].code)
+    """DatasetRejected with the rejections' messages (the first ``SHOWN_FINDINGS``, the rest counted), the first
+    one's code."""
+    rejections = checked.rejections
+    if rejections:
+        said = "; ".join(f.message for f in rejections[:SHOWN_FINDINGS])
+        more = len(rejections) - SHOWN_FINDINGS
+        raise DatasetRejected(said + (f"; and {more} more like these" if more > 0 else ""), rejections[0].code)
 
 
 # --- Series on the grid ----------------------------------------------------------------------------------------

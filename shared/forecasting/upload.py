@@ -15,10 +15,18 @@ import pandas as pd
 
 from shared import csv_stream
 from shared.errors import DatasetRejected
-from shared.forecasting.series import ForecastSpec, check_series, reject_if_needed, series_groups
+from shared.forecasting.series import (
+    SHOWN_FINDINGS,
+    Finding,
+    ForecastSpec,
+    check_series,
+    reject_if_needed,
+    series_groups,
+)
 from shared.schema import Schema, TimeSeries
 
 MAX_ROWS = 2_000_000  # forecasting reads every row of the time, id and target columns, whatever its size
+MAX_SERIES = 10_000  # each series is checked, and forecast by the per-series candidates, one at a time
 LEAK_SHARE = 0.95  # of a series' comparable rows, matching the target some periods later
 LEAK_MIN_ROWS = 10
 LEAK_MAX_LAG = 12  # periods ahead a copied target is looked for (the horizon, at most this)
@@ -63,6 +71,12 @@ def check(source: BinaryIO, schema: Schema, settings: TimeSeries, excluded: tupl
     if unreadable.any():
         raise DatasetRejected(f"{int(unreadable.sum())} row(s) have no readable date in {spec.time!r}: every row "
                               "of a forecast needs its time", "bad_time")
+    if spec.series:
+        count = len(frame[list(spec.series)].drop_duplicates())
+        if count > MAX_SERIES:
+            raise DatasetRejected(f"{count:,} series (distinct {', '.join(spec.series)}): at most {MAX_SERIES:,} are "
+                                  "forecast by one model; do the 'series' columns name each series, and only that?",
+                                  "too_many_series")
     checked = check_series(frame, spec)
     reject_if_needed(checked)
     leaks = leaked_targets(frame, spec)
@@ -73,8 +87,15 @@ def check(source: BinaryIO, schema: Schema, settings: TimeSeries, excluded: tupl
         "check": "frequency", "severity": "info", "details": {"frequency": frequency.name, "anchor": frequency.anchor},
         "message": f"Frequency: {frequency.name} ({frequency.reason}); the horizon of {spec.horizon} period(s) "
                    f"reaches {_reach(frequency.name, spec.horizon)} ahead."}]
-    findings += [{"check": f.code, "severity": "warning", "details": {"series": f.series}, "message": f.message}
-                 for f in checked.findings]
+    by_code: dict[str, list[Finding]] = {}
+    for finding in checked.findings:
+        by_code.setdefault(finding.code, []).append(finding)
+    for code, found in by_code.items():  # a few named, the rest counted: thousands of series stay one screen
+        findings += [{"check": code, "severity": "warning", "details": {"series": f.series}, "message": f.message}
+                     for f in found[:SHOWN_FINDINGS]]
+        if len(found) > SHOWN_FINDINGS:
+            findings.append({"check": code, "severity": "warning", "details": {"more": len(found) - SHOWN_FINDINGS},
+                             "message": f"{len(found) - SHOWN_FINDINGS} more series like these ({code})."})
     return replace(settings, frequency=frequency.name, anchor=frequency.anchor), findings
 
 

@@ -112,3 +112,20 @@ def test_a_time_written_as_text_beside_the_target_alone_is_a_forecast_not_an_id_
     dataset = stack.backend.datasets.get("sales")
     assert dataset is not None and dataset.schema.time_series is not None
     assert dataset.schema.time_series.frequency == "monthly"
+
+
+def test_every_row_its_own_series_is_refused_in_one_short_reason(stack, settings):
+    rows = [{**row, "shop": f"shop-{i}"} for i, row in enumerate(sample_data.monthly_sales(60))]
+    record = send(stack, settings, rows, series="shop")
+    assert record["details"]["code"] == "irregular"  # one time each: too few to tell a frequency
+    assert record["reason"].count("shop-") == 10 and record["reason"].endswith("; and 50 more like these")
+
+
+def test_more_series_than_one_model_forecasts_are_refused_naming_the_limit(stack, settings, monkeypatch):
+    from shared.forecasting import upload
+
+    monkeypatch.setattr(upload, "MAX_SERIES", 3)
+    rows = [{**r, "units": r["sales"]} for r in sample_data.store_weeks(4, 120)]
+    record = send(stack, settings, rows, time_column="week", series="store", target="units")
+    assert record["details"]["code"] == "too_many_series"
+    assert record["reason"].startswith("4 series (distinct store): at most 3 are forecast by one model")
