@@ -39,6 +39,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -446,7 +447,7 @@ class Forecaster:
             raise ForecastError(f"row {row} lacks known feature(s) "
                                 f"{', '.join(c for c in spec.known if pd.isna(rows[c].iloc[row]))}: known features "
                                 "are known in advance and the model uses them for every period it forecasts")
-        by_key = {s.key: i for i, s in enumerate(self.series)}
+        by_key = self._index
         keys = series_keys(rows, spec)
         times = pd.DatetimeIndex(pd.to_datetime(rows[spec.time], errors="coerce"))
         if times.isna().any():
@@ -454,23 +455,27 @@ class Forecaster:
             raise ForecastError(f"row {row} has no time in {spec.time!r}: each row names the period it forecasts")
         positions = self.frequency.positions(times, self.origin)
         known = self.encoding.apply(rows, spec.known)
-        given: dict[int, FloatArray] = {}
+        given: dict[int, FloatArray] = {}  # per series asked: the known features of each step ahead
+        furthest: dict[int, int] = {}  # per series asked: the furthest step
         steps = np.zeros(len(rows), dtype=np.int64)
         for r, key in enumerate(keys):
             steps[r] = self._step(key, by_key, times[r], positions[r])
             index = by_key[key]
+            furthest[index] = max(furthest.get(index, 0), int(steps[r]))
             if spec.known:
                 given.setdefault(index, np.full((spec.horizon, len(spec.known)), np.nan))[steps[r] - 1] = known[r]
-        series = [_future_known(s, spec.horizon, given.get(i)) for i, s in enumerate(self.series)]
-        needed = sorted({by_key[k] for k in keys})
+        needed = sorted(furthest)
+        series = [_future_known(self.series[i], spec.horizon, given.get(i)) for i in needed]
         if spec.known:
-            furthest: dict[int, int] = {}
-            for r, key in enumerate(keys):
-                furthest[by_key[key]] = max(furthest.get(by_key[key], 0), int(steps[r]))
-            self._check_known([(series[i], furthest[i]) for i in needed])
-        path = _paths(self._design(), self.trained, [series[i] for i in needed], [self.chosen])[self.chosen]
+            self._check_known([(s, furthest[i]) for s, i in zip(series, needed, strict=True)])
+        path = _paths(self._design(), self.trained, series, [self.chosen])[self.chosen]
         row_of = {index: j for j, index in enumerate(needed)}
         return np.asarray([path[row_of[by_key[k]], steps[r] - 1] for r, k in enumerate(keys)], dtype=np.float64)
+
+    @cached_property
+    def _index(self) -> dict[SeriesKey, int]:
+        """Each series' place, built once per loaded model rather than per request."""
+        return {s.key: i for i, s in enumerate(self.series)}
 
     def _step(self, key: SeriesKey, by_key: dict[SeriesKey, int], time: pd.Timestamp, position: float) -> int:
         name = series_name(key, self.spec)

@@ -89,9 +89,9 @@ def infer_frequency(times: Iterable[Any]) -> Frequency:
         if step is not None and modal == step:
             off = int((steps % step != pd.Timedelta(0)).sum())
             if off:
-                return Frequency(IRREGULAR, f"most steps are one {_unit(name)}, but {off} of {len(steps)} are not "
-                                            f"whole {_unit(name)}s")
-            return Frequency(name, _share_reason(share, len(steps), _unit(name)))
+                return Frequency(IRREGULAR, f"most steps are one {unit(name)}, but {off} of {len(steps)} are not "
+                                            f"whole {unit(name)}s")
+            return Frequency(name, _share_reason(share, len(steps), unit(name)))
     days = modal / pd.Timedelta(days=1)
     for name, low, high in (("monthly", 28, 31), ("quarterly", 89, 92), ("yearly", 365, 366)):
         if low <= days <= high:
@@ -100,7 +100,8 @@ def infer_frequency(times: Iterable[Any]) -> Frequency:
                                 "hour, a day, a week, a month, a quarter or a year")
 
 
-def _unit(name: str) -> str:
+def unit(name: str) -> str:
+    """One period of a frequency, in words ("month")."""
     return {"hourly": "hour", "daily": "day", "weekly": "week", "monthly": "month", "quarterly": "quarter",
             "yearly": "year"}[name]
 
@@ -114,22 +115,22 @@ def _share_reason(share: float, steps: int, unit: str) -> str:
 def _calendar(name: str, index: pd.DatetimeIndex, share: float) -> Frequency:
     """Months, quarters and years vary in length: they are read on the calendar, at one day of the month."""
     months = FREQUENCIES[name][1]
-    unit = _unit(name)
+    period = unit(name)
     if bool(index.is_month_end.all()) and len(set(index.day)) > 1:
         anchor = "end"
     elif len(set(index.day)) == 1:
         anchor = str(index[0].day)
     else:
         days = ", ".join(str(d) for d in sorted(set(index.day))[:5])
-        return Frequency(IRREGULAR, f"steps of about a {unit} fall on different days of the month ({days})")
+        return Frequency(IRREGULAR, f"steps of about a {period} fall on different days of the month ({days})")
     if len(set(index.time)) > 1:
-        return Frequency(IRREGULAR, f"steps of about a {unit} at different times of day")
+        return Frequency(IRREGULAR, f"steps of about a {period} at different times of day")
     numbers = np.diff(_month_number(index))
     if (numbers % months).any():
-        return Frequency(IRREGULAR, f"steps of about a {unit}, but some are not whole {unit}s on the calendar")
+        return Frequency(IRREGULAR, f"steps of about a {period}, but some are not whole {period}s on the calendar")
     where = "month ends" if anchor == "end" else f"day {anchor} of the month"
     whole = float((numbers == months).mean())
-    return Frequency(name, _share_reason(whole, len(numbers), unit) + f", on {where}", anchor)
+    return Frequency(name, _share_reason(whole, len(numbers), period) + f", on {where}", anchor)
 
 
 # --- Checks ----------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from shared.forecasting.series import (
     check_series,
     reject_if_needed,
     series_groups,
+    unit,
 )
 from shared.schema import Schema, TimeSeries
 
@@ -100,9 +101,7 @@ def check(source: BinaryIO, schema: Schema, settings: TimeSeries, excluded: tupl
 
 
 def _reach(frequency: str, horizon: int) -> str:
-    unit = {"hourly": "hour", "daily": "day", "weekly": "week", "monthly": "month", "quarterly": "quarter",
-            "yearly": "year"}[frequency]
-    return f"{horizon} {unit}{'s' if horizon != 1 else ''}"
+    return f"{horizon} {unit(frequency)}{'s' if horizon != 1 else ''}"
 
 
 def leaked_targets(frame: pd.DataFrame, spec: ForecastSpec) -> list[str]:

@@ -60,9 +60,14 @@ def load_judged(artifact_dir: str | Path) -> LoadedModel:
         return load(folder)
     meta = json.loads((folder / "model_meta.json").read_text())
     signature = ModelSignature.from_meta(meta)
+    return LoadedModel(meta, signature, _pickled(holdout, meta, signature), None)
+
+
+def _pickled(pickle: Path, meta: dict[str, Any], signature: ModelSignature) -> Callable[[Columns], Outputs]:
+    """The outputs of a pickled model: a forecaster, or a scikit-learn pipeline."""
     if meta["model_format"] == FORECASTER:
-        return LoadedModel(meta, signature, _forecaster(holdout, signature), None)
-    return LoadedModel(meta, signature, _native(holdout, signature.task), None)
+        return _forecaster(pickle, signature)
+    return _native(pickle, signature.task)
 
 
 def _forecaster(pickle: Path, signature: ModelSignature) -> Callable[[Columns], Outputs]:
@@ -113,8 +118,6 @@ def load(artifact_dir: str | Path) -> LoadedModel:
             return np.asarray(session.run(output, feeds)[0], dtype=np.float64)
 
         return LoadedModel(meta, signature, onnx_outputs, folder)
-    if meta["model_format"] == FORECASTER:
-        return LoadedModel(meta, signature, _forecaster(folder / "model.pkl", signature), folder,
-                           unavailable_explanations=FORECASTS_UNEXPLAINED)
-    return LoadedModel(meta, signature, _native(folder / "model.pkl", signature.task), folder)
+    return LoadedModel(meta, signature, _pickled(folder / "model.pkl", meta, signature), folder,
+                       unavailable_explanations=FORECASTS_UNEXPLAINED if meta["model_format"] == FORECASTER else None)
 

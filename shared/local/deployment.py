@@ -114,8 +114,8 @@ class LocalEvaluator(Evaluator):
         if missing or target not in frame.columns:
             return None
         metric = metrics.resolve(run.metric)
-        if signature.task != str(run.result.get("task") or signature.task) or metric not in metrics.of_task(
-                signature.task):
+        ran_as = run.result.get("task")  # absent from runs recorded before tasks were named
+        if (ran_as and signature.task != ran_as) or metric.task != signature.task.metric_family:
             return None  # a model of another task (the target was read otherwise): it cannot be compared
         classes = list(signature.classes)
         if signature.regression:
