@@ -68,6 +68,7 @@ class Context:
         self.y = y
         self.time_column = time_column
         self.series = series
+        self.row_keys = self.keys(table)  # each context row's series, once: requests only look them up
 
     def keys(self, table: pd.DataFrame) -> pd.Series:
         """Each row's series as one string (its id cells, cast as the signature says); "" for one series."""
@@ -83,7 +84,7 @@ class Context:
         if times is None or self.time_column not in self.table.columns:
             return self.table.iloc[:0], self.y[:0]
         earliest = pd.Series(times.to_numpy()).groupby(self.keys(table).to_numpy()).min()
-        limits = pd.Series(self.keys(self.table).map(earliest), index=self.table.index)
+        limits = pd.Series(self.row_keys.map(earliest), index=self.table.index)
         limits = pd.to_datetime(limits, errors="coerce")
         chosen = (self.table[self.time_column] < limits).to_numpy(dtype=bool)  # NaT: a series not asked for
         rows = self.table.loc[chosen].reindex(columns=table.columns)
