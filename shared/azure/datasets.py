@@ -73,6 +73,14 @@ def holdout_path(version: DatasetVersion) -> str | None:
     return f"{entities.dataset_folder(version.name, version.content_hash)}/{holdout.HOLDOUT_FILE}"
 
 
+def held_out_rows(store: BlobStore, dataset: DatasetVersion, limit: int = holdout.COMPARED_ROWS
+                  ) -> list[dict[str, str | None]]:
+    """A dataset version's first ``limit`` held-out rows (of the first ``holdout.COMPARED_BYTES`` of them)."""
+    path = holdout_path(dataset)
+    data = store.read(path, holdout.COMPARED_BYTES) if path else None
+    return list(holdout.rows(data, limit=limit)) if data is not None else []
+
+
 class AzureDatasetRegistry(DatasetRegistry):
     keeps_drift_baseline = True  # an AutoML model carries no drift baseline: the app's monitor reads this one
 

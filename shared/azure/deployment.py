@@ -38,7 +38,7 @@ from shared import drift, metrics
 from shared.azure import entities, forecast_context, holdout
 from shared.azure.blobstore import BlobStore
 from shared.azure.config import AzureSettings
-from shared.azure.datasets import holdout_path
+from shared.azure.datasets import held_out_rows
 from shared.azure.endpoint_client import endpoint_outputs, predictions_in
 from shared.errors import ArtifactUnusable, BadGateway, DeploymentFailed, ScoreMissing
 from shared.model_contract import Outputs
@@ -275,12 +275,8 @@ class AzureDeployer(Deployer):
     def held_out_rows(self, model: ModelVersion) -> tuple[DatasetVersion, list[dict[str, str | None]]] | None:
         """The dataset version ``model`` was trained on and its held-out rows; None without them."""
         dataset = self.datasets.get(model.dataset_name, model.dataset_version or None)
-        path = holdout_path(dataset) if dataset is not None else None
-        data = self.store.read(path, holdout.COMPARED_BYTES) if path else None
-        if dataset is None or data is None:
-            return None
-        records = list(holdout.rows(data))
-        return (dataset, records) if records else None
+        records = held_out_rows(self.store, dataset) if dataset is not None else []
+        return (dataset, records) if dataset is not None and records else None
 
     def answers_on(self, model: ModelVersion, slot: str, records: list[dict[str, str | None]],
                    dataset: DatasetVersion | None = None) -> Answers | None:

@@ -18,8 +18,8 @@ copy of ``endpoint_code`` with
   id columns.
 
 Its size is bounded: ``holdout.csv`` holds at most ``horizon`` rows per series,
-and at most its first ``holdout.COMPARED_BYTES`` are read (the same rows the
-gate compares on). The scoring script (``endpoint_code/score.py``) puts, before
+and at most its first ``holdout.COMPARED_BYTES`` are read (the gate compares on
+the first ``holdout.COMPARED_ROWS`` of the same rows). The scoring script (``endpoint_code/score.py``) puts, before
 a series' requested rows, its context rows that are earlier than the earliest
 time asked of that series: a request for the held-out periods themselves gets
 no actual value of them, so the gate still compares champion and challenger on
@@ -37,9 +37,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from shared.azure import entities, holdout
+from shared.azure import entities
 from shared.azure.blobstore import BlobStore
-from shared.azure.datasets import holdout_path
+from shared.azure.datasets import held_out_rows
 from shared.ports import DatasetRegistry, ModelVersion
 
 CONTEXT_FILE = "context.csv"  # the names score.py looks for beside itself
@@ -53,12 +53,8 @@ def context_csv(model: ModelVersion, datasets: DatasetRegistry,
     model of another task, or when its dataset version held no rows out."""
     dataset = datasets.get(model.dataset_name, model.dataset_version or None)
     windows = dataset.schema.time_series if dataset is not None else None
-    path = holdout_path(dataset) if dataset is not None and windows is not None else None
-    data = store.read(path, holdout.COMPARED_BYTES) if path else None
-    if dataset is None or windows is None or data is None:
-        return None
-    records = list(holdout.rows(data, limit=CONTEXT_ROWS))
-    if not records:
+    records = held_out_rows(store, dataset, CONTEXT_ROWS) if dataset is not None and windows is not None else []
+    if dataset is None or windows is None or not records:
         return None
     excluded = set(filter(None, model.tags.get("excluded_columns", "").split(",")))
     target = dataset.schema.target
