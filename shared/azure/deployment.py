@@ -143,8 +143,10 @@ class AzureDeployer(Deployer):
         endpoint = entities.endpoint_name(self.settings, model.name)
         request = example_request(dataset.schema)
         forecaster = dataset.schema.time_series is not None
+        # Read once: a forecaster asks for the period after them, a regression model keeps its answers on them.
+        records = held_out_rows(self.store, dataset) if not dataset.schema.task.predicts_classes else []
         if forecaster:
-            request, asked = self._first_period_after(model, dataset)
+            request, asked = self._first_period_after(model, dataset, records)
         try:
             answer = self._invoke(endpoint, slot, request)
         except HttpResponseError as error:
@@ -162,22 +164,21 @@ class AzureDeployer(Deployer):
         if forecaster and not _finite_number(predictions[0]):
             raise SmokeTestFailed(f"deployment {slot} has no forecast for {asked}: it answered {str(answer)[:200]!r}")
         if not dataset.schema.task.predicts_classes:
-            self._keep_prediction_reference(model, slot, dataset)
+            self._keep_prediction_reference(model, slot, dataset, records)
 
-    def _first_period_after(self, model: ModelVersion, dataset: DatasetVersion) -> tuple[dict[str, Any], str]:
+    def _first_period_after(self, model: ModelVersion, dataset: DatasetVersion,
+                            records: list[dict[str, str | None]]) -> tuple[dict[str, Any], str]:
         """A forecaster's smoke-test request in the ``input_data`` form, and what it asks for in words: the period
         after the last one uploaded of the first held-out row's series (what a user asks for), its other cells as
         in that series' last row. It can only be answered from the deployment's context (the held-out rows): a
         forecast from where training ended does not reach it. When the series' frequency is not known, the first
         held-out row itself (a time just after training)."""
-        found = self.held_out_rows(model)
         windows = dataset.schema.time_series
-        if found is None or windows is None:
+        if not records or windows is None:
             raise SmokeTestFailed(f"dataset {dataset.name} v{dataset.version} holds no rows out of training: no "
                                   "time is known that the forecaster must answer")
         excluded = set(filter(None, model.tags.get("excluded_columns", "").split(",")))
         features = [c.name for c in dataset.schema.features if c.name not in excluded]
-        records = found[1]
         first = records[0]
         series = [r for r in records if all(r.get(n) == first.get(n) for n in windows.series)]
         times = holdout.wall_clock(pd.Series([r.get(windows.time_column) for r in series], dtype="object"))
@@ -193,11 +194,11 @@ class AzureDeployer(Deployer):
                      f"{f' of {named}' if named else ''})")
         return {"input_data": {"columns": features, "index": [0], "data": [[row.get(n) for n in features]]}}, asked
 
-    def _keep_prediction_reference(self, model: ModelVersion, slot: str, dataset: DatasetVersion) -> None:
+    def _keep_prediction_reference(self, model: ModelVersion, slot: str, dataset: DatasetVersion,
+                                   records: list[dict[str, str | None]]) -> None:
         """A regression model's answers on its held-out rows, kept beside the model version: what its drift
         monitor holds the served predictions against (locally: its predictions on its training rows)."""
-        found = self.held_out_rows(model)
-        answers = self.answers_on(model, slot, found[1], dataset) if found else None
+        answers = self.answers_on(model, slot, records, dataset) if records else None
         if answers is not None:
             self.store.replace(prediction_reference_path(model),
                                json.dumps(drift.prediction_reference(answers.outputs)).encode("utf-8"))
