@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 import json
 from collections.abc import Callable
-from contextlib import nullcontext, suppress
+from contextlib import suppress
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -86,10 +86,10 @@ class InMemoryJobOutputs(JobOutputs):
 
 class AzureBatchScorer(BatchScorer):
     """``datasets`` and ``store``: where a forecaster's context comes from (its version's held-out rows, shipped in
-    its deployment's code folder, ``shared.azure.forecast_context``); without them, the scripts alone."""
+    its deployment's code folder, ``shared.azure.forecast_context``)."""
 
     def __init__(self, ml: Any, settings: AzureSettings, outputs: JobOutputs, chunk_rows: int,
-                 datasets: DatasetRegistry | None = None, store: BlobStore | None = None) -> None:
+                 datasets: DatasetRegistry, store: BlobStore) -> None:
         self.ml = ml
         self.settings = settings
         self.outputs = outputs
@@ -111,9 +111,7 @@ class AzureBatchScorer(BatchScorer):
         deployment = _found(lambda: self.ml.batch_deployments.get(name=deployment_name, endpoint_name=name))
         if deployment is None:  # the production version changed since the last drop: its own deployment
             environment = model.tags.get("inference_environment") or entities.DEFAULT_ENVIRONMENT
-            folder = forecast_context.code_folder(model, self.datasets, self.store) \
-                if self.datasets is not None and self.store is not None else nullcontext(entities.SCORING_CODE)
-            with folder as code:  # uploaded by the SDK before the call returns
+            with forecast_context.code_folder(model, self.datasets, self.store) as code:  # uploaded before it returns
                 self.ml.batch_deployments.begin_create_or_update(entities.batch_deployment(
                     self.settings, model.name, model.version, self.chunk_rows, environment, code))
             return None

@@ -136,7 +136,9 @@ def batch(sdk_stack: SdkStack, blob_service: BlobServiceClient, azurite_conn: st
                              ("scoring-input", "scoring-output", "scoring-jobs"))
     queue = InMemoryQueue()
     azure = sdk_stack.backend.deployer.settings  # type: ignore[attr-defined]
-    scorer = AzureBatchScorer(sdk_stack.ml, azure, ContainerJobOutputs(jobs, range_bytes=4096), chunk_rows=50)
+    scorer = AzureBatchScorer(sdk_stack.ml, azure, ContainerJobOutputs(jobs, range_bytes=4096), chunk_rows=50,
+                              datasets=sdk_stack.backend.datasets,
+                              store=sdk_stack.backend.deployer.store)  # type: ignore[attr-defined]
     backend = replace(sdk_stack.backend, batch=scorer, batch_queue=queue)
     return BatchStack(sdk_stack, backend, queue, blob_service, inputs, outputs, jobs, tmp_path, monkeypatch)
 
